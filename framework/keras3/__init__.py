@@ -1,0 +1,1 @@
+"""Keras 3 implementations; they run on whichever backend KERAS_BACKEND selects."""

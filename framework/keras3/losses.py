@@ -1,0 +1,17 @@
+"""Losses by name, as keras.losses objects (called as ``loss(y_true, y_pred)``)."""
+
+from __future__ import annotations
+
+import keras
+
+
+def loss(name: str, from_logits: bool = True) -> keras.losses.Loss:
+    if name == "mean_squared_error":
+        return keras.losses.MeanSquaredError()
+    if name == "binary_crossentropy":
+        # from_logits=False clips probabilities to [1e-7, 1 - 1e-7] (keras.backend.epsilon()),
+        # see keras/src/backend/*/nn.py binary_crossentropy.
+        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    if name == "sparse_categorical_crossentropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+    raise ValueError(f"unknown loss {name!r}")

@@ -1,0 +1,1 @@
+"""PyTorch implementations (torch.nn). Imports only torch."""

@@ -1,0 +1,28 @@
+"""Activations by their Keras names, as torch.nn modules.
+
+``negative_slope=None`` and ``approximate=None`` mean "torch's own default"
+(nn.LeakyReLU: 0.01, nn.GELU: exact), which is what a port that copies
+``nn.LeakyReLU()`` without arguments gets.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def activation(name: str, negative_slope: float | None = None, approximate: str | None = None) -> nn.Module:
+    if name == "linear":
+        return nn.Identity()
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "relu":
+        return nn.ReLU()
+    if name == "leaky_relu":
+        return nn.LeakyReLU() if negative_slope is None else nn.LeakyReLU(negative_slope)
+    if name == "softmax":
+        return nn.Softmax(dim=-1)
+    if name == "gelu":
+        return nn.GELU() if approximate is None else nn.GELU(approximate=approximate)
+    raise ValueError(f"unknown activation {name!r}")

@@ -1,0 +1,142 @@
+"""A case is data: a model name, its configuration, and seeded generators.
+
+Adding a model means adding one ``Case`` (and its three implementations), not
+touching the harness. Builders are named by import path ("module:function") so
+that the parent process never imports Keras: each Keras backend lives in its own
+worker process and imports the builder there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Config = dict[str, Any]
+
+
+class CaseError(ValueError):
+    """Bad usage or bad input for a case (exit status 2 on the command line)."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model (or single layer) under test.
+
+    Attributes:
+        name: the model name on the command line.
+        family: "dense", "conv", "recurrent", ...
+        description: one line.
+        defaults: configuration keys, named as the Keras argument is named, plus
+            ``input_shape`` (one sample, batch axis excluded) and ``batch``.
+        builders: import paths of the builder for "scratch", "torch" and "keras".
+        kwargs: maps (framework, config) to the builder's keyword arguments.
+        loss: scratch loss name (a key of ``scratch.losses.LOSSES``).
+        targets: draws targets for the loss: (rng, config, output_shape) -> array.
+        validate: raises ``CaseError`` for a configuration that cannot be built.
+        inputs: draws the input batch: (rng, config) -> array; standard normal by default.
+        training: whether the forward pass runs in training mode (config key ``training``
+            overrides it where the case has that key).
+    """
+
+    name: str
+    family: str
+    description: str
+    defaults: Config
+    builders: dict[str, str]
+    kwargs: Callable[[str, Config], dict[str, Any]]
+    loss: str
+    targets: Callable[[np.random.Generator, Config, tuple[int, ...]], np.ndarray]
+    validate: Callable[[Config], None] | None = None
+    inputs: Callable[[np.random.Generator, Config], np.ndarray] | None = None
+    notes: str = ""
+    loss_kwargs: Callable[[Config], dict[str, Any]] = field(default=lambda config: {})
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted(self.defaults)
+
+    def configure(self, overrides: Config | None = None) -> Config:
+        """The defaults with ``overrides`` applied; unknown keys are a ``CaseError``."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.defaults))
+        if unknown:
+            raise CaseError(
+                f"model {self.name!r}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(self.keys)}"
+            )
+        config = {**self.defaults, **overrides}
+        if isinstance(config.get("input_shape"), int):
+            config["input_shape"] = [config["input_shape"]]
+        _require_positive_int(self.name, config, "batch")
+        shape = config.get("input_shape")
+        if not isinstance(shape, (list, tuple)) or not all(isinstance(d, int) and d > 0 for d in shape):
+            raise CaseError(f"model {self.name!r}: input_shape must be a list of positive integers, received {shape!r}")
+        config["input_shape"] = list(shape)
+        if self.validate is not None:
+            self.validate(config)
+        return config
+
+    def build(self, framework: str, config: Config):
+        """Import and call the builder of ``framework`` ("scratch", "torch" or "keras")."""
+        module_name, function_name = self.builders[framework].split(":")
+        builder = getattr(importlib.import_module(module_name), function_name)
+        return builder(**self.kwargs(framework, config))
+
+    def rng(self, seed: int, stream: str) -> np.random.Generator:
+        """An independent generator per (case, seed, stream), derived from the case's name."""
+        return np.random.default_rng([zlib.crc32(self.name.encode()), seed, zlib.crc32(stream.encode())])
+
+    def draw_inputs(self, config: Config, seed: int) -> np.ndarray:
+        rng = self.rng(seed, "inputs")
+        if self.inputs is not None:
+            return self.inputs(rng, config)
+        return rng.standard_normal((config["batch"], *config["input_shape"]))
+
+
+def _require_positive_int(model: str, config: Config, key: str) -> None:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise CaseError(f"model {model!r}: {key} must be a positive integer, received {value!r}")
+
+
+def require(model: str, condition: bool, message: str) -> None:
+    """Raise a ``CaseError`` naming the model unless ``condition`` holds."""
+    if not condition:
+        raise CaseError(f"model {model!r}: {message}")
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values: JSON where they parse (numbers, lists, true/false/null), else the string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+CASES: dict[str, Case] = {}
+
+
+def register(case: Case) -> Case:
+    if case.name in CASES:
+        raise ValueError(f"case {case.name!r} registered twice")
+    CASES[case.name] = case
+    return case
+
+
+def get_case(name: str) -> Case:
+    import parity.cases  # noqa: F401  registers every family
+
+    if name not in CASES:
+        raise CaseError(f"unknown model {name!r}; choose from: {', '.join(sorted(CASES))}")
+    return CASES[name]
+
+
+def all_cases() -> dict[str, Case]:
+    import parity.cases  # noqa: F401
+
+    return dict(CASES)

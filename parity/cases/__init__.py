@@ -1,0 +1,3 @@
+"""Every family's cases register themselves on import."""
+
+from parity.cases import dense  # noqa: F401

@@ -1,0 +1,217 @@
+"""Cases of the dense family: dense, the activations, linear and logistic regression, mlp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from parity.case import Case, CaseError, Config, register, require
+
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
+ACTIVATION_FORMS = ("layer", "string", "ops")
+
+# Keys shared by everything that has an activation. ``negative_slope`` and
+# ``approximate`` are always explicit in parity checks; ``null`` means "the
+# framework's own default", which only divergence cases use. The slope is 0.25, not
+# Keras' 0.2, because TensorFlow's LeakyRelu op keeps its slope as a float32
+# attribute: only slopes exact in float32 agree in float64 (divergence case
+# ``tf_leaky_relu_float32_slope``).
+ACTIVATION_DEFAULTS: Config = {"negative_slope": 0.25, "approximate": False, "activation_form": "layer"}
+
+
+def _approximate(value: bool | None) -> str | None:
+    if value is None:
+        return None
+    return "tanh" if value else "none"
+
+
+def _activation_kwargs(framework: str, config: Config) -> dict[str, Any]:
+    kwargs = {
+        "activation": config["activation"],
+        "negative_slope": config["negative_slope"],
+        "approximate": _approximate(config["approximate"]),
+    }
+    if framework == "keras":
+        kwargs["activation_form"] = config["activation_form"]
+    if framework == "scratch":
+        if config["activation"] == "leaky_relu" and config["negative_slope"] is None:
+            raise CaseError("scratch has no default negative_slope: give it explicitly")
+        if kwargs["approximate"] is None:
+            kwargs["approximate"] = "none"
+    return kwargs
+
+
+def _validate_activation(model: str, config: Config) -> None:
+    require(model, config["activation"] in ACTIVATIONS, f"activation must be one of {', '.join(ACTIVATIONS)}, received {config['activation']!r}")
+    slope = config["negative_slope"]
+    require(model, slope is None or (isinstance(slope, (int, float)) and not isinstance(slope, bool) and np.isfinite(slope)), f"negative_slope must be a number, received {slope!r}")
+    require(model, config["approximate"] in (True, False, None), f"approximate must be true or false, received {config['approximate']!r}")
+    require(model, config["activation_form"] in ACTIVATION_FORMS, f"activation_form must be one of {', '.join(ACTIVATION_FORMS)}, received {config['activation_form']!r}")
+
+
+def _positive_int(model: str, config: Config, key: str) -> None:
+    value = config[key]
+    require(model, isinstance(value, int) and not isinstance(value, bool) and value > 0, f"{key} must be a positive integer, received {value!r}")
+
+
+def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def _binary_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, 2, size=shape).astype(np.float64)
+
+
+def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, shape[-1], size=shape[:-1])
+
+
+def _scaled_inputs(scale: float):
+    def draw(rng: np.random.Generator, config: Config) -> np.ndarray:
+        return scale * rng.standard_normal((config["batch"], *config["input_shape"]))
+
+    return draw
+
+
+# dense ------------------------------------------------------------------------
+
+
+def _dense_validate(config: Config) -> None:
+    _positive_int("dense", config, "units")
+    _validate_activation("dense", config)
+    require("dense", isinstance(config["use_bias"], bool), f"use_bias must be true or false, received {config['use_bias']!r}")
+
+
+register(
+    Case(
+        name="dense",
+        family="dense",
+        description="One Dense layer with its activation: Z = act(X @ W + b)",
+        defaults={"units": 6, "use_bias": True, "activation": "linear", **ACTIVATION_DEFAULTS, "input_shape": [5], "batch": 4},
+        builders={
+            "scratch": "scratch.models.layers:dense",
+            "torch": "framework.pytorch.models.layers:dense",
+            "keras": "framework.keras3.models.layers:dense",
+        },
+        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "use_bias": c["use_bias"], **_activation_kwargs(fw, c)},
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_dense_validate,
+    )
+)
+
+# one case per activation layer -------------------------------------------------
+
+
+def _activation_case(name: str) -> Case:
+    own = {"activation_form": "layer"}
+    if name == "leaky_relu":
+        own["negative_slope"] = ACTIVATION_DEFAULTS["negative_slope"]
+    if name == "gelu":
+        own["approximate"] = ACTIVATION_DEFAULTS["approximate"]
+
+    def validate(config: Config) -> None:
+        _validate_activation(name, {**ACTIVATION_DEFAULTS, **config, "activation": name})
+
+    return Case(
+        name=name,
+        family="dense",
+        description=f"The {name} activation alone, on inputs of scale 3",
+        defaults={**own, "input_shape": [7], "batch": 4},
+        builders={
+            "scratch": "scratch.models.layers:activation",
+            "torch": "framework.pytorch.models.layers:activation",
+            "keras": "framework.keras3.models.layers:activation",
+        },
+        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], **_activation_kwargs(fw, {**ACTIVATION_DEFAULTS, **c, "activation": name})},
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=validate,
+        inputs=_scaled_inputs(3.0),
+    )
+
+
+for _name in ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu"):
+    register(_activation_case(_name))
+
+
+# models -----------------------------------------------------------------------
+
+
+def _regression_validate(model: str):
+    def validate(config: Config) -> None:
+        _positive_int(model, config, "units")
+        require(model, len(config["input_shape"]) == 1, f"input_shape must have one entry, received {config['input_shape']}")
+        if "from_logits" in config:
+            require(model, isinstance(config["from_logits"], bool), f"from_logits must be true or false, received {config['from_logits']!r}")
+
+    return validate
+
+
+register(
+    Case(
+        name="linear_regression",
+        family="dense",
+        description="Linear regression: Y = X @ W + b, mean squared error",
+        defaults={"units": 1, "input_shape": [8], "batch": 16},
+        builders={
+            "scratch": "scratch.models.mlp:linear_regression",
+            "torch": "framework.pytorch.models.mlp:linear_regression",
+            "keras": "framework.keras3.models.mlp:linear_regression",
+        },
+        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"]},
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_regression_validate("linear_regression"),
+    )
+)
+
+register(
+    Case(
+        name="logistic_regression",
+        family="dense",
+        description="Logistic regression: logits X @ W + b, binary cross-entropy on logits",
+        defaults={"units": 1, "from_logits": True, "input_shape": [8], "batch": 16},
+        builders={
+            "scratch": "scratch.models.mlp:logistic_regression",
+            "torch": "framework.pytorch.models.mlp:logistic_regression",
+            "keras": "framework.keras3.models.mlp:logistic_regression",
+        },
+        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "from_logits": c["from_logits"]},
+        loss="binary_crossentropy",
+        loss_kwargs=lambda c: {"from_logits": c["from_logits"]},
+        targets=_binary_targets,
+        validate=_regression_validate("logistic_regression"),
+    )
+)
+
+
+def _mlp_validate(config: Config) -> None:
+    units = config["units"]
+    if isinstance(units, int) and not isinstance(units, bool):
+        config["units"] = units = [units]
+    require("mlp", isinstance(units, list) and all(isinstance(u, int) and not isinstance(u, bool) and u > 0 for u in units), f"units must be a list of positive integers (one per hidden layer), received {units!r}")
+    _positive_int("mlp", config, "num_classes")
+    require("mlp", config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}")
+    require("mlp", len(config["input_shape"]) == 1, f"input_shape must have one entry, received {config['input_shape']}")
+    _validate_activation("mlp", config)
+
+
+register(
+    Case(
+        name="mlp",
+        family="dense",
+        description="Multilayer perceptron: (Dense -> activation) per width in units, Dense logits, softmax cross-entropy",
+        defaults={"units": [16, 8], "activation": "relu", **ACTIVATION_DEFAULTS, "num_classes": 4, "input_shape": [10], "batch": 8},
+        builders={
+            "scratch": "scratch.models.mlp:mlp",
+            "torch": "framework.pytorch.models.mlp:mlp",
+            "keras": "framework.keras3.models.mlp:mlp",
+        },
+        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "num_classes": c["num_classes"], **_activation_kwargs(fw, c)},
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_mlp_validate,
+    )
+)

@@ -1,0 +1,81 @@
+"""`parity check`: run a case on several implementations and compare each with scratch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from parity.case import Case, CaseError, Config, get_case
+from parity.compare import Record, compare_runs
+from parity.runners.base import RunRequest, RunResult, run
+from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
+from parity.tolerance import tolerance_for
+from parity.weights import canonical_weights, check_weights
+
+
+def make_request(case: Case, config: Config, dtype: str, seed: int, weights: dict | None = None, trace: bool = False) -> RunRequest:
+    """Inputs, targets, cotangent and canonical weights for one run, all seeded by the case."""
+    scratch_model = case.build("scratch", config)
+    if weights is None:
+        weights = canonical_weights(case, config, seed)
+    else:
+        check_weights(case.name, scratch_model, weights)
+    X = case.draw_inputs(config, seed)
+    out_shape = (config["batch"], *scratch_model.output_shape)
+    targets = case.targets(case.rng(seed, "targets"), config, out_shape)
+    G = case.rng(seed, "cotangent").standard_normal(out_shape)
+    return RunRequest(case.name, config, dtype, weights, X, targets, G, trace)
+
+
+def corrupt_weights(weights: dict[str, np.ndarray], name: str, model: str) -> dict[str, np.ndarray]:
+    """A copy of ``weights`` with one entry of ``name`` changed (a simulated bad conversion)."""
+    if name not in weights:
+        raise CaseError(f"model {model!r}: cannot corrupt unknown parameter {name!r}; parameters: {', '.join(sorted(weights))}")
+    bad = {k: v.copy() for k, v in weights.items()}
+    flat = bad[name].reshape(-1)
+    flat[0] += 1.0 + abs(flat[0])
+    return bad
+
+
+def check_case(
+    name: str,
+    overrides: Config | None = None,
+    impls: Iterable[str] = ("torch",),
+    dtypes: Iterable[str] = ("float64",),
+    seed: int = 0,
+    weights: dict | None = None,
+    corrupt: str | None = None,
+) -> list[Record]:
+    """Compare every implementation in ``impls`` with scratch, in every dtype."""
+    case = get_case(name)
+    config = case.configure(overrides)
+    records: list[Record] = []
+    for dtype in dtypes:
+        request = make_request(case, config, dtype, seed, weights)
+        reference = run("scratch", request)
+        framework_request = request
+        if corrupt is not None:
+            framework_request = RunRequest(**{**request.__dict__, "weights": corrupt_weights(request.weights, corrupt, name)})
+        for impl in impls:
+            if impl == "scratch":
+                continue
+            result = run_or_report(impl, framework_request, records, name, dtype)
+            if result is not None:
+                tol, reason = tolerance_for(name, config, impl, dtype)
+                compared = compare_runs(name, dtype, reference, result, tol)
+                for record in compared:
+                    record.detail = "; ".join(filter(None, [record.detail, reason]))
+                records.extend(compared)
+    return records
+
+
+def run_or_report(impl: str, request: RunRequest, records: list[Record], model: str, dtype: str) -> RunResult | None:
+    """Run; a missing or crashed implementation becomes a record instead of an exception."""
+    try:
+        return run(impl, request)
+    except ImplementationUnavailable as error:
+        records.append(Record(model, "scratch", impl, dtype, "all", None, None, None, None, None, "not installed", str(error)))
+    except WorkerCrashed as error:
+        records.append(Record(model, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", str(error)))
+    return None

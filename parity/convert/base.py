@@ -1,0 +1,113 @@
+"""The converter contract: one scratch layer type <-> one framework layer, both directions.
+
+Canonical weights are the scratch layer's own ``params`` and ``state`` (its names,
+its shapes). A converter for a layer type maps them
+
+- to and from a PyTorch module's ``state_dict`` entries (keys relative to the module), and
+- to and from a Keras layer's ``get_weights()`` list (in ``layer.weights`` order),
+
+and maps the framework's gradients back to the canonical layout. For a bijective
+rule (a transpose, a permutation) gradients convert exactly like weights; for a
+rule that splits one canonical array into several framework arrays (a bias
+b = b_ih + b_hh) the gradient of each part equals the gradient of the whole, so
+``grads_from_*`` differs from ``from_*``.
+
+Every layout difference lives in exactly one converter, whose docstring says
+what changes and why: the converters are the migration guide in code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Arrays = dict[str, np.ndarray]
+
+
+class ConversionError(ValueError):
+    """A weight of the wrong shape or name, with the layer and parameter involved."""
+
+    def __init__(self, layer: str, param: str, expected, received, model: str | None = None, detail: str = "") -> None:
+        self.layer, self.param, self.expected, self.received, self.model = layer, param, expected, received, model
+        where = f"model {model!r}, " if model else ""
+        message = f"{where}layer {layer!r}, parameter {param!r}: expected shape {tuple(expected) if expected is not None else None}, received {tuple(received) if received is not None else None}"
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):
+        # Crosses the pipe from a Keras worker intact.
+        return (type(self), (self.layer, self.param, self.expected, self.received, self.model))
+
+    def in_model(self, model: str) -> ConversionError:
+        return ConversionError(self.layer, self.param, self.expected, self.received, model)
+
+
+def expect(layer, param: str, array: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Return ``array`` if it has ``shape``; otherwise raise a ConversionError naming both."""
+    if array is None:
+        raise ConversionError(layer.name, param, shape, None, detail="missing")
+    array = np.asarray(array)
+    if tuple(array.shape) != tuple(shape):
+        raise ConversionError(layer.name, param, shape, array.shape)
+    return array
+
+
+class Converter:
+    """Identity conversion for a layer whose framework twins store the same arrays.
+
+    Subclasses override the four maps. ``layer`` is always the scratch layer
+    (built, so its configuration and parameter shapes are known).
+    """
+
+    def torch_keys(self, layer) -> list[str]:
+        return []
+
+    def to_torch(self, layer, weights: Arrays) -> Arrays:
+        return {}
+
+    def from_torch(self, layer, state: Arrays) -> Arrays:
+        return {}
+
+    def grads_from_torch(self, layer, grads: Arrays) -> Arrays:
+        return self.from_torch(layer, grads)
+
+    def to_keras(self, layer, weights: Arrays) -> list[np.ndarray]:
+        return []
+
+    def from_keras(self, layer, values: list[np.ndarray]) -> Arrays:
+        return {}
+
+    def grads_from_keras(self, layer, grads: list[np.ndarray | None]) -> Arrays:
+        return self.from_keras(layer, grads)
+
+
+CONVERTERS: dict[str, Converter] = {}
+NO_WEIGHTS = Converter()
+
+
+def register(kind: str) -> Callable[[type[Converter]], type[Converter]]:
+    """Class decorator: the converter for scratch layers of class name ``kind``."""
+
+    def wrap(cls: type[Converter]) -> type[Converter]:
+        CONVERTERS[kind] = cls()
+        return cls
+
+    return wrap
+
+
+def converter_for(layer) -> Converter:
+    """The converter of a scratch layer; parameter-free layers need none."""
+    import parity.convert  # noqa: F401  registers every family
+
+    kind = type(layer).__name__
+    if kind in CONVERTERS:
+        return CONVERTERS[kind]
+    if layer.params or layer.state:
+        raise KeyError(f"no converter for layer {layer.name!r} of type {kind}")
+    return NO_WEIGHTS
+
+
+def layer_weights(layer, weights: Arrays) -> Arrays:
+    """The canonical arrays of one layer, keyed without the layer prefix."""
+    prefix = layer.name + "."
+    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}

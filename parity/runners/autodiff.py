@@ -1,0 +1,46 @@
+"""Two reverse-mode gradients of one Keras computation, on whichever backend runs it.
+
+Keras 3 has no backend-neutral gradient API; each backend's own is the documented
+way (Keras guides "Writing a training loop from scratch in JAX / TensorFlow / PyTorch").
+``fn(args)`` returns ``(l1, l2, aux)``: two scalars and anything else. The forward
+pass runs once; both gradients are taken from it, so a stateful layer
+(BatchNorm in training mode) is not updated twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def two_gradients(backend: str, fn: Callable, args: list):
+    """Return (l1, l2, aux, dl1/dargs, dl2/dargs); unconnected arguments get None."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def scalars(a):
+            l1, l2, aux = fn(a)
+            return (l1, l2), aux
+
+        (l1, l2), vjp, aux = jax.vjp(scalars, args, has_aux=True)
+        (g1,) = vjp((jnp.ones_like(l1), jnp.zeros_like(l2)))
+        (g2,) = vjp((jnp.zeros_like(l1), jnp.ones_like(l2)))
+        return l1, l2, aux, list(g1), list(g2)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(args)
+            l1, l2, aux = fn(args)
+        g1 = tape.gradient(l1, args, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        g2 = tape.gradient(l2, args, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        return l1, l2, aux, list(g1), list(g2)
+    if backend == "torch":
+        import torch
+
+        args = [a.detach().requires_grad_(True) for a in args]
+        l1, l2, aux = fn(args)
+        g1 = torch.autograd.grad(l1, args, retain_graph=True, allow_unused=True)
+        g2 = torch.autograd.grad(l2, args, allow_unused=True)
+        return l1, l2, aux, list(g1), list(g2)
+    raise ValueError(f"unknown Keras backend {backend!r}")

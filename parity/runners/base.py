@@ -1,0 +1,107 @@
+"""What every runner receives and returns, and the dispatch to the right one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from parity.convert.base import Arrays
+
+
+@dataclass
+class RunRequest:
+    """Everything an implementation needs, as NumPy arrays in float64 (cast by the runner).
+
+    ``weights`` are canonical (scratch layout). ``cotangent`` is G in L = sum(output * G).
+    ``trace`` asks for every layer's output and the gradient of L with respect to it.
+    """
+
+    case: str
+    config: dict[str, Any]
+    dtype: str
+    weights: Arrays
+    inputs: np.ndarray
+    targets: np.ndarray
+    cotangent: np.ndarray
+    trace: bool = False
+
+
+@dataclass
+class LayerTrace:
+    name: str  # the scratch layer's (canonical) name
+    output: np.ndarray
+    grad: np.ndarray  # dL/d(output) for L = sum(model output * G)
+
+
+@dataclass
+class RunResult:
+    """Outputs and gradients of one implementation, everything in canonical layout.
+
+    ``grads``: dL/d(input) under "input" and dL/dθ for every trainable parameter, L = sum(Y * G).
+    ``loss_grads``: d(loss)/dθ for the case's training loss.
+    ``weights``: every parameter and state read back from the framework after the
+    forward pass (so a corrupted conversion, or a running-statistics update, shows).
+    ``computed_dtype``: the dtype the output really had.
+    """
+
+    impl: str
+    output: np.ndarray
+    loss: float
+    grads: Arrays
+    loss_grads: Arrays
+    weights: Arrays
+    computed_dtype: str
+    trace: list[LayerTrace] = field(default_factory=list)
+
+
+def training_mode(config: dict[str, Any]) -> bool:
+    return bool(config.get("training", False))
+
+
+def target_array(targets: np.ndarray, dtype: str) -> np.ndarray:
+    """Integer labels stay integers; real targets take the run's dtype."""
+    if np.issubdtype(targets.dtype, np.integer):
+        return targets.astype(np.int64)
+    return targets.astype(dtype)
+
+
+def pair_layers(model_name: str, scratch_layers: list, framework_layers: list, framework: str) -> list[tuple]:
+    """Scratch and framework layers correspond one to one, in order."""
+    if len(scratch_layers) != len(framework_layers):
+        raise ValueError(
+            f"model {model_name!r}: scratch has {len(scratch_layers)} layers "
+            f"({', '.join(l.name for l in scratch_layers)}) but the {framework} model has "
+            f"{len(framework_layers)} ({', '.join(type(l).__name__ for l in framework_layers)})"
+        )
+    return list(zip(scratch_layers, framework_layers))
+
+
+KERAS_BACKENDS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow": "tensorflow"}
+# Not public implementations: Keras as it comes, where float64 silently becomes float32
+# (JAX without x64; the torch backend's type promotion), for the divergence cases that show it.
+HIDDEN_IMPLEMENTATIONS = {"keras-jax-x32": ("jax", False), "keras-torch-x32": ("torch", False)}
+
+
+def run(impl: str, request: RunRequest) -> RunResult:
+    """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
+    if impl == "scratch":
+        from parity.runners.scratch_runner import run_scratch
+
+        return run_scratch(request)
+    if impl == "torch":
+        from parity.runners.torch_runner import run_torch
+
+        return run_torch(request)
+    from parity.runners.pool import keras_worker
+
+    if impl in KERAS_BACKENDS:
+        worker = keras_worker(KERAS_BACKENDS[impl], x64=True)
+    elif impl in HIDDEN_IMPLEMENTATIONS:
+        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
+    else:
+        raise ValueError(f"unknown implementation {impl!r}")
+    result = worker.call("parity.runners.keras_runner:run_keras", request)
+    result.impl = impl
+    return result

@@ -1,0 +1,105 @@
+"""Keras worker processes, started on first use and kept for the life of the parent."""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ImplementationUnavailable(RuntimeError):
+    """The packages an implementation needs are not installed, or its worker died."""
+
+
+class WorkerCrashed(RuntimeError):
+    pass
+
+
+class KerasWorker:
+    def __init__(self, backend: str, x64: bool = True) -> None:
+        self.backend, self.x64 = backend, x64
+        env = dict(os.environ)
+        env.update(
+            KERAS_BACKEND=backend,
+            JAX_ENABLE_X64="1" if x64 else "0",
+            PARITY_KERAS_FLOAT64="1" if x64 else "0",
+            JAX_PLATFORMS="cpu",
+            CUDA_VISIBLE_DEVICES="",
+            TF_CPP_MIN_LOG_LEVEL="3",
+            TF_ENABLE_ONEDNN_OPTS="0",
+            PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+        )
+        self.log = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "parity.runners.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env=env,
+            cwd=ROOT,
+        )
+        status, value = self._read()
+        if status != "ready" or value != backend:
+            raise WorkerCrashed(f"keras-{backend} worker did not start: {value!r}")
+
+    def _read(self):
+        try:
+            return pickle.load(self.process.stdout)
+        except (EOFError, pickle.UnpicklingError) as error:
+            raise WorkerCrashed(f"keras-{self.backend} worker died:\n{self.stderr_tail()}") from error
+
+    def stderr_tail(self, lines: int = 30) -> str:
+        self.log.seek(0)
+        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
+
+    def call(self, path: str, *args):
+        if self.process.poll() is not None:
+            raise WorkerCrashed(f"keras-{self.backend} worker has exited:\n{self.stderr_tail()}")
+        pickle.dump((path, args), self.process.stdin)
+        self.process.stdin.flush()
+        reply = self._read()
+        if reply[0] == "error":
+            _, error, text = reply
+            error.worker_traceback = text
+            raise error
+        return reply[1]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+_WORKERS: dict[tuple[str, bool], KerasWorker] = {}
+
+
+def backend_installed(backend: str) -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("keras", backend))
+
+
+def keras_worker(backend: str, x64: bool = True) -> KerasWorker:
+    key = (backend, x64)
+    worker = _WORKERS.get(key)
+    if worker is not None and worker.process.poll() is None:
+        return worker
+    if not backend_installed(backend):
+        raise ImplementationUnavailable(f"keras-{backend}: not installed (needs the keras and {backend} packages)")
+    _WORKERS[key] = worker = KerasWorker(backend, x64)
+    return worker
+
+
+@atexit.register
+def close_all() -> None:
+    for worker in _WORKERS.values():
+        worker.close()
+    _WORKERS.clear()

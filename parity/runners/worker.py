@@ -1,0 +1,71 @@
+"""A long-lived worker process: one Keras backend, chosen before ``import keras``.
+
+Protocol: the parent writes pickled ``(function_path, args)`` tuples to stdin; the
+worker answers each with a pickled ``("ok", value)`` or ``("error", exception, traceback)``.
+Anything the libraries print goes to stderr: stdout carries only the protocol.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import sys
+import traceback
+
+
+def keep_float64() -> None:
+    """Make Keras compute float64 in float64 on the torch and JAX backends.
+
+    Keras 3.15's type promotion maps float64 to float32 on every backend but
+    TensorFlow (``BIT64_TO_BIT32_DTYPE`` in keras/src/backend/common/dtypes.py, "to be
+    aligned with JAX's default behavior"). Ops that take their result type from it
+    demote float64: on torch, matmul and the binary ops, so a float64 Dense layer
+    silently computes in float32 (keras-team/keras issue #23704, open); on JAX, even
+    with x64 enabled, ``ops.mean`` (hence every loss's reduction). There is no public
+    switch, so the worker changes this one table entry; the divergence cases
+    ``keras_torch_float64`` and ``keras_jax_float64`` show the behaviour without it.
+    """
+    from keras.src.backend.common import dtypes
+
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
+
+
+def main() -> None:
+    protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the pipe
+    protocol_in = sys.stdin.buffer
+    import keras  # noqa: F401  fixes the backend for the life of this process
+
+    if os.environ.get("PARITY_KERAS_FLOAT64") == "1":
+        keep_float64()
+
+    pickle.dump(("ready", keras.backend.backend()), protocol_out)
+    protocol_out.flush()
+    while True:
+        try:
+            path, args = pickle.load(protocol_in)
+        except EOFError:
+            return
+        try:
+            module_name, function_name = path.split(":")
+            function = getattr(importlib.import_module(module_name), function_name)
+            reply = ("ok", function(*args))
+        except Exception as error:  # noqa: BLE001  every failure goes back to the parent
+            text = traceback.format_exc()
+            # Only the project's own and built-in exceptions cross the pipe as themselves:
+            # unpickling a backend's exception would import that backend in the parent.
+            own = type(error).__module__.split(".")[0] in ("parity", "builtins")
+            try:
+                pickle.dumps(error)
+            except Exception:  # noqa: BLE001
+                own = False
+            if not own:
+                error = RuntimeError(f"{type(error).__name__}: {error}")
+            reply = ("error", error, text)
+        pickle.dump(reply, protocol_out)
+        protocol_out.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Canonical weights: drawn per case and seed, or loaded from a file, always checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from parity.case import Case, CaseError, Config
+from parity.convert.base import ConversionError
+
+
+def canonical_weights(case: Case, config: Config, seed: int) -> dict[str, np.ndarray]:
+    """The scratch model's default initialisation, with constant arrays made random.
+
+    A zero bias or a unit scale would hide a dropped or misplaced parameter, so every
+    array that the initialiser fills with one constant is perturbed: additively
+    around 0, multiplicatively (staying positive) around a non-zero constant.
+    """
+    rng = case.rng(seed, "weights")
+    model = case.build("scratch", config)
+    model.init(rng, np.float64)
+    weights = {}
+    for name, W in model.weights().items():
+        W = np.array(W, dtype=np.float64)
+        if W.size and np.all(W == W.flat[0]):
+            if W.flat[0] == 0:
+                W = W + 0.5 * rng.standard_normal(W.shape)
+            else:
+                W = W * np.exp(0.2 * rng.standard_normal(W.shape))
+        weights[name] = W
+    return weights
+
+
+def check_weights(model_name: str, scratch_model, weights: dict[str, np.ndarray]) -> None:
+    """Names and shapes must match the model exactly; the error names layer, parameter and shapes."""
+    expected = scratch_model.weights()
+    missing = sorted(set(expected) - set(weights))
+    unknown = sorted(set(weights) - set(expected))
+    if missing or unknown:
+        raise CaseError(f"model {model_name!r}: weights missing {missing or 'none'}, unexpected {unknown or 'none'}; expected {sorted(expected)}")
+    for name, value in weights.items():
+        layer, param = name.split(".", 1)
+        if np.shape(value) != expected[name].shape:
+            raise ConversionError(layer, param, expected[name].shape, np.shape(value), model=model_name)
+        if not np.all(np.isfinite(value)):
+            raise CaseError(f"model {model_name!r}, layer {layer!r}, parameter {param!r}: contains NaN or infinity")
+
+
+def load_weights(path: str | Path) -> dict[str, np.ndarray]:
+    """Canonical weights saved with ``np.savez(path, **{"dense_0.W": ..., ...})``."""
+    try:
+        with np.load(path) as data:
+            return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
+    except (OSError, ValueError) as error:
+        raise CaseError(f"cannot read weights from {path}: {error}") from None

@@ -1,0 +1,1 @@
+"""Deep-learning layers written from first principles in NumPy, forward and backward."""

@@ -1,0 +1,226 @@
+"""Element-wise activations (and softmax), each a parameter-free layer.
+
+Every activation caches what its derivative needs and is written so that
+inputs of magnitude 1e4 neither overflow nor produce NaN, in float32 and
+float64 alike: exponentials only ever see non-positive arguments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scratch.layer import Layer
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(X: np.ndarray) -> np.ndarray:
+    """The error function, element-wise, to double precision (NumPy has no erf)."""
+    return _erf(X.astype(np.float64)).astype(np.float64).astype(X.dtype)
+
+
+def sigmoid(X: np.ndarray) -> np.ndarray:
+    """σ(x) = 1 / (1 + exp(-x)), evaluated with exp(-|x|) only, so it never overflows."""
+    E = np.exp(-np.abs(X))  # in (0, 1]
+    return np.where(X >= 0, 1 / (1 + E), E / (1 + E))
+
+
+class Identity(Layer):
+    """Z = X; dX = dZ. Keras calls it "linear"."""
+
+    def forward(self, X):
+        return X
+
+    def backward(self, dZ):
+        return dZ
+
+
+class Sigmoid(Layer):
+    """Logistic sigmoid.
+
+    Forward::
+
+        Z = 1 / (1 + exp(-X))
+
+    Backward::
+
+        dX = dZ * Z * (1 - Z)
+
+    Shapes:
+        X, Z, dZ, dX: any, all equal
+    """
+
+    def forward(self, X):
+        self.Z = sigmoid(X)
+        return self.Z
+
+    def backward(self, dZ):
+        return dZ * self.Z * (1 - self.Z)
+
+
+class Tanh(Layer):
+    """Hyperbolic tangent.
+
+    Forward::
+
+        Z = tanh(X)
+
+    Backward::
+
+        dX = dZ * (1 - Z**2)
+    """
+
+    def forward(self, X):
+        self.Z = np.tanh(X)
+        return self.Z
+
+    def backward(self, dZ):
+        return dZ * (1 - self.Z**2)
+
+
+class ReLU(Layer):
+    """Rectified linear unit.
+
+    Forward::
+
+        Z = max(X, 0)
+
+    Backward::
+
+        dX = dZ * [X > 0]      # the derivative at 0 is taken as 0, as both frameworks do
+    """
+
+    def forward(self, X):
+        self.mask = X > 0
+        return np.where(self.mask, X, 0).astype(X.dtype)
+
+    def backward(self, dZ):
+        return np.where(self.mask, dZ, 0).astype(dZ.dtype)
+
+
+class LeakyReLU(Layer):
+    """ReLU with slope ``negative_slope`` for negative inputs.
+
+    Forward::
+
+        Z = X            if X > 0
+        Z = a * X        otherwise
+
+    Backward::
+
+        dX = dZ * (1 if X > 0 else a)
+
+    The slope has no default here on purpose: torch.nn.LeakyReLU uses 0.01,
+    keras.layers.LeakyReLU 0.3 and keras.activations.leaky_relu 0.2.
+
+    Args:
+        negative_slope: a.
+    """
+
+    def __init__(self, negative_slope: float, name: str | None = None) -> None:
+        super().__init__(name)
+        if negative_slope is None or not np.isfinite(negative_slope):
+            raise ValueError(f"LeakyReLU {self.name!r}: negative_slope must be a finite number, received {negative_slope!r}")
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, X):
+        self.mask = X > 0
+        return np.where(self.mask, X, self.negative_slope * X).astype(X.dtype)
+
+    def backward(self, dZ):
+        return np.where(self.mask, dZ, self.negative_slope * dZ).astype(dZ.dtype)
+
+
+class Softmax(Layer):
+    """Softmax over the last axis.
+
+    Forward::
+
+        Z_i = exp(X_i - max(X)) / sum_j exp(X_j - max(X))     # the shift changes nothing but overflow
+
+    Backward (the Jacobian diag(Z) - Z Z^T applied to dZ)::
+
+        dX = Z * (dZ - sum_j dZ_j Z_j)
+
+    Shapes:
+        X, Z, dZ, dX: (..., K)
+    """
+
+    def forward(self, X):
+        E = np.exp(X - X.max(axis=-1, keepdims=True))  # (..., K), every entry in (0, 1]
+        self.Z = E / E.sum(axis=-1, keepdims=True)
+        return self.Z
+
+    def backward(self, dZ):
+        Z = self.Z
+        return Z * (dZ - (dZ * Z).sum(axis=-1, keepdims=True))
+
+
+class GELU(Layer):
+    """Gaussian error linear unit, exact or with the tanh approximation.
+
+    Forward, exact (torch.nn.GELU(), keras.activations.gelu)::
+
+        Z = X * Φ(X),   Φ(x) = (1 + erf(x / sqrt(2))) / 2
+
+    Forward, approximate="tanh" (keras.ops.gelu's default)::
+
+        u = sqrt(2/π) * (X + 0.044715 X**3)
+        Z = X * (1 + tanh(u)) / 2
+
+    Backward::
+
+        exact:   dX = dZ * (Φ(X) + X φ(X)),   φ(x) = exp(-x²/2) / sqrt(2π)
+        tanh:    dX = dZ * ((1 + t)/2 + X (1 - t²)/2 * sqrt(2/π) (1 + 3·0.044715 X²)),  t = tanh(u)
+
+    Args:
+        approximate: "none" (exact) or "tanh", as torch.nn.GELU names it.
+    """
+
+    def __init__(self, approximate: str = "none", name: str | None = None) -> None:
+        super().__init__(name)
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU {self.name!r}: approximate must be 'none' or 'tanh', received {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, X):
+        self.X = X
+        if self.approximate == "tanh":
+            c = math.sqrt(2 / math.pi)
+            self.T = np.tanh(c * (X + 0.044715 * X**3))
+            return 0.5 * X * (1 + self.T)
+        self.Phi = 0.5 * (1 + erf(X / math.sqrt(2)))
+        return X * self.Phi
+
+    def backward(self, dZ):
+        X = self.X
+        if self.approximate == "tanh":
+            c = math.sqrt(2 / math.pi)
+            T = self.T
+            return dZ * (0.5 * (1 + T) + 0.5 * X * (1 - T**2) * c * (1 + 3 * 0.044715 * X**2))
+        phi = np.exp(-0.5 * X**2) / math.sqrt(2 * math.pi)
+        return dZ * (self.Phi + X * phi)
+
+
+ACTIVATIONS = {
+    "linear": Identity,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softmax": Softmax,
+    "gelu": GELU,
+}
+
+
+def get(name: str, *, negative_slope: float | None = None, approximate: str = "none", layer_name: str | None = None) -> Layer:
+    """Build an activation layer from its Keras name ("linear", "relu", "leaky_relu", ...)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+    if name == "leaky_relu":
+        return LeakyReLU(negative_slope, name=layer_name)
+    if name == "gelu":
+        return GELU(approximate, name=layer_name)
+    return ACTIVATIONS[name](name=layer_name)

@@ -1,0 +1,109 @@
+"""Batch normalisation over the channel axis, with Keras' conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch.layer import Layer
+
+
+class BatchNorm(Layer):
+    """Normalise each channel, then scale and shift: Z = gamma * (X - mean) / sqrt(var + eps) + beta.
+
+    Forward, statistics over every axis but ``axis`` (n values per channel)::
+
+        training:   mean = mean(X),  var = mean((X - mean)**2)      # the biased variance
+                    moving_mean = momentum * moving_mean + (1 - momentum) * mean
+                    moving_var  = momentum * moving_var  + (1 - momentum) * var
+        inference:  mean = moving_mean,  var = moving_var
+        Xhat = (X - mean) / sqrt(var + eps)
+        Z = gamma * Xhat + beta
+
+    Backward, given dZ (sums over the same axes; the state update is not differentiated)::
+
+        dgamma = sum(dZ * Xhat),   dbeta = sum(dZ),   dXhat = dZ * gamma
+        training:   dX = (dXhat - mean(dXhat) - Xhat * mean(dXhat * Xhat)) / sqrt(var + eps)
+        inference:  dX = dXhat / sqrt(var + eps)
+
+    In training mode mean and var depend on X, hence the two extra terms; they make
+    dX sum to zero over each channel (a shift of X cannot change Xhat).
+
+    Conventions (the harness's converter maps them): this follows Keras
+    (keras.layers.BatchNormalization: epsilon=1e-3, momentum=0.99, moving_var
+    updated with the biased variance). torch.nn.BatchNorm2d defaults to eps=1e-5,
+    its momentum has the opposite meaning (new = (1 - m) * old + m * batch, default
+    m = 0.1, so torch m = 1 - Keras momentum), and its running_var stores the
+    unbiased variance var * n / (n - 1). Normalisation itself uses the biased
+    variance in both. torch's running_mean/running_var are the moving_mean/moving_var
+    here, and torch names gamma/beta ``weight``/``bias``.
+
+    Shapes:
+        X, dX, Z, dZ: (B, H, W, C) with axis=-1 (any rank; C = X.shape[axis])
+        gamma, dgamma, beta, dbeta, moving_mean, moving_var: (C,)
+
+    Args:
+        axis: the channel axis of X (batch axis included in the count).
+        epsilon: eps, added to the variance.
+        momentum: weight of the old moving statistics in each update.
+    """
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, momentum: float = 0.99, name: str | None = None) -> None:
+        super().__init__(name)
+        where = f"BatchNorm {self.name!r}"
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"{where}: axis must be an int, received {axis!r}")
+        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"{where}: epsilon must be a positive number, received {epsilon!r}")
+        if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+            raise ValueError(f"{where}: momentum must be in [0, 1], received {momentum!r}")
+        self.axis, self.epsilon, self.momentum = int(axis), float(epsilon), float(momentum)
+        self.channels: int | None = None
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        ndim = len(input_shape) + 1  # the batch axis is not in input_shape
+        if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
+            raise ValueError(
+                f"BatchNorm {self.name!r}: axis {self.axis} is not a feature axis of inputs of shape (B, *{input_shape})"
+            )
+        self.channels = int(input_shape[self.axis % ndim - 1])
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
+        if self.channels is None:
+            raise RuntimeError(f"BatchNorm {self.name!r}: call build(input_shape) before init")
+        C = self.channels
+        self.params["gamma"] = np.ones(C, dtype=dtype)
+        self.params["beta"] = np.zeros(C, dtype=dtype)
+        self.state["moving_mean"] = np.zeros(C, dtype=dtype)
+        self.state["moving_var"] = np.ones(C, dtype=dtype)
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        ax = self.axis % X.ndim
+        C = X.shape[ax]
+        axes = tuple(i for i in range(X.ndim) if i != ax)  # reduced: every axis but the channel
+        shape = tuple(C if i == ax else 1 for i in range(X.ndim))  # (1, 1, 1, C) for NHWC
+        if self.training:
+            mean = X.mean(axis=axes, keepdims=True)  # (1, 1, 1, C)
+            Xc = X - mean
+            var = (Xc * Xc).mean(axis=axes, keepdims=True)  # biased: divides by m, not m - 1
+            m = self.momentum
+            self.state["moving_mean"] = m * self.state["moving_mean"] + (1 - m) * mean.reshape(C)
+            self.state["moving_var"] = m * self.state["moving_var"] + (1 - m) * var.reshape(C)
+        else:
+            Xc = X - self.state["moving_mean"].reshape(shape)
+            var = self.state["moving_var"].reshape(shape)
+        inv_std = 1.0 / np.sqrt(var + self.epsilon)  # (1, 1, 1, C)
+        Xhat = Xc * inv_std
+        self.Xhat, self.inv_std, self.axes, self.batch_stats = Xhat, inv_std, axes, self.training
+        return self.params["gamma"].reshape(shape) * Xhat + self.params["beta"].reshape(shape)
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray:
+        Xhat, inv_std, axes = self.Xhat, self.inv_std, self.axes
+        gamma = self.params["gamma"].reshape(inv_std.shape)
+        self.grads["gamma"] = (dZ * Xhat).sum(axis=axes)
+        self.grads["beta"] = dZ.sum(axis=axes)
+        dXhat = dZ * gamma
+        if not self.batch_stats:
+            return dXhat * inv_std
+        mean_dXhat = dXhat.mean(axis=axes, keepdims=True)  # (1, 1, 1, C)
+        mean_dXhat_Xhat = (dXhat * Xhat).mean(axis=axes, keepdims=True)  # (1, 1, 1, C)
+        return (dXhat - mean_dXhat - Xhat * mean_dXhat_Xhat) * inv_std

@@ -1,0 +1,138 @@
+"""Long short-term memory, with backpropagation through time written by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch.layer import glorot_uniform
+from scratch.simple_rnn import Recurrent, gate_sigmoid, orthogonal
+
+
+class LSTM(Recurrent):
+    """LSTM (Hochreiter & Schmidhuber 1997), gates in Keras order (i, f, c, o).
+
+    Forward, for t = 1..T (h_0, c_0 = initial_state or zeros); A_t holds the
+    four gate pre-activations side by side, A_t = [A_i | A_f | A_g | A_o]::
+
+        A_t = x_t W + h_{t-1} U + b
+        i_t = σ(A_i)                 # input gate
+        f_t = σ(A_f)                 # forget gate
+        g_t = tanh(A_g)              # candidate cell ("c" in Keras' naming)
+        o_t = σ(A_o)                 # output gate
+        c_t = f_t * c_{t-1} + i_t * g_t
+        h_t = o_t * tanh(c_t)
+        Z   = (h_1, ..., h_T) if return_sequences else h_T
+
+    Backward through time, given dZ; dh and dc start at zero after step T,
+    and dh_t also receives dZ[:, t] (return_sequences) or dZ at t = T only::
+
+        dc_t   += dh_t * o_t * (1 - tanh(c_t)**2)
+        dA_i    = dc_t * g_t     * i_t (1 - i_t)
+        dA_f    = dc_t * c_{t-1} * f_t (1 - f_t)
+        dA_g    = dc_t * i_t     * (1 - g_t**2)
+        dA_o    = dh_t * tanh(c_t) * o_t (1 - o_t)
+        dh_{t-1} = dA_t U.T          # dA_t = [dA_i | dA_f | dA_g | dA_o]
+        dc_{t-1} = dc_t * f_t
+        dx_t     = dA_t W.T
+        dW = sum_t x_t.T dA_t,   dU = sum_t h_{t-1}.T dA_t,   db = sum_{t,batch} dA_t
+        dh0, dc0 = dh_0, dc_0        # in grads["h0"], grads["c0"], only if given
+
+    The factors that need no upstream gradient (g σ', c_{t-1} σ', ...) are
+    computed for all steps at once before the loop.
+
+    Shapes:
+        X, dX: (B, T, F)
+        W, dW: (F, 4H)      # Keras kernel; torch weight_ih_l0 is W.T (same gate order i, f, g, o)
+        U, dU: (H, 4H)      # Keras recurrent_kernel; torch weight_hh_l0 is U.T
+        b, db: (4H,)        # torch has two biases: b = bias_ih_l0 + bias_hh_l0
+        h0, c0, dh0, dc0: (B, H)
+        Z, dZ: (B, T, H) if return_sequences else (B, H)
+
+    Initialisation (Keras defaults): W Glorot-uniform, U orthogonal, b ones in
+    the f block and zeros elsewhere (unit_forget_bias=True).
+
+    Args:
+        units: H.
+        return_sequences: return every h_t, not only the last.
+        use_bias: whether b exists.
+    """
+
+    gates = 4
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
+        F, H = self.input_dim, self.units
+        self.params["W"] = glorot_uniform(rng, F, 4 * H, (F, 4 * H), dtype)
+        self.params["U"] = orthogonal(rng, (H, 4 * H), dtype)
+        if self.use_bias:
+            b = np.zeros(4 * H, dtype=dtype)
+            b[H : 2 * H] = 1.0  # unit_forget_bias: start by remembering
+            self.params["b"] = b
+
+    def forward(self, X: np.ndarray, initial_state: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        self._check_input(X)
+        B, T, F = X.shape
+        H = self.units
+        W, U = self.params["W"], self.params["U"]
+        if initial_state is not None and len(initial_state) != 2:
+            raise ValueError(f"LSTM {self.name!r}: initial_state must be a pair (h0, c0), received {len(initial_state)} arrays")
+        h0, c0 = (None, None) if initial_state is None else initial_state
+        self.has_initial_state = initial_state is not None
+        self.Xt = X.transpose(1, 0, 2).reshape(T * B, F)  # (T*B, F), time-major copy
+        XW = (self.Xt @ W).reshape(T, B, 4 * H)  # (T, B, 4H): the input projection of all steps at once
+        if self.use_bias:
+            XW += self.params["b"]
+        Gates = np.empty((T, B, 4 * H), dtype=XW.dtype)  # [i | f | g | o] after their activations
+        Cs = np.empty((T + 1, B, H), dtype=XW.dtype)  # Cs[t] = c_t
+        Hs = np.empty((T + 1, B, H), dtype=XW.dtype)  # Hs[t] = h_t
+        TanhC = np.empty((T, B, H), dtype=XW.dtype)  # TanhC[t] = tanh(c_{t+1})
+        Hs[0] = self._initial(h0, "initial h0", B, X.dtype)
+        Cs[0] = self._initial(c0, "initial c0", B, X.dtype)
+        A = np.empty((B, 4 * H), dtype=XW.dtype)  # reused: the step's pre-activations
+        for t in range(T):
+            np.matmul(Hs[t], U, out=A)  # one matmul for all four gates
+            A += XW[t]
+            S = Gates[t]  # (B, 4H) view, filled in place
+            gate_sigmoid(A, out=S)  # i, f, o (and g, overwritten next)
+            np.tanh(A[:, 2 * H : 3 * H], out=S[:, 2 * H : 3 * H])  # g is the one tanh gate
+            i, f, g, o = S[:, :H], S[:, H : 2 * H], S[:, 2 * H : 3 * H], S[:, 3 * H :]  # (B, H) views
+            Cs[t + 1] = f * Cs[t] + i * g
+            np.tanh(Cs[t + 1], out=TanhC[t])
+            np.multiply(o, TanhC[t], out=Hs[t + 1])
+        self.Gates, self.Cs, self.Hs, self.TanhC = Gates, Cs, Hs, TanhC
+        return self._output(Hs)
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray:
+        Xt, W, U = self.Xt, self.params["W"], self.params["U"]
+        Gates, Cs, Hs, TanhC = self.Gates, self.Cs, self.Hs, self.TanhC
+        T, B, H4 = Gates.shape
+        H = self.units
+        I, Fg, G, O = (Gates[..., k * H : (k + 1) * H] for k in range(4))  # 4 x (T, B, H) views
+        # What needs no upstream gradient is computed for all steps at once.
+        D = Gates * (1.0 - Gates)  # (T, B, 4H): σ' = σ (1 - σ) for i, f, o ...
+        D[..., 2 * H : 3 * H] = 1.0 - G * G  # ... and tanh' = 1 - g² for g
+        dC_from_h = O * (1.0 - TanhC * TanhC)  # (T, B, H): ∂c_t/∂h_t path, o_t (1 - tanh²(c_t))
+        dZ_t = dZ.transpose(1, 0, 2) if self.return_sequences else None  # (T, B, H)
+        dh = np.zeros((B, H), dtype=dZ.dtype) if self.return_sequences else dZ
+        dc = np.zeros((B, H), dtype=dZ.dtype)
+        dS = np.empty((B, 4 * H), dtype=dZ.dtype)  # reused: dL/d[i | f | g | o] of one step
+        dA = np.empty((T, B, 4 * H), dtype=dZ.dtype)
+        UT = U.T
+        for t in reversed(range(T)):
+            if dZ_t is not None:
+                dh = dh + dZ_t[t]
+            dc = dc + dh * dC_from_h[t]
+            np.multiply(dc, G[t], out=dS[:, :H])  # di = dc g
+            np.multiply(dc, Cs[t], out=dS[:, H : 2 * H])  # df = dc c_{t-1}
+            np.multiply(dc, I[t], out=dS[:, 2 * H : 3 * H])  # dg = dc i
+            np.multiply(dh, TanhC[t], out=dS[:, 3 * H :])  # do = dh tanh(c_t)
+            np.multiply(dS, D[t], out=dA[t])  # through the activations
+            dh = dA[t] @ UT  # dh_{t-1}
+            dc = dc * Fg[t]  # dc_{t-1}
+        dA2 = dA.reshape(T * B, 4 * H)  # (T*B, 4H)
+        self.grads["W"] = Xt.T @ dA2
+        self.grads["U"] = Hs[:-1].reshape(T * B, H).T @ dA2
+        if self.use_bias:
+            self.grads["b"] = dA2.sum(axis=0)
+        self._state_grads(h0=dh, c0=dc)
+        dX = (dA2 @ W.T).reshape(T, B, -1)  # (T, B, F)
+        return np.ascontiguousarray(dX.transpose(1, 0, 2))  # (B, T, F)

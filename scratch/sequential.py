@@ -1,0 +1,113 @@
+"""A stack of layers, applied in order, backpropagated in reverse."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch.layer import Layer
+
+
+class Sequential:
+    """Z = f_n(... f_2(f_1(X))).
+
+    Forward::
+
+        A_0 = X,   A_i = f_i(A_{i-1}),   Z = A_n
+
+    Backward (the chain rule, last layer first)::
+
+        dA_n = dZ,   dA_{i-1} = f_i.backward(dA_i),   dX = dA_0
+
+    Layer names are made unique ("dense_0", "dense_1", ...) when not given, so
+    that every parameter has a canonical name ``"{layer.name}.{key}"``.
+
+    Args:
+        layers: the layers, in order.
+        input_shape: one sample's shape (batch axis excluded); builds every layer.
+    """
+
+    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...]) -> None:
+        self.layers = list(layers)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        counts: dict[str, int] = {}
+        names = set()
+        shape = self.input_shape
+        for layer in self.layers:
+            if layer.name == type(layer).__name__.lower():
+                base = _snake(type(layer).__name__)
+                layer.name = f"{base}_{counts.get(base, 0)}"
+                counts[base] = counts.get(base, 0) + 1
+            if layer.name in names:
+                raise ValueError(f"Sequential: two layers are named {layer.name!r}")
+            names.add(layer.name)
+            layer.build(shape)
+            shape = layer.output_shape(shape)
+        self.output_shape = shape
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
+        for layer in self.layers:
+            layer.init(rng, dtype)
+
+    def train(self, mode: bool = True) -> None:
+        for layer in self.layers:
+            layer.training = mode
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        A = X
+        for layer in self.layers:
+            A = layer.forward(A)
+        return A
+
+    __call__ = forward
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray:
+        dA = dZ
+        for layer in reversed(self.layers):
+            dA = layer.backward(dA)
+        return dA
+
+    # Canonical parameter views -------------------------------------------------
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Trainable parameters by canonical name ``"layer.key"``."""
+        return {f"{l.name}.{k}": v for l in self.layers for k, v in l.params.items()}
+
+    def states(self) -> dict[str, np.ndarray]:
+        """Non-trainable arrays (running statistics) by canonical name."""
+        return {f"{l.name}.{k}": v for l in self.layers for k, v in l.state.items()}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        return {f"{l.name}.{k}": v for l in self.layers for k, v in l.grads.items()}
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Parameters and states together: everything a checkpoint holds."""
+        return {**self.parameters(), **self.states()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        """Replace every parameter and state; names and shapes must match exactly."""
+        if not self.weights() and weights:
+            self.init(np.random.default_rng(0), next(iter(weights.values())).dtype)  # creates the arrays to replace
+        expected = self.weights()
+        missing = sorted(set(expected) - set(weights))
+        unknown = sorted(set(weights) - set(expected))
+        if missing or unknown:
+            raise KeyError(f"weights do not match the model: missing {missing}, unexpected {unknown}")
+        for layer in self.layers:
+            for store in (layer.params, layer.state):
+                for key, old in store.items():
+                    new = np.asarray(weights[f"{layer.name}.{key}"])
+                    if new.shape != old.shape:
+                        raise ValueError(
+                            f"layer {layer.name!r}, parameter {key!r}: expected shape {old.shape}, received {new.shape}"
+                        )
+                    store[key] = new.copy()
+
+
+def _snake(name: str) -> str:
+    """"LeakyReLU" -> "leaky_relu", "MaxPool2D" -> "max_pool2d", "LSTM" -> "lstm"."""
+    name = name.replace("ReLU", "Relu")
+    out = []
+    for i, c in enumerate(name):
+        if c.isupper() and i and name[i - 1].islower():
+            out.append("_")
+        out.append(c.lower())
+    return "".join(out)
