@@ -119,13 +119,15 @@ class LeakyReLU(Layer):
         negative_slope: a.
     """
 
-    def __init__(self, negative_slope: float, name: str | None = None) -> None:
+    def __init__(self, negative_slope: float | None, name: str | None = None) -> None:
         super().__init__(name)
-        if negative_slope is None or not np.isfinite(negative_slope):
+        if negative_slope is not None and not np.isfinite(negative_slope):
             raise ValueError(f"LeakyReLU {self.name!r}: negative_slope must be a finite number, received {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = None if negative_slope is None else float(negative_slope)
 
     def forward(self, X):
+        if self.negative_slope is None:
+            raise ValueError(f"LeakyReLU {self.name!r}: scratch has no default negative_slope; give one explicitly")
         self.mask = X > 0
         return np.where(self.mask, X, self.negative_slope * X).astype(X.dtype)
 
@@ -179,13 +181,15 @@ class GELU(Layer):
         approximate: "none" (exact) or "tanh", as torch.nn.GELU names it.
     """
 
-    def __init__(self, approximate: str = "none", name: str | None = None) -> None:
+    def __init__(self, approximate: str | None = "none", name: str | None = None) -> None:
         super().__init__(name)
-        if approximate not in ("none", "tanh"):
+        if approximate not in ("none", "tanh", None):
             raise ValueError(f"GELU {self.name!r}: approximate must be 'none' or 'tanh', received {approximate!r}")
         self.approximate = approximate
 
     def forward(self, X):
+        if self.approximate is None:
+            raise ValueError(f"GELU {self.name!r}: scratch has no default approximation; choose 'none' or 'tanh'")
         self.X = X
         if self.approximate == "tanh":
             c = math.sqrt(2 / math.pi)

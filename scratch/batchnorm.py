@@ -63,7 +63,8 @@ class BatchNorm(Layer):
         ndim = len(input_shape) + 1  # the batch axis is not in input_shape
         if not -ndim <= self.axis < ndim or self.axis % ndim == 0:
             raise ValueError(
-                f"BatchNorm {self.name!r}: axis {self.axis} is not a feature axis of inputs of shape (B, *{input_shape})"
+                f"BatchNorm {self.name!r}: axis {self.axis} is not a feature axis "
+                f"of inputs of shape (B, *{input_shape})"
             )
         self.channels = int(input_shape[self.axis % ndim - 1])
 

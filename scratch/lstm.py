@@ -104,8 +104,7 @@ class LSTM(Recurrent):
     def backward(self, dZ: np.ndarray) -> np.ndarray:
         Xt, W, U = self.Xt, self.params["W"], self.params["U"]
         Gates, Cs, Hs, TanhC = self.Gates, self.Cs, self.Hs, self.TanhC
-        T, B, H4 = Gates.shape
-        H = self.units
+        T, B, H = Gates.shape[0], Gates.shape[1], self.units
         I, Fg, G, O = (Gates[..., k * H : (k + 1) * H] for k in range(4))  # 4 x (T, B, H) views
         # What needs no upstream gradient is computed for all steps at once.
         D = Gates * (1.0 - Gates)  # (T, B, 4H): σ' = σ (1 - σ) for i, f, o ...

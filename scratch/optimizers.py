@@ -13,7 +13,7 @@ site-packages): ``torch/optim/*.py`` (the ``_single_tensor_*`` functions) and
 
 Shared conventions, from ``keras/src/optimizers/base_optimizer.py`` (``apply``,
 ``_backend_apply_gradients``, ``_get_current_learning_rate``) and the torch
-schedulers in ``torch/optim/lr_scheduler.py``:
+schedulers in ``torch/optim/lr_scheduler.py``::
 
     t       = iterations + 1         # the 1-based number of the step being taken
     lr      = learning_rate(iterations) if it is a schedule, else learning_rate
@@ -75,7 +75,9 @@ class Optimizer:
     Subclasses implement ``update(name, W, g, lr)``, which changes W in place.
 
     Args:
-        learning_rate: a float, or a schedule: a callable of the 0-based step count.
+        learning_rate: a float, or a schedule: a callable of the 0-based step count (Keras
+            passes the count only to a ``LearningRateSchedule``; it calls any other callable
+            with no argument, base_optimizer.py ``_get_current_learning_rate``).
         weight_decay: wd >= 0; coupled or decoupled as described in the module docstring.
         convention: "keras" or "torch", whose formula to follow.
     """
@@ -144,13 +146,14 @@ class SGD(Optimizer):
 
     torch (torch/optim/sgd.py, _single_tensor_sgd; dampening 0)::
 
-        b = g on the first step, else b = m b + g
+        b = g on the first step, else b = m b + g   # = b starting at 0, as dampening is 0
         W = W - lr b                            # nesterov: W = W - lr (g + m b)
 
     With a constant lr, v = -lr b and the two agree; when lr changes between
     steps they do not: Keras folds each step's lr into v, torch applies today's
     lr to the whole of b. With m = 0 both are W = W - lr g, and then coupled and
     decoupled weight decay coincide too (W - lr (g + wd W) = W (1 - lr wd) - lr g).
+    torch's ``dampening`` (b = m b + (1 - dampening) g, default 0) is not modelled.
 
     Args:
         learning_rate: lr, a float or a schedule of the step count.
@@ -258,7 +261,7 @@ class RMSprop(Optimizer):
             p = self.slot(name, "p", W)
             p[...] = self.momentum * p + u
             u = p
-        W -= u if self.convention == "keras" else lr * u * (1 + 1e-9)
+        W -= u if self.convention == "keras" else lr * u
 
 
 class Adam(Optimizer):

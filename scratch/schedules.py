@@ -5,7 +5,8 @@ A scratch optimiser takes step ``t`` (t = 0, 1, 2, ...) with
 Keras counts: ``BaseOptimizer._get_current_learning_rate`` calls the schedule
 with ``optimizer.iterations``, the number of updates already applied
 (keras/src/optimizers/base_optimizer.py); a schedule sees every update, so
-``decay_steps`` is counted in batches.
+``decay_steps`` is counted in batches. Only a ``LearningRateSchedule`` receives
+the count; Keras calls any other callable learning rate with no argument.
 
 torch counts differently (torch/optim/lr_scheduler.py): a scheduler owns a
 counter ``last_epoch`` that only ``scheduler.step()`` advances, and writes the

@@ -25,7 +25,7 @@ def orthogonal(rng: np.random.Generator, shape: tuple[int, int], dtype) -> np.nd
     Q = Q * np.sign(np.diag(R))  # makes the decomposition unique
     if rows < cols:
         Q = Q.T  # (rows, cols)
-    return Q.astype(dtype)
+    return np.ascontiguousarray(Q, dtype=dtype)  # C order, like every other parameter
 
 
 def gate_sigmoid(A: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -148,21 +148,21 @@ class SimpleRNN(Recurrent):
         self._check_input(X)
         B, T, F = X.shape
         W, U = self.params["W"], self.params["U"]
-        self.X, self.has_initial_state = X, initial_state is not None
-        XW = (X.reshape(B * T, F) @ W).reshape(B, T, -1).transpose(1, 0, 2)  # (T, B, H), all steps at once
+        self.has_initial_state = initial_state is not None
+        self.Xt = X.transpose(1, 0, 2).reshape(T * B, F)  # (T*B, F), time-major copy
+        XW = (self.Xt @ W).reshape(T, B, self.units)  # (T, B, H): the input projection of all steps at once
         if self.use_bias:
-            XW = XW + self.params["b"]
+            XW += self.params["b"]
         Hs = np.empty((T + 1, B, self.units), dtype=XW.dtype)  # Hs[t] = h_t
         Hs[0] = self._initial(initial_state, "initial_state", B, X.dtype)
         for t in range(T):
-            Hs[t + 1] = np.tanh(XW[t] + Hs[t] @ U)
+            np.tanh(XW[t] + Hs[t] @ U, out=Hs[t + 1])
         self.Hs = Hs
         return self._output(Hs)
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
-        X, Hs, W, U = self.X, self.Hs, self.params["W"], self.params["U"]
-        B, T, F = X.shape
-        H = self.units
+        Xt, Hs, W, U = self.Xt, self.Hs, self.params["W"], self.params["U"]
+        T, B, H = Hs.shape[0] - 1, Hs.shape[1], self.units
         dZ_t = dZ.transpose(1, 0, 2) if self.return_sequences else None  # (T, B, H)
         dh = np.zeros((B, H), dtype=dZ.dtype) if self.return_sequences else dZ
         dA = np.empty((T, B, H), dtype=dZ.dtype)
@@ -170,12 +170,13 @@ class SimpleRNN(Recurrent):
         for t in reversed(range(T)):
             if dZ_t is not None:
                 dh = dh + dZ_t[t]
-            dA[t] = dh * (1.0 - Hs[t + 1] ** 2)
+            np.multiply(dh, 1.0 - Hs[t + 1] * Hs[t + 1], out=dA[t])  # tanh' = 1 - h_t²
             dh = dA[t] @ UT  # dh_{t-1}
         dA2 = dA.reshape(T * B, H)  # (T*B, H)
-        self.grads["W"] = X.transpose(1, 0, 2).reshape(T * B, F).T @ dA2
+        self.grads["W"] = Xt.T @ dA2
         self.grads["U"] = Hs[:-1].reshape(T * B, H).T @ dA2
         if self.use_bias:
             self.grads["b"] = dA2.sum(axis=0)
         self._state_grads(h0=dh)
-        return np.matmul(dA.transpose(1, 0, 2), W.T)  # (B, T, F)
+        dX = (dA2 @ W.T).reshape(T, B, -1)  # (T, B, F)
+        return np.ascontiguousarray(dX.transpose(1, 0, 2))  # (B, T, F)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import Case, CaseError, Config, register, require
+from parity.case import Case, Config, register, require
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
@@ -34,11 +34,6 @@ def _activation_kwargs(framework: str, config: Config) -> dict[str, Any]:
     }
     if framework == "keras":
         kwargs["activation_form"] = config["activation_form"]
-    if framework == "scratch":
-        if config["activation"] == "leaky_relu" and config["negative_slope"] is None:
-            raise CaseError("scratch has no default negative_slope: give it explicitly")
-        if kwargs["approximate"] is None:
-            kwargs["approximate"] = "none"
     return kwargs
 
 

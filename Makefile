@@ -1,0 +1,30 @@
+# One command runs the main job, one runs the tests; each builds .venv/ first if needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: report test lint bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch, pinned: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[frameworks,dev]"
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/parity report
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check scratch framework parity tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/parity bench all
+
+clean:
+	rm -rf $(VENV)

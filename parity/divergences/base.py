@@ -1,0 +1,139 @@
+"""Divergence cases: where PyTorch and Keras differ, shown failing naive and passing converted.
+
+A divergence is data: a case, the two sides to compare, and for each of the two
+variants ("naive": the port that copies the code and trusts the defaults;
+"converted": the port that applies the rule) the configuration each side gets.
+Both variants use the same weights, inputs and cotangent. The harness demands
+that the naive variant is caught (some compared quantity beyond tolerance) and
+that the converted variant passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from parity.case import get_case
+from parity.check import make_request
+from parity.compare import Record, compare_runs
+from parity.runners.base import RunRequest, run
+from parity.tolerance import tolerance
+
+
+@dataclass(frozen=True)
+class Side:
+    impl: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Variant:
+    a: Side
+    b: Side
+    tolerance: float | None = None  # None: the policy's tolerance for the dtype
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One difference between frameworks, with the rule that removes it.
+
+    Attributes:
+        name: identifier on the command line.
+        area: "activations", "losses", "dtypes", "convolution", ...
+        differs: what differs, in one or two sentences, with the sources.
+        rule: the conversion rule.
+        converter: where the rule is implemented (module, class or function).
+        layer: the scratch layer where the difference lives (``inspect`` must point there).
+        quantities: compare only records whose quantity starts with one of these.
+        input_scale: multiplies the case's inputs (to saturate, say).
+    """
+
+    name: str
+    area: str
+    differs: str
+    rule: str
+    converter: str
+    case: str
+    config: dict[str, Any]
+    naive: Variant
+    converted: Variant
+    layer: str
+    dtype: str = "float64"
+    quantities: tuple[str, ...] = ()
+    input_scale: float = 1.0
+
+
+@dataclass
+class DivergenceResult:
+    divergence: Divergence
+    naive: list[Record]
+    converted: list[Record]
+
+    @staticmethod
+    def _worst(records: list[Record]) -> float:
+        errors = [r.max_rel_err if r.max_rel_err is not None else np.inf for r in records]
+        return float(max(errors)) if errors else float("nan")
+
+    @property
+    def naive_error(self) -> float:
+        return self._worst(self.naive)
+
+    @property
+    def converted_error(self) -> float:
+        return self._worst(self.converted)
+
+    @property
+    def naive_caught(self) -> bool:
+        return any(r.passed is False for r in self.naive)
+
+    @property
+    def converted_passes(self) -> bool:
+        return bool(self.converted) and all(r.passed for r in self.converted)
+
+    @property
+    def ok(self) -> bool:
+        return self.naive_caught and self.converted_passes
+
+
+DIVERGENCES: dict[str, Divergence] = {}
+
+
+def register(divergence: Divergence) -> Divergence:
+    if divergence.name in DIVERGENCES:
+        raise ValueError(f"divergence {divergence.name!r} registered twice")
+    DIVERGENCES[divergence.name] = divergence
+    return divergence
+
+
+def all_divergences() -> dict[str, Divergence]:
+    import parity.divergences  # noqa: F401  registers every family
+
+    return dict(DIVERGENCES)
+
+
+def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool = False) -> tuple[RunRequest, RunRequest]:
+    """The two requests of one variant: the same arrays, each side's own configuration."""
+    case = get_case(d.case)
+    base = case.configure(d.config)
+    request = make_request(case, base, d.dtype, seed, trace=trace)
+    request.inputs = request.inputs * d.input_scale
+    return (
+        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **variant.a.config})}),
+        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **variant.b.config})}),
+    )
+
+
+def run_variant(d: Divergence, variant: Variant, seed: int = 0) -> list[Record]:
+    request_a, request_b = variant_requests(d, variant, seed)
+    result_a, result_b = run(variant.a.impl, request_a), run(variant.b.impl, request_b)
+    tol = variant.tolerance if variant.tolerance is not None else tolerance(d.dtype)
+    records = compare_runs(d.case, d.dtype, result_a, result_b, tol)
+    if d.quantities:
+        records = [r for r in records if r.quantity.startswith(d.quantities)]
+    return records
+
+
+def run_divergence(d: Divergence, seed: int = 0) -> DivergenceResult:
+    return DivergenceResult(d, run_variant(d, d.naive, seed), run_variant(d, d.converted, seed))

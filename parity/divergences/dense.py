@@ -1,0 +1,144 @@
+"""Divergences of the dense family: activation defaults, loss clipping, float64 on each backend."""
+
+from __future__ import annotations
+
+from parity.divergences.base import Divergence, Side, Variant, register
+from parity.tolerance import ALLOWANCES
+
+register(
+    Divergence(
+        name="leaky_relu_layer_default",
+        area="activations",
+        differs="nn.LeakyReLU() has negative_slope=0.01 (torch/nn/modules/activation.py); "
+        "keras.layers.LeakyReLU() has negative_slope=0.3 (keras/src/layers/activations/leaky_relu.py).",
+        rule="Always pass the slope: LeakyReLU(negative_slope=0.01) in Keras for a torch default, nn.LeakyReLU(0.3) for a Keras one.",
+        converter="framework.keras3.activations.activation (negative_slope is passed explicitly)",
+        case="leaky_relu",
+        config={},
+        naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
+        converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
+        layer="leaky_relu_0",
+    )
+)
+
+register(
+    Divergence(
+        name="leaky_relu_activation_default",
+        area="activations",
+        differs="Dense(activation='leaky_relu') and keras.ops.leaky_relu use keras.activations.leaky_relu, "
+        "whose negative_slope is 0.2 (keras/src/activations/activations.py) - neither the Keras layer's 0.3 nor torch's 0.01.",
+        rule="The string form cannot carry a slope: replace activation='leaky_relu' by a LeakyReLU(negative_slope=...) layer "
+        "or a lambda x: keras.activations.leaky_relu(x, negative_slope=...).",
+        converter="framework.keras3.activations.activation (form='string')",
+        case="leaky_relu",
+        config={"activation_form": "string"},
+        naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
+        converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
+        layer="leaky_relu_0",
+    )
+)
+
+register(
+    Divergence(
+        name="gelu_ops_default",
+        area="activations",
+        differs="keras.ops.gelu(x) defaults to approximate=True, the tanh approximation (keras/src/ops/nn.py); "
+        "torch.nn.GELU() defaults to approximate='none', the exact erf form (torch/nn/modules/activation.py). "
+        "(keras.activations.gelu and Activation('gelu') default to exact.)",
+        rule="Pass it explicitly: keras.ops.gelu(x, approximate=False) for nn.GELU(); nn.GELU(approximate='tanh') for keras.ops.gelu(x).",
+        converter="framework.keras3.activations.activation (form='ops', approximate passed)",
+        case="gelu",
+        config={"activation_form": "ops"},
+        naive=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": None})),
+        converted=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": False})),
+        layer="gelu_0",
+    )
+)
+
+register(
+    Divergence(
+        name="bce_probability_clipping",
+        area="losses",
+        differs="keras.losses.BinaryCrossentropy(from_logits=False) clips probabilities to [1e-7, 1 - 1e-7] "
+        "(keras.backend.epsilon(), keras/src/backend/*/nn.py binary_crossentropy): a saturated wrong prediction costs "
+        "-log(1e-7) = 16.1 whatever the logit, and its gradient is zero. On logits (BCEWithLogitsLoss, from_logits=True) "
+        "the loss keeps growing with the logit and the gradient stays at sigmoid(z) - t.",
+        rule="Keep the sigmoid inside the loss: output logits and use BinaryCrossentropy(from_logits=True) <-> nn.BCEWithLogitsLoss.",
+        converter="framework.keras3.losses.loss / framework.pytorch.losses.loss (from_logits=True)",
+        case="logistic_regression",
+        config={},
+        naive=Variant(Side("torch", {"from_logits": True}), Side("keras-jax", {"from_logits": False})),
+        converted=Variant(Side("torch", {"from_logits": True}), Side("keras-jax", {"from_logits": True})),
+        layer="loss",
+        quantities=("loss",),  # the outputs differ by design (logits vs probabilities); the loss and its gradients must not
+        input_scale=30.0,
+    )
+)
+
+register(
+    Divergence(
+        name="keras_jax_float64",
+        area="dtypes",
+        differs="JAX computes float64 inputs in float32 unless JAX_ENABLE_X64 is set before jax is imported; and even "
+        "then Keras' type promotion (keras/src/backend/common/dtypes.py, BIT64_TO_BIT32_DTYPE) demotes float64 to "
+        "float32 in ops such as mean, so every loss reduction is float32.",
+        rule="Set JAX_ENABLE_X64=1 before importing jax/keras, and keep float64 in Keras' promotion table "
+        "(parity.runners.worker.keep_float64).",
+        converter="parity.runners.pool.KerasWorker (x64=True) and parity.runners.worker.keep_float64",
+        case="mlp",
+        config={},
+        naive=Variant(Side("scratch"), Side("keras-jax-x32")),
+        converted=Variant(Side("scratch"), Side("keras-jax")),
+        layer="dense_0",
+    )
+)
+
+register(
+    Divergence(
+        name="keras_torch_float64",
+        area="dtypes",
+        differs="On the torch backend, keras.ops.matmul and the binary ops take their result type from Keras' "
+        "promotion table, which maps float64 to float32 on every backend but TensorFlow: a float64 Dense layer "
+        "computes in float32 (keras-team/keras issue #23704).",
+        rule="Keep float64 in Keras' promotion table (parity.runners.worker.keep_float64); there is no public switch.",
+        converter="parity.runners.worker.keep_float64",
+        case="dense",
+        config={},
+        naive=Variant(Side("scratch"), Side("keras-torch-x32")),
+        converted=Variant(Side("scratch"), Side("keras-torch")),
+        layer="dense_0",
+    )
+)
+
+register(
+    Divergence(
+        name="tf_leaky_relu_float32_slope",
+        area="dtypes",
+        differs="TensorFlow's LeakyRelu op holds its slope as a float32 attribute (tf.nn.leaky_relu(alpha)), so in float64 "
+        "a slope such as 0.2 becomes 0.20000000298: keras-tensorflow disagrees with every other float64 implementation.",
+        rule="In float64 on TensorFlow, use a slope that float32 represents exactly (0.25, 0.125, or float(np.float32(s)) everywhere).",
+        converter="parity.cases.dense.ACTIVATION_DEFAULTS (negative_slope=0.25)",
+        case="leaky_relu",
+        config={},
+        naive=Variant(Side("scratch", {"negative_slope": 0.2}), Side("keras-tensorflow", {"negative_slope": 0.2})),
+        converted=Variant(Side("scratch", {"negative_slope": 0.25}), Side("keras-tensorflow", {"negative_slope": 0.25})),
+        layer="leaky_relu_0",
+    )
+)
+
+_gelu_allowance = next(a for a in ALLOWANCES if a["divergence"] == "tf_gelu_float64_constants")
+register(
+    Divergence(
+        name="tf_gelu_float64_constants",
+        area="dtypes",
+        differs=_gelu_allowance["reason"],
+        rule="No conversion removes it (the constant is inside TensorFlow); float64 GELU on keras-tensorflow is judged "
+        f"against the bound {_gelu_allowance['max_rel_err']:g} instead of 1e-10 (parity.tolerance.ALLOWANCES).",
+        converter="parity.tolerance.ALLOWANCES",
+        case="gelu",
+        config={},
+        naive=Variant(Side("scratch"), Side("keras-tensorflow")),
+        converted=Variant(Side("scratch"), Side("keras-tensorflow"), tolerance=_gelu_allowance["max_rel_err"]),
+        layer="gelu_0",
+    )
+)
