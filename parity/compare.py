@@ -60,3 +60,12 @@ def compare_runs(model: str, dtype: str, a: RunResult, b: RunResult, tol: float 
         for r in records:
             r.detail = (r.detail + "; " if r.detail else "") + f"{b.impl} computed in {b.computed_dtype}, not {dtype}"
     return records
+
+
+def first_divergence(a: RunResult, b: RunResult, dtype: str, tol: float | None = None) -> str | None:
+    """The first layer (in forward order) whose output differs beyond tolerance; None if none does."""
+    tol = tolerance(dtype) if tol is None else tol
+    for ta, tb in zip(a.trace, b.trace):
+        if relative_error(ta.output, tb.output) > tol:
+            return ta.name
+    return None

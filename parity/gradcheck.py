@@ -24,17 +24,15 @@ STEP = 1e-6
 
 def numerical_gradient(f: Callable[[], float], A: np.ndarray, h: float = STEP) -> np.ndarray:
     """dF/dA by central differences; A is modified in place and restored."""
-    grad = np.zeros_like(A, dtype=np.float64)
-    flat = A.reshape(-1)  # a view: writing to it perturbs A
-    g = grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
+    grad = np.zeros(A.shape, dtype=np.float64)
+    for index in np.ndindex(A.shape):  # index A itself: works for any memory layout
+        old = A[index]
+        A[index] = old + h
         up = f()
-        flat[i] = old - h
+        A[index] = old - h
         down = f()
-        flat[i] = old
-        g[i] = (up - down) / (2 * h)
+        A[index] = old
+        grad[index] = (up - down) / (2 * h)
     return grad
 
 

@@ -117,6 +117,8 @@ class Conv2D(Layer):
         strides: (sh, sw), or one int.
         padding: "valid" (no padding) or "same" (H_out = ceil(H / sh)).
         dilation_rate: (dh, dw), or one int; the kernel taps are dh rows apart.
+            Keras refuses strides > 1 together with dilation_rate > 1; this layer
+            and torch accept the combination.
         use_bias: whether b exists.
 
     W is initialised Glorot-uniform with fan_in = kh*kw*C_in and fan_out = kh*kw*C_out

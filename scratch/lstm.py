@@ -74,7 +74,9 @@ class LSTM(Recurrent):
         H = self.units
         W, U = self.params["W"], self.params["U"]
         if initial_state is not None and len(initial_state) != 2:
-            raise ValueError(f"LSTM {self.name!r}: initial_state must be a pair (h0, c0), received {len(initial_state)} arrays")
+            raise ValueError(
+                f"LSTM {self.name!r}: initial_state must be a pair (h0, c0), received {len(initial_state)} arrays"
+            )
         h0, c0 = (None, None) if initial_state is None else initial_state
         self.has_initial_state = initial_state is not None
         self.Xt = X.transpose(1, 0, 2).reshape(T * B, F)  # (T*B, F), time-major copy

@@ -40,6 +40,7 @@ class Sequential:
             if layer.name in names:
                 raise ValueError(f"Sequential: two layers are named {layer.name!r}")
             names.add(layer.name)
+            layer.input_shape = shape  # one sample's input shape, known to every layer
             layer.build(shape)
             shape = layer.output_shape(shape)
         self.output_shape = shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from scratch.simple_rnn import SimpleRNN, gate_sigmoid, orthogonal
 
 B, T, F, H = 2, 4, 3, 5
 
+TOL = tolerance("float64")  # hand-computed numbers and NumPy agree to rounding
 requires_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
 
 
@@ -28,11 +29,11 @@ def sig(x: float) -> float:
     return 1 / (1 + math.exp(-x))
 
 
-def build(layer: Layer, rng: np.random.Generator, dtype=np.float64) -> Layer:
-    """Build for (T, F) and fill every parameter with non-trivial values (biases too)."""
-    layer.build((T, F))
+def build(layer: Layer, rng: np.random.Generator, dtype=np.float64, input_shape=(T, F)) -> Layer:
+    """Build for ``input_shape`` and fill every parameter with non-trivial values (biases too)."""
+    layer.build(input_shape)
     layer.init(rng, dtype)
-    for key, P in layer.params.items():
+    for P in layer.params.values():
         P[...] = 0.5 * rng.standard_normal(P.shape)
     return layer
 
@@ -60,28 +61,37 @@ class WithState(Layer):
         return self.layer.backward(dZ)
 
 
+LAYERS = {  # kind -> (constructor, initial-state keys)
+    "simple_rnn": (SimpleRNN, ("h0",)),
+    "lstm": (LSTM, ("h0", "c0")),
+    "gru_after": (lambda *a, **k: GRU(*a, reset_after=True, **k), ("h0",)),
+    "gru_before": (lambda *a, **k: GRU(*a, reset_after=False, **k), ("h0",)),
+}
+
+
 @dataclass
 class Case:
     """One layer configuration; what to test is data, how is the generic code below."""
 
-    id: str
-    make: object  # () -> Layer
-    states: tuple[str, ...] = field(default=("h0",))
+    kind: str
+    seq: bool
+    bias: bool
+    init: bool  # whether forward receives initial states
+
+    @property
+    def id(self) -> str:
+        flags = ["seq" if self.seq else "last", "bias" if self.bias else "nobias", "h0" if self.init else "zeros"]
+        return "-".join([self.kind, *flags])
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return LAYERS[self.kind][1] if self.init else ()
+
+    def make(self) -> Layer:
+        return LAYERS[self.kind][0](H, return_sequences=self.seq, use_bias=self.bias)
 
 
-CASES = [
-    Case(f"{kind}-{'seq' if seq else 'last'}-{'bias' if bias else 'nobias'}-{'h0' if init else 'zeros'}", make, st if init else ())
-    for kind, make_kind, st in [
-        ("simple_rnn", lambda s, b: SimpleRNN(H, return_sequences=s, use_bias=b), ("h0",)),
-        ("lstm", lambda s, b: LSTM(H, return_sequences=s, use_bias=b), ("h0", "c0")),
-        ("gru_after", lambda s, b: GRU(H, return_sequences=s, use_bias=b, reset_after=True), ("h0",)),
-        ("gru_before", lambda s, b: GRU(H, return_sequences=s, use_bias=b, reset_after=False), ("h0",)),
-    ]
-    for seq in (True, False)
-    for bias in (True, False)
-    for init in (True, False)
-    for make in [lambda mk=make_kind, s=seq, b=bias: mk(s, b)]
-]
+CASES = [Case(k, s, b, i) for k in LAYERS for s in (True, False) for b in (True, False) for i in (True, False)]
 
 
 def wrapped(case: Case, rng: np.random.Generator, dtype=np.float64) -> tuple[WithState, np.ndarray]:
@@ -98,25 +108,25 @@ H0 = 0.2
 
 def test_simple_rnn_by_hand_forward_and_backward():
     w, u, b, g1, g2 = 0.5, -0.3, 0.1, 0.7, -1.1
-    layer = build(SimpleRNN(1, return_sequences=True), np.random.default_rng(0))
+    layer = build(SimpleRNN(1, return_sequences=True), np.random.default_rng(0), input_shape=(2, 1))
     layer.params.update(W=np.array([[w]]), U=np.array([[u]]), b=np.array([b]))
     Z = layer.forward(X1, initial_state=np.array([[H0]]))
     h1 = math.tanh(w * 1.0 + H0 * u + b)
     h2 = math.tanh(w * -2.0 + h1 * u + b)
-    np.testing.assert_allclose(Z, [[[h1], [h2]]], rtol=1e-15)
+    np.testing.assert_allclose(Z, [[[h1], [h2]]], rtol=TOL)
     dX = layer.backward(np.array([[[g1], [g2]]]))
     dA2 = g2 * (1 - h2**2)
     dA1 = (g1 + dA2 * u) * (1 - h1**2)
-    np.testing.assert_allclose(dX, [[[dA1 * w], [dA2 * w]]], rtol=1e-14)
-    np.testing.assert_allclose(layer.grads["W"], [[1.0 * dA1 - 2.0 * dA2]], rtol=1e-14)
-    np.testing.assert_allclose(layer.grads["U"], [[H0 * dA1 + h1 * dA2]], rtol=1e-14)
-    np.testing.assert_allclose(layer.grads["b"], [dA1 + dA2], rtol=1e-14)
-    np.testing.assert_allclose(layer.grads["h0"], [[dA1 * u]], rtol=1e-14)
+    np.testing.assert_allclose(dX, [[[dA1 * w], [dA2 * w]]], rtol=TOL)
+    np.testing.assert_allclose(layer.grads["W"], [[1.0 * dA1 - 2.0 * dA2]], rtol=TOL)
+    np.testing.assert_allclose(layer.grads["U"], [[H0 * dA1 + h1 * dA2]], rtol=TOL)
+    np.testing.assert_allclose(layer.grads["b"], [dA1 + dA2], rtol=TOL)
+    np.testing.assert_allclose(layer.grads["h0"], [[dA1 * u]], rtol=TOL)
 
 
 def test_lstm_by_hand_forward():
     W, U, b = [0.5, -0.4, 0.3, 0.8], [0.2, 0.6, -0.5, 0.1], [0.1, 1.0, -0.2, 0.05]  # blocks i, f, c, o
-    layer = build(LSTM(1, return_sequences=True), np.random.default_rng(0))
+    layer = build(LSTM(1, return_sequences=True), np.random.default_rng(0), input_shape=(2, 1))
     layer.params.update(W=np.array([W]), U=np.array([U]), b=np.array(b))
     Z = layer.forward(X1, initial_state=(np.array([[H0]]), np.array([[-0.3]])))
     h, c, expected = H0, -0.3, []
@@ -126,7 +136,7 @@ def test_lstm_by_hand_forward():
         c = f * c + i * g
         h = o * math.tanh(c)
         expected.append([h])
-    np.testing.assert_allclose(Z, [expected], rtol=1e-14)
+    np.testing.assert_allclose(Z, [expected], rtol=TOL)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -147,7 +157,7 @@ def test_gru_by_hand_forward(reset_after):
         else:
             hh = math.tanh(x * W[2] + b_in[2] + (r * h) * U[2])
         h = z * h + (1 - z) * hh
-    np.testing.assert_allclose(Z, [[h]], rtol=1e-14)
+    np.testing.assert_allclose(Z, [[h]], rtol=TOL)
 
 
 # Finite differences -------------------------------------------------------------------
@@ -204,7 +214,11 @@ def test_model_shapes_and_names():
     m = gru_classifier((T, F), units=H)
     m.init(np.random.default_rng(0))
     assert {k: v.shape for k, v in m.parameters().items()} == {
-        "gru_0.W": (F, 3 * H), "gru_0.U": (H, 3 * H), "gru_0.b": (2, 3 * H), "dense_0.W": (H, 5), "dense_0.b": (5,)
+        "gru_0.W": (F, 3 * H),
+        "gru_0.U": (H, 3 * H),
+        "gru_0.b": (2, 3 * H),
+        "dense_0.W": (H, 5),
+        "dense_0.b": (5,),
     }
     assert rnn_classifier((T, F)).layers[0].name == "simple_rnn_0"
     assert lstm_seq((T, F)).layers[0].name == "lstm_0"
@@ -226,7 +240,7 @@ def test_gate_sigmoid_is_the_sigmoid():
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         mine, theirs = gate_sigmoid(A), sigmoid(A)
         assert gate_sigmoid(A.astype(np.float32)).dtype == np.float32
-    np.testing.assert_allclose(mine, theirs, rtol=0, atol=4e-16)  # an identity: equal to rounding
+    assert relative_error(theirs, mine) <= TOL  # an identity: equal up to rounding
 
 
 def test_keras_default_initialisation():
@@ -235,9 +249,9 @@ def test_keras_default_initialisation():
     lstm.build((T, F))
     lstm.init(rng)
     np.testing.assert_array_equal(lstm.params["b"], np.r_[np.zeros(H), np.ones(H), np.zeros(2 * H)])
-    np.testing.assert_allclose(lstm.params["U"] @ lstm.params["U"].T, np.eye(H), atol=1e-12)
+    np.testing.assert_allclose(lstm.params["U"] @ lstm.params["U"].T, np.eye(H), atol=TOL)
     Q = orthogonal(rng, (4 * H, H), np.float64)
-    np.testing.assert_allclose(Q.T @ Q, np.eye(H), atol=1e-12)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(H), atol=TOL)
     gru = GRU(H, reset_after=False)
     gru.build((T, F))
     gru.init(rng)
@@ -298,7 +312,9 @@ def test_matches_torch_in_float64(kind, seq):
     theirs = {k: v.detach().numpy() for k, v in theirs.items()}
     mine = {"Z": Z, "dX": dX, "dh0": layer.grads["h0"], "dW": layer.grads["W"], "dU": layer.grads["U"]}
     if kind == "gru":
-        theirs.update(dW=swap_zr(theirs["dW"]), dU=swap_zr(theirs["dU"]), db=swap_zr(np.stack([g.numpy() for g in grads_b])))
+        theirs.update(
+            dW=swap_zr(theirs["dW"]), dU=swap_zr(theirs["dU"]), db=swap_zr(np.stack([g.numpy() for g in grads_b]))
+        )
     else:
         theirs.update(db=grads_b[0].numpy(), db_hh=grads_b[1].numpy())
         mine["db_hh"] = layer.grads["b"]

@@ -18,7 +18,9 @@ what changes and why: the converters are the migration guide in code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 
@@ -52,33 +54,53 @@ def expect(layer, param: str, array: np.ndarray | None, shape: tuple[int, ...]) 
     return array
 
 
+_DISABLED: ContextVar[frozenset[str]] = ContextVar("disabled_rules", default=frozenset())
+
+
+def enabled(rule: str) -> bool:
+    """Whether a named conversion rule applies. Divergence cases switch rules off to
+    show the naive port, in which that rule is forgotten."""
+    return rule not in _DISABLED.get()
+
+
+@contextmanager
+def disabled_rules(rules) -> Iterator[None]:
+    token = _DISABLED.set(frozenset(rules))
+    try:
+        yield
+    finally:
+        _DISABLED.reset(token)
+
+
 class Converter:
     """Identity conversion for a layer whose framework twins store the same arrays.
 
-    Subclasses override the four maps. ``layer`` is always the scratch layer
-    (built, so its configuration and parameter shapes are known).
+    Subclasses override the maps. ``layer`` is always the scratch layer (built, so its
+    configuration and parameter shapes are known); ``previous`` is the scratch layer
+    before it (None for the first), for rules that depend on what feeds the layer
+    (a Dense layer after Flatten). Each rule a converter applies has a name, listed
+    in ``rules`` and tested with ``enabled(name)``.
     """
 
-    def torch_keys(self, layer) -> list[str]:
+    rules: tuple[str, ...] = ()
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        return {}
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        return {}
+
+    def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
+        return self.from_torch(layer, grads, previous)
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
         return []
 
-    def to_torch(self, layer, weights: Arrays) -> Arrays:
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
         return {}
 
-    def from_torch(self, layer, state: Arrays) -> Arrays:
-        return {}
-
-    def grads_from_torch(self, layer, grads: Arrays) -> Arrays:
-        return self.from_torch(layer, grads)
-
-    def to_keras(self, layer, weights: Arrays) -> list[np.ndarray]:
-        return []
-
-    def from_keras(self, layer, values: list[np.ndarray]) -> Arrays:
-        return {}
-
-    def grads_from_keras(self, layer, grads: list[np.ndarray | None]) -> Arrays:
-        return self.from_keras(layer, grads)
+    def grads_from_keras(self, layer, grads: list[np.ndarray | None], previous=None) -> Arrays:
+        return self.from_keras(layer, grads, previous)
 
 
 CONVERTERS: dict[str, Converter] = {}

@@ -24,8 +24,11 @@ from parity.tolerance import tolerance
 
 @dataclass(frozen=True)
 class Side:
+    """One implementation, its configuration overrides, and the conversion rules it forgets."""
+
     impl: str
     config: dict[str, Any] = field(default_factory=dict)
+    disabled_rules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,9 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
     base = case.configure(d.config)
     request = make_request(case, base, d.dtype, seed, trace=trace)
     request.inputs = request.inputs * d.input_scale
-    return (
-        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **variant.a.config})}),
-        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **variant.b.config})}),
+    return tuple(
+        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **side.config}), "disabled_rules": side.disabled_rules})
+        for side in (variant.a, variant.b)
     )
 
 

@@ -26,6 +26,7 @@ class RunRequest:
     targets: np.ndarray
     cotangent: np.ndarray
     trace: bool = False
+    disabled_rules: tuple[str, ...] = ()  # conversion rules to forget (divergence cases' naive ports)
 
 
 @dataclass

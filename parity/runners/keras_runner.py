@@ -13,15 +13,16 @@ import inspect
 import numpy as np
 
 from parity.case import get_case
-from parity.convert.base import ConversionError, converter_for, layer_weights
+from parity.convert.base import ConversionError, converter_for, disabled_rules, layer_weights
 from parity.runners.autodiff import two_gradients
 from parity.runners.base import LayerTrace, RunRequest, RunResult, pair_layers, target_array, training_mode
 
 
 def load_keras_weights(model_name: str, pairs, weights, dtype: str) -> None:
+    previous = None
     for layer, klayer in pairs:
         try:
-            values = converter_for(layer).to_keras(layer, layer_weights(layer, weights))
+            values = converter_for(layer).to_keras(layer, layer_weights(layer, weights), previous)
             expected = [tuple(v.shape) for v in klayer.weights]
             if len(values) != len(expected):
                 raise ConversionError(layer.name, "weights", None, None, detail=f"{type(klayer).__name__} holds {len(expected)} arrays {expected}, the converter produced {len(values)}")
@@ -31,6 +32,7 @@ def load_keras_weights(model_name: str, pairs, weights, dtype: str) -> None:
         except ConversionError as error:
             raise error.in_model(model_name) from None
         klayer.set_weights([np.asarray(v).astype(variable.dtype) for v, variable in zip(values, klayer.weights)])
+        previous = layer
 
 
 def run_keras(request: RunRequest) -> RunResult:
@@ -43,7 +45,8 @@ def run_keras(request: RunRequest) -> RunResult:
     scratch_model = case.build("scratch", request.config)
     model = case.build("keras", request.config)
     pairs = pair_layers(case.name, scratch_model.layers, list(model.layers), f"keras-{backend}")
-    load_keras_weights(case.name, pairs, request.weights, request.dtype)
+    with disabled_rules(request.disabled_rules):
+        load_keras_weights(case.name, pairs, request.weights, request.dtype)
     training = training_mode(request.config)
     ops = keras.ops
 
@@ -87,15 +90,17 @@ def run_keras(request: RunRequest) -> RunResult:
 
     n = sum(counts)
     grads = {"input": _zeros_if_none(g_sum[0], request.inputs.shape, request.dtype, npy)}
-    grads.update(_canonical_grads(pairs, unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
-    loss_grads = _canonical_grads(pairs, unflatten(g_loss[1 : 1 + n]), npy, request.dtype)
-
-    weights = {}
-    for (layer, klayer), new_state in zip(pairs, states):
-        current = {id(v): npy(v.value) for v in klayer.trainable_variables}
-        current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
-        values = [current[id(v)] for v in klayer.weights]
-        weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_keras(layer, values).items()})
+    with disabled_rules(request.disabled_rules):
+        grads.update(_canonical_grads(pairs, unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
+        loss_grads = _canonical_grads(pairs, unflatten(g_loss[1 : 1 + n]), npy, request.dtype)
+        weights = {}
+        previous = None
+        for (layer, klayer), new_state in zip(pairs, states):
+            current = {id(v): npy(v.value) for v in klayer.trainable_variables}
+            current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
+            values = [current[id(v)] for v in klayer.weights]
+            weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_keras(layer, values, previous).items()})
+            previous = layer
 
     trace = []
     if request.trace:
@@ -129,11 +134,12 @@ def _zeros_if_none(grad, shape, dtype, npy) -> np.ndarray:
 
 def _canonical_grads(pairs, grads_per_layer, npy, dtype) -> dict[str, np.ndarray]:
     out = {}
+    previous = None
     for (layer, klayer), grads in zip(pairs, grads_per_layer):
-        if not klayer.trainable_variables:
-            continue
-        by_id = {id(v): _zeros_if_none(g, tuple(v.shape), dtype, npy) for v, g in zip(klayer.trainable_variables, grads)}
-        aligned = [by_id.get(id(v)) for v in klayer.weights]  # None for non-trainable entries
-        converted = converter_for(layer).grads_from_keras(layer, aligned)
-        out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
+        if klayer.trainable_variables:
+            by_id = {id(v): _zeros_if_none(g, tuple(v.shape), dtype, npy) for v, g in zip(klayer.trainable_variables, grads)}
+            aligned = [by_id.get(id(v)) for v in klayer.weights]  # None for non-trainable entries
+            converted = converter_for(layer).grads_from_keras(layer, aligned, previous)
+            out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
+        previous = layer
     return out

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from parity.case import get_case
-from parity.convert.base import ConversionError, converter_for, layer_weights
+from parity.convert.base import ConversionError, converter_for, disabled_rules, layer_weights
 from parity.runners.base import LayerTrace, RunRequest, RunResult, pair_layers, target_array, training_mode
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -14,9 +14,10 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 def load_torch_weights(model_name: str, pairs, weights, dtype) -> None:
     """Convert canonical weights and load them, checking every key and shape first."""
+    previous = None
     for layer, module in pairs:
         try:
-            state = converter_for(layer).to_torch(layer, layer_weights(layer, weights))
+            state = converter_for(layer).to_torch(layer, layer_weights(layer, weights), previous)
             current = module.state_dict()
             for key, target in current.items():
                 if key not in state:
@@ -31,6 +32,7 @@ def load_torch_weights(model_name: str, pairs, weights, dtype) -> None:
         module.load_state_dict(
             {k: torch.as_tensor(np.asarray(v), dtype=current[k].dtype if not current[k].is_floating_point() else dtype) for k, v in state.items()}
         )
+        previous = layer
 
 
 def run_torch(request: RunRequest) -> RunResult:
@@ -39,7 +41,8 @@ def run_torch(request: RunRequest) -> RunResult:
     scratch_model = case.build("scratch", request.config)
     model = case.build("torch", request.config).to(dtype)
     pairs = pair_layers(case.name, scratch_model.layers, list(model), "torch")
-    load_torch_weights(case.name, pairs, request.weights, dtype)
+    with disabled_rules(request.disabled_rules):
+        load_torch_weights(case.name, pairs, request.weights, dtype)
     model.train(training_mode(request.config))
 
     X = torch.tensor(request.inputs, dtype=dtype, requires_grad=True)
@@ -67,12 +70,15 @@ def run_torch(request: RunRequest) -> RunResult:
     g_loss = torch.autograd.grad(loss, params, allow_unused=True) if params else []
 
     grads = {"input": _numpy(g_sum[0], X)}
-    grads.update(_canonical_grads(pairs, named, g_sum[1 : 1 + len(params)]))
-    loss_grads = _canonical_grads(pairs, named, g_loss)
-    weights = {}
-    for layer, module in pairs:
-        state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
-        weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_torch(layer, state).items()})
+    with disabled_rules(request.disabled_rules):
+        grads.update(_canonical_grads(pairs, named, g_sum[1 : 1 + len(params)]))
+        loss_grads = _canonical_grads(pairs, named, g_loss)
+        weights = {}
+        previous = None
+        for layer, module in pairs:
+            state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+            weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_torch(layer, state, previous).items()})
+            previous = layer
     trace = []
     if request.trace:
         probe_grads = g_sum[1 + len(params) :]
@@ -109,8 +115,10 @@ def _canonical_grads(pairs, named, grads) -> dict[str, np.ndarray]:
     for (layer, name, p), g in zip(named, grads):
         by_layer.setdefault(layer.name, {})[name] = _numpy(g, p)
     out = {}
+    previous = None
     for layer, _ in pairs:
         if layer.name in by_layer:
-            converted = converter_for(layer).grads_from_torch(layer, by_layer[layer.name])
+            converted = converter_for(layer).grads_from_torch(layer, by_layer[layer.name], previous)
             out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
+        previous = layer
     return out

@@ -1,0 +1,24 @@
+"""Every registered divergence: the naive port is caught, the converted port passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from parity.divergences.base import all_divergences, run_divergence
+
+DIVERGENCES = sorted(all_divergences())
+
+
+@pytest.mark.parametrize("name", DIVERGENCES)
+def test_naive_fails_and_converted_passes(name):
+    result = run_divergence(all_divergences()[name])
+    assert result.naive, "the naive variant compared nothing"
+    assert result.naive_caught, f"naive variant not caught: worst error {result.naive_error:.3g}"
+    assert result.converted_passes, "converted variant fails: " + "; ".join(
+        f"{r.quantity} {r.max_rel_err:.3g}" for r in result.converted if not r.passed
+    )
+
+
+def test_every_divergence_is_documented():
+    for d in all_divergences().values():
+        assert d.area and d.differs and d.rule and d.converter and d.layer, d.name

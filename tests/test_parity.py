@@ -1,0 +1,46 @@
+"""Every case on every framework implementation, compared with scratch, in both dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parity import DTYPES
+from parity.case import all_cases, get_case
+from parity.check import check_case, make_request
+from parity.compare import compare_runs
+from parity.runners import run
+from tests.conftest import FRAMEWORK_IMPLS, failures
+
+CASES = sorted(all_cases())
+
+
+@pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)
+@pytest.mark.parametrize("case", CASES)
+def test_case_agrees_with_scratch(case, impl):
+    records = check_case(case, impls=[impl], dtypes=DTYPES)
+    assert records, "no records"
+    assert all(r.status == "compared" for r in records), failures(records)
+    quantities = {r.quantity for r in records}
+    model = get_case(case).build("scratch", get_case(case).configure())
+    model.set_weights(make_request(get_case(case), get_case(case).configure(), "float64", 0).weights)
+    expected = {"output", "loss", "grad:input"}
+    expected |= {f"grad:{p}" for p in model.parameters()} | {f"loss_grad:{p}" for p in model.parameters()}
+    expected |= {f"weight:{p}" for p in model.weights()}
+    assert expected <= quantities, f"missing quantities: {sorted(expected - quantities)}"
+    assert all(r.passed for r in records), failures(records)
+
+
+@pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)
+@pytest.mark.parametrize("case", ["sigmoid", "softmax", "gelu", "logistic_regression", "mlp"])
+def test_logits_of_magnitude_1e4_agree(case, impl):
+    """Inputs scaled until pre-activations reach ~1e4: same numbers everywhere, no NaN."""
+    c = get_case(case)
+    config = c.configure()
+    for dtype in DTYPES:
+        request = make_request(c, config, dtype, seed=0)
+        request.inputs = request.inputs * (1e4 / np.abs(request.inputs).max())
+        reference = run("scratch", request)
+        assert np.all(np.isfinite(reference.output)) and np.isfinite(reference.loss)
+        records = compare_runs(case, dtype, reference, run(impl, request))
+        assert all(r.passed for r in records), failures(records)
