@@ -117,6 +117,41 @@ def build_parser() -> Parser:
     p.add_argument("--corrupt", metavar="PARAM", help="perturb one canonical parameter in what the frameworks receive (shows the harness catching a bad conversion)")
     p.set_defaults(func=cmd_check)
 
+    p = sub.add_parser("inspect", help="layer by layer: where two implementations part")
+    p.add_argument("model", nargs="?", metavar="MODEL")
+    p.add_argument("--impl", default="scratch,torch", help="two implementations, A,B (default scratch,torch)")
+    p.add_argument("--dtype", default="float64", help="float32 or float64 (default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--divergence", metavar="NAME", help="inspect a divergence case's naive port instead")
+    p.add_argument("--json", metavar="PATH", help="write the rows as JSON")
+    p.set_defaults(func=lambda args: _command("parity.inspect", "cmd_inspect", args))
+
+    p = sub.add_parser("divergences", help="run the divergence cases: naive caught, converted passing")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=lambda args: _command("parity.divergences.command", "cmd_divergences", args))
+
+    p = sub.add_parser("train", help="compare whole training runs step by step")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov, rmsprop, rmsprop_centered, adam, adamw")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch", type=int, default=None, help="mini-batch size (default: the case's batch)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimiser's own in scratch)")
+    p.add_argument("--dtype", default="float64", help="float32, float64 or both")
+    p.add_argument("--impl", default="all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--plot", metavar="PATH", help="plot the disagreement against the step count")
+    p.set_defaults(func=lambda args: _command("parity.train", "cmd_train", args))
+
+    p = sub.add_parser("bench", help="speed of scratch against torch")
+    p.add_argument("names", nargs="+", metavar="NAME", help="conv2d, lstm or all")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--json", metavar="PATH")
+    p.set_defaults(func=lambda args: _command("parity.bench", "cmd_bench", args))
+
     p = sub.add_parser("report", help="the full parity report over every case and implementation")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
     p.add_argument("--seed", type=int, default=0)
@@ -124,6 +159,12 @@ def build_parser() -> Parser:
     p.add_argument("--models", nargs="*", help="only these models (default: all)")
     p.set_defaults(func=cmd_report)
     return parser
+
+
+def _command(module: str, function: str, args) -> int:
+    import importlib
+
+    return getattr(importlib.import_module(module), function)(args)
 
 
 def cmd_report(args) -> int:

@@ -33,6 +33,14 @@ FLOAT64_REL = 1e-10
 # conversion moves results by >= 1e-3 relative, far beyond it.
 FLOAT32_EPS_UNITS = 512.0
 
+# Training trajectories in float64, after up to a few hundred optimiser steps. Each step
+# feeds the previous step's rounding into the next; with step sizes ~1e-3 and a few
+# hundred steps the accumulated difference between two correct implementations stays
+# near 1e-13, while a wrong formula or hyperparameter moves weights by >= 1e-7 within
+# ten steps. float32 trajectories are measured, not judged: training amplifies rounding
+# differences (that growth is what `parity train --plot` shows).
+TRAJECTORY_FLOAT64_REL = 1e-9
+
 # Central differences in float64 with h = 1e-6: truncation O(h²·f''') plus
 # cancellation O(eps·|L|/h) ~ 1e-10 for |L| ~ 1e1; a wrong derivative is off by O(1).
 FINITE_DIFFERENCE = 1e-6
@@ -97,3 +105,32 @@ def tolerance_for(model: str, config: dict, impl: str, dtype: str) -> tuple[floa
         if allowance["impl"] == impl and allowance["dtype"] == dtype and allowance["applies"](model, config):
             return allowance["max_rel_err"], f"allowance {allowance['divergence']}: {allowance['reason']}"
     return tolerance(dtype), ""
+
+
+# Noise floor (parity.noise): an implementation's own float32 rounding noise is its
+# float32 result measured against its float64 result, per quantity. For two
+# implementations A and B, the triangle inequality bounds their float32 agreement::
+#
+#     |A32 - B32| <= |A32 - A64| + |A64 - B64| + |B64 - B32|
+#
+# The first and last terms are the two floors, so agreement <= floor_A + floor_B
+# <= 2 * max(floor_A, floor_B) once the float64 results agree (the float64 check
+# holds them to 1e-10, far below float32 noise; the TensorFlow GELU allowance,
+# 2e-8 = 0.17 eps32, is the largest accepted). Each term is normalised by a slightly
+# different max |ref| (they differ by about one floor), so a multiple of 2 is the
+# exact bound and 3 leaves one floor of headroom for those two effects. Agreement
+# beyond 3x the larger floor is not rounding: the float32 runs compute different
+# maths from what their own float64 runs compute, or a run is not reproducible.
+NOISE_FLOOR_MULTIPLE = 3.0
+
+# A float32 result that is the correctly rounded float64 one has a floor below one
+# eps (half an ulp of the largest entry, relative to that entry). Two such results of
+# values that round differently still differ by one ulp, so a floor is never taken
+# below one eps when bounding agreement.
+NOISE_FLOOR_MIN_EPS = 1.0
+
+
+def noise_bound(floor_a: float, floor_b: float) -> float:
+    """The max_rel_err that float32 agreement of two implementations may reach, given their floors."""
+    floor = max(floor_a, floor_b, NOISE_FLOOR_MIN_EPS * EPS["float32"])
+    return NOISE_FLOOR_MULTIPLE * floor

@@ -59,15 +59,7 @@ def run_keras(request: RunRequest) -> RunResult:
     non_trainable = [[v.value for v in klayer.non_trainable_variables] for _, klayer in pairs]
 
     def forward(X, trainable, probes):
-        A, outputs, states = X, [], []
-        for i, (_, klayer) in enumerate(pairs):
-            kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
-            A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
-            if probes:
-                A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
-            outputs.append(A)
-            states.append(new_state)
-        return A, outputs, states
+        return stateless_forward(pairs, trainable, non_trainable, X, training, probes)
 
     shapes = [tuple(o.shape) for o in forward(X, trainable, None)[1]]
     probes = [ops.zeros(s, dtype=request.dtype) for s in shapes] if request.trace else []
@@ -93,14 +85,7 @@ def run_keras(request: RunRequest) -> RunResult:
     with disabled_rules(request.disabled_rules):
         grads.update(_canonical_grads(pairs, unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
         loss_grads = _canonical_grads(pairs, unflatten(g_loss[1 : 1 + n]), npy, request.dtype)
-        weights = {}
-        previous = None
-        for (layer, klayer), new_state in zip(pairs, states):
-            current = {id(v): npy(v.value) for v in klayer.trainable_variables}
-            current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
-            values = [current[id(v)] for v in klayer.weights]
-            weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_keras(layer, values, previous).items()})
-            previous = layer
+        weights = read_weights(pairs, states, npy)
 
     trace = []
     if request.trace:
@@ -120,6 +105,33 @@ def run_keras(request: RunRequest) -> RunResult:
         computed_dtype=str(output.dtype),
         trace=trace,
     )
+
+
+def stateless_forward(pairs, trainable, non_trainable, X, training: bool, probes=None):
+    """Apply each Keras layer with explicit variable values; returns (Y, per-layer outputs, new states)."""
+    A, outputs, states = X, [], []
+    for i, (_, klayer) in enumerate(pairs):
+        kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
+        A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
+        if probes:
+            A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
+        outputs.append(A)
+        states.append(new_state)
+    return A, outputs, states
+
+
+def read_weights(pairs, states, npy) -> dict[str, np.ndarray]:
+    """Every layer's weights in canonical layout; ``states`` are updated non-trainable values (or None)."""
+    weights = {}
+    previous = None
+    for (layer, klayer), new_state in zip(pairs, states):
+        current = {id(v): npy(v.value) for v in klayer.weights}
+        if new_state is not None:
+            current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
+        values = [current[id(v)] for v in klayer.weights]
+        weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_keras(layer, values, previous).items()})
+        previous = layer
+    return weights
 
 
 def _loss(case, config):

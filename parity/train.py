@@ -1,0 +1,139 @@
+"""`parity train`: every implementation trained from the same weights on the same batches, compared per step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from parity.case import Case, CaseError, get_case
+from parity.compare import Record, compare_arrays
+from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
+from parity.tolerance import TRAJECTORY_FLOAT64_REL
+from parity.training.runners import train_scratch, train_torch
+from parity.training.spec import OPTIMIZERS, TrainRequest, TrainResult, convention
+from parity.weights import canonical_weights
+
+KERAS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow": "tensorflow"}
+
+
+@dataclass
+class StepRecord(Record):
+    step: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def run_training(impl: str, request: TrainRequest) -> TrainResult:
+    if impl == "scratch":
+        return train_scratch(request)
+    if impl == "torch":
+        return train_torch(request)
+    if impl in KERAS:
+        result = keras_worker(KERAS[impl]).call("parity.training.runners:train_keras", request)
+        result.impl = impl
+        return result
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def optimizer_spec(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    if name not in OPTIMIZERS:
+        raise CaseError(f"unknown optimizer {name!r}; choose from: {', '.join(OPTIMIZERS)}")
+    spec = dict(OPTIMIZERS[name])
+    spec.update(overrides)
+    return spec
+
+
+def split_overrides(case: Case, optimizer: str, overrides: dict[str, Any]) -> tuple[dict, dict]:
+    """``--set`` keys go to the case or to the optimiser, whichever has them."""
+    known = set(OPTIMIZERS[optimizer]) - {"kind"} if optimizer in OPTIMIZERS else set()
+    case_keys, optimizer_keys = {}, {}
+    for key, value in overrides.items():
+        if key in case.defaults:
+            case_keys[key] = value
+        elif key in known:
+            optimizer_keys[key] = value
+        else:
+            raise CaseError(
+                f"model {case.name!r}: unknown key {key}; valid keys: {', '.join(case.keys)}; optimizer keys: {', '.join(sorted(known))}"
+            )
+    return case_keys, optimizer_keys
+
+
+def make_train_request(case: Case, config: dict, dtype: str, seed: int, optimizer: dict, steps: int, batch: int, data=None) -> TrainRequest:
+    """A seeded data set of a few batches, reshuffled every epoch, in one fixed order for everyone."""
+    rng = case.rng(seed, "training")
+    if data is None:
+        n = batch * min(steps, 8)
+        X = case.draw_inputs({**config, "batch": n}, seed)
+        out_shape = (n, *case.build("scratch", config).output_shape)
+        T = case.targets(case.rng(seed, "targets"), config, out_shape)
+    else:
+        X, T = data
+    order: list[np.ndarray] = []
+    while len(order) < steps:
+        permutation = rng.permutation(len(X))
+        order.extend(permutation[i : i + batch] for i in range(0, len(X) - batch + 1, batch))
+    return TrainRequest(case.name, config, dtype, canonical_weights(case, config, seed), X, T, order[:steps], optimizer)
+
+
+def compare_trajectories(model: str, dtype: str, ref: TrainResult, other: TrainResult) -> list[StepRecord]:
+    tol = TRAJECTORY_FLOAT64_REL if dtype == "float64" else None
+    records = []
+    for step in range(len(ref.losses)):
+        pairs = [("loss", ref.losses[step], other.losses[step])]
+        if step < len(ref.weights) and step < len(other.weights):
+            pairs += [(f"weight:{k}", v, other.weights[step].get(k)) for k, v in ref.weights[step].items()]
+        for quantity, a, b in pairs:
+            r = compare_arrays(model, ref.impl, other.impl, dtype, quantity, a, b if b is not None else np.full(np.shape(a), np.nan), tol if tol else 1.0)
+            if tol is None:  # float32: measured, not judged
+                r.tolerance, r.passed, r.status = None, None, "measured"
+            records.append(StepRecord(**{**r.__dict__, "step": step + 1}))
+    return records
+
+
+def train_case(
+    name: str,
+    optimizer: str = "sgd",
+    steps: int = 20,
+    batch: int | None = None,
+    impls=("torch",),
+    dtypes=("float64",),
+    seed: int = 0,
+    overrides: dict | None = None,
+    progress=None,
+) -> tuple[list[StepRecord], dict[tuple[str, str], TrainResult]]:
+    case = get_case(name)
+    case_overrides, optimizer_overrides = split_overrides(case, optimizer, overrides or {})
+    config = case.configure(case_overrides)
+    spec = optimizer_spec(optimizer, optimizer_overrides)
+    batch = batch or config["batch"]
+    if batch < 1 or steps < 1:
+        raise CaseError(f"model {name!r}: --steps and --batch must be positive, received {steps} and {batch}")
+    records: list[StepRecord] = []
+    results: dict[tuple[str, str], TrainResult] = {}
+    for dtype in dtypes:
+        request = make_train_request(case, config, dtype, seed, spec, steps, batch)
+        references: dict[str, TrainResult] = {}
+        for impl in impls:
+            if impl == "scratch":
+                continue
+            rule = convention(impl)
+            if rule not in references:
+                references[rule] = train_scratch(TrainRequest(**{**request.__dict__, "convention": rule}))
+                results[(f"scratch ({rule})", dtype)] = references[rule]
+            try:
+                result = run_training(impl, request)
+            except ImplementationUnavailable as error:
+                records.append(StepRecord(name, "scratch", impl, dtype, "all", None, None, None, None, None, "not installed", str(error)))
+                continue
+            except WorkerCrashed as error:
+                records.append(StepRecord(name, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", str(error)))
+                continue
+            results[(impl, dtype)] = result
+            records.extend(compare_trajectories(name, dtype, references[rule], result))
+            if progress is not None:
+                progress()
+    return records, results

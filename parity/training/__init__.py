@@ -1,0 +1,1 @@
+"""Training parity: the same weights, the same mini-batches, the same optimiser, step by step."""

@@ -1,0 +1,189 @@
+"""Training loops: scratch (hand-written), PyTorch (torch.optim) and Keras (keras.optimizers, in a worker).
+
+Each returns the loss of every step and the canonical weights after every step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity.case import get_case
+from parity.convert.base import converter_for, disabled_rules
+from parity.runners.base import pair_layers, target_array
+from parity.training.spec import TrainRequest, TrainResult, hyperparameters
+
+
+def scratch_optimizer(spec: dict, convention: str):
+    from scratch import optimizers, schedules
+
+    kind, hp = spec["kind"], hyperparameters(spec)
+    missing = sorted(k for k, v in hp.items() if v is None)
+    if missing:
+        raise ValueError(f"scratch has no framework defaults: give {', '.join(missing)} explicitly")
+    if spec.get("schedule"):
+        s = spec["schedule"]
+        hp["learning_rate"] = schedules.StepDecay(hp["learning_rate"], s["step_size"], s["gamma"])
+    classes = {"sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop, "adam": optimizers.Adam, "adamw": optimizers.AdamW}
+    return classes[kind](**hp, convention=convention)
+
+
+def train_scratch(request: TrainRequest) -> TrainResult:
+    from scratch import losses
+
+    case = get_case(request.case)
+    dtype = np.dtype(request.dtype)
+    model = case.build("scratch", request.config)
+    model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
+    model.train(request.training)
+    optimizer = scratch_optimizer(request.optimizer, request.convention)
+    loss_fn = losses.get(case.loss, **case.loss_kwargs(request.config))
+    X = request.inputs.astype(dtype)
+    T = target_array(request.targets, request.dtype)
+    dropouts = [layer for layer in model.layers if type(layer).__name__ == "Dropout"]
+    step_losses, history = [], []
+    for step, idx in enumerate(request.batches):
+        for layer in dropouts:
+            if request.dropout_masks is not None:
+                layer.mask = request.dropout_masks[layer.name][step].astype(dtype)
+        Y = model.forward(X[idx])
+        step_losses.append(float(loss_fn.forward(Y, T[idx])))
+        model.backward(loss_fn.backward())
+        optimizer.step(model.parameters(), model.gradients())
+        if request.record_weights or step == len(request.batches) - 1:
+            history.append({k: v.copy() for k, v in model.weights().items()})
+    return TrainResult("scratch", np.array(step_losses), history, _evaluate_scratch(model, request, dtype))
+
+
+def _evaluate_scratch(model, request, dtype) -> dict[str, np.ndarray]:
+    evaluation = request.eval_inputs
+    if evaluation is None:
+        return {}
+    model.train(False)
+    return {"eval": model.forward(evaluation.astype(dtype))}
+
+
+def train_torch(request: TrainRequest) -> TrainResult:
+    import torch
+
+    from framework.pytorch.losses import loss as torch_loss
+    from framework.pytorch.optimizers import decoupled_weight_decay_, keras_adam_epsilon
+    from framework.pytorch.optimizers import optimizer as torch_optimizer
+    from parity.runners.torch_runner import TORCH_DTYPES, load_torch_weights
+
+    case = get_case(request.case)
+    dtype = TORCH_DTYPES[request.dtype]
+    scratch_model = case.build("scratch", request.config)
+    model = case.build("torch", request.config).to(dtype)
+    pairs = pair_layers(case.name, scratch_model.layers, list(model), "torch")
+    with disabled_rules(request.disabled_rules):
+        load_torch_weights(case.name, pairs, request.weights, dtype)
+    model.train(request.training)
+    spec = request.optimizer
+    hp = hyperparameters(spec)
+    decoupled = spec.get("torch_decoupled_weight_decay", False)
+    if decoupled:
+        hp["weight_decay"] = 0.0  # applied by hand below, Keras' way
+    optimizer = torch_optimizer(spec["kind"], model.parameters(), **hp)
+    scheduler = None
+    if spec.get("schedule"):
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, spec["schedule"]["step_size"], spec["schedule"]["gamma"])
+    loss_module = torch_loss(case.loss, **case.loss_kwargs(request.config))
+    X = torch.tensor(request.inputs, dtype=dtype)
+    T = torch.as_tensor(target_array(request.targets, request.dtype))
+    step_losses, history = [], []
+    for step, idx in enumerate(request.batches):
+        index = torch.as_tensor(idx)
+        optimizer.zero_grad()
+        loss = loss_module(model(X[index]), T[index])
+        loss.backward()
+        if spec.get("torch_keras_epsilon"):
+            keras_adam_epsilon(optimizer, spec["epsilon"], step + 1)
+        if decoupled:
+            decoupled_weight_decay_(optimizer, spec["weight_decay"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()  # per step, as Keras schedules count optimizer.iterations
+        step_losses.append(float(loss.detach()))
+        if request.record_weights or step == len(request.batches) - 1:
+            history.append(_torch_weights(pairs, request))
+    outputs = {}
+    evaluation = request.eval_inputs
+    if evaluation is not None:
+        model.train(False)
+        with torch.no_grad():
+            outputs["eval"] = model(torch.tensor(evaluation, dtype=dtype)).numpy()
+    return TrainResult("torch", np.array(step_losses), history, outputs)
+
+
+def _torch_weights(pairs, request) -> dict[str, np.ndarray]:
+    weights, previous = {}, None
+    with disabled_rules(request.disabled_rules):
+        for layer, module in pairs:
+            state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+            weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_torch(layer, state, previous).items()})
+            previous = layer
+    return weights
+
+
+def train_keras(request: TrainRequest) -> TrainResult:
+    """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``."""
+    import keras
+
+    from framework.keras3.losses import loss as keras_loss
+    from framework.keras3.optimizers import optimizer as keras_optimizer
+    from parity.runners.autodiff import two_gradients
+    from parity.runners.keras_runner import load_keras_weights, read_weights, stateless_forward
+
+    backend = keras.backend.backend()
+    keras.config.set_floatx(request.dtype)
+    keras.config.set_dtype_policy(request.dtype)
+    case = get_case(request.case)
+    scratch_model = case.build("scratch", request.config)
+    model = case.build("keras", request.config)
+    pairs = pair_layers(case.name, scratch_model.layers, list(model.layers), f"keras-{backend}")
+    with disabled_rules(request.disabled_rules):
+        load_keras_weights(case.name, pairs, request.weights, request.dtype)
+    hp = hyperparameters(request.optimizer)
+    if request.optimizer.get("schedule"):
+        s = request.optimizer["schedule"]  # StepLR == ExponentialDecay(staircase=True)
+        hp["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(hp["learning_rate"], s["step_size"], s["gamma"], staircase=True)
+    optimizer = keras_optimizer(request.optimizer["kind"], **hp)
+    loss_object = keras_loss(case.loss, **case.loss_kwargs(request.config))
+    ops, npy = keras.ops, keras.ops.convert_to_numpy
+    X = request.inputs.astype(request.dtype)
+    T = target_array(request.targets, request.dtype)
+    variables = [[v for v in klayer.trainable_variables] for _, klayer in pairs]
+    flat = [v for layer_vars in variables for v in layer_vars]
+    counts = [len(v) for v in variables]
+
+    def unflatten(values):
+        out, k = [], 0
+        for n in counts:
+            out.append(values[k : k + n])
+            k += n
+        return out
+
+    step_losses, history = [], []
+    for step, idx in enumerate(request.batches):
+        xb, tb = ops.convert_to_tensor(X[idx]), ops.convert_to_tensor(T[idx])
+        non_trainable = [[v.value for v in klayer.non_trainable_variables] for _, klayer in pairs]
+
+        def scalars(args):
+            Y, _, states = stateless_forward(pairs, unflatten(list(args)), non_trainable, xb, request.training)
+            loss = loss_object(tb, Y)
+            return loss, loss, states
+
+        loss, _, states, grads, _ = two_gradients(backend, scalars, [v.value for v in flat])
+        optimizer.apply_gradients(list(zip(grads, flat)))
+        for (_, klayer), new_state in zip(pairs, states):
+            for variable, value in zip(klayer.non_trainable_variables, new_state):
+                variable.assign(value)
+        step_losses.append(float(npy(loss)))
+        if request.record_weights or step == len(request.batches) - 1:
+            with disabled_rules(request.disabled_rules):
+                history.append(read_weights(pairs, [None] * len(pairs), npy))
+    outputs = {}
+    evaluation = request.eval_inputs
+    if evaluation is not None:
+        outputs["eval"] = npy(model(ops.convert_to_tensor(evaluation.astype(request.dtype)), training=False))
+    return TrainResult(f"keras-{backend}", np.array(step_losses), history, outputs)

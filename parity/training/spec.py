@@ -1,0 +1,73 @@
+"""What a training run needs, and the optimisers by name with their hyperparameters.
+
+Hyperparameters are named as Keras names them. Each framework's optimiser is
+built with every value passed explicitly (their defaults differ: see the
+divergence cases), and scratch follows the formula of the framework it is
+compared with (``convention``), because where the formulas differ (Adam's and
+RMSprop's epsilon, SGD's momentum under a changing rate, coupled or decoupled
+weight decay) no choice of hyperparameters makes the two frameworks equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Momentum, beta_1, beta_2 and weight decay are 0.875, 0.875, 1 - 2**-10 and 2**-8, not
+# the customary 0.9, 0.9, 0.999 and 0.004: Keras' TensorFlow backend turns these four
+# Python floats into tensors through float32 (``ops.cast(self.beta_1, dtype)`` is
+# ``tf.cast`` of a Python float), so in float64 only values exact in float32 train
+# identically on every backend (divergence case ``tf_optimizer_float32_hyperparameters``).
+OPTIMIZERS: dict[str, dict[str, Any]] = {
+    "sgd": {"kind": "sgd", "learning_rate": 0.05, "momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "momentum": {"kind": "sgd", "learning_rate": 0.05, "momentum": 0.875, "nesterov": False, "weight_decay": 0.0},
+    "nesterov": {"kind": "sgd", "learning_rate": 0.05, "momentum": 0.875, "nesterov": True, "weight_decay": 0.0},
+    "rmsprop": {"kind": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7, "centered": False, "momentum": 0.0, "weight_decay": 0.0},
+    "rmsprop_centered": {"kind": "rmsprop", "learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7, "centered": True, "momentum": 0.0, "weight_decay": 0.0},
+    "adam": {"kind": "adam", "learning_rate": 0.001, "beta_1": 0.875, "beta_2": 0.9990234375, "epsilon": 1e-7, "weight_decay": 0.0},
+    "adamw": {"kind": "adamw", "learning_rate": 0.001, "beta_1": 0.875, "beta_2": 0.9990234375, "epsilon": 1e-7, "weight_decay": 0.00390625},
+}
+
+# Keys of a spec that are not hyperparameters: how the torch side converts a Keras
+# optimiser (see framework.pytorch.optimizers), and the learning-rate schedule.
+TORCH_RULES = ("torch_keras_epsilon", "torch_decoupled_weight_decay")
+
+
+def convention(impl: str) -> str:
+    """Whose formula scratch follows when compared with ``impl``."""
+    return "torch" if impl == "torch" else "keras"
+
+
+def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in spec.items() if k not in ("kind", "schedule", *TORCH_RULES)}
+
+
+@dataclass
+class TrainRequest:
+    """One training run: canonical initial weights, a data set, and the order of its mini-batches."""
+
+    case: str
+    config: dict[str, Any]
+    dtype: str
+    weights: dict[str, np.ndarray]
+    inputs: np.ndarray  # (N, ...) float64
+    targets: np.ndarray  # (N, ...)
+    batches: list[np.ndarray]  # index arrays, one per step, in order
+    optimizer: dict[str, Any]  # {"kind": ..., hyperparameters...}
+    convention: str = "keras"  # scratch only
+    training: bool = True  # layers in training mode (BatchNorm statistics, dropout)
+    record_weights: bool = True  # False: keep only the final weights (long runs)
+    disabled_rules: tuple[str, ...] = ()
+    dropout_masks: dict[str, list[np.ndarray]] | None = None  # scratch only: masks drawn by a framework
+    eval_inputs: np.ndarray | None = None  # held-out inputs, predicted in inference mode after training
+
+
+@dataclass
+class TrainResult:
+    impl: str
+    losses: np.ndarray  # (steps,) the loss of each step's batch before its update
+    weights: list[dict[str, np.ndarray]]  # canonical weights after each step (or only the last)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. predictions on held-out data
+    dropout_masks: dict[str, list[np.ndarray]] = field(default_factory=dict)
