@@ -137,3 +137,102 @@ def train_case(
             if progress is not None:
                 progress()
     return records, results
+
+
+def trajectory_frame(records: list[StepRecord]):
+    """Per (impl, dtype, step): the loss error and the worst weight error, as a DataFrame."""
+    import pandas as pd
+
+    from parity.output import records_json
+
+    df = pd.DataFrame(records_json(records))
+    df = df[df["status"].isin(["compared", "measured"])]
+    if df.empty:
+        return df
+    df["kind"] = df["quantity"].where(df["quantity"] == "loss", "weights")
+    return df.groupby(["model", "impl_b", "dtype", "step", "kind"])["max_rel_err"].max().unstack("kind").reset_index()
+
+
+def plot_growth(records: list[StepRecord], path: str, title: str) -> None:
+    """The worst weight disagreement against the step count, one line per implementation and dtype."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = trajectory_frame(records)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for (impl, dtype), group in df.groupby(["impl_b", "dtype"]):
+        ax.plot(group["step"], group["weights"].clip(lower=1e-18), label=f"{impl} {dtype}", linestyle="-" if dtype == "float32" else "--")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("max relative weight error vs scratch")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, path)
+    plt.close(fig)
+
+
+def _save_figure(fig, path: str) -> None:
+    import io
+
+    from parity.output import write_atomic
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.rsplit(".", 1)[-1] if "." in path else "png", dpi=110)
+    write_atomic(path, buffer.getvalue())
+
+
+def cmd_train(args) -> int:
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from parity.cli import UsageError, parse_dtypes, parse_impls, parse_sets
+    from parity.output import console, write_json
+
+    if args.steps < 1:
+        raise UsageError(f"--steps must be a positive integer, received {args.steps}")
+    impls = parse_impls(args.impl)
+    dtypes = parse_dtypes(args.dtype)
+    overrides = parse_sets(args.set)
+    get_case(args.model)
+    if args.model in EXAMPLES:
+        from parity.examples import cmd_example
+
+        return cmd_example(args, impls, dtypes, overrides)
+    runs = len(dtypes) * len([i for i in impls if i != "scratch"])
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
+        records, results = train_case(args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task))
+    table = Table(title=f"parity train {args.model} --optimizer {args.optimizer} --steps {args.steps}")
+    for column in ("impl", "dtype", "final loss", "final max rel err", "worst step", "tolerance", "result"):
+        table.add_column(column)
+    df = trajectory_frame(records)
+    for (impl, dtype), group in df.groupby(["impl_b", "dtype"], sort=False):
+        final = group[group["step"] == group["step"].max()]
+        judged = [r for r in records if r.impl_b == impl and r.dtype == dtype]
+        verdict = "measured" if dtype == "float32" else ("[green]pass[/]" if all(r.passed for r in judged) else "[red]FAIL[/]")
+        worst = group.loc[group[["loss", "weights"]].max(axis=1).idxmax()]
+        table.add_row(
+            impl,
+            dtype,
+            f"{results[(impl, dtype)].losses[-1]:.6g}",
+            f"{final[['loss', 'weights']].max(axis=1).iloc[0]:.2e}",
+            f"{int(worst['step'])}",
+            f"{TRAJECTORY_FLOAT64_REL:.0e}" if dtype == "float64" else "-",
+            verdict,
+        )
+    console.print(table)
+    for r in records:
+        if r.status in ("not installed", "crashed"):
+            console.print(f"[yellow]{r.status}[/] {r.impl_b}: {r.detail}")
+    if args.json:
+        write_json(args.json, records)
+    if args.plot:
+        plot_growth(records, args.plot, f"{args.model}, {args.optimizer}: disagreement with scratch per step")
+        console.print(f"wrote {args.plot}")
+    return 1 if any(r.passed is False for r in records) else 0
+
+
+EXAMPLES: tuple[str, ...] = ()

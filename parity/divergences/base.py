@@ -139,4 +139,6 @@ def run_variant(d: Divergence, variant: Variant, seed: int = 0) -> list[Record]:
 
 
 def run_divergence(d: Divergence, seed: int = 0) -> DivergenceResult:
+    if hasattr(d, "run"):  # a divergence with its own procedure (training trajectories)
+        return d.run(seed)
     return DivergenceResult(d, run_variant(d, d.naive, seed), run_variant(d, d.converted, seed))
