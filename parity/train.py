@@ -133,7 +133,11 @@ def train_case(
                 records.append(StepRecord(name, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", str(error)))
                 continue
             results[(impl, dtype)] = result
-            records.extend(compare_trajectories(name, dtype, references[rule], result))
+            reference = references[rule]
+            if result.dropout_masks:
+                # Unrelated generators: scratch takes the masks this framework drew, step by step.
+                reference = train_scratch(TrainRequest(**{**request.__dict__, "convention": rule, "dropout_masks": result.dropout_masks}))
+            records.extend(compare_trajectories(name, dtype, reference, result))
             if progress is not None:
                 progress()
     return records, results

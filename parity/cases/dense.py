@@ -191,6 +191,23 @@ def _mlp_validate(config: Config) -> None:
     require("mlp", config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}")
     require("mlp", len(config["input_shape"]) == 1, f"input_shape must have one entry, received {config['input_shape']}")
     _validate_activation("mlp", config)
+    rate = config["dropout"]
+    require("mlp", isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1, f"dropout must be a rate in [0, 1), received {rate!r}")
+    require("mlp", isinstance(config["training"], bool), f"training must be true or false, received {config['training']!r}")
+    l2 = config["kernel_regularizer"]
+    require("mlp", l2 is None or (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0), f"kernel_regularizer must be an L2 factor >= 0 or null, received {l2!r}")
+
+
+def _mlp_kwargs(framework: str, config: Config) -> dict[str, Any]:
+    kwargs = {"input_dim": config["input_shape"][0], "units": config["units"], "num_classes": config["num_classes"], "dropout": config["dropout"], **_activation_kwargs(framework, config)}
+    l2 = config["kernel_regularizer"]
+    if framework == "scratch":
+        from scratch.regularizers import L2
+
+        kwargs["kernel_regularizer"] = L2(l2) if l2 else None
+    elif framework == "keras":
+        kwargs["kernel_regularizer"] = l2
+    return kwargs
 
 
 register(
@@ -198,13 +215,23 @@ register(
         name="mlp",
         family="dense",
         description="Multilayer perceptron: (Dense -> activation) per width in units, Dense logits, softmax cross-entropy",
-        defaults={"units": [16, 8], "activation": "relu", **ACTIVATION_DEFAULTS, "num_classes": 4, "input_shape": [10], "batch": 8},
+        defaults={
+            "units": [16, 8],
+            "activation": "relu",
+            **ACTIVATION_DEFAULTS,
+            "num_classes": 4,
+            "dropout": 0.0,
+            "kernel_regularizer": None,
+            "training": False,
+            "input_shape": [10],
+            "batch": 8,
+        },
         builders={
             "scratch": "scratch.models.mlp:mlp",
             "torch": "framework.pytorch.models.mlp:mlp",
             "keras": "framework.keras3.models.mlp:mlp",
         },
-        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "num_classes": c["num_classes"], **_activation_kwargs(fw, c)},
+        kwargs=_mlp_kwargs,
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_mlp_validate,

@@ -72,6 +72,27 @@ def disabled_rules(rules) -> Iterator[None]:
         _DISABLED.reset(token)
 
 
+_CONTEXT: ContextVar[dict | None] = ContextVar("conversion_context", default=None)
+
+
+@contextmanager
+def conversion_context(**facts) -> Iterator[None]:
+    """Facts about the run that a conversion back from a framework may need besides the
+    arrays themselves: ``loaded`` (the canonical weights loaded before the forward pass)
+    and ``batch`` (its batch size). torch's BatchNorm running variance after a
+    training-mode pass is not a function of the array alone (parity.convert.conv)."""
+    token = _CONTEXT.set(dict(facts))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def context(key: str):
+    """One fact of the current ``conversion_context``; None outside one."""
+    return (_CONTEXT.get() or {}).get(key)
+
+
 class Converter:
     """Identity conversion for a layer whose framework twins store the same arrays.
 

@@ -29,6 +29,7 @@ class Side:
     impl: str
     config: dict[str, Any] = field(default_factory=dict)
     disabled_rules: tuple[str, ...] = ()
+    masks_from_other: bool = False  # scratch only: use the dropout masks the other side drew
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,10 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
 
 def run_variant(d: Divergence, variant: Variant, seed: int = 0) -> list[Record]:
     request_a, request_b = variant_requests(d, variant, seed)
-    result_a, result_b = run(variant.a.impl, request_a), run(variant.b.impl, request_b)
+    result_b = run(variant.b.impl, request_b)
+    if variant.a.masks_from_other:
+        request_a.dropout_masks = result_b.dropout_masks
+    result_a = run(variant.a.impl, request_a)
     tol = variant.tolerance if variant.tolerance is not None else tolerance(d.dtype)
     records = compare_runs(d.case, d.dtype, result_a, result_b, tol)
     if d.quantities:

@@ -142,3 +142,22 @@ register(
         layer="gelu_0",
     )
 )
+
+register(
+    Divergence(
+        name="dropout_masks",
+        area="regularisation",
+        differs="torch.nn.Dropout and keras.layers.Dropout are the same inverted dropout (zero with probability rate, "
+        "scale the rest by 1/(1 - rate); torch/nn/modules/dropout.py, keras/src/layers/regularization/dropout.py), but "
+        "their masks come from unrelated random generators: in training mode no seed makes two frameworks drop the same "
+        "units. In inference mode both are the identity and agree exactly.",
+        rule="Compare in inference mode, or hand one implementation the mask the other drew (read off the output: "
+        "M = (Z != 0) where the input is non-zero).",
+        converter="parity.runners.base.dropout_mask and parity.check.check_case",
+        case="mlp",
+        config={"dropout": 0.5, "training": True, "activation": "tanh"},
+        naive=Variant(Side("scratch"), Side("torch")),
+        converted=Variant(Side("scratch", masks_from_other=True), Side("torch")),
+        layer="dropout_0",
+    )
+)

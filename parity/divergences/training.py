@@ -21,6 +21,7 @@ class TrainSide:
     impl: str
     optimizer: dict[str, Any] = field(default_factory=dict)
     convention: str = "keras"  # scratch only: whose formula it follows
+    config: dict[str, Any] = field(default_factory=dict)  # case configuration overrides for this side
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ class TrainingDivergence:
         base = make_train_request(case, config, self.dtype, seed, {}, self.steps, config["batch"])
         results = []
         for side in (variant.a, variant.b):
-            request = TrainRequest(**{**base.__dict__, "optimizer": side.optimizer, "convention": side.convention})
+            side_config = case.configure({**self.config, **side.config})
+            request = TrainRequest(**{**base.__dict__, "config": side_config, "optimizer": side.optimizer, "convention": side.convention})
             results.append(run_training(side.impl, request))
         records = compare_trajectories(self.case, self.dtype, *results)
         for r in records:
@@ -205,5 +207,24 @@ register(
         config={},
         naive=TrainVariant(TrainSide("scratch", {**ADAM, "beta_1": 0.9, "beta_2": 0.999}), TrainSide("keras-tensorflow", {**ADAM, "beta_1": 0.9, "beta_2": 0.999})),
         converted=TrainVariant(TrainSide("scratch", ADAM), TrainSide("keras-tensorflow", ADAM)),
+    )
+)
+
+SGD = _spec("sgd", learning_rate=0.05, momentum=0.0, nesterov=False, weight_decay=0.0)
+
+register(
+    TrainingDivergence(
+        name="keras_l2_regularizer",
+        area="regularisation",
+        differs="keras.regularizers.L2(l) adds l*sum(W**2) to the loss, gradient 2*l*W, on the kernel only "
+        "(keras/src/regularizers/regularizers.py). torch's weight_decay=l adds l*W to the gradient of every parameter, "
+        "biases included (torch/optim/sgd.py): half the pull on kernels, and a pull on biases Keras never applies.",
+        rule="L2(l) on a kernel == a penalty l*sum(W**2) in the torch loss (framework.pytorch.regularizers.l2_penalty), "
+        "or weight_decay=2*l in a parameter group holding only the kernels.",
+        converter="framework.pytorch.regularizers.l2_penalty",
+        case="mlp",
+        config={"kernel_regularizer": 0.0625},
+        naive=TrainVariant(TrainSide("torch", {**SGD, "weight_decay": 0.0625}, config={"kernel_regularizer": None}), TrainSide("keras-jax", SGD)),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
     )
 )

@@ -27,6 +27,7 @@ class RunRequest:
     cotangent: np.ndarray
     trace: bool = False
     disabled_rules: tuple[str, ...] = ()  # conversion rules to forget (divergence cases' naive ports)
+    dropout_masks: dict[str, np.ndarray] | None = None  # scratch only: the masks a framework drew
 
 
 @dataclass
@@ -55,10 +56,21 @@ class RunResult:
     weights: Arrays
     computed_dtype: str
     trace: list[LayerTrace] = field(default_factory=list)
+    dropout_masks: dict[str, np.ndarray] = field(default_factory=dict)  # 0/1 masks drawn in training mode
 
 
 def training_mode(config: dict[str, Any]) -> bool:
     return bool(config.get("training", False))
+
+
+def dropout_mask(output: np.ndarray) -> np.ndarray:
+    """The 0/1 mask an inverted-dropout layer applied, read off its output.
+
+    Exact wherever the layer's input is non-zero; where the input is zero the mask
+    cannot be seen, and does not matter for the output or the gradient (such zeros
+    come from a ReLU, whose own derivative is zero there).
+    """
+    return (np.asarray(output) != 0).astype(np.float64)
 
 
 def target_array(targets: np.ndarray, dtype: str) -> np.ndarray:

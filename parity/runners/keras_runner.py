@@ -13,14 +13,17 @@ import inspect
 import numpy as np
 
 from parity.case import get_case
-from parity.convert.base import ConversionError, converter_for, disabled_rules, layer_weights
+from parity.convert.base import NO_WEIGHTS, ConversionError, converter_for, disabled_rules, layer_weights
 from parity.runners.autodiff import two_gradients
-from parity.runners.base import LayerTrace, RunRequest, RunResult, pair_layers, target_array, training_mode
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, pair_layers, target_array, training_mode
 
 
 def load_keras_weights(model_name: str, pairs, weights, dtype: str) -> None:
     previous = None
     for layer, klayer in pairs:
+        if converter_for(layer) is NO_WEIGHTS:
+            previous = layer
+            continue  # nothing to load (a Keras Dropout's only variable is its random-seed state)
         try:
             values = converter_for(layer).to_keras(layer, layer_weights(layer, weights), previous)
             expected = [tuple(v.shape) for v in klayer.weights]
@@ -95,6 +98,11 @@ def run_keras(request: RunRequest) -> RunResult:
             for (layer, _), out, g, s in zip(pairs, outputs, probe_grads, shapes)
         ]
     output = npy(Y)
+    masks = {}
+    if training:
+        for (layer, klayer), out in zip(pairs, outputs):
+            if isinstance(klayer, keras.layers.Dropout):
+                masks[layer.name] = dropout_mask(npy(out))
     return RunResult(
         impl=f"keras-{backend}",
         output=output,
@@ -104,19 +112,30 @@ def run_keras(request: RunRequest) -> RunResult:
         weights=weights,
         computed_dtype=str(output.dtype),
         trace=trace,
+        dropout_masks=masks,
     )
 
 
-def stateless_forward(pairs, trainable, non_trainable, X, training: bool, probes=None):
-    """Apply each Keras layer with explicit variable values; returns (Y, per-layer outputs, new states)."""
-    A, outputs, states = X, [], []
+def stateless_forward(pairs, trainable, non_trainable, X, training: bool, probes=None, return_losses: bool = False):
+    """Apply each Keras layer with explicit variable values.
+
+    Returns (Y, per-layer outputs, new states), plus the layers' regularisation losses
+    when ``return_losses``.
+    """
+    A, outputs, states, losses = X, [], [], []
     for i, (_, klayer) in enumerate(pairs):
         kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
-        A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
+        if return_losses:
+            A, new_state, layer_losses = klayer.stateless_call(trainable[i], non_trainable[i], A, return_losses=True, **kwargs)
+            losses.extend(layer_losses)
+        else:
+            A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
         if probes:
             A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
         outputs.append(A)
         states.append(new_state)
+    if return_losses:
+        return A, outputs, states, losses
     return A, outputs, states
 
 
@@ -125,6 +144,9 @@ def read_weights(pairs, states, npy) -> dict[str, np.ndarray]:
     weights = {}
     previous = None
     for (layer, klayer), new_state in zip(pairs, states):
+        if converter_for(layer) is NO_WEIGHTS:
+            previous = layer
+            continue
         current = {id(v): npy(v.value) for v in klayer.weights}
         if new_state is not None:
             current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})

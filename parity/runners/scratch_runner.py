@@ -15,6 +15,9 @@ def run_scratch(request: RunRequest) -> RunResult:
     model = case.build("scratch", request.config)
     model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
     model.train(training_mode(request.config))
+    for layer in model.layers:
+        if type(layer).__name__ == "Dropout" and request.dropout_masks and layer.name in request.dropout_masks:
+            layer.mask = request.dropout_masks[layer.name].astype(dtype)
 
     X = request.inputs.astype(dtype)
     G = request.cotangent.astype(dtype)

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from parity.case import get_case
-from parity.convert.base import ConversionError, converter_for, disabled_rules, layer_weights
-from parity.runners.base import LayerTrace, RunRequest, RunResult, pair_layers, target_array, training_mode
+from parity.convert.base import ConversionError, conversion_context, converter_for, disabled_rules, layer_weights
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, pair_layers, target_array, training_mode
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -47,10 +47,12 @@ def run_torch(request: RunRequest) -> RunResult:
 
     X = torch.tensor(request.inputs, dtype=dtype, requires_grad=True)
     G = torch.tensor(request.cotangent, dtype=dtype)
-    probes, outputs = [], []
+    probes, outputs, masks = [], [], {}
     A = X
-    for module in model:
+    for (layer, _), module in zip(pairs, model):
         A = module(A)
+        if isinstance(module, torch.nn.Dropout) and module.training:
+            masks[layer.name] = dropout_mask(A.detach().numpy())
         if request.trace:
             # dL/dP for a zero P added to a layer's output is dL/d(output).
             P = torch.zeros_like(A, requires_grad=True)
@@ -70,7 +72,8 @@ def run_torch(request: RunRequest) -> RunResult:
     g_loss = torch.autograd.grad(loss, params, allow_unused=True) if params else []
 
     grads = {"input": _numpy(g_sum[0], X)}
-    with disabled_rules(request.disabled_rules):
+    # BatchNorm's running_var needs the loaded weights and the batch size to convert back.
+    with disabled_rules(request.disabled_rules), conversion_context(loaded=request.weights, batch=len(request.inputs)):
         grads.update(_canonical_grads(pairs, named, g_sum[1 : 1 + len(params)]))
         loss_grads = _canonical_grads(pairs, named, g_loss)
         weights = {}
@@ -95,6 +98,7 @@ def run_torch(request: RunRequest) -> RunResult:
         weights=weights,
         computed_dtype=str(Y.detach().numpy().dtype),
         trace=trace,
+        dropout_masks=masks,
     )
 
 

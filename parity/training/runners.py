@@ -9,7 +9,7 @@ import numpy as np
 
 from parity.case import get_case
 from parity.convert.base import converter_for, disabled_rules
-from parity.runners.base import pair_layers, target_array
+from parity.runners.base import dropout_mask, pair_layers, target_array
 from parity.training.spec import TrainRequest, TrainResult, hyperparameters
 
 
@@ -46,9 +46,16 @@ def train_scratch(request: TrainRequest) -> TrainResult:
             if request.dropout_masks is not None:
                 layer.mask = request.dropout_masks[layer.name][step].astype(dtype)
         Y = model.forward(X[idx])
-        step_losses.append(float(loss_fn.forward(Y, T[idx])))
+        loss = float(loss_fn.forward(Y, T[idx]))
         model.backward(loss_fn.backward())
-        optimizer.step(model.parameters(), model.gradients())
+        grads = model.gradients()
+        for layer in model.layers:
+            regularizer = getattr(layer, "regularizer", None)
+            if regularizer is not None:  # Keras adds l * sum(W**2) to the loss: gradient 2 l W
+                loss += float(regularizer.penalty(layer.params["W"]))
+                grads[f"{layer.name}.W"] = grads[f"{layer.name}.W"] + regularizer.gradient(layer.params["W"])
+        step_losses.append(loss)
+        optimizer.step(model.parameters(), grads)
         if request.record_weights or step == len(request.batches) - 1:
             history.append({k: v.copy() for k, v in model.weights().items()})
     return TrainResult("scratch", np.array(step_losses), history, _evaluate_scratch(model, request, dtype))
@@ -68,6 +75,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
     from framework.pytorch.losses import loss as torch_loss
     from framework.pytorch.optimizers import decoupled_weight_decay_, keras_adam_epsilon
     from framework.pytorch.optimizers import optimizer as torch_optimizer
+    from framework.pytorch.regularizers import l2_penalty
     from parity.runners.torch_runner import TORCH_DTYPES, load_torch_weights
 
     case = get_case(request.case)
@@ -91,10 +99,18 @@ def train_torch(request: TrainRequest) -> TrainResult:
     X = torch.tensor(request.inputs, dtype=dtype)
     T = torch.as_tensor(target_array(request.targets, request.dtype))
     step_losses, history = [], []
+    masks: dict[str, list[np.ndarray]] = {}
+    for layer, module in pairs:
+        if isinstance(module, torch.nn.Dropout):
+            module.register_forward_hook(
+                lambda m, inputs, out, name=layer.name: masks.setdefault(name, []).append(dropout_mask(out.detach().numpy())) if m.training else None
+            )
     for step, idx in enumerate(request.batches):
         index = torch.as_tensor(idx)
         optimizer.zero_grad()
         loss = loss_module(model(X[index]), T[index])
+        if request.config.get("kernel_regularizer"):
+            loss = loss + l2_penalty(model, request.config["kernel_regularizer"])
         loss.backward()
         if spec.get("torch_keras_epsilon"):
             keras_adam_epsilon(optimizer, spec["epsilon"], step + 1)
@@ -112,7 +128,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
         model.train(False)
         with torch.no_grad():
             outputs["eval"] = model(torch.tensor(evaluation, dtype=dtype)).numpy()
-    return TrainResult("torch", np.array(step_losses), history, outputs)
+    return TrainResult("torch", np.array(step_losses), history, outputs, masks)
 
 
 def _torch_weights(pairs, request) -> dict[str, np.ndarray]:
@@ -164,16 +180,22 @@ def train_keras(request: TrainRequest) -> TrainResult:
         return out
 
     step_losses, history = [], []
+    masks: dict[str, list[np.ndarray]] = {}
     for step, idx in enumerate(request.batches):
         xb, tb = ops.convert_to_tensor(X[idx]), ops.convert_to_tensor(T[idx])
         non_trainable = [[v.value for v in klayer.non_trainable_variables] for _, klayer in pairs]
 
         def scalars(args):
-            Y, _, states = stateless_forward(pairs, unflatten(list(args)), non_trainable, xb, request.training)
+            Y, outputs, states, penalties = stateless_forward(pairs, unflatten(list(args)), non_trainable, xb, request.training, return_losses=True)
             loss = loss_object(tb, Y)
-            return loss, loss, states
+            for penalty in penalties:  # kernel_regularizer terms, as Model.compute_loss adds model.losses
+                loss = loss + penalty
+            return loss, loss, (states, outputs)
 
-        loss, _, states, grads, _ = two_gradients(backend, scalars, [v.value for v in flat])
+        loss, _, (states, outputs), grads, _ = two_gradients(backend, scalars, [v.value for v in flat])
+        for (layer, klayer), out in zip(pairs, outputs):
+            if request.training and isinstance(klayer, keras.layers.Dropout):
+                masks.setdefault(layer.name, []).append(dropout_mask(npy(out)))
         optimizer.apply_gradients(list(zip(grads, flat)))
         for (_, klayer), new_state in zip(pairs, states):
             for variable, value in zip(klayer.non_trainable_variables, new_state):
@@ -182,8 +204,8 @@ def train_keras(request: TrainRequest) -> TrainResult:
         if request.record_weights or step == len(request.batches) - 1:
             with disabled_rules(request.disabled_rules):
                 history.append(read_weights(pairs, [None] * len(pairs), npy))
-    outputs = {}
+    evaluation_outputs = {}
     evaluation = request.eval_inputs
     if evaluation is not None:
-        outputs["eval"] = npy(model(ops.convert_to_tensor(evaluation.astype(request.dtype)), training=False))
-    return TrainResult(f"keras-{backend}", np.array(step_losses), history, outputs)
+        evaluation_outputs["eval"] = npy(model(ops.convert_to_tensor(evaluation.astype(request.dtype)), training=False))
+    return TrainResult(f"keras-{backend}", np.array(step_losses), history, evaluation_outputs, masks)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from scratch import activations
 from scratch.dense import Dense
+from scratch.dropout import Dropout
 from scratch.sequential import Sequential
 
 
@@ -30,14 +33,26 @@ def mlp(
     activation: str = "relu",
     negative_slope: float | None = None,
     approximate: str = "none",
+    dropout: float = 0.0,
+    kernel_regularizer=None,
 ) -> Sequential:
-    """Dense -> activation, once per hidden width in ``units``, then Dense logits.
+    """Dense -> activation (-> Dropout), once per hidden width in ``units``, then Dense logits.
 
-    Softmax lives in the loss (cross-entropy on logits), not in the model.
+    Softmax lives in the loss (cross-entropy on logits), not in the model. Dropout
+    layers draw their masks from a generator seeded here; parity runs replace it by
+    the mask the framework under comparison drew. ``kernel_regularizer`` (a
+    ``scratch.regularizers.L2``) is attached to every Dense layer as ``layer.regularizer``;
+    a training loop adds its penalty to the loss.
     """
     layers = []
+    rng = np.random.default_rng(0)
     for width in units:
         layers.append(Dense(width))
         layers.append(activations.get(activation, negative_slope=negative_slope, approximate=approximate))
+        if dropout:
+            layers.append(Dropout(dropout, rng=rng))
     layers.append(Dense(num_classes))
+    for layer in layers:
+        if isinstance(layer, Dense):
+            layer.regularizer = kernel_regularizer
     return Sequential(layers, input_shape=(input_dim,))

@@ -33,11 +33,19 @@ def mlp(
     negative_slope: float | None = None,
     approximate: str | None = None,
     activation_form: str = "layer",
+    dropout: float = 0.0,
+    kernel_regularizer: float | None = None,
 ) -> keras.Sequential:
-    """Dense -> activation per hidden width, then Dense logits; SparseCategoricalCrossentropy(from_logits=True)."""
+    """Dense -> activation (-> Dropout) per hidden width, then Dense logits; SparseCategoricalCrossentropy(from_logits=True).
+
+    ``kernel_regularizer=l`` puts ``keras.regularizers.L2(l)`` on every kernel: l * sum(W**2) joins the loss.
+    """
+    regularizer = keras.regularizers.L2(kernel_regularizer) if kernel_regularizer else None
     stack = [keras.Input(shape=(input_dim,))]
     for width in units:
-        stack.append(layers.Dense(width))
+        stack.append(layers.Dense(width, kernel_regularizer=regularizer))
         stack.append(make_activation(activation, negative_slope, approximate, activation_form))
-    stack.append(layers.Dense(num_classes))
+        if dropout:
+            stack.append(layers.Dropout(dropout))
+    stack.append(layers.Dense(num_classes, kernel_regularizer=regularizer))
     return keras.Sequential(stack)

@@ -27,13 +27,19 @@ def mlp(
     activation: str = "relu",
     negative_slope: float | None = None,
     approximate: str | None = None,
+    dropout: float = 0.0,
 ) -> nn.Sequential:
-    """Linear -> activation per hidden width, then Linear logits; train with nn.CrossEntropyLoss."""
+    """Linear -> activation (-> Dropout) per hidden width, then Linear logits; train with nn.CrossEntropyLoss.
+
+    torch has no per-layer kernel regulariser: an L2 penalty goes into the training loss.
+    """
     layers: list[nn.Module] = []
     width_in = input_dim
     for width in units:
         layers.append(nn.Linear(width_in, width))
         layers.append(make_activation(activation, negative_slope, approximate))
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         width_in = width
     layers.append(nn.Linear(width_in, num_classes))
     return nn.Sequential(*layers)

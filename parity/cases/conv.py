@@ -1,0 +1,365 @@
+"""Cases of the convolutional family: conv2d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
+
+Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
+receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
+``dilation_rate``, ``pool_size``) are an int or a pair [rows, cols].
+
+Two keys reach only the torch builder, for the naive ports of the divergence cases
+(parity/divergences/conv.py); their defaults are the correct port:
+
+- ``torch_padding``: "keras" (asymmetric "same" padding computed from the input size)
+  or "k//2" (the hand port ``padding=k // 2``, with torch's other defaults);
+- ``torch_data_format``: "channels_last" (the torch model permutes NHWC to NCHW
+  itself) or "channels_first" (the NHWC array goes to the NCHW module as it is).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from parity.case import Case, Config, register, require
+
+PADDINGS = ("valid", "same")
+TORCH_PADDINGS = ("keras", "k//2")
+TORCH_DATA_FORMATS = ("channels_last", "channels_first")
+
+
+# validation helpers --------------------------------------------------------------
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(model: str, config: Config, key: str) -> None:
+    value = config[key]
+    require(model, _is_int(value) and value > 0, f"{key} must be a positive integer, received {value!r}")
+
+
+def _pair(model: str, config: Config, key: str) -> tuple[int, int]:
+    """An int or a pair of ints, each >= 1, as a pair."""
+    value = config[key]
+    pair = [value, value] if _is_int(value) else value
+    ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_int(v) and v > 0 for v in pair)
+    require(model, ok, f"{key} must be a positive integer or a pair of positive integers, received {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _choice(model: str, config: Config, key: str, choices: tuple[str, ...]) -> None:
+    require(model, config[key] in choices, f"{key} must be one of {', '.join(choices)}, received {config[key]!r}")
+
+
+def _boolean(model: str, config: Config, key: str) -> None:
+    require(model, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+
+
+def _image(model: str, config: Config) -> tuple[int, int, int]:
+    shape = config["input_shape"]
+    require(model, len(shape) == 3, f"input_shape must be [H, W, C] (channels last), received {shape}")
+    return tuple(shape)
+
+
+def _fits(model: str, what: str, size: tuple[int, int], extent: tuple[int, int]) -> None:
+    require(
+        model,
+        size[0] >= extent[0] and size[1] >= extent[1],
+        f"input {size[0]}x{size[1]} is smaller than the {what} {extent[0]}x{extent[1]} with padding 'valid'; "
+        "use padding 'same' or a larger input_shape",
+    )
+
+
+def _as_arg(value):
+    """JSON lists become tuples for the builders."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, shape[-1], size=shape[:-1])
+
+
+def _builders(module: str, function: str) -> dict[str, str]:
+    return {
+        "scratch": f"scratch.models.{module}:{function}",
+        "torch": f"framework.pytorch.models.{module}:{function}",
+        "keras": f"framework.keras3.models.{module}:{function}",
+    }
+
+
+# conv2d -------------------------------------------------------------------------
+
+
+def _conv2d_validate(config: Config) -> None:
+    m = "conv2d"
+    H, W, _ = _image(m, config)
+    _positive_int(m, config, "filters")
+    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
+    require(
+        m,
+        max(s) == 1 or max(d) == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: Keras' Conv2D refuses "
+        "strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_conv.py); set one of them to 1",
+    )
+    _choice(m, config, "padding", PADDINGS)
+    _boolean(m, config, "use_bias")
+    _choice(m, config, "torch_padding", TORCH_PADDINGS)
+    _choice(m, config, "torch_data_format", TORCH_DATA_FORMATS)
+    if config["padding"] == "valid":
+        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+
+
+def _conv2d_kwargs(framework: str, c: Config) -> dict[str, Any]:
+    kwargs = {
+        "input_shape": tuple(c["input_shape"]),
+        "filters": c["filters"],
+        "kernel_size": _as_arg(c["kernel_size"]),
+        "strides": _as_arg(c["strides"]),
+        "padding": c["padding"],
+        "dilation_rate": _as_arg(c["dilation_rate"]),
+        "use_bias": c["use_bias"],
+    }
+    if framework == "torch":
+        kwargs.update(torch_padding=c["torch_padding"], torch_data_format=c["torch_data_format"])
+    return kwargs
+
+
+register(
+    Case(
+        name="conv2d",
+        family="conv",
+        description="One Conv2D on NHWC images: Z = conv(X, W) + b ('same' padding, stride 2: asymmetric padding)",
+        defaults={
+            "filters": 4,
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "dilation_rate": 1,
+            "use_bias": True,
+            "torch_padding": "keras",
+            "torch_data_format": "channels_last",
+            "input_shape": [7, 6, 3],
+            "batch": 2,
+        },
+        builders=_builders("conv_layers", "conv2d"),
+        kwargs=_conv2d_kwargs,
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_conv2d_validate,
+    )
+)
+
+
+# pooling ------------------------------------------------------------------------
+
+
+def _pool_validate(model: str):
+    def validate(config: Config) -> None:
+        H, W, _ = _image(model, config)
+        pool = _pair(model, config, "pool_size")
+        if config["strides"] is not None:
+            _pair(model, config, "strides")
+        _choice(model, config, "padding", PADDINGS)
+        _choice(model, config, "torch_padding", TORCH_PADDINGS)
+        if config["padding"] == "valid":
+            _fits(model, "pool", (H, W), pool)
+
+    return validate
+
+
+def _pool_kwargs(framework: str, c: Config) -> dict[str, Any]:
+    kwargs = {
+        "input_shape": tuple(c["input_shape"]),
+        "pool_size": _as_arg(c["pool_size"]),
+        "strides": _as_arg(c["strides"]),
+        "padding": c["padding"],
+    }
+    if framework == "torch":
+        kwargs["torch_padding"] = c["torch_padding"]
+    return kwargs
+
+
+register(
+    Case(
+        name="maxpool2d",
+        family="conv",
+        description="One MaxPool2D: the largest value per window ('same' padding pads with -inf)",
+        defaults={
+            "pool_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "torch_padding": "keras",
+            "input_shape": [7, 6, 3],
+            "batch": 2,
+        },
+        builders=_builders("conv_layers", "maxpool2d"),
+        kwargs=_pool_kwargs,
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_pool_validate("maxpool2d"),
+    )
+)
+
+register(
+    Case(
+        name="avgpool2d",
+        family="conv",
+        description="One AvgPool2D: the mean of the real cells of each window",
+        defaults={
+            "pool_size": 2,
+            "strides": None,
+            "padding": "valid",
+            "torch_padding": "keras",
+            "input_shape": [6, 7, 3],
+            "batch": 2,
+        },
+        builders=_builders("conv_layers", "avgpool2d"),
+        kwargs=_pool_kwargs,
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_pool_validate("avgpool2d"),
+        notes="keras-torch computes 'same' average pooling wrongly for pool_size >= 3 with asymmetric padding "
+        "(divergence case keras_torch_avgpool_same_padding).",
+    )
+)
+
+
+# batchnorm ----------------------------------------------------------------------
+
+
+def _validate_bn_hyper(model: str, config: Config) -> None:
+    eps, momentum = config["epsilon"], config["momentum"]
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)  # noqa: E731
+    require(model, eps is None or (number(eps) and eps > 0), f"epsilon must be a positive number, received {eps!r}")
+    require(
+        model,
+        momentum is None or (number(momentum) and 0 <= momentum <= 1),
+        f"momentum must be a number in [0, 1], received {momentum!r}",
+    )
+
+
+def _validate_training(model: str, config: Config, per_channel: int) -> None:
+    _boolean(model, config, "training")
+    require(
+        model,
+        not config["training"] or per_channel >= 2,
+        f"training=true needs at least 2 values per channel (batch * H * W), received {per_channel}: "
+        "the unbiased variance torch stores is undefined for one",
+    )
+
+
+def _batchnorm_validate(config: Config) -> None:
+    H, W, _ = _image("batchnorm", config)
+    _validate_bn_hyper("batchnorm", config)
+    _validate_training("batchnorm", config, config["batch"] * H * W)
+
+
+register(
+    Case(
+        name="batchnorm",
+        family="conv",
+        description="One BatchNorm over the channels of NHWC images (training: batch statistics, moving averages updated)",
+        defaults={"epsilon": 1e-3, "momentum": 0.99, "training": True, "input_shape": [5, 4, 3], "batch": 4},
+        builders=_builders("conv_layers", "batchnorm"),
+        kwargs=lambda fw, c: {
+            "input_shape": tuple(c["input_shape"]),
+            "epsilon": c["epsilon"],
+            "momentum": c["momentum"],
+        },
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_batchnorm_validate,
+        notes="epsilon/momentum null means the framework's own default (divergence cases only).",
+    )
+)
+
+
+# models -------------------------------------------------------------------------
+
+
+def _cnn_validate(model: str):
+    def validate(config: Config) -> None:
+        H, W, _ = _image(model, config)
+        filters = config["filters"]
+        if _is_int(filters):
+            config["filters"] = filters = [filters]
+        require(
+            model,
+            isinstance(filters, list) and len(filters) > 0 and all(_is_int(f) and f > 0 for f in filters),
+            f"filters must be a list of positive integers (one per conv block), received {filters!r}",
+        )
+        k, pool = _pair(model, config, "kernel_size"), _pair(model, config, "pool_size")
+        _choice(model, config, "padding", PADDINGS)
+        _positive_int(model, config, "num_classes")
+        require(model, config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}")
+        size, per_channel = (H, W), []
+        for i, _ in enumerate(filters):
+            if config["padding"] == "valid":
+                _fits(model, f"kernel of block {i}", size, k)
+                size = (size[0] - k[0] + 1, size[1] - k[1] + 1)
+            per_channel.append(config["batch"] * size[0] * size[1])  # what block i's BatchNorm averages over
+            require(
+                model,
+                size[0] >= pool[0] and size[1] >= pool[1],
+                f"block {i}: the {size[0]}x{size[1]} feature map is smaller than pool_size {pool[0]}x{pool[1]}; "
+                "use fewer filters entries, a smaller pool_size or a larger input_shape",
+            )
+            size = (size[0] // pool[0], size[1] // pool[1])
+        if "training" in config:
+            _validate_training(model, config, min(per_channel))
+
+    return validate
+
+
+def _cnn_kwargs(framework: str, c: Config) -> dict[str, Any]:
+    return {
+        "input_shape": tuple(c["input_shape"]),
+        "filters": tuple(c["filters"]),
+        "kernel_size": _as_arg(c["kernel_size"]),
+        "num_classes": c["num_classes"],
+        "padding": c["padding"],
+        "pool_size": _as_arg(c["pool_size"]),
+    }
+
+
+CNN_DEFAULTS: Config = {
+    "filters": [4, 6],
+    "kernel_size": 3,
+    "padding": "same",
+    "pool_size": 2,
+    "num_classes": 5,
+    "input_shape": [8, 12, 2],
+    "batch": 3,
+}
+
+register(
+    Case(
+        name="cnn",
+        family="conv",
+        description="Image classifier: [Conv2D -> ReLU -> MaxPool2D] per entry of filters, Flatten, Dense logits",
+        defaults=dict(CNN_DEFAULTS),
+        builders=_builders("cnn", "cnn"),
+        kwargs=_cnn_kwargs,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_cnn_validate("cnn"),
+    )
+)
+
+register(
+    Case(
+        name="cnn_bn",
+        family="conv",
+        description="Image classifier with BatchNorm: [Conv2D (no bias) -> BatchNorm -> ReLU -> MaxPool2D] per filter, Flatten, Dense",
+        defaults={**CNN_DEFAULTS, "training": True},
+        builders=_builders("cnn", "cnn_bn"),
+        kwargs=_cnn_kwargs,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_cnn_validate("cnn_bn"),
+    )
+)

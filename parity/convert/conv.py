@@ -1,0 +1,179 @@
+"""Conv2D <-> torch.nn.Conv2d / keras.layers.Conv2D, BatchNorm <-> nn.BatchNorm2d / keras.layers.BatchNormalization.
+
+The torch models wrap every image module in ``framework.pytorch.layout.ChannelsLast``
+(NHWC in and out), so their state_dict keys carry the prefix ``module.``. Pooling,
+Flatten and ReLU hold no weights and need no converter; Flatten's effect on the next
+Dense layer is the rule ``flatten_order`` of parity.convert.dense.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity.convert.base import Arrays, Converter, context, enabled, expect, layer_weights, register
+
+PREFIX = "module."  # ChannelsLast(module): the wrapped module's keys
+
+
+@register("Conv2D")
+class Conv2DConverter(Converter):
+    """Canonical ``W`` (kh, kw, C_in, C_out), ``b`` (C_out,).
+
+    PyTorch: ``nn.Conv2d.weight`` is (out_channels, in_channels // groups, kh, kw)
+    (torch/nn/modules/conv.py, ``_ConvNd.__init__``), the layout of NCHW cross-correlation.
+    Keras: ``Conv2D.kernel`` is ``kernel_size + (input_channel // groups, filters)`` =
+    (kh, kw, C_in, C_out) (keras/src/layers/convolutional/base_conv.py, ``build``), the
+    scratch layout. Both compute the same cross-correlation (no kernel flip).
+
+    Rule ``conv_kernel_layout``: ``weight = W.transpose(3, 2, 0, 1)`` (and back with
+    ``weight.transpose(2, 3, 1, 0)``). The naive port, ``W.reshape(C_out, C_in, kh, kw)``,
+    has the right shape and loads without complaint; the values are scrambled.
+    The bias is the same vector in all three.
+    """
+
+    rules = ("conv_kernel_layout",)
+
+    def _shapes(self, layer):
+        (kh, kw), C_in = layer.kernel_size, layer.input_shape[2]
+        return (kh, kw, C_in, layer.filters), (layer.filters,)
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        W = expect(layer, "W", weights.get("W"), w_shape)
+        kh, kw, C_in, C_out = w_shape
+        if enabled("conv_kernel_layout"):
+            weight = W.transpose(3, 2, 0, 1)  # (C_out, C_in, kh, kw)
+        else:
+            weight = W.reshape(C_out, C_in, kh, kw)  # the naive port: right shape, wrong order
+        out = {PREFIX + "weight": weight}
+        if layer.use_bias:
+            out[PREFIX + "bias"] = expect(layer, "b", weights.get("b"), b_shape)
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        kh, kw, C_in, C_out = w_shape
+        weight = expect(layer, PREFIX + "weight", state.get(PREFIX + "weight"), (C_out, C_in, kh, kw))
+        if enabled("conv_kernel_layout"):
+            W = weight.transpose(2, 3, 1, 0)  # (kh, kw, C_in, C_out)
+        else:
+            W = weight.reshape(w_shape)
+        out = {"W": W}
+        if layer.use_bias:
+            out["b"] = expect(layer, PREFIX + "bias", state.get(PREFIX + "bias"), b_shape)
+        return out
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        w_shape, b_shape = self._shapes(layer)
+        out = [expect(layer, "W", weights.get("W"), w_shape)]
+        if layer.use_bias:
+            out.append(expect(layer, "b", weights.get("b"), b_shape))
+        return out
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        out = {"W": expect(layer, "kernel", values[0], w_shape)}
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", values[1], b_shape)
+        return out
+
+
+@register("BatchNorm")
+class BatchNormConverter(Converter):
+    """Canonical ``gamma``, ``beta`` (params) and ``moving_mean``, ``moving_var`` (state), all (C,),
+    with Keras' semantics.
+
+    Names. PyTorch ``nn.BatchNorm2d`` (torch/nn/modules/batchnorm.py, ``_NormBase``):
+    ``weight`` = gamma, ``bias`` = beta, buffers ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` (an int64 step counter with no Keras counterpart; loaded as
+    0, it only matters for ``momentum=None``, a cumulative average). Keras
+    ``BatchNormalization`` (keras/src/layers/normalization/batch_normalization.py,
+    ``build``): weights in order [gamma, beta, moving_mean, moving_variance]. No layout
+    change: every array is the same vector.
+
+    Hyper-parameters (applied where the model is built, framework/pytorch/models/conv_layers.py
+    ``batch_norm_2d``, not here): eps = epsilon (defaults differ: torch 1e-5, Keras 1e-3)
+    and torch momentum = 1 - Keras momentum (torch: new = (1 - m) * old + m * batch,
+    default 0.1; Keras: new = m * old + (1 - m) * batch, default 0.99).
+
+    Rule ``batchnorm_biased_running_var``: both normalise a training batch with its
+    biased variance v = mean((x - mean)^2) over the n = B*H*W values of a channel, and
+    Keras (like scratch) keeps v in moving_variance; torch keeps the unbiased
+    v * n / (n - 1) in running_var (``F.batch_norm``, the docstring of BatchNorm2d). So
+    after one training-mode pass, with p = torch momentum = 1 - Keras momentum::
+
+        running_var = (1 - p) * old + p * v * n / (n - 1)
+        moving_var  = (1 - p) * old + p * v
+                    = (1 - p) * old + (running_var - (1 - p) * old) * (n - 1) / n
+
+    which needs ``old`` (the value loaded before the pass) and n: neither is in the
+    state_dict, so the torch runner provides them (``conversion_context(loaded=...,
+    batch=...)``). ``num_batches_tracked`` (0 when loaded) tells whether a training
+    pass happened. The inverse is exact for one pass; after several, the update terms
+    of the earlier passes are no longer separable, and the conversion refuses. Going
+    to torch needs no rule: a loaded running_var is used as it is (inference divides by
+    sqrt(running_var + eps) in both).
+    """
+
+    rules = ("batchnorm_biased_running_var",)
+    PARAMS = ("gamma", "beta", "moving_mean", "moving_var")
+    TORCH = ("weight", "bias", "running_mean", "running_var")
+
+    def _channels(self, layer) -> tuple[int]:
+        return (layer.channels,)
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        shape = self._channels(layer)
+        out = {
+            PREFIX + t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
+        }
+        out[PREFIX + "num_batches_tracked"] = np.array(0, dtype=np.int64)
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        shape = self._channels(layer)
+        out = {
+            p: expect(layer, PREFIX + t, state.get(PREFIX + t), shape)
+            for p, t in zip(self.PARAMS, self.TORCH, strict=True)
+        }
+        steps = int(state.get(PREFIX + "num_batches_tracked", 0))
+        if steps and enabled("batchnorm_biased_running_var"):
+            out["moving_var"] = self._biased(layer, out["moving_var"], steps)
+        return out
+
+    def _biased(self, layer, running_var: np.ndarray, steps: int) -> np.ndarray:
+        """Keras' moving_var from torch's running_var after one training pass (see the class docstring)."""
+        loaded, batch = context("loaded"), context("batch")
+        if steps != 1 or loaded is None or batch is None:
+            raise ValueError(
+                f"layer {layer.name!r}: torch's running_var after {steps} training pass(es) cannot be converted to "
+                "Keras' biased moving_var without the loaded value and the batch size of a single pass "
+                "(parity.convert.base.conversion_context)"
+            )
+        old = layer_weights(layer, loaded)["moving_var"].astype(running_var.dtype)
+        n = batch * int(np.prod(layer.input_shape)) // layer.channels  # values per channel: B*H*W
+        if n < 2:
+            raise ValueError(f"layer {layer.name!r}: the unbiased variance of n={n} value per channel is undefined")
+        p = 1.0 - layer.momentum  # torch's momentum
+        kept = (1.0 - p) * old
+        return kept + (running_var - kept) * ((n - 1) / n)
+
+    def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
+        shape = self._channels(layer)
+        return {
+            "gamma": expect(layer, PREFIX + "weight", grads.get(PREFIX + "weight"), shape),
+            "beta": expect(layer, PREFIX + "bias", grads.get(PREFIX + "bias"), shape),
+        }
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        shape = self._channels(layer)
+        return [expect(layer, p, weights.get(p), shape) for p in self.PARAMS]
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        shape = self._channels(layer)
+        names = ("gamma", "beta", "moving_mean", "moving_variance")
+        return {p: expect(layer, k, v, shape) for p, k, v in zip(self.PARAMS, names, values, strict=True)}
+
+    def grads_from_keras(self, layer, grads: list[np.ndarray | None], previous=None) -> Arrays:
+        shape = self._channels(layer)
+        return {"gamma": expect(layer, "gamma", grads[0], shape), "beta": expect(layer, "beta", grads[1], shape)}

@@ -1,0 +1,165 @@
+"""`parity divergences`: every registered divergence case, naive caught and converted passing.
+
+For each case: its area, what differs, the worst error of the naive port and of the
+converted port, whether the naive port is caught and the converted one passes, and
+where ``parity inspect --divergence`` locates the naive difference (which must be the
+case's own ``layer``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from parity.case import CaseError
+from parity.divergences.base import Divergence, DivergenceResult, all_divergences, run_divergence
+from parity.output import records_json
+
+
+@dataclass
+class DivergenceOutcome:
+    """One divergence case, run: its result, where inspect locates it, or why it crashed."""
+
+    divergence: Divergence
+    result: DivergenceResult | None
+    located: str | None = None  # inspect's first divergence of the naive port
+    error: str = ""  # a crash of the case itself (the result is then None)
+    locate_error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None and self.result.ok
+
+    @property
+    def located_ok(self) -> bool:
+        return self.located == self.divergence.layer
+
+    def as_dict(self) -> dict:
+        d, r = self.divergence, self.result
+        return {
+            "name": d.name,
+            "area": d.area,
+            "case": d.case,
+            "dtype": d.dtype,
+            "differs": d.differs,
+            "rule": d.rule,
+            "converter": d.converter,
+            "layer": d.layer,
+            "located_layer": self.located,
+            "naive_sides": [d.naive.a.impl, d.naive.b.impl],
+            "converted_sides": [d.converted.a.impl, d.converted.b.impl],
+            "naive_error": _clean(r.naive_error) if r else None,
+            "converted_error": _clean(r.converted_error) if r else None,
+            "naive_caught": r.naive_caught if r else None,
+            "converted_passes": r.converted_passes if r else None,
+            "ok": self.ok,
+            "error": self.error,
+            "locate_error": self.locate_error,
+            "naive": records_json(r.naive) if r else [],
+            "converted": records_json(r.converted) if r else [],
+        }
+
+
+def _clean(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def select(names: Iterable[str] | None = None) -> list[Divergence]:
+    """The named divergence cases (all of them, sorted, when ``names`` is empty)."""
+    registered = all_divergences()
+    names = list(names or [])
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        raise CaseError(f"unknown divergence {unknown[0]!r}; choose from: {', '.join(sorted(registered))}")
+    return [registered[n] for n in (names or sorted(registered))]
+
+
+def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOutcome:
+    """Run both variants; a crash is recorded, never raised (one broken case must not hide the others)."""
+    from parity.inspect import inspect_divergence
+
+    try:
+        outcome = DivergenceOutcome(d, run_divergence(d, seed))
+    except Exception as error:  # noqa: BLE001
+        return DivergenceOutcome(d, None, error=f"{type(error).__name__}: {error}")
+    if locate:
+        try:
+            outcome.located = inspect_divergence(d, seed).first_divergence
+        except Exception as error:  # noqa: BLE001
+            outcome.locate_error = f"{type(error).__name__}: {error}"
+    return outcome
+
+
+def evaluate_all(divergences: list[Divergence], seed: int = 0, locate: bool = True, step: Callable[[str], None] | None = None) -> list[DivergenceOutcome]:
+    outcomes = []
+    for d in divergences:
+        if step is not None:
+            step(d.name)
+        outcomes.append(evaluate(d, seed, locate))
+    return outcomes
+
+
+def table(outcomes: list[DivergenceOutcome]):
+    """One row per case; what differs is printed below it (``differences``), too long for a cell."""
+    from rich.table import Table
+
+    t = Table(title="divergence cases")
+    for column in ("name", "area", "naive port", "naive error", "converted error", "naive caught", "converted passes", "inspect points at"):
+        t.add_column(column, justify="right" if "error" in column else "left", no_wrap=column == "name")
+    for o in outcomes:
+        d, r = o.divergence, o.result
+        sides = f"{d.naive.a.impl} vs {d.naive.b.impl}, {d.case} {d.dtype}"
+        if r is None:
+            t.add_row(d.name, d.area, sides, "-", "-", "[red]crashed[/]", "[red]crashed[/]", "-")
+            continue
+        if o.locate_error:
+            where = "[red]crashed[/]"
+        else:
+            where = f"{o.located}" + (" [green](expected)[/]" if o.located_ok else f" [red](expected {d.layer})[/]")
+        t.add_row(
+            d.name,
+            d.area,
+            sides,
+            f"{r.naive_error:.3g}",
+            f"{r.converted_error:.3g}",
+            "[green]yes[/]" if r.naive_caught else "[red]no[/]",
+            "[green]yes[/]" if r.converted_passes else "[red]no[/]",
+            where,
+        )
+    return t
+
+
+def differences(outcomes: list[DivergenceOutcome]) -> list[str]:
+    """What differs, one paragraph per case (and why a case crashed)."""
+    lines = []
+    for o in outcomes:
+        lines.append(f"[bold]{o.divergence.name}[/] ({o.divergence.area}): {o.divergence.differs}")
+        for error in (o.error, o.locate_error):
+            if error:
+                lines.append(f"  [red]crashed[/]: {error}")
+    return lines
+
+
+def cmd_divergences(args) -> int:
+    from rich.progress import Progress
+
+    from parity.output import console, write_atomic
+
+    divergences = select(args.names)
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("divergences", total=len(divergences))
+
+        def step(name: str) -> None:
+            progress.update(task, description=f"running {name}", completed=divergences.index(all_divergences()[name]))
+
+        outcomes = evaluate_all(divergences, getattr(args, "seed", 0), step=step)
+    console.print(table(outcomes))
+    for line in differences(outcomes):
+        console.print(line, highlight=False)
+    bad = [o for o in outcomes if not o.ok]
+    console.print(f"{len(outcomes) - len(bad)} of {len(outcomes)} divergence cases: naive caught and converted passing")
+    if args.json:
+        write_atomic(args.json, json.dumps([o.as_dict() for o in outcomes], indent=1) + "\n")
+    return 1 if bad else 0

@@ -1,0 +1,205 @@
+"""Divergences of the convolutional family: layouts, padding, pooling, BatchNorm conventions.
+
+Rules that live in a converter are switched off (``disabled_rules``) for the naive
+port; rules that live where the torch model is built are switched off through the
+torch-only case keys ``torch_padding`` / ``torch_data_format`` or by leaving
+BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own default).
+"""
+
+from __future__ import annotations
+
+from parity.divergences.base import Divergence, Side, Variant, register
+
+register(
+    Divergence(
+        name="conv_kernel_layout",
+        area="convolution",
+        differs="nn.Conv2d.weight is (C_out, C_in, kh, kw) (torch/nn/modules/conv.py); the Keras Conv2D kernel is "
+        "(kh, kw, C_in, C_out) (keras/src/layers/convolutional/base_conv.py). The naive port "
+        "W.reshape(C_out, C_in, kh, kw) has the right shape and loads silently.",
+        rule="weight = kernel.transpose(3, 2, 0, 1); kernel = weight.transpose(2, 3, 1, 0). The bias is unchanged.",
+        converter="parity.convert.conv.Conv2DConverter (rule conv_kernel_layout)",
+        case="conv2d",
+        config={},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_kernel_layout",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv2d_0",
+    )
+)
+
+register(
+    Divergence(
+        name="channels_last_input",
+        area="convolution",
+        differs="Keras images are channels-last (B, H, W, C) by default (keras.config.image_data_format()); every "
+        "torch.nn image module reads (B, C, H, W) (torch/nn/modules/conv.py). Handing the NHWC array to an NCHW "
+        "model usually fails on the channel count, but when H == C it runs and convolves rows as channels.",
+        rule="Permute before the first image module and back after it (x.permute(0, 3, 1, 2) / (0, 2, 3, 1)); "
+        "here every image module is wrapped in ChannelsLast.",
+        converter="framework.pytorch.layout.ChannelsLast (case key torch_data_format)",
+        case="conv2d",
+        config={"input_shape": [4, 6, 4], "filters": 4, "strides": 1},  # H == C == filters: the shapes all fit
+        naive=Variant(Side("scratch"), Side("torch", {"torch_data_format": "channels_first"})),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv2d_0",
+    )
+)
+
+register(
+    Divergence(
+        name="flatten_order",
+        area="convolution",
+        differs="keras.layers.Flatten of a channels-last map flattens in (H, W, C) order "
+        "(keras/src/layers/reshaping/flatten.py); torch.nn.Flatten of an NCHW map in (C, H, W) order "
+        "(torch/nn/modules/flatten.py). The Dense/Linear weight after it has the same shape either way.",
+        rule="Permute the rows of the next layer's kernel: W.reshape(H, W, C, D).transpose(2, 0, 1, 3).reshape(C*H*W, D), "
+        "then transpose into nn.Linear.weight.",
+        converter="parity.convert.dense.DenseConverter (rule flatten_order)",
+        case="cnn",
+        config={},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("flatten_order",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="dense_0",
+    )
+)
+
+register(
+    Divergence(
+        name="same_padding_stride2",
+        area="convolution",
+        differs="Keras' padding='same' pads total = max((ceil(n/s) - 1)*s + k - n, 0) with the odd cell at the "
+        "bottom/right (keras/src/backend/torch/nn.py _compute_padding_length; TensorFlow's rule). "
+        "nn.Conv2d(padding='same') refuses strides > 1 (torch/nn/modules/conv.py), and the hand port padding=k//2 "
+        "pads (1, 1) where Keras pads (0, 1) for k=3, s=2 and an even size: same output shape, every window one "
+        "pixel off. (With an odd size both pad (1, 1) and agree, which hides it.)",
+        rule="Pad explicitly from the input size: F.pad(x, (left, right, top, bottom)) by Keras' rule, then convolve "
+        "with padding=0.",
+        converter="framework.pytorch.conv.Conv2d (case key torch_padding)",
+        case="conv2d",
+        config={"kernel_size": 3, "strides": 2, "padding": "same", "input_shape": [8, 8, 3]},
+        naive=Variant(Side("scratch"), Side("torch", {"torch_padding": "k//2"})),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv2d_0",
+    )
+)
+
+register(
+    Divergence(
+        name="avgpool_count_include_pad",
+        area="pooling",
+        differs="nn.AvgPool2d(k, s, padding=p) has count_include_pad=True (torch/nn/modules/pooling.py): border windows "
+        "divide by k*k, padded zeros included. Keras' AveragePooling2D(padding='same') divides by the number of real "
+        "cells (keras/src/layers/pooling/base_pooling.py -> ops.average_pool; TensorFlow's avg_pool).",
+        rule="count_include_pad=False when the padding is symmetric; in general pad like Keras and divide a sum pool "
+        "by the sum pool of a ones mask.",
+        converter="framework.pytorch.conv.AvgPool2d (case key torch_padding)",
+        case="avgpool2d",
+        # pool 3, stride 1: the padding is (1, 1) on every side, so only the count differs
+        config={"pool_size": 3, "strides": 1, "padding": "same", "input_shape": [6, 7, 3]},
+        naive=Variant(Side("scratch"), Side("torch", {"torch_padding": "k//2"})),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="avg_pool2d_0",
+    )
+)
+
+register(
+    Divergence(
+        name="keras_torch_avgpool_same_padding",
+        area="pooling",
+        differs="On the torch backend, Keras' average_pool pads an asymmetric 'same' padding with mode='replicate' and "
+        "averages the copies as if they were cells (keras/src/backend/torch/nn.py, _apply_same_padding with "
+        "operation_type='pooling'); JAX and TensorFlow average the real cells only. With pool_size 3, strides 2 "
+        "and an even size the last window is (a + b + b) / 3 instead of (a + b) / 2. With pool_size 2 the copied "
+        "edge is the window's only other cell, so the mean is right by coincidence. Known upstream "
+        "(keras-team/keras#18452, #19721); the installed Keras 3.15.1 still does it.",
+        rule="No conversion rule exists: on keras-torch, avoid AveragePooling2D(padding='same') with pool_size >= 3 "
+        "where (ceil(n/s) - 1)*s + k - n is odd (use pool_size 2, an input size that makes the padding even, "
+        "or padding='valid'). The converted variant uses pool_size 2 on the same input.",
+        converter="none (a Keras torch-backend bug); parity.cases.conv avgpool2d defaults avoid it",
+        case="avgpool2d",
+        config={"pool_size": 3, "strides": 2, "padding": "same", "input_shape": [6, 7, 2]},
+        naive=Variant(Side("scratch"), Side("keras-torch")),
+        converted=Variant(Side("scratch", {"pool_size": 2}), Side("keras-torch", {"pool_size": 2})),
+        layer="avg_pool2d_0",
+    )
+)
+
+register(
+    Divergence(
+        name="batchnorm_epsilon",
+        area="normalization",
+        differs="nn.BatchNorm2d() has eps=1e-5 (torch/nn/modules/batchnorm.py); keras.layers.BatchNormalization() has "
+        "epsilon=1e-3 (keras/src/layers/normalization/batch_normalization.py). Every output is divided by "
+        "sqrt(var + eps), so the defaults disagree wherever var is not large.",
+        rule="Pass it: nn.BatchNorm2d(C, eps=1e-3) for a Keras default, BatchNormalization(epsilon=1e-5) for a torch one.",
+        converter="framework.pytorch.models.conv_layers.batch_norm_2d (eps=epsilon)",
+        case="batchnorm",
+        config={"training": False},
+        naive=Variant(
+            Side("keras-jax", {"epsilon": None, "momentum": None}), Side("torch", {"epsilon": None, "momentum": None})
+        ),
+        converted=Variant(
+            Side("keras-jax", {"epsilon": None, "momentum": None}), Side("torch", {"epsilon": 1e-3, "momentum": 0.99})
+        ),
+        layer="batch_norm_0",
+    )
+)
+
+register(
+    Divergence(
+        name="batchnorm_momentum",
+        area="normalization",
+        differs="torch's momentum weighs the new batch (new = (1 - m) * old + m * batch, default m = 0.1, "
+        "torch/nn/modules/batchnorm.py); Keras' weighs the old value (new = m * old + (1 - m) * batch, default "
+        "m = 0.99, keras/src/layers/normalization/batch_normalization.py). Copying either number moves the running "
+        "statistics at the wrong speed.",
+        rule="torch momentum = 1 - Keras momentum: nn.BatchNorm2d(C, momentum=0.01) for Keras' 0.99.",
+        converter="framework.pytorch.models.conv_layers.batch_norm_2d (momentum=1 - momentum)",
+        case="batchnorm",
+        config={"training": True},
+        naive=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": None})),
+        converted=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": 0.99})),
+        layer="batch_norm_0",
+        # The running mean carries the momentum alone; the running variance also needs the rule of
+        # batchnorm_running_variance, whose conversion assumes the momentum the case was configured with.
+        quantities=("weight:batch_norm_0.moving_mean",),
+    )
+)
+
+register(
+    Divergence(
+        name="batchnorm_running_variance",
+        area="normalization",
+        differs="In training both normalise with the biased batch variance v, but torch stores the unbiased v*n/(n-1) "
+        "in running_var (n = B*H*W per channel; F.batch_norm, documented in BatchNorm2d, torch/nn/modules/batchnorm.py) "
+        "while Keras stores v in moving_variance (keras/src/layers/normalization/batch_normalization.py, ops.moments). "
+        "Inference afterwards divides by different variances.",
+        rule="moving_var = (1 - p)*old + (running_var - (1 - p)*old) * (n - 1)/n after one training pass, p = torch "
+        "momentum; it needs the value before the pass and n, so it is exact for one pass only.",
+        converter="parity.convert.conv.BatchNormConverter (rule batchnorm_biased_running_var)",
+        case="batchnorm",
+        config={"training": True},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("batchnorm_biased_running_var",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="batch_norm_0",
+    )
+)
+
+register(
+    Divergence(
+        name="batchnorm_default_mode",
+        area="normalization",
+        differs="A freshly built torch module is in training mode (Module.__init__ sets training = True, torch/nn/modules/module.py): "
+        "BatchNorm2d normalises with the batch's statistics and updates its running ones. A Keras model called as "
+        "model(x) runs in inference mode ('training=False (which is the default)', the BatchNormalization docstring, "
+        "keras/src/layers/normalization/batch_normalization.py) and uses the moving statistics; only fit() trains.",
+        rule="Call model.eval() in torch before comparing or predicting (model.train() for training steps), and pass "
+        "training=True to Keras explicitly when a training-mode pass is wanted.",
+        converter="parity.runners.torch_runner.run_torch (model.train(config['training']))",
+        case="batchnorm",
+        config={"training": False},
+        naive=Variant(Side("keras-jax", {"training": False}), Side("torch", {"training": True})),
+        converted=Variant(Side("keras-jax", {"training": False}), Side("torch", {"training": False})),
+        layer="batch_norm_0",
+    )
+)
