@@ -1,0 +1,1 @@
+"""Speed and memory measurements (never timed assertions in tests)."""

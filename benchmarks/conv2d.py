@@ -1,0 +1,105 @@
+"""Conv2D speed: the scratch im2col layer against the torch model, float32.
+
+One configuration, the first layer of a small MNIST-sized network: a batch of 64
+28x28 images, 16 -> 32 channels, 3x3 kernel, stride 1, "same" padding, NHWC input.
+"forward" times the forward pass; "forward+backward" adds the gradients of
+L = sum(Z * G) with respect to the input and the parameters (scratch: the
+hand-written ``backward``; torch: autograd). torch runs the project's model
+(framework.pytorch.models.conv_layers.conv2d: NHWC permuted around nn.Conv2d), on
+its default thread count. Each figure is the median of ``repeats`` timed runs after
+two untimed warm-up runs.
+
+Run: ``python -m benchmarks.conv2d [repeats]``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+BATCH, H, W, C_IN, C_OUT, K = 64, 28, 28, 16, 32, 3
+CONFIG = {"filters": C_OUT, "kernel_size": K, "strides": 1, "padding": "same", "dilation_rate": 1, "use_bias": True}
+
+
+def _median_time(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _scratch_steps(X: np.ndarray, G: np.ndarray):
+    from scratch.models.conv_layers import conv2d
+
+    model = conv2d((H, W, C_IN), **CONFIG)
+    model.init(np.random.default_rng(0), np.float32)
+
+    def forward():
+        return model.forward(X)
+
+    def forward_backward():
+        model.forward(X)
+        return model.backward(G)
+
+    return forward, forward_backward
+
+
+def _torch_steps(X: np.ndarray, G: np.ndarray):
+    import torch
+
+    from framework.pytorch.models.conv_layers import conv2d
+
+    model = conv2d((H, W, C_IN), **CONFIG).to(torch.float32)
+    x = torch.from_numpy(X).requires_grad_(True)
+    g = torch.from_numpy(G)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def forward_backward():
+        x.grad = None
+        model.zero_grad(set_to_none=True)
+        (model(x) * g).sum().backward()
+        return x.grad
+
+    return forward, forward_backward
+
+
+def run(repeats: int = 20) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((BATCH, H, W, C_IN)).astype(np.float32)  # (B, H, W, C_in)
+    G = rng.standard_normal((BATCH, H, W, C_OUT)).astype(np.float32)  # (B, H, W, C_out): "same", stride 1
+    records = []
+    for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
+        forward, forward_backward = make(X, G)
+        for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
+            records.append(
+                {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats)}
+            )
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    repeats = int(argv[0]) if argv else 20
+    records = run(repeats)
+    print(f"conv2d, float32, batch {BATCH}, {H}x{W}, {C_IN}->{C_OUT} channels, {K}x{K}, same; median of {repeats}")
+    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
+    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
+    for phase in ("forward", "forward+backward"):
+        s, t = by[("scratch", phase)], by[("torch", phase)]
+        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""LSTM speed: the scratch layer (hand-written backpropagation through time) against torch's nn.LSTM, float32.
+
+One configuration: a batch of 32 sequences of 50 steps, 64 input features, 128
+units, every step returned (return_sequences=True). "forward" times the forward
+pass; "forward+backward" adds the gradients of L = sum(Z * G) with respect to the
+input and the parameters (scratch: the hand-written ``backward``; torch: autograd).
+torch runs the project's model (framework.pytorch.models.rnn_layers.lstm: nn.LSTM,
+batch_first=True, in an RNNLayer) on its default thread count; its forward runs under
+``torch.no_grad()``. Each figure is the median of ``repeats`` timed runs after two
+untimed warm-up runs.
+
+Run: ``python -m benchmarks.lstm [repeats]``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
+
+
+def _median_time(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _scratch_steps(X: np.ndarray, G: np.ndarray):
+    from scratch.lstm import LSTM
+    from scratch.sequential import Sequential
+
+    model = Sequential([LSTM(UNITS, return_sequences=True)], input_shape=(STEPS, FEATURES))
+    model.init(np.random.default_rng(0), np.float32)
+
+    def forward():
+        return model.forward(X)
+
+    def forward_backward():
+        model.forward(X)
+        return model.backward(G)
+
+    return forward, forward_backward
+
+
+def _torch_steps(X: np.ndarray, G: np.ndarray):
+    import torch
+
+    from framework.pytorch.models.rnn_layers import lstm
+
+    model = lstm((STEPS, FEATURES), UNITS, return_sequences=True).to(torch.float32)
+    x = torch.from_numpy(X).requires_grad_(True)
+    g = torch.from_numpy(G)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def forward_backward():
+        x.grad = None
+        model.zero_grad(set_to_none=True)
+        (model(x) * g).sum().backward()
+        return x.grad
+
+    return forward, forward_backward
+
+
+def run(repeats: int = 20) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)  # (B, T, F)
+    G = rng.standard_normal((BATCH, STEPS, UNITS)).astype(np.float32)  # (B, T, H): every step returned
+    records = []
+    for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
+        forward, forward_backward = make(X, G)
+        for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
+            records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats)})
+    return records
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    repeats = int(argv[0]) if argv else 20
+    records = run(repeats)
+    print(f"lstm, float32, batch {BATCH}, {STEPS} steps, {FEATURES} inputs, {UNITS} units; median of {repeats}")
+    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
+    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
+    for phase in ("forward", "forward+backward"):
+        s, t = by[("scratch", phase)], by[("torch", phase)]
+        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")
+
+
+if __name__ == "__main__":
+    main()

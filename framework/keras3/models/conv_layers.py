@@ -1,0 +1,57 @@
+"""Single-layer models of the convolutional family in Keras 3 (channels_last, Keras' default)."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def conv2d(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    conv = layers.Conv2D(
+        filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate, use_bias=use_bias
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
+def maxpool2d(
+    input_shape: tuple[int, int, int],
+    pool_size: int | tuple[int, int] = 2,
+    strides: int | tuple[int, int] | None = None,
+    padding: str = "valid",
+) -> keras.Sequential:
+    return keras.Sequential(
+        [keras.Input(shape=tuple(input_shape)), layers.MaxPooling2D(pool_size, strides=strides, padding=padding)]
+    )
+
+
+def avgpool2d(
+    input_shape: tuple[int, int, int],
+    pool_size: int | tuple[int, int] = 2,
+    strides: int | tuple[int, int] | None = None,
+    padding: str = "valid",
+) -> keras.Sequential:
+    return keras.Sequential(
+        [keras.Input(shape=tuple(input_shape)), layers.AveragePooling2D(pool_size, strides=strides, padding=padding)]
+    )
+
+
+def batch_normalization(epsilon: float | None = None, momentum: float | None = None) -> layers.BatchNormalization:
+    """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99)."""
+    kwargs = {k: v for k, v in (("epsilon", epsilon), ("momentum", momentum)) if v is not None}
+    return layers.BatchNormalization(**kwargs)
+
+
+def batchnorm(
+    input_shape: tuple[int, int, int],
+    epsilon: float | None = None,
+    momentum: float | None = None,
+) -> keras.Sequential:
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), batch_normalization(epsilon, momentum)])

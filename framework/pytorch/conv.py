@@ -1,0 +1,152 @@
+"""Convolution and pooling in torch with Keras' ``padding="same"``, for any stride.
+
+Keras/TensorFlow's "same" (keras/src/ops/operation_utils.py, TensorFlow's
+``GetWindowedOutputSize``), with the dilated kernel extent K = (k - 1) * d + 1::
+
+    out = ceil(size / stride)
+    total = max((out - 1) * stride + K - size, 0)
+    pad_before = total // 2,   pad_after = total - pad_before
+
+An odd total puts the extra row/column at the bottom/right, and it depends on the
+input size. torch's modules take one symmetric ``padding`` fixed at construction, and
+``nn.Conv2d(padding="same")`` refuses strides > 1 ("padding='same' is not supported
+for strided convolutions", torch/nn/modules/conv.py). So these modules pad
+explicitly with ``F.pad``, asymmetrically, from the size of each input. The usual
+hand port ``padding=k // 2`` agrees only when the total is even: with stride 2, k = 3
+and an even size, Keras pads (0, 1) and ``k // 2`` pads (1, 1), so every window is
+shifted by one pixel (divergence case ``same_padding_stride2``).
+
+All modules here are NCHW, like the torch.nn modules they extend; wrap them in
+``framework.pytorch.layout.ChannelsLast`` for NHWC data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def same_padding(size: int, k: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of one axis under Keras' "same" rule."""
+    K = (k - 1) * dilation + 1
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + K - size, 0)
+    return total // 2, total - total // 2
+
+
+def _pads(x: torch.Tensor, k, stride, dilation=(1, 1)) -> tuple[int, int, int, int]:
+    """F.pad's (left, right, top, bottom) for an NCHW tensor."""
+    top, bottom = same_padding(x.shape[2], k[0], stride[0], dilation[0])
+    left, right = same_padding(x.shape[3], k[1], stride[1], dilation[1])
+    return left, right, top, bottom
+
+
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d whose ``padding`` is "valid" or "same" with Keras' meaning for every stride.
+
+    Forward::
+
+        y = conv2d(pad(x, same_padding(H), same_padding(W)), weight) + bias    # "same"
+        y = conv2d(x, weight) + bias                                           # "valid"
+
+    Shapes:
+        x: (B, C_in, H, W)  ->  y: (B, C_out, H_out, W_out), H_out = ceil(H / stride) for "same"
+        weight: (C_out, C_in, kh, kw);  bias: (C_out,)
+
+    Everything else (weight layout, initialisation, dilation) is nn.Conv2d's.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str = "valid",
+        dilation: int | tuple[int, int] = 1,
+        bias: bool = True,
+    ) -> None:
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Conv2d: padding must be 'valid' or 'same', received {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, bias=bias)
+        self.same = padding == "same"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.same:
+            x = F.pad(x, _pads(x, self.kernel_size, self.stride, self.dilation))  # (B, C_in, H + pads, W + pads)
+        return self._conv_forward(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (", padding=same (Keras)" if self.same else "")
+
+
+class MaxPool2d(nn.Module):
+    """Max pooling with Keras' "valid"/"same"; "same" pads with -inf, so padding never wins.
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, C, H_out, W_out)
+
+    Args:
+        kernel_size: the pool (Keras' pool_size).
+        stride: None means kernel_size (both frameworks' default).
+        padding: "valid" or "same".
+    """
+
+    def __init__(self, kernel_size, stride=None, padding: str = "valid") -> None:
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"MaxPool2d: padding must be 'valid' or 'same', received {padding!r}")
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == "same":
+            x = F.pad(x, _pads(x, self.kernel_size, self.stride), value=-math.inf)  # (B, C, Hp, Wp)
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(nn.Module):
+    """Average pooling with Keras' "valid"/"same": each window averages its real cells only.
+
+    Forward ("same"), with m a ones mask of the input's H x W::
+
+        y = sum_pool(pad(x)) / sum_pool(pad(m))       # computed as a ratio of two avg_pool2d
+
+    nn.AvgPool2d(padding=p) pads symmetrically and, by default (count_include_pad=True),
+    divides every window by kh * kw, padded zeros included (torch/nn/modules/pooling.py);
+    Keras divides by the number of real cells (divergence case ``avgpool_count_include_pad``).
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, C, H_out, W_out)
+    """
+
+    def __init__(self, kernel_size, stride=None, padding: str = "valid") -> None:
+        super().__init__()
+        if padding not in ("valid", "same"):
+            raise ValueError(f"AvgPool2d: padding must be 'valid' or 'same', received {padding!r}")
+        self.kernel_size = _pair(kernel_size)
+        self.stride = self.kernel_size if stride is None else _pair(stride)
+        self.padding = padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.padding == "valid":
+            return F.avg_pool2d(x, self.kernel_size, self.stride)
+        pads = _pads(x, self.kernel_size, self.stride)
+        mask = x.new_ones((1, 1, x.shape[2], x.shape[3]))  # (1, 1, H, W): 1 on every real cell
+        # (1, 1, H_out, W_out): the share of real cells in each window
+        real = F.avg_pool2d(F.pad(mask, pads), self.kernel_size, self.stride)
+        return F.avg_pool2d(F.pad(x, pads), self.kernel_size, self.stride) / real
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
