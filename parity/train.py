@@ -197,14 +197,14 @@ def cmd_train(args) -> int:
 
     if args.steps < 1:
         raise UsageError(f"--steps must be a positive integer, received {args.steps}")
+    from parity.examples import EXAMPLES, cmd_example
+
     impls = parse_impls(args.impl)
     dtypes = parse_dtypes(args.dtype)
     overrides = parse_sets(args.set)
-    get_case(args.model)
     if args.model in EXAMPLES:
-        from parity.examples import cmd_example
-
         return cmd_example(args, impls, dtypes, overrides)
+    get_case(args.model)
     runs = len(dtypes) * len([i for i in impls if i != "scratch"])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
@@ -238,5 +238,3 @@ def cmd_train(args) -> int:
         console.print(f"wrote {args.plot}")
     return 1 if any(r.passed is False for r in records) else 0
 
-
-EXAMPLES: tuple[str, ...] = ()
