@@ -18,7 +18,7 @@ from parity.runners import run
 from parity.tolerance import FLOAT64_REL
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
-SETTINGS = settings(max_examples=5, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 def _layer(case: str, overrides: dict | None = None):

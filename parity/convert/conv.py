@@ -27,7 +27,8 @@ class Conv2DConverter(Converter):
 
     Rule ``conv_kernel_layout``: ``weight = W.transpose(3, 2, 0, 1)`` (and back with
     ``weight.transpose(2, 3, 1, 0)``). The naive port, ``W.reshape(C_out, C_in, kh, kw)``,
-    has the right shape and loads without complaint; the values are scrambled.
+    has the right shape and loads without complaint; the values are scrambled. (The rule
+    is switched off in the loading direction only, like ``dense_transpose``.)
     The bias is the same vector in all three.
     """
 
@@ -54,11 +55,9 @@ class Conv2DConverter(Converter):
         w_shape, b_shape = self._shapes(layer)
         kh, kw, C_in, C_out = w_shape
         weight = expect(layer, PREFIX + "weight", state.get(PREFIX + "weight"), (C_out, C_in, kh, kw))
-        if enabled("conv_kernel_layout"):
-            W = weight.transpose(2, 3, 1, 0)  # (kh, kw, C_in, C_out)
-        else:
-            W = weight.reshape(w_shape)
-        out = {"W": W}
+        # Always read back correctly (as DenseConverter does): a wrongly loaded kernel then
+        # shows as a wrong weight:<layer>.W instead of cancelling out in the round trip.
+        out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_in, C_out)
         if layer.use_bias:
             out["b"] = expect(layer, PREFIX + "bias", state.get(PREFIX + "bias"), b_shape)
         return out

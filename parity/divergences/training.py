@@ -196,12 +196,13 @@ register(
     TrainingDivergence(
         name="tf_optimizer_float32_hyperparameters",
         area="dtypes",
-        differs="Keras' optimisers write ops.cast(self.beta_1, variable.dtype) (also beta_2, momentum, weight_decay); on "
+        differs="Keras' optimisers write ops.cast(self.beta_1, variable.dtype) (also beta_2, momentum, weight_decay; and "
+        "keras.regularizers.L2 casts its factor the same way, keras/src/regularizers/regularizers.py); on "
         "the TensorFlow backend that is tf.cast of a Python float, which becomes a float32 tensor first "
         "(keras/src/backend/tensorflow/core.py cast). In float64, beta_1 = 0.9 is used as 0.899999976 in the bias "
         "correction while (1 - beta_1) stays exact: float64 training on keras-tensorflow departs from every other "
         "implementation by ~1e-8 from the first step.",
-        rule="In float64, give momentum, betas and weight decay values exact in float32 (0.875, 1 - 2**-10, 2**-8 ...).",
+        rule="In float64, give momentum, betas, weight decay and L2 factors values exact in float32 (0.875, 1 - 2**-10, 2**-8 ...).",
         converter="parity.training.spec.OPTIMIZERS",
         case="mlp",
         config={},

@@ -1,0 +1,91 @@
+"""Training parity: the same weights and batches give the same trajectory everywhere."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from parity.cli import main
+from parity.examples import EXAMPLES, run_example
+from parity.tolerance import TRAJECTORY_FLOAT64_REL
+from parity.train import train_case
+from tests.conftest import FRAMEWORK_IMPLS, failures
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "nesterov", "rmsprop", "rmsprop_centered", "adam", "adamw"])
+def test_mlp_trajectories_agree_in_float64(optimizer):
+    records, _ = train_case("mlp", optimizer, steps=50, impls=FRAMEWORK_IMPLS, dtypes=["float64"])
+    assert {r.impl_b for r in records} == set(FRAMEWORK_IMPLS)
+    assert all(r.passed for r in records), failures(records)
+    last = [r for r in records if r.step == 50]
+    assert last and max(r.max_rel_err for r in last) <= TRAJECTORY_FLOAT64_REL
+
+
+@pytest.mark.parametrize("case", ["linear_regression", "logistic_regression", "dense"])
+def test_other_dense_cases_train_identically(case):
+    records, _ = train_case(case, "sgd", steps=25, impls=FRAMEWORK_IMPLS, dtypes=["float64"])
+    assert all(r.passed for r in records), failures(records)
+
+
+def test_dropout_and_l2_in_training_mode():
+    # 2**-7, exact in float32: Keras' TensorFlow backend casts the L2 factor through float32
+    # (divergence case tf_optimizer_float32_hyperparameters).
+    overrides = {"dropout": 0.25, "activation": "tanh", "kernel_regularizer": 0.0078125}
+    records, _ = train_case("mlp", "adam", steps=20, impls=FRAMEWORK_IMPLS, dtypes=["float64"], overrides=overrides)
+    assert all(r.passed for r in records), failures(records)
+
+
+def test_float32_is_measured_not_judged():
+    records, _ = train_case("mlp", "adam", steps=10, impls=["torch"], dtypes=["float32"])
+    assert records and all(r.status == "measured" and r.passed is None for r in records)
+    assert all(np.isfinite(r.max_rel_err) for r in records)
+
+
+def test_a_wrong_learning_rate_is_caught():
+    """The trajectory comparison can fail: torch trains with another rate than scratch."""
+    from parity.training.spec import TrainRequest
+    from parity.train import compare_trajectories, make_train_request, optimizer_spec, run_training
+    from parity.case import get_case
+    from parity.training.runners import train_scratch
+
+    case = get_case("mlp")
+    config = case.configure()
+    request = make_train_request(case, config, "float64", 0, optimizer_spec("sgd", {}), 5, 8)
+    reference = train_scratch(TrainRequest(**{**request.__dict__, "convention": "torch"}))
+    wrong = run_training("torch", TrainRequest(**{**request.__dict__, "optimizer": optimizer_spec("sgd", {"learning_rate": 0.0501})}))
+    records = compare_trajectories("mlp", "float64", reference, wrong)
+    assert any(not r.passed for r in records if r.step == 1)
+
+
+def test_digits_mlp_same_accuracy_everywhere():
+    records, rows, _ = run_example(EXAMPLES["digits_mlp"], FRAMEWORK_IMPLS, ["float64"])
+    accuracies = {row["impl"]: row["score"] for row in rows}
+    assert set(accuracies) == {"scratch", *FRAMEWORK_IMPLS}
+    assert len(set(accuracies.values())) == 1, accuracies  # equal to the sample
+    assert rows[0]["accuracy"] > 0.9
+    assert all(r.passed for r in records), failures(records)
+
+
+def test_train_cli(tmp_path, capsys):
+    out, plot = tmp_path / "t.json", tmp_path / "growth.png"
+    code = main(["train", "mlp", "--optimizer", "adam", "--steps", "5", "--dtype", "both", "--impl", "torch", "--json", str(out), "--plot", str(plot), "--set", "learning_rate=0.01"])
+    assert code == 0
+    records = json.loads(out.read_text())
+    assert {"step", "model", "quantity", "max_rel_err", "passed"} <= set(records[0])
+    assert max(r["step"] for r in records) == 5
+    assert plot.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["train", "mlp", "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
+        (["train", "mlp", "--set", "colour=1"], "unknown key colour"),
+        (["train", "mlp", "--steps", "0"], "--steps must be a positive integer"),
+    ],
+)
+def test_train_bad_usage(capsys, argv, fragment):
+    assert main(argv) == 2
+    assert fragment in capsys.readouterr().err
