@@ -6,8 +6,8 @@ One configuration, the first layer of a small MNIST-sized network: a batch of 64
 L = sum(Z * G) with respect to the input and the parameters (scratch: the
 hand-written ``backward``; torch: autograd). torch runs the project's model
 (framework.pytorch.models.conv_layers.conv2d: NHWC permuted around nn.Conv2d), on
-its default thread count. Each figure is the median of ``repeats`` timed runs after
-two untimed warm-up runs.
+its default thread count; its forward runs under ``torch.no_grad()``. Each figure is
+the median of ``repeats`` timed runs after two untimed warm-up runs.
 
 Run: ``python -m benchmarks.conv2d [repeats]``.
 """

@@ -106,7 +106,8 @@ def score(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[float,
 
 def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | None = None, progress=None):
     """Train every implementation; return (records, rows, losses) for the table, the JSON and the plot."""
-    from parity.train import compare_trajectories, optimizer_spec, run_training
+    from parity.runners.pool import keras_worker
+    from parity.train import KERAS, compare_trajectories, optimizer_spec, run_training
     from parity.training.runners import train_scratch
     from parity.weights import canonical_weights
 
@@ -122,11 +123,13 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
         permutation = rng.permutation(len(X_train))
         order.extend(permutation[i : i + example.batch] for i in range(0, len(X_train) - example.batch + 1, example.batch))
     weights = canonical_weights(case, config, seed)
-    records, rows, losses = [], [], {}
+    records, rows, losses, gaps = [], [], {}, {}
     for dtype in dtypes:
         base = TrainRequest(case.name, config, dtype, weights, X_train, y_train, order[:steps], spec, eval_inputs=X_test)
         references = {}
         for impl in ["scratch", *[i for i in impls if i != "scratch"]]:
+            if impl in KERAS:
+                keras_worker(KERAS[impl])  # start the worker outside the timing
             started = time.perf_counter()
             if impl == "scratch":
                 result = train_scratch(base)  # Keras' formulas; its torch-convention twin is trained when needed
@@ -137,16 +140,18 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
                 if rule not in references:
                     references[rule] = train_scratch(TrainRequest(**{**base.__dict__, "convention": rule}))
                 records.extend(compare_trajectories(example.case, dtype, references[rule], result))
+                reference = references[rule].losses
+                gaps[(impl, dtype)] = np.abs(result.losses - reference) / np.maximum(np.abs(reference), 1e-300)
             seconds = time.perf_counter() - started
             value, text = score(example.metric, result.outputs["eval"], y_test)
             rows.append({"example": example.name, "impl": impl, "dtype": dtype, example.metric: value, "score": text, "final_loss": float(result.losses[-1]), "wall_s": seconds})
             losses[(impl, dtype)] = result.losses
             if progress is not None:
                 progress()
-    return records, rows, losses
+    return records, rows, losses, gaps
 
 
-def plot_losses(example: Example, losses: dict, path: str) -> None:
+def plot_losses(example: Example, losses: dict, gaps: dict, path: str) -> None:
     import io
 
     import matplotlib
@@ -156,13 +161,20 @@ def plot_losses(example: Example, losses: dict, path: str) -> None:
 
     from parity.output import write_atomic
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    colours = {impl: f"C{i}" for i, impl in enumerate(dict.fromkeys(impl for impl, _ in losses))}
     for (impl, dtype), values in losses.items():
-        ax.plot(np.arange(1, len(values) + 1), values, label=f"{impl} {dtype}", linewidth=1.2, linestyle="-" if dtype == "float64" else ":")
-    ax.set_xlabel("optimiser step")
-    ax.set_ylabel("training loss (mini-batch)")
-    ax.set_title(f"{example.name}: {example.description}", fontsize=9)
-    ax.legend(fontsize=8)
+        style = "-" if dtype == "float64" else ":"
+        steps = np.arange(1, len(values) + 1)
+        top.plot(steps, values, label=f"{impl} {dtype}", linewidth=1.2, linestyle=style, color=colours[impl])
+        if (impl, dtype) in gaps:  # against scratch following that framework's formulas
+            bottom.plot(steps, np.maximum(gaps[(impl, dtype)], 1e-18), linewidth=1, linestyle=style, color=colours[impl])
+    top.set_ylabel("training loss (mini-batch)")
+    top.set_title(f"{example.name}: {example.description}\n(the curves lie on top of each other; the lower panel shows how far apart)", fontsize=9)
+    top.legend(fontsize=8)
+    bottom.set_yscale("log")
+    bottom.set_xlabel("optimiser step")
+    bottom.set_ylabel("|loss - scratch loss| / scratch loss")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -184,7 +196,7 @@ def cmd_example(args, impls, dtypes, overrides) -> int:
     runs = len(dtypes) * (1 + len([i for i in impls if i != "scratch"]))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{example.name}: training {runs} runs", total=runs)
-        records, rows, losses = run_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
+        records, rows, losses, gaps = run_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
     table = Table(title=f"{example.name} ({example.optimizer}): held-out {example.metric}")
     for column in ("impl", "dtype", example.metric, "final loss", "wall time (s)"):
         table.add_column(column)
@@ -195,7 +207,7 @@ def cmd_example(args, impls, dtypes, overrides) -> int:
     worst = max((r.max_rel_err for r in records if r.dtype == "float64" and r.max_rel_err is not None), default=0.0)
     console.print(f"float64 trajectories: worst relative difference from scratch over all steps {worst:.2e} ({'pass' if not failed else 'FAIL'})")
     path = args.plot or f"reports/examples/{example.name}.png"
-    plot_losses(example, losses, path)
+    plot_losses(example, losses, gaps, path)
     console.print(f"wrote {path}")
     if args.json:
         write_json(args.json, records)

@@ -43,6 +43,7 @@ AREA_ORDER = (
     "recurrent",
     "activations",
     "losses",
+    "regularisation",
     "regularization",
     "optimizers",
     "schedules",
@@ -84,14 +85,19 @@ def effect(outcome: DivergenceOutcome) -> str:
         )
     else:
         size = f"a relative error of {significant(worst.max_rel_err)} (worst on `{worst.quantity}`)"
-    naive_tol = d.naive.tolerance if d.naive.tolerance is not None else tolerance(d.dtype)
+    naive_tol = _tolerance(r.naive, d)
     caught = "caught" if r.naive_caught else "NOT caught"
-    converted_tol = d.converted.tolerance if d.converted.tolerance is not None else tolerance(d.dtype)
+    converted_tol = _tolerance(r.converted, d)
     passes = "agrees within" if r.converted_passes else "still FAILS"
     return (
         f"the naive port ({sides}) shows {size}: {caught} by the tolerance {significant(naive_tol, 2)}. "
         f"The converted port {passes} {significant(converted_tol, 2)}."
     )
+
+
+def _tolerance(records, d) -> float:
+    """The tolerance the records were judged by (a training divergence sets its own)."""
+    return max((r.tolerance for r in records if r.tolerance is not None), default=tolerance(d.dtype))
 
 
 def _area_key(area: str) -> tuple[int, str]:

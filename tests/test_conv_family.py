@@ -78,13 +78,28 @@ def test_batchnorm_converter_names_layer_parameter_and_shapes():
         BatchNormConverter().from_keras(layer, [np.ones(3), np.ones(3), np.ones(3), np.ones(2)])
 
 
-def test_running_var_after_two_passes_is_refused():
-    """After two training passes the unbiased update terms cannot be separated: say so instead of guessing."""
-    layer = scratch_layer("batchnorm")
-    state = {f"module.{k}": np.ones(3) for k in ("weight", "bias", "running_mean", "running_var")}
-    weights = {f"batch_norm_0.{k}": np.ones(3) for k in ("gamma", "beta", "moving_mean", "moving_var")}
-    with conversion_context(loaded=weights, batch=4), pytest.raises(ValueError, match="after 2 training pass"):
-        BatchNormConverter().from_torch(layer, {**state, "module.num_batches_tracked": np.array(2)})
+def test_running_var_is_corrected_after_exactly_one_pass():
+    """torch's unbiased running_var becomes Keras' biased one only when the pass is known; otherwise it is left as is."""
+    layer = scratch_layer("batchnorm", {"momentum": 0.9})  # (5, 4, 3) images: n = 2 * 5 * 4 = 40 values per channel
+    old, v = np.full(3, 2.0), np.array([0.5, 1.0, 3.0])  # loaded moving_var, biased batch variance
+    state = {f"module.{k}": np.ones(3) for k in ("weight", "bias", "running_mean")}
+    state["module.running_var"] = 0.9 * old + 0.1 * v * 40 / 39  # what torch stores
+    loaded = {f"batch_norm_0.{k}": np.ones(3) for k in ("gamma", "beta", "moving_mean")} | {
+        "batch_norm_0.moving_var": old
+    }
+    converter = BatchNormConverter()
+    for passes, expected in (
+        (0, state["module.running_var"]),
+        (1, 0.9 * old + 0.1 * v),
+        (2, state["module.running_var"]),
+    ):
+        with conversion_context(loaded=loaded, batch=2):
+            out = converter.from_torch(layer, {**state, "module.num_batches_tracked": np.array(passes)})
+        np.testing.assert_allclose(out["moving_var"], expected, rtol=1e-15)
+    out = converter.from_torch(
+        layer, {**state, "module.num_batches_tracked": np.array(1)}
+    )  # no context: as torch holds it
+    np.testing.assert_array_equal(out["moving_var"], state["module.running_var"])
 
 
 def test_strides_with_dilation_is_refused_naming_both_keys():

@@ -22,8 +22,9 @@ def test_case_agrees_with_scratch(case, impl):
     assert records, "no records"
     assert all(r.status == "compared" for r in records), failures(records)
     quantities = {r.quantity for r in records}
-    model = get_case(case).build("scratch", get_case(case).configure())
-    model.set_weights(make_request(get_case(case), get_case(case).configure(), "float64", 0).weights)
+    c = get_case(case)
+    model = c.build("scratch", c.configure())
+    model.set_weights(make_request(c, c.configure(), "float64", 0).weights)
     expected = {"output", "loss", "grad:input"}
     expected |= {f"grad:{p}" for p in model.parameters()} | {f"loss_grad:{p}" for p in model.parameters()}
     expected |= {f"weight:{p}" for p in model.weights()}

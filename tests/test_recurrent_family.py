@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from parity import DTYPES
@@ -18,7 +18,9 @@ from parity.runners import run
 from parity.tolerance import FLOAT64_REL
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
-SETTINGS = settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+# Hypothesis draws the simplest configuration first (one step, one unit, one feature);
+# each test adds explicit long examples so that 50 steps and both outputs are always covered.
+SETTINGS = settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 def _layer(case: str, overrides: dict | None = None):
@@ -33,7 +35,11 @@ def _layer(case: str, overrides: dict | None = None):
 def test_wrong_shape_names_layer_param_and_shapes(case):
     layer = _layer(case, {"units": 5, "input_shape": [7, 3]})
     k = {"simple_rnn": 1, "lstm": 4, "gru": 3}[case]
-    weights = {"W": np.zeros((3, k * 5)), "U": np.zeros((5, k * 5 + 1)), "b": np.zeros((2, 15) if case == "gru" else (k * 5,))}
+    weights = {
+        "W": np.zeros((3, k * 5)),
+        "U": np.zeros((5, k * 5 + 1)),
+        "b": np.zeros((2, 15) if case == "gru" else (k * 5,)),
+    }
     convert = converter_for(layer)
     for direction in (convert.to_torch, convert.to_keras):
         with pytest.raises(ConversionError) as error:
@@ -44,7 +50,7 @@ def test_wrong_shape_names_layer_param_and_shapes(case):
         assert f"{(5, k * 5)}" in str(error.value) and f"{(5, k * 5 + 1)}" in str(error.value)
     state = convert.to_torch(layer, {**weights, "U": np.zeros((5, k * 5))})
     state["rnn.bias_hh_l0"] = np.zeros(k * 5 - 1)
-    with pytest.raises(ConversionError, match=r"'rnn\.bias_hh_l0'.*\(%d,\).*\(%d,\)" % (k * 5, k * 5 - 1)):
+    with pytest.raises(ConversionError, match=rf"'rnn\.bias_hh_l0'.*\({k * 5},\).*\({k * 5 - 1},\)"):
         convert.from_torch(layer, state)
 
 
@@ -64,7 +70,10 @@ def test_forgotten_transpose_fails_loudly_in_the_runner():
     case = get_case("lstm")
     request = make_request(case, case.configure(), "float64", 0)
     request.disabled_rules = ("rnn_transpose",)
-    with pytest.raises(ConversionError, match=r"model 'lstm', layer 'lstm_0', parameter 'rnn\.weight_ih_l0': expected shape \(20, 3\), received \(3, 20\)"):
+    with pytest.raises(
+        ConversionError,
+        match=r"model 'lstm', layer 'lstm_0', parameter 'rnn\.weight_ih_l0': expected shape \(20, 3\), received \(3, 20\)",
+    ):
         run("torch", request)
 
 
@@ -89,16 +98,46 @@ def _check_everywhere(model: str, config: dict, seed: int, skip: tuple[str, str]
 
 
 @SETTINGS
-@given(units=units, features=features, steps=lengths, batch=batches, return_sequences=st.booleans(), use_bias=st.booleans(), seed=seeds)
+@given(
+    units=units,
+    features=features,
+    steps=lengths,
+    batch=batches,
+    return_sequences=st.booleans(),
+    use_bias=st.booleans(),
+    seed=seeds,
+)
+@example(units=4, features=3, steps=50, batch=2, return_sequences=True, use_bias=True, seed=1)
 def test_random_simple_rnn(units, features, steps, batch, return_sequences, use_bias, seed):
-    config = {"units": units, "input_shape": [steps, features], "batch": batch, "return_sequences": return_sequences, "use_bias": use_bias}
+    config = {
+        "units": units,
+        "input_shape": [steps, features],
+        "batch": batch,
+        "return_sequences": return_sequences,
+        "use_bias": use_bias,
+    }
     _check_everywhere("simple_rnn", config, seed)
 
 
 @SETTINGS
-@given(units=units, features=features, steps=lengths, batch=batches, return_sequences=st.booleans(), use_bias=st.booleans(), seed=seeds)
+@given(
+    units=units,
+    features=features,
+    steps=lengths,
+    batch=batches,
+    return_sequences=st.booleans(),
+    use_bias=st.booleans(),
+    seed=seeds,
+)
+@example(units=6, features=4, steps=50, batch=3, return_sequences=False, use_bias=True, seed=2)
 def test_random_lstm(units, features, steps, batch, return_sequences, use_bias, seed):
-    config = {"units": units, "input_shape": [steps, features], "batch": batch, "return_sequences": return_sequences, "use_bias": use_bias}
+    config = {
+        "units": units,
+        "input_shape": [steps, features],
+        "batch": batch,
+        "return_sequences": return_sequences,
+        "use_bias": use_bias,
+    }
     _check_everywhere("lstm", config, seed)
 
 
@@ -121,6 +160,8 @@ JAX_GRU_NO_BIAS_FLOAT32 = ("keras-jax", "float32")
     use_bias=st.booleans(),
     seed=seeds,
 )
+@example(units=6, features=3, steps=50, batch=2, return_sequences=True, reset_after=True, use_bias=False, seed=3)
+@example(units=3, features=5, steps=17, batch=4, return_sequences=True, reset_after=False, use_bias=True, seed=4)
 def test_random_gru(units, features, steps, batch, return_sequences, reset_after, use_bias, seed):
     config = {
         "units": units,

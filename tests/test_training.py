@@ -45,10 +45,10 @@ def test_float32_is_measured_not_judged():
 
 def test_a_wrong_learning_rate_is_caught():
     """The trajectory comparison can fail: torch trains with another rate than scratch."""
-    from parity.training.spec import TrainRequest
-    from parity.train import compare_trajectories, make_train_request, optimizer_spec, run_training
     from parity.case import get_case
+    from parity.train import compare_trajectories, make_train_request, optimizer_spec, run_training
     from parity.training.runners import train_scratch
+    from parity.training.spec import TrainRequest
 
     case = get_case("mlp")
     config = case.configure()
@@ -60,7 +60,7 @@ def test_a_wrong_learning_rate_is_caught():
 
 
 def test_digits_mlp_same_accuracy_everywhere():
-    records, rows, _ = run_example(EXAMPLES["digits_mlp"], FRAMEWORK_IMPLS, ["float64"])
+    records, rows, _, _ = run_example(EXAMPLES["digits_mlp"], FRAMEWORK_IMPLS, ["float64"])
     accuracies = {row["impl"]: row["score"] for row in rows}
     assert set(accuracies) == {"scratch", *FRAMEWORK_IMPLS}
     assert len(set(accuracies.values())) == 1, accuracies  # equal to the sample

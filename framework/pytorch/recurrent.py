@@ -131,4 +131,6 @@ class GRUResetBefore(nn.Module):
         return output, h.unsqueeze(0)  # h_n: (1, B, H)
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih_l0 is not None}, batch_first={self.batch_first}"
+        return (
+            f"{self.input_size}, {self.hidden_size}, bias={self.bias_ih_l0 is not None}, batch_first={self.batch_first}"
+        )

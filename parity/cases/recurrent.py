@@ -25,16 +25,24 @@ TORCH_GRU_MODULES = ("auto", "nn.GRU")
 # Scratch single-layer models (scratch/models/ has the three sequence models only).
 
 
-def scratch_simple_rnn(input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True) -> Sequential:
+def scratch_simple_rnn(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> Sequential:
     return Sequential([SimpleRNN(units, return_sequences=return_sequences, use_bias=use_bias)], input_shape=input_shape)
 
 
-def scratch_lstm(input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True) -> Sequential:
+def scratch_lstm(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> Sequential:
     return Sequential([LSTM(units, return_sequences=return_sequences, use_bias=use_bias)], input_shape=input_shape)
 
 
 def scratch_gru(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True, reset_after: bool = True
+    input_shape: tuple[int, int],
+    units: int,
+    return_sequences: bool = False,
+    use_bias: bool = True,
+    reset_after: bool = True,
 ) -> Sequential:
     layer = GRU(units, return_sequences=return_sequences, use_bias=use_bias, reset_after=reset_after)
     return Sequential([layer], input_shape=input_shape)
@@ -45,7 +53,11 @@ def scratch_gru(
 
 def _positive_int(model: str, config: Config, key: str) -> None:
     value = config[key]
-    require(model, isinstance(value, int) and not isinstance(value, bool) and value > 0, f"{key} must be a positive integer, received {value!r}")
+    require(
+        model,
+        isinstance(value, int) and not isinstance(value, bool) and value > 0,
+        f"{key} must be a positive integer, received {value!r}",
+    )
 
 
 def _bool(model: str, config: Config, key: str) -> None:
@@ -65,9 +77,15 @@ def _validate(model: str, ints: tuple[str, ...], bools: tuple[str, ...]):
         for key in bools:
             _bool(model, config, key)
         if "num_classes" in config:
-            require(model, config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}")
+            require(
+                model, config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}"
+            )
         if "torch_module" in config:
-            require(model, config["torch_module"] in TORCH_GRU_MODULES, f"torch_module must be one of {', '.join(TORCH_GRU_MODULES)}, received {config['torch_module']!r}")
+            require(
+                model,
+                config["torch_module"] in TORCH_GRU_MODULES,
+                f"torch_module must be one of {', '.join(TORCH_GRU_MODULES)}, received {config['torch_module']!r}",
+            )
 
     return validate
 
@@ -85,7 +103,14 @@ def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, .
 
 # Single layers ----------------------------------------------------------------
 
-LAYER_DEFAULTS: Config = {"units": 5, "return_sequences": True, "use_bias": True, "batch_first": True, "input_shape": [7, 3], "batch": 4}
+LAYER_DEFAULTS: Config = {
+    "units": 5,
+    "return_sequences": True,
+    "use_bias": True,
+    "batch_first": True,
+    "input_shape": [7, 3],
+    "batch": 4,
+}
 
 
 def _layer_kwargs(keys: tuple[str, ...]):
@@ -145,7 +170,11 @@ register(
             "torch": "framework.pytorch.models.rnn:rnn_classifier",
             "keras": "framework.keras3.models.rnn:rnn_classifier",
         },
-        kwargs=lambda fw, c: {"input_shape": tuple(c["input_shape"]), "units": c["units"], "num_classes": c["num_classes"]},
+        kwargs=lambda fw, c: {
+            "input_shape": tuple(c["input_shape"]),
+            "units": c["units"],
+            "num_classes": c["num_classes"],
+        },
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_validate("rnn_classifier", ("units", "num_classes"), ()),
@@ -163,7 +192,11 @@ register(
             "torch": "framework.pytorch.models.rnn:lstm_seq",
             "keras": "framework.keras3.models.rnn:lstm_seq",
         },
-        kwargs=lambda fw, c: {"input_shape": tuple(c["input_shape"]), "units": c["units"], "output_units": c["output_units"]},
+        kwargs=lambda fw, c: {
+            "input_shape": tuple(c["input_shape"]),
+            "units": c["units"],
+            "output_units": c["output_units"],
+        },
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_validate("lstm_seq", ("units", "output_units"), ()),

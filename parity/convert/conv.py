@@ -107,10 +107,16 @@ class BatchNormConverter(Converter):
 
     which needs ``old`` (the value loaded before the pass) and n: neither is in the
     state_dict, so the torch runner provides them (``conversion_context(loaded=...,
-    batch=...)``). ``num_batches_tracked`` (0 when loaded) tells whether a training
-    pass happened. The inverse is exact for one pass; after several, the update terms
-    of the earlier passes are no longer separable, and the conversion refuses. Going
-    to torch needs no rule: a loaded running_var is used as it is (inference divides by
+    batch=...)``); p is the momentum the case configured (the scratch layer's).
+    ``num_batches_tracked`` (0 when loaded) counts the training passes. The inverse is
+    exact for one pass after loading, which is what ``check``, ``inspect`` and the
+    divergence cases run. After several passes (a training trajectory) the two differ by
+    an excess that follows its own recurrence, d_t = (1 - p) d_(t-1) + p v_t / (n - 1),
+    which needs every pass's batch variance: the torch training loop observes them and
+    provides ``conversion_context(excess={layer: d})``, and moving_var = running_var - d.
+    Without either context the value is returned as torch holds it, and the comparison
+    shows the divergence ``batchnorm_running_variance`` instead of hiding it. Going to
+    torch needs no rule: a loaded running_var is used as it is (inference divides by
     sqrt(running_var + eps) in both).
     """
 
@@ -135,24 +141,19 @@ class BatchNormConverter(Converter):
             p: expect(layer, PREFIX + t, state.get(PREFIX + t), shape)
             for p, t in zip(self.PARAMS, self.TORCH, strict=True)
         }
-        steps = int(state.get(PREFIX + "num_batches_tracked", 0))
-        if steps and enabled("batchnorm_biased_running_var"):
-            out["moving_var"] = self._biased(layer, out["moving_var"], steps)
+        one_pass = int(state.get(PREFIX + "num_batches_tracked", 0)) == 1
+        known = context("loaded") is not None and context("batch") is not None
+        excess = (context("excess") or {}).get(layer.name)
+        if excess is not None and enabled("batchnorm_biased_running_var"):
+            out["moving_var"] = out["moving_var"] - excess.astype(out["moving_var"].dtype)
+        elif one_pass and known and enabled("batchnorm_biased_running_var"):
+            out["moving_var"] = self._biased(layer, out["moving_var"], context("loaded"), context("batch"))
         return out
 
-    def _biased(self, layer, running_var: np.ndarray, steps: int) -> np.ndarray:
+    def _biased(self, layer, running_var: np.ndarray, loaded: Arrays, batch: int) -> np.ndarray:
         """Keras' moving_var from torch's running_var after one training pass (see the class docstring)."""
-        loaded, batch = context("loaded"), context("batch")
-        if steps != 1 or loaded is None or batch is None:
-            raise ValueError(
-                f"layer {layer.name!r}: torch's running_var after {steps} training pass(es) cannot be converted to "
-                "Keras' biased moving_var without the loaded value and the batch size of a single pass "
-                "(parity.convert.base.conversion_context)"
-            )
         old = layer_weights(layer, loaded)["moving_var"].astype(running_var.dtype)
         n = batch * int(np.prod(layer.input_shape)) // layer.channels  # values per channel: B*H*W
-        if n < 2:
-            raise ValueError(f"layer {layer.name!r}: the unbiased variance of n={n} value per channel is undefined")
         p = 1.0 - layer.momentum  # torch's momentum
         kept = (1.0 - p) * old
         return kept + (running_var - kept) * ((n - 1) / n)

@@ -75,10 +75,6 @@ class RecurrentConverter(Converter):
         F, H, k = layer.input_dim, layer.units, self.gates
         return {"W": (F, k * H), "U": (H, k * H), "b": (k * H,)}
 
-    def _two_biases(self, layer) -> bool:
-        """Whether canonical b is (2, kH), one row per torch bias (GRU reset_after=True)."""
-        return False
-
     def _reorder(self, A: np.ndarray, layer) -> np.ndarray:
         """Canonical gate blocks (last axis) -> torch's order; its own inverse. Identity here."""
         return A
@@ -92,7 +88,10 @@ class RecurrentConverter(Converter):
         out = {PREFIX + "weight_ih_l0": W.T if transpose else W, PREFIX + "weight_hh_l0": U.T if transpose else U}
         if layer.use_bias:
             b_ih, b_hh = self._split_bias(layer, expect(layer, "b", weights.get("b"), shapes["b"]))
-            out[PREFIX + "bias_ih_l0"], out[PREFIX + "bias_hh_l0"] = self._reorder(b_ih, layer), self._reorder(b_hh, layer)
+            out[PREFIX + "bias_ih_l0"], out[PREFIX + "bias_hh_l0"] = (
+                self._reorder(b_ih, layer),
+                self._reorder(b_hh, layer),
+            )
         return out
 
     def _split_bias(self, layer, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +99,9 @@ class RecurrentConverter(Converter):
             return b, np.zeros_like(b)
         return b, b  # the naive port: Keras' b copied into both
 
-    def _torch_arrays(self, layer, state: Arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def _torch_arrays(
+        self, layer, state: Arrays
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         F, H, k = layer.input_dim, layer.units, self.gates
         W_t = expect(layer, PREFIX + "weight_ih_l0", state.get(PREFIX + "weight_ih_l0"), (k * H, F))
         U_t = expect(layer, PREFIX + "weight_hh_l0", state.get(PREFIX + "weight_hh_l0"), (k * H, H))
@@ -143,8 +144,17 @@ class RecurrentConverter(Converter):
         shapes = self._shapes(layer)
         names = ("kernel", "recurrent_kernel", "bias") if layer.use_bias else ("kernel", "recurrent_kernel")
         if len(values) != len(names):
-            raise ConversionError(layer.name, "weights", None, None, detail=f"expected {len(names)} arrays {list(names)}, received {len(values)}")
-        out = {"W": expect(layer, "kernel", values[0], shapes["W"]), "U": expect(layer, "recurrent_kernel", values[1], shapes["U"])}
+            raise ConversionError(
+                layer.name,
+                "weights",
+                None,
+                None,
+                detail=f"expected {len(names)} arrays {list(names)}, received {len(values)}",
+            )
+        out = {
+            "W": expect(layer, "kernel", values[0], shapes["W"]),
+            "U": expect(layer, "recurrent_kernel", values[1], shapes["U"]),
+        }
         if layer.use_bias:
             out["b"] = expect(layer, "bias", values[2], shapes["b"])
         return out

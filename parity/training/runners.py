@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from parity.case import get_case
-from parity.convert.base import converter_for, disabled_rules
+from parity.convert.base import conversion_context, converter_for, disabled_rules
 from parity.runners.base import dropout_mask, pair_layers, target_array
 from parity.training.spec import TrainRequest, TrainResult, hyperparameters
 
@@ -100,6 +100,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
     T = torch.as_tensor(target_array(request.targets, request.dtype))
     step_losses, history = [], []
     masks: dict[str, list[np.ndarray]] = {}
+    excess = _track_running_variance_excess(pairs)
     for layer, module in pairs:
         if isinstance(module, torch.nn.Dropout):
             module.register_forward_hook(
@@ -121,7 +122,8 @@ def train_torch(request: TrainRequest) -> TrainResult:
             scheduler.step()  # per step, as Keras schedules count optimizer.iterations
         step_losses.append(float(loss.detach()))
         if request.record_weights or step == len(request.batches) - 1:
-            history.append(_torch_weights(pairs, request))
+            with conversion_context(excess={k: v.copy() for k, v in excess.items()}):
+                history.append(_torch_weights(pairs, request))
     outputs = {}
     evaluation = request.eval_inputs
     if evaluation is not None:
@@ -129,6 +131,34 @@ def train_torch(request: TrainRequest) -> TrainResult:
         with torch.no_grad():
             outputs["eval"] = model(torch.tensor(evaluation, dtype=dtype)).numpy()
     return TrainResult("torch", np.array(step_losses), history, outputs, masks)
+
+
+def _track_running_variance_excess(pairs) -> dict[str, np.ndarray]:
+    """Observe each training-mode BatchNorm pass and keep d = running_var - (Keras' moving_var).
+
+    torch updates running_var with the unbiased batch variance v n/(n-1), Keras with v, so
+    d_t = (1 - p) d_(t-1) + p v_t / (n - 1); the converter subtracts it
+    (rule ``batchnorm_biased_running_var``, parity.convert.conv).
+    """
+    import torch
+
+    excess: dict[str, np.ndarray] = {}
+    for layer, module in pairs:
+        norms = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            continue
+        excess[layer.name] = np.zeros(norms[0].num_features)
+
+        def observe(bn, inputs, name=layer.name):
+            if bn.training:
+                x = inputs[0].detach()
+                axes = [0, *range(2, x.ndim)]  # every axis but the channels (dim 1)
+                n = x.numel() // x.shape[1]
+                v = x.var(dim=axes, unbiased=False).numpy()
+                excess[name] = (1 - bn.momentum) * excess[name] + bn.momentum * v / (n - 1)
+
+        norms[0].register_forward_pre_hook(observe)
+    return excess
 
 
 def _torch_weights(pairs, request) -> dict[str, np.ndarray]:

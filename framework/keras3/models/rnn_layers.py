@@ -6,18 +6,36 @@ import keras
 from keras import layers
 
 
-def simple_rnn(input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True) -> keras.Sequential:
+def simple_rnn(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> keras.Sequential:
     """SimpleRNN (tanh): x (B, T, F) -> (B, T, H) or (B, H)."""
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.SimpleRNN(units, use_bias=use_bias, return_sequences=return_sequences)])
+    return keras.Sequential(
+        [
+            keras.Input(shape=tuple(input_shape)),
+            layers.SimpleRNN(units, use_bias=use_bias, return_sequences=return_sequences),
+        ]
+    )
 
 
-def lstm(input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True) -> keras.Sequential:
+def lstm(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> keras.Sequential:
     """LSTM: x (B, T, F) -> (B, T, H) or (B, H)."""
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.LSTM(units, use_bias=use_bias, return_sequences=return_sequences)])
+    return keras.Sequential(
+        [
+            keras.Input(shape=tuple(input_shape)),
+            layers.LSTM(units, use_bias=use_bias, return_sequences=return_sequences),
+        ]
+    )
 
 
 def gru(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True, reset_after: bool = True
+    input_shape: tuple[int, int],
+    units: int,
+    return_sequences: bool = False,
+    use_bias: bool = True,
+    reset_after: bool = True,
 ) -> keras.Sequential:
     """GRU: x (B, T, F) -> (B, T, H) or (B, H); reset_after=True is Keras' default and nn.GRU's form."""
     return keras.Sequential(

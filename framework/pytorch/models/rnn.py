@@ -20,7 +20,9 @@ def rnn_classifier(input_shape: tuple[int, int], units: int = 16, num_classes: i
 def lstm_seq(input_shape: tuple[int, int], units: int = 16, output_units: int = 4) -> nn.Sequential:
     """One output per step: nn.LSTM (every h_t) -> (B, T, H) -> nn.Linear per step -> (B, T, O); nn.MSELoss."""
     _, F = input_shape
-    return nn.Sequential(RNNLayer(nn.LSTM(F, units, batch_first=True), return_sequences=True), nn.Linear(units, output_units))
+    return nn.Sequential(
+        RNNLayer(nn.LSTM(F, units, batch_first=True), return_sequences=True), nn.Linear(units, output_units)
+    )
 
 
 def gru_classifier(

@@ -8,7 +8,11 @@ from framework.pytorch.recurrent import GRUResetBefore, RNNLayer
 
 
 def simple_rnn(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True, batch_first: bool = True
+    input_shape: tuple[int, int],
+    units: int,
+    return_sequences: bool = False,
+    use_bias: bool = True,
+    batch_first: bool = True,
 ) -> nn.Sequential:
     """nn.RNN (tanh): x (B, T, F) -> (B, T, H) or (B, H)."""
     _, F = input_shape
@@ -16,7 +20,11 @@ def simple_rnn(
 
 
 def lstm(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True, batch_first: bool = True
+    input_shape: tuple[int, int],
+    units: int,
+    return_sequences: bool = False,
+    use_bias: bool = True,
+    batch_first: bool = True,
 ) -> nn.Sequential:
     """nn.LSTM: x (B, T, F) -> (B, T, H) or (B, H)."""
     _, F = input_shape

@@ -1,0 +1,424 @@
+"""The report's page, ``index.html``: one self-contained file (inline CSS, PNG plots as data URIs).
+
+Nothing is fetched when it opens: no network, no external script or font. A short
+inline script measures, once the page has loaded, whether the summary matrix and
+the plots were laid out with a size and are visible, and writes the answer into
+``<body data-rendered="matrix:ok plot:ok ...">`` (read by tests/test_browser.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+
+import numpy as np
+
+from parity import DTYPES
+from parity.tolerance import EPS, NOISE_FLOOR_MIN_EPS, NOISE_FLOOR_MULTIPLE
+
+REFERENCE = "scratch"
+SHOWN_MIN_EPS = 1e-2  # errors of exactly 0 are drawn at this height on log axes
+COLOURS = {"torch": "#d62728", "keras-torch": "#ff7f0e", "keras-jax": "#1f77b4", "keras-tensorflow": "#2ca02c", "scratch": "#7f7f7f"}
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
+header { background: #22303c; color: #fff; padding: 16px 28px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 2px 0; color: #d5dde5; }
+main { padding: 8px 28px 40px; }
+nav a { margin-right: 14px; color: #9cc7ff; }
+h2 { margin-top: 28px; border-bottom: 2px solid #d0d7de; padding-bottom: 4px; }
+h3 { margin: 22px 0 6px; }
+table { border-collapse: collapse; background: #fff; margin: 8px 0; }
+th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
+th { background: #eef1f4; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+#matrix td.cell { font-size: 12px; white-space: nowrap; text-align: center; min-width: 96px; }
+#matrix th.case { text-align: left; }
+.pass { background: #c9efc9; }
+.pass-near { background: #f6eeb4; }
+.fail { background: #f5b7b1; font-weight: 600; }
+.missing { background: #e3e3e3; color: #555; }
+.crashed { background: #ffcf99; }
+.legend span { display: inline-block; padding: 2px 8px; margin-right: 6px; border: 1px solid #d0d7de; font-size: 12px; }
+.verdict { font-weight: 700; }
+.ok { color: #17692b; } .bad { color: #b3261e; }
+img.plot { display: block; max-width: 100%; height: auto; background: #fff; border: 1px solid #d0d7de; margin: 8px 0; }
+code { background: #eef1f4; padding: 0 3px; border-radius: 3px; }
+details { margin: 4px 0; }
+.note { color: #555; font-size: 13px; }
+"""
+
+SCRIPT = """
+window.addEventListener("load", function () {
+  function visible(el) {
+    if (!el) { return false; }
+    var r = el.getBoundingClientRect(), s = window.getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.display !== "none" && s.visibility !== "hidden" && parseFloat(s.opacity) > 0;
+  }
+  var matrix = document.getElementById("matrix");
+  var cells = matrix ? matrix.querySelectorAll("td.cell").length : 0;
+  var plots = Array.prototype.slice.call(document.querySelectorAll("img.plot"));
+  var shown = plots.filter(function (img) { return img.complete && img.naturalWidth > 0 && visible(img); });
+  document.body.setAttribute("data-rendered",
+    "matrix:" + (visible(matrix) && cells > 0 ? "ok" : "missing") +
+    " plot:" + (shown.length > 0 ? "ok" : "missing") +
+    " cells:" + cells + " plots:" + shown.length + "/" + plots.length);
+});
+"""
+
+
+def esc(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def num(value, spec: str = ".3g") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return format(value, spec)
+
+
+# plots -----------------------------------------------------------------------
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> str:
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def img(png: str | None, alt: str) -> str:
+    if png is None:
+        return ""
+    return f'<img class="plot" alt="{esc(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _shown(values) -> np.ndarray:
+    return np.maximum(np.asarray(values, dtype=float), SHOWN_MIN_EPS)
+
+
+def plot_layers(case_run) -> str | None:
+    """Activation (solid) and output-gradient (dashed) error per layer, in eps, one panel per dtype."""
+    if not any(case_run.layers.values()):
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(DTYPES), figsize=(11, 3.2), squeeze=False)
+    for ax, dtype in zip(axes[0], DTYPES):
+        names: list[str] = []
+        tol_eps = None
+        for (impl, d), rows in sorted(case_run.layers.items()):
+            if d != dtype or not rows:
+                continue
+            rows = [r for r in rows if r.act_err is not None or r.grad_err is not None]
+            names = names or [r.layer for r in rows]
+            x = np.arange(len(rows))
+            colour = COLOURS.get(impl, None)
+            act = [np.nan if r.act_err is None else r.act_err / EPS[dtype] for r in rows]
+            grad = [np.nan if r.grad_err is None else r.grad_err / EPS[dtype] for r in rows]
+            ax.plot(x, _shown(act), "o-", color=colour, label=f"{impl} output", markersize=4)
+            ax.plot(x, _shown(grad), "s--", color=colour, label=f"{impl} gradient", markersize=3, alpha=0.7)
+            tol_eps = rows[0].tolerance / EPS[dtype]
+        if tol_eps is not None:
+            ax.axhline(tol_eps, color="#b3261e", linewidth=1, linestyle=":", label="tolerance")
+        ax.set_yscale("log")
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{case_run.case.name}, {dtype}: error per layer", fontsize=10)
+        ax.set_ylabel(f"max rel err / eps({dtype})", fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def plot_noise(data) -> str | None:
+    """float32 agreement against the larger noise floor, every case and quantity, per implementation."""
+    rows = [n for n in data.noise if n.agreement is not None and n.bound is not None]
+    if not rows:
+        return None
+    plt = _pyplot()
+    eps = EPS["float32"]
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    floor_of = {id(n): max(n.floor_a, n.floor_b) / eps for n in rows}
+    for impl in sorted({n.impl_b for n in rows}):
+        group = [n for n in rows if n.impl_b == impl]
+        ax.scatter(_shown([floor_of[id(n)] for n in group]), _shown([n.agreement / eps for n in group]), s=10, alpha=0.6, color=COLOURS.get(impl), label=impl)
+    top = max(max(floor_of.values()), max(n.agreement / eps for n in rows), 10.0) * 2
+    line = np.geomspace(SHOWN_MIN_EPS, top, 200)
+    ax.plot(line, line, color="#555", linewidth=1, label="agreement = floor")
+    bound = NOISE_FLOOR_MULTIPLE * np.maximum(line, NOISE_FLOOR_MIN_EPS)
+    ax.plot(line, bound, color="#b3261e", linewidth=1, linestyle="--", label=f"bound = {NOISE_FLOOR_MULTIPLE:g} x max(floor, {NOISE_FLOOR_MIN_EPS:g} eps)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("larger noise floor (float32 vs own float64), eps")
+    ax.set_ylabel("float32 agreement with scratch, eps")
+    ax.set_title("float32 error against its noise floor (every case, every quantity)", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return _png(fig)
+
+
+def plot_divergences(data) -> str | None:
+    """Naive against converted error per divergence case, with the tolerance each is judged by."""
+    outcomes = [o for o in data.divergences if o.result is not None]
+    if not outcomes:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.8, 0.8 + 0.24 * len(outcomes)))
+    y = np.arange(len(outcomes))
+    naive = [max(o.result.naive_error, 1e-18) for o in outcomes]
+    converted = [max(o.result.converted_error, 1e-18) for o in outcomes]
+    tols = [max((r.tolerance for r in o.result.naive if r.tolerance is not None), default=np.nan) for o in outcomes]
+    ax.barh(y - 0.2, naive, height=0.4, color="#d9534f", label="naive port")
+    ax.barh(y + 0.2, converted, height=0.4, color="#5cb85c", label="converted port")
+    ax.scatter(tols, y, marker="|", s=120, color="#222", label="tolerance", zorder=3)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels([o.divergence.name for o in outcomes], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("worst max rel err (1e-18 stands for 0)")
+    ax.set_title("divergence cases: naive caught, converted passing", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def plot_trajectories(df) -> str | None:
+    """Disagreement with scratch after each optimiser step, one panel per (model, optimiser)."""
+    if df is None or df.empty:
+        return None
+    plt = _pyplot()
+    groups = list(df.groupby(["model", "optimizer"], sort=True))[:12]
+    columns = min(3, len(groups))
+    rows = math.ceil(len(groups) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(groups) :]:
+        ax.axis("off")
+    for ax, ((model, optimizer), group) in zip(axes.flat, groups):
+        for (impl, dtype), line in group.groupby(["impl", "dtype"], sort=True):
+            line = line.sort_values("step")
+            ax.plot(line["step"], np.maximum(line["max_rel_err"].astype(float), 1e-18), "-" if dtype == "float64" else ":", color=COLOURS.get(impl), label=f"{impl} {dtype}")
+        ax.set_yscale("log")
+        ax.set_title(f"{model}, {optimizer}", fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("max rel err", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# page ------------------------------------------------------------------------
+
+
+def _cell_class(cell) -> str:
+    if cell.status == "pass":
+        # Near: over half the fixed tolerance, or beyond 2x the larger floor (the sum of two equal floors).
+        return "pass-near" if (cell.ratio or 0) > 0.5 or (cell.noise_ratio or 0) > 2.0 else "pass"
+    if cell.status == "FAIL":
+        return "fail"
+    if cell.status == "crashed":
+        return "crashed"
+    return "missing"
+
+
+def matrix_html(data) -> str:
+    from parity.report import cells
+
+    table = cells(data)
+    impls = [i for i in data.impls if i != REFERENCE]
+    head = "".join(f'<th colspan="{len(DTYPES)}">{esc(REFERENCE)} vs {esc(i)}</th>' for i in impls)
+    sub = "".join(f"<th>{esc(d)}</th>" for _ in impls for d in DTYPES)
+    body = []
+    for case_run in data.cases:
+        name = case_run.case.name
+        tds = []
+        for impl in impls:
+            for dtype in DTYPES:
+                cell = table.get((name, impl, dtype))
+                if cell is None:
+                    tds.append('<td class="cell missing">-</td>')
+                    continue
+                title = f"worst: {cell.worst_quantity}" if cell.worst_quantity else ""
+                if cell.detail:
+                    title = f"{title}; {cell.detail}" if title else cell.detail
+                tds.append(f'<td class="cell {_cell_class(cell)}" title="{esc(title)}">{esc(cell.text)}</td>')
+        body.append(f'<tr><th class="case"><a href="#case-{esc(name)}">{esc(name)}</a></th>{"".join(tds)}</tr>')
+    legend = (
+        '<p class="legend"><span class="pass">pass</span><span class="pass-near">pass, over half the tolerance or over 2x the floor</span>'
+        '<span class="fail">FAIL</span><span class="crashed">crashed</span><span class="missing">not installed</span></p>'
+    )
+    return (
+        f'<table id="matrix"><thead><tr><th rowspan="2">case</th>{head}</tr><tr>{sub}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>{legend}"
+    )
+
+
+def frame_html(df, floatfmt: str = ".3g", verdict_columns: tuple[str, ...] = ()) -> str:
+    if df is None or df.empty:
+        return '<p class="note">(nothing to show)</p>'
+    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    rows = []
+    for record in df.to_dict("records"):
+        tds = []
+        for column, value in record.items():
+            if isinstance(value, (bool, np.bool_)):
+                tds.append(f'<td class="{"ok" if value else "bad"} verdict">{"yes" if value else "no"}</td>')
+            elif isinstance(value, (float, np.floating)):
+                tds.append(f'<td class="num">{num(float(value), floatfmt)}</td>')
+            elif column in verdict_columns or value in ("pass", "FAIL", "ok", "crashed"):
+                good = value in ("pass", "ok")
+                tds.append(f'<td class="verdict {"ok" if good else "bad"}">{esc(value)}</td>')
+            else:
+                tds.append(f"<td>{esc(value)}</td>")
+        rows.append(f"<tr>{''.join(tds)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def divergences_html(data) -> str:
+    from parity.report import divergence_frame
+
+    if not data.divergences:
+        return '<p class="note">No divergence case was run.</p>'
+    parts = [frame_html(divergence_frame(data))]
+    parts.append("<details open><summary>What differs, the rule, and the converter</summary><ul>")
+    for o in data.divergences:
+        d = o.divergence
+        crash = f' <span class="bad">crashed: {esc(o.error)}</span>' if o.error else ""
+        parts.append(
+            f"<li><b>{esc(d.name)}</b> ({esc(d.area)}): {esc(d.differs)} <i>Rule:</i> {esc(d.rule)} "
+            f"<i>Converter:</i> <code>{esc(d.converter)}</code>{crash}</li>"
+        )
+    parts.append("</ul></details>")
+    return "".join(parts)
+
+
+def case_html(case_run) -> str:
+    from parity.report import case_summary
+
+    name = case_run.case.name
+    parts = [f'<section class="case" id="case-{esc(name)}"><h3>{esc(name)}</h3><p>{esc(case_run.case.description)}</p>']
+    if case_run.error:
+        parts.append(f'<p class="bad verdict">crashed: {esc(case_run.error)}</p></section>')
+        return "".join(parts)
+    parts.append(f'<p class="note">family {esc(case_run.case.family)}; configuration <code>{esc(case_run.config)}</code></p>')
+    parts.append(frame_html(case_summary(case_run), verdict_columns=("result",)))
+    failures = [r for r in case_run.records if r.passed is False or r.status != "compared"]
+    if failures:
+        items = "".join(
+            f"<li>{esc(r.impl_b)} {esc(r.dtype)} {esc(r.quantity)}: {esc(r.status)} "
+            f"max_rel_err={num(r.max_rel_err)} tolerance={num(r.tolerance)} {esc(r.detail)}</li>"
+            for r in failures[:20]
+        )
+        parts.append(f"<ul>{items}</ul>")
+    parts.append(img(plot_layers(case_run), f"{name}: error per layer"))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def html_page(data, step=None) -> str:
+    """The whole page. ``step`` (if given) is called once per plot drawn, for a progress bar."""
+    from parity.report import noise_frame
+
+    tick = step or (lambda: None)
+    records = data.records
+    compared = [r for r in records if r.status == "compared"]
+    failed = [r for r in records if r.passed is False]
+    missing = sorted({r.impl_b for r in records if r.status == "not installed"})
+    crashed = sorted({f"{r.model} / {r.impl_b}" for r in records if r.status == "crashed"})
+    verdict = '<span class="ok verdict">all agree</span>' if data.passed else '<span class="bad verdict">disagreements found</span>'
+    summary = (
+        f"<p>{len(data.cases)} cases, {len(compared)} comparisons, {len(failed)} beyond tolerance; "
+        f"{sum(o.ok for o in data.divergences)} of {len(data.divergences)} divergence cases caught and converted. {verdict}</p>"
+    )
+    if missing:
+        summary += f'<p class="bad">Not installed: {esc(", ".join(missing))}.</p>'
+    if crashed:
+        summary += f'<p class="bad">Crashed: {esc(", ".join(crashed))}.</p>'
+
+    noise_png = plot_noise(data)
+    tick()
+    divergence_png = plot_divergences(data)
+    tick()
+    trajectories_png = plot_trajectories(data.trajectories)
+    tick()
+    case_sections = []
+    for case_run in data.cases:
+        case_sections.append(case_html(case_run))
+        tick()
+
+    if trajectories_png is not None:
+        trajectories = img(trajectories_png, "training trajectories")
+    else:
+        trajectories = f'<p class="note">{esc(data.trajectories_note or "No training trajectories are available (parity.train provides no report_trajectories yet).")}</p>'
+    env = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in data.environment.items())
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Parity report</title>
+<style>{CSS}</style>
+</head>
+<body data-rendered="pending">
+<header>
+<h1>Parity report</h1>
+<p>scratch (NumPy), torch and Keras 3 on three backends, every case in float32 and float64. Generated {esc(data.generated)} in {data.elapsed:.0f} s.</p>
+<nav><a href="#summary">summary</a><a href="#noise">noise floor</a><a href="#divergences">divergences</a><a href="#trajectories">training</a><a href="#cases">cases</a><a href="#environment">environment</a></nav>
+</header>
+<main>
+<section id="summary">
+<h2>Summary matrix</h2>
+{summary}
+<p class="note">Each cell: the verdict and the worst error over every compared quantity (outputs, loss, gradients, weights) in units of the dtype's
+machine epsilon; float32 cells add the agreement as a multiple of the larger noise floor (passes up to {NOISE_FLOOR_MULTIPLE:g}x).
+Hover a cell for its worst quantity.</p>
+{matrix_html(data)}
+</section>
+<section id="noise"><h2>float32 against the noise floor</h2>
+<p class="note">An implementation's noise floor is its own float32 result measured against its own float64 result. Two implementations
+that compute the same maths cannot disagree in float32 by more than the sum of their floors (plus their float64 difference); the bound is
+{NOISE_FLOOR_MULTIPLE:g} times the larger floor (parity.tolerance.NOISE_FLOOR_MULTIPLE).</p>
+{img(noise_png, "float32 error against its noise floor")}
+<details><summary>Per case and implementation: the float32 quantity closest to its bound</summary>
+{frame_html(noise_frame(data), verdict_columns=("verdict",))}
+</details>
+</section>
+<section id="divergences"><h2>Divergence cases</h2>
+<p class="note">Where PyTorch and Keras differ in a default or a convention: the naive port must be caught, the converted port must pass, and
+<code>parity inspect --divergence NAME</code> must point at the expected layer.</p>
+{img(divergence_png, "divergence cases: naive against converted error")}
+{divergences_html(data)}
+</section>
+<section id="trajectories"><h2>Training trajectories</h2>
+{trajectories}
+</section>
+<section id="cases"><h2>Cases</h2>
+{"".join(case_sections)}
+</section>
+<section id="environment"><h2>Environment</h2>
+<table>{env}</table>
+</section>
+</main>
+<script>{SCRIPT}</script>
+</body>
+</html>
+"""

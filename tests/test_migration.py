@@ -1,0 +1,76 @@
+"""The committed migration guide, reports/MIGRATION.md, is what the registered divergence cases generate."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from parity.divergences.base import DivergenceResult
+from parity.divergences.command import DivergenceOutcome, select
+from parity.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    measured = measure()
+    missing = [o.error for o in measured if "not installed" in o.error]
+    if missing:
+        pytest.skip(f"an implementation is not installed, so the guide cannot be measured: {missing[0]}")
+    return measured
+
+
+def test_committed_guide_is_up_to_date(outcomes):
+    expected = generate(outcomes)
+    committed = GUIDE.read_text() if GUIDE.exists() else ""
+    if committed != expected:
+        diff = "".join(list(difflib.unified_diff(committed.splitlines(True), expected.splitlines(True), "committed", "generated"))[:80])
+        pytest.fail(f"{GUIDE} is out of date: regenerate it with `python -m parity.migration` (or `parity report`).\n{diff}")
+
+
+def test_generation_is_deterministic(outcomes):
+    assert generate(outcomes) == generate(list(reversed(outcomes)))
+
+
+def test_every_divergence_case_has_an_entry_with_rule_and_converter(outcomes):
+    text = generate(outcomes)
+    for d in select():
+        entry = text.split(f"### {d.name}\n", 1)
+        assert len(entry) == 2, f"{d.name} has no entry"
+        body = entry[1].split("\n### ", 1)[0]
+        for field in ("What differs", "Measured effect", "Rule", "Converter"):
+            assert f"**{field}:**" in body, f"{d.name}: no {field}"
+        assert d.converter in body
+
+
+def test_areas_follow_the_porting_order(outcomes):
+    text = generate(outcomes)
+    headings = [line[3:].lower() for line in text.splitlines() if line.startswith("## ") and line != "## Contents"]
+    known = [h for h in headings if h in AREA_ORDER]
+    assert known == sorted(known, key=AREA_ORDER.index)
+    unknown = [h for h in headings if h not in AREA_ORDER]
+    assert headings == known + sorted(unknown)
+
+
+def test_significant_digits():
+    assert significant(0.75294) == "0.75"
+    assert significant(1.2039) == "1.2"
+    assert significant(6.3385e-4) == "6.3e-4"
+    assert significant(1e-10) == "1.0e-10"
+    assert significant(0.0) == "0"
+
+
+def test_an_effect_the_size_of_float32_rounding_is_written_as_a_range():
+    """Its digits follow the summation order, so they must not reach the committed file."""
+    from parity.compare import Record
+
+    d = select(["keras_jax_float64"])[0]
+
+    def outcome(err: float) -> DivergenceOutcome:
+        naive = [Record(d.case, "scratch", "keras-jax-x32", "float64", "output", err, err, err / 2.2e-16, 1e-10, False)]
+        converted = [Record(d.case, "scratch", "keras-jax", "float64", "output", 0.0, 0.0, 0.0, 1e-10, True)]
+        return DivergenceOutcome(d, DivergenceResult(d, naive, converted))
+
+    assert effect(outcome(2.6514e-7)) == effect(outcome(3.1e-7))
+    assert "size of float32 rounding" in effect(outcome(2.6514e-7))
+    assert "0.75" in effect(outcome(0.7529)) and "`output`" in effect(outcome(0.7529))

@@ -1,0 +1,196 @@
+"""`parity report`: every file written, failures reported in place, interruptions harmless."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import parity.report as report
+import parity.report_html as report_html
+from parity.compare import Record
+from parity.noise import noise_rows
+from parity.runners.base import RunResult
+from parity.runners.pool import ImplementationUnavailable
+from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE
+
+ROOT = Path(__file__).resolve().parents[1]
+FILES = ("index.html", "parity.md", "results.csv")
+ALL = ["scratch", "torch", "keras-torch", "keras-jax", "keras-tensorflow"]
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    code = report.write_report(str(out), ALL, seed=0, models=["dense", "leaky_relu"])
+    return out, code
+
+
+def test_report_writes_every_file(small_report):
+    out, code = small_report
+    assert code == 0
+    for name in FILES:
+        assert (out / name).stat().st_size > 0, name
+    assert not (out / "MIGRATION.md").exists(), "a partial run (--models) must not rewrite the guide"
+
+    df = pd.read_csv(out / "results.csv")
+    checks = df[df["source"] == "check"]
+    assert set(checks["model"]) == {"dense", "leaky_relu"}
+    assert set(checks["impl_b"]) == set(ALL[1:])
+    assert set(checks["dtype"]) == {"float32", "float64"}
+    assert checks["passed"].all()
+    f32 = checks[checks["dtype"] == "float32"]
+    assert f32["noise_floor_a"].notna().all() and f32["noise_passed"].all()
+    assert {"layer", "divergence:naive", "divergence:converted"} <= set(df["source"])
+    assert "leaky_relu_layer_default" in set(df["divergence"].dropna())
+
+    md = (out / "parity.md").read_text()
+    for heading in ("## Summary matrix", "## Noise floor (float32)", "## Divergence cases", "## Cases", "## Environment"):
+        assert heading in md
+    assert "numpy BLAS" in md and "cpu" in md
+
+
+def test_page_is_self_contained(small_report):
+    out, _ = small_report
+    page = (out / "index.html").read_text()
+    assert 'id="matrix"' in page and page.count('class="cell ') == 2 * 4 * 2  # cases x pairs x dtypes
+    assert "data:image/png;base64," in page
+    assert re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page) is None, "the page refers to the network"
+    assert "<link" not in page and "<script src" not in page and "@import" not in page
+
+
+def test_missing_and_crashing_implementations_are_reported_and_the_rest_written(tmp_path, monkeypatch):
+    real_run = report.run
+
+    def flaky(impl, request):
+        if impl == "keras-jax":
+            raise RuntimeError("simulated crash")
+        if impl == "keras-tensorflow":
+            raise ImplementationUnavailable("keras-tensorflow: not installed (simulated)")
+        return real_run(impl, request)
+
+    monkeypatch.setattr(report, "run", flaky)
+    code = report.write_report(str(tmp_path), ["scratch", "torch", "keras-jax", "keras-tensorflow"], 0, ["dense"], divergences=False)
+    assert code == 1  # a crash is a failure; a missing implementation is not
+    df = pd.read_csv(tmp_path / "results.csv")
+    status = df[df["source"] == "check"].groupby("impl_b")["status"].agg(set).to_dict()
+    assert status == {"torch": {"compared"}, "keras-jax": {"crashed"}, "keras-tensorflow": {"not installed"}}
+    assert "simulated crash" in " ".join(df["detail"].dropna())
+    page = (tmp_path / "index.html").read_text()
+    assert 'class="cell crashed"' in page and 'class="cell missing"' in page and 'class="cell pass' in page
+    assert "crashed" in (tmp_path / "parity.md").read_text()
+
+
+def test_a_crashing_case_is_reported_and_the_others_written(tmp_path, monkeypatch):
+    real = report.make_request
+
+    def broken(case, *args, **kwargs):
+        if case.name == "sigmoid":
+            raise ValueError("simulated broken case")
+        return real(case, *args, **kwargs)
+
+    monkeypatch.setattr(report, "make_request", broken)
+    code = report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense", "sigmoid"], divergences=False)
+    assert code == 1
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert set(df[df["model"] == "sigmoid"]["status"]) == {"crashed"}
+    assert df[(df["model"] == "dense") & (df["source"] == "check")]["passed"].all()
+
+
+def _previous(out: Path) -> dict[str, str]:
+    out.mkdir(parents=True, exist_ok=True)
+    old = {name: f"previous {name}\n" for name in FILES}
+    for name, text in old.items():
+        (out / name).write_text(text)
+    return old
+
+
+def test_an_interrupted_run_leaves_the_previous_report_intact(tmp_path, monkeypatch):
+    old = _previous(tmp_path)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # half-way: every run is done, the page is being drawn
+
+    monkeypatch.setattr(report_html, "plot_layers", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
+    assert {name: (tmp_path / name).read_text() for name in FILES} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES), "temporary files left behind"
+
+
+def test_an_interruption_while_writing_leaves_every_file_whole(tmp_path, monkeypatch):
+    old = _previous(tmp_path)
+    real = report.write_atomic
+    written = []
+
+    def write_one_then_stop(path, content):
+        if written:
+            raise KeyboardInterrupt
+        real(path, content)
+        written.append(Path(path).name)
+
+    monkeypatch.setattr(report, "write_atomic", write_one_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
+    [new] = written
+    assert pd.read_csv(tmp_path / new).shape[0] > 0 if new.endswith(".csv") else (tmp_path / new).read_text() != old[new]
+    assert all((tmp_path / name).read_text() == old[name] for name in FILES if name != new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
+
+
+def test_a_killed_run_leaves_the_previous_report_whole(tmp_path):
+    """SIGKILL, not a polite interrupt: nothing can clean up, and still no file is half written."""
+    old = _previous(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "parity.cli", "report", "--out", str(tmp_path), "--models", "dense", "mlp", "--impl", "scratch,torch"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(4.0)
+    finished = process.poll() is not None
+    if not finished:
+        os.killpg(process.pid, signal.SIGKILL)  # the report and the Keras workers it started
+    process.wait(timeout=30)
+    for name in FILES:
+        text = (tmp_path / name).read_text()
+        if not finished:
+            assert text == old[name], f"{name} changed by a killed run"
+        else:  # the run beat the clock: then its files are complete
+            assert text != old[name]
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+
+
+# The noise floor --------------------------------------------------------------------
+
+
+def _result(impl: str, output: np.ndarray, dtype: str) -> RunResult:
+    return RunResult(impl, output, 0.0, {}, {}, {}, dtype)
+
+
+def test_float32_agreement_is_judged_against_the_larger_noise_floor():
+    rng = np.random.default_rng(0)
+    exact = rng.standard_normal(100)
+    eps = EPS["float32"]
+    noise_a, noise_b = 4 * eps * rng.uniform(-1, 1, 100), 10 * eps * rng.uniform(-1, 1, 100)
+    runs = {
+        "scratch": {"float64": _result("scratch", exact, "float64"), "float32": _result("scratch", exact + noise_a, "float32")},
+        "torch": {"float64": _result("torch", exact, "float64"), "float32": _result("torch", exact + noise_b, "float32")},
+    }
+    scale = np.max(np.abs(exact))
+
+    def agreement(err: float) -> Record:
+        return Record("m", "scratch", "torch", "float32", "output", err, err, err / eps, 1.0, True)
+
+    floor = max(np.max(np.abs(noise_a)), np.max(np.abs(noise_b))) / scale
+    [within] = noise_rows("m", runs, [agreement(2.9 * floor)])
+    [beyond] = noise_rows("m", runs, [agreement(3.1 * floor)])
+    assert within.floor_a < within.floor_b == pytest.approx(floor)
+    assert within.bound == pytest.approx(NOISE_FLOOR_MULTIPLE * floor)
+    assert within.passed and not beyond.passed
+    assert within.ratio == pytest.approx(2.9)
