@@ -70,6 +70,7 @@ EXAMPLES: dict[str, Example] = {
         Example("diabetes_linear", "Linear regression of disease progression (load_diabetes, 10 features)", "linear_regression", {"input_shape": [10]}, _diabetes, "rmse", "sgd", 300, 32, {"learning_rate": 0.05}),
         Example("breast_cancer_logistic", "Logistic regression, malignant or benign (load_breast_cancer, 30 features)", "logistic_regression", {"input_shape": [30]}, _breast_cancer, "accuracy", "adam", 300, 32, {"learning_rate": 0.01}),
         Example("digits_mlp", "MLP on 8x8 digits (load_digits, 64 pixels, 10 classes)", "mlp", {"input_shape": [64], "units": [64], "num_classes": 10}, _digits_flat, "accuracy", "adam", 400, 32, {"learning_rate": 0.005}),
+        Example("digits_cnn", "CNN on 8x8x1 digit images (load_digits)", "cnn", {"input_shape": [8, 8, 1], "filters": [8, 16], "num_classes": 10}, _digits_image, "accuracy", "adam", 300, 32, {"learning_rate": 0.005}),
     ]
 }
 
@@ -116,6 +117,8 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
     X, y = example.load()
     X_train, X_test, y_train, y_test = split(X, y, seed)
     spec = optimizer_spec(example.optimizer, example.overrides)
+    if spec["kind"] in ("adam", "adamw"):
+        spec["torch_keras_epsilon"] = True  # every implementation runs Keras' Adam: one trajectory, one scratch run
     steps = steps or example.steps
     rng = case.rng(seed, "training")
     order: list[np.ndarray] = []
@@ -136,7 +139,7 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
                 references["keras"] = result
             else:
                 result = run_training(impl, base)
-                rule = convention(impl)
+                rule = convention(impl, spec)
                 if rule not in references:
                     references[rule] = train_scratch(TrainRequest(**{**base.__dict__, "convention": rule}))
                 records.extend(compare_trajectories(example.case, dtype, references[rule], result))

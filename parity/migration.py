@@ -137,7 +137,10 @@ def generate(outcomes: list[DivergenceOutcome]) -> str:
         "",
     ]
     for area in areas:
-        names = ", ".join(f"[{o.divergence.name}](#{_anchor(o.divergence.name)})" for o in sorted(by_area[area], key=lambda o: o.divergence.name))
+        names = ", ".join(
+            f"[{o.divergence.name}](#{_anchor(o.divergence.name)})"
+            for o in sorted(by_area[area], key=lambda o: o.divergence.name)
+        )
         lines.append(f"- **{area}**: {names}")
     for area in areas:
         lines += ["", f"## {area.capitalize()}"]
@@ -166,7 +169,9 @@ def measure() -> list[DivergenceOutcome]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity.migration", description="Regenerate reports/MIGRATION.md.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the committed guide is out of date; write nothing")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the committed guide is out of date; write nothing"
+    )
     parser.add_argument("--out", default=str(GUIDE), help=f"where to write (default {GUIDE})")
     args = parser.parse_args(argv)
     text = generate(measure())

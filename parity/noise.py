@@ -75,10 +75,24 @@ def noise_rows(model: str, runs: dict[str, dict[str, RunResult]], agreement: lis
         fa = floor_of.get(record.impl_a, {}).get(record.quantity)
         fb = floor_of.get(record.impl_b, {}).get(record.quantity)
         if fa is None or fb is None or record.max_rel_err is None:
-            rows.append(NoiseRow(model, record.impl_a, record.impl_b, record.quantity, fa, fb, record.max_rel_err, None, None))
+            rows.append(
+                NoiseRow(model, record.impl_a, record.impl_b, record.quantity, fa, fb, record.max_rel_err, None, None)
+            )
             continue
         bound = noise_bound(fa, fb)
-        rows.append(NoiseRow(model, record.impl_a, record.impl_b, record.quantity, fa, fb, record.max_rel_err, bound, record.max_rel_err <= bound))
+        rows.append(
+            NoiseRow(
+                model,
+                record.impl_a,
+                record.impl_b,
+                record.quantity,
+                fa,
+                fb,
+                record.max_rel_err,
+                bound,
+                record.max_rel_err <= bound,
+            )
+        )
     return rows
 
 

@@ -8,19 +8,16 @@ the plots were laid out with a size and are visible, and writes the answer into
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 
 import numpy as np
 
 from parity import DTYPES
-from parity.tolerance import EPS, NOISE_FLOOR_MIN_EPS, NOISE_FLOOR_MULTIPLE
+from parity.report_plots import plot_divergences, plot_layers, plot_noise, plot_trajectories
+from parity.report_tables import REFERENCE, case_summary, cells, divergence_frame, noise_frame
+from parity.tolerance import NOISE_FLOOR_MULTIPLE
 
-REFERENCE = "scratch"
-SHOWN_MIN_EPS = 1e-2  # errors of exactly 0 are drawn at this height on log axes
-COLOURS = {"torch": "#d62728", "keras-torch": "#ff7f0e", "keras-jax": "#1f77b4", "keras-tensorflow": "#2ca02c", "scratch": "#7f7f7f"}
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
@@ -82,148 +79,10 @@ def num(value, spec: str = ".3g") -> str:
     return format(value, spec)
 
 
-# plots -----------------------------------------------------------------------
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display, no GUI toolkit
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig) -> str:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def img(png: str | None, alt: str) -> str:
     if png is None:
         return ""
     return f'<img class="plot" alt="{esc(alt)}" src="data:image/png;base64,{png}">'
-
-
-def _shown(values) -> np.ndarray:
-    return np.maximum(np.asarray(values, dtype=float), SHOWN_MIN_EPS)
-
-
-def plot_layers(case_run) -> str | None:
-    """Activation (solid) and output-gradient (dashed) error per layer, in eps, one panel per dtype."""
-    if not any(case_run.layers.values()):
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(DTYPES), figsize=(11, 3.2), squeeze=False)
-    for ax, dtype in zip(axes[0], DTYPES):
-        names: list[str] = []
-        tol_eps = None
-        for (impl, d), rows in sorted(case_run.layers.items()):
-            if d != dtype or not rows:
-                continue
-            rows = [r for r in rows if r.act_err is not None or r.grad_err is not None]
-            names = names or [r.layer for r in rows]
-            x = np.arange(len(rows))
-            colour = COLOURS.get(impl, None)
-            act = [np.nan if r.act_err is None else r.act_err / EPS[dtype] for r in rows]
-            grad = [np.nan if r.grad_err is None else r.grad_err / EPS[dtype] for r in rows]
-            ax.plot(x, _shown(act), "o-", color=colour, label=f"{impl} output", markersize=4)
-            ax.plot(x, _shown(grad), "s--", color=colour, label=f"{impl} gradient", markersize=3, alpha=0.7)
-            tol_eps = rows[0].tolerance / EPS[dtype]
-        if tol_eps is not None:
-            ax.axhline(tol_eps, color="#b3261e", linewidth=1, linestyle=":", label="tolerance")
-        ax.set_yscale("log")
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-        ax.set_title(f"{case_run.case.name}, {dtype}: error per layer", fontsize=10)
-        ax.set_ylabel(f"max rel err / eps({dtype})", fontsize=8)
-        ax.grid(True, which="major", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
-    return _png(fig)
-
-
-def plot_noise(data) -> str | None:
-    """float32 agreement against the larger noise floor, every case and quantity, per implementation."""
-    rows = [n for n in data.noise if n.agreement is not None and n.bound is not None]
-    if not rows:
-        return None
-    plt = _pyplot()
-    eps = EPS["float32"]
-    fig, ax = plt.subplots(figsize=(6.8, 4.6))
-    floor_of = {id(n): max(n.floor_a, n.floor_b) / eps for n in rows}
-    for impl in sorted({n.impl_b for n in rows}):
-        group = [n for n in rows if n.impl_b == impl]
-        ax.scatter(_shown([floor_of[id(n)] for n in group]), _shown([n.agreement / eps for n in group]), s=10, alpha=0.6, color=COLOURS.get(impl), label=impl)
-    top = max(max(floor_of.values()), max(n.agreement / eps for n in rows), 10.0) * 2
-    line = np.geomspace(SHOWN_MIN_EPS, top, 200)
-    ax.plot(line, line, color="#555", linewidth=1, label="agreement = floor")
-    bound = NOISE_FLOOR_MULTIPLE * np.maximum(line, NOISE_FLOOR_MIN_EPS)
-    ax.plot(line, bound, color="#b3261e", linewidth=1, linestyle="--", label=f"bound = {NOISE_FLOOR_MULTIPLE:g} x max(floor, {NOISE_FLOOR_MIN_EPS:g} eps)")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("larger noise floor (float32 vs own float64), eps")
-    ax.set_ylabel("float32 agreement with scratch, eps")
-    ax.set_title("float32 error against its noise floor (every case, every quantity)", fontsize=10)
-    ax.legend(fontsize=8)
-    ax.grid(True, alpha=0.3)
-    return _png(fig)
-
-
-def plot_divergences(data) -> str | None:
-    """Naive against converted error per divergence case, with the tolerance each is judged by."""
-    outcomes = [o for o in data.divergences if o.result is not None]
-    if not outcomes:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.8, 0.8 + 0.24 * len(outcomes)))
-    y = np.arange(len(outcomes))
-    naive = [max(o.result.naive_error, 1e-18) for o in outcomes]
-    converted = [max(o.result.converted_error, 1e-18) for o in outcomes]
-    tols = [max((r.tolerance for r in o.result.naive if r.tolerance is not None), default=np.nan) for o in outcomes]
-    ax.barh(y - 0.2, naive, height=0.4, color="#d9534f", label="naive port")
-    ax.barh(y + 0.2, converted, height=0.4, color="#5cb85c", label="converted port")
-    ax.scatter(tols, y, marker="|", s=120, color="#222", label="tolerance", zorder=3)
-    ax.set_xscale("log")
-    ax.set_yticks(y)
-    ax.set_yticklabels([o.divergence.name for o in outcomes], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("worst max rel err (1e-18 stands for 0)")
-    ax.set_title("divergence cases: naive caught, converted passing", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
-    ax.grid(True, axis="x", alpha=0.3)
-    return _png(fig)
-
-
-def plot_trajectories(df) -> str | None:
-    """Disagreement with scratch after each optimiser step, one panel per (model, optimiser)."""
-    if df is None or df.empty:
-        return None
-    plt = _pyplot()
-    groups = list(df.groupby(["model", "optimizer"], sort=True))[:12]
-    columns = min(3, len(groups))
-    rows = math.ceil(len(groups) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
-    for ax in axes.flat[len(groups) :]:
-        ax.axis("off")
-    for ax, ((model, optimizer), group) in zip(axes.flat, groups):
-        for (impl, dtype), line in group.groupby(["impl", "dtype"], sort=True):
-            line = line.sort_values("step")
-            ax.plot(line["step"], np.maximum(line["max_rel_err"].astype(float), 1e-18), "-" if dtype == "float64" else ":", color=COLOURS.get(impl), label=f"{impl} {dtype}")
-        ax.set_yscale("log")
-        ax.set_title(f"{model}, {optimizer}", fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel("max rel err", fontsize=8)
-        ax.grid(True, alpha=0.3)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
-    fig.tight_layout()
-    return _png(fig)
 
 
 # page ------------------------------------------------------------------------
@@ -241,8 +100,6 @@ def _cell_class(cell) -> str:
 
 
 def matrix_html(data) -> str:
-    from parity.report import cells
-
     table = cells(data)
     impls = [i for i in data.impls if i != REFERENCE]
     head = "".join(f'<th colspan="{len(DTYPES)}">{esc(REFERENCE)} vs {esc(i)}</th>' for i in impls)
@@ -294,8 +151,6 @@ def frame_html(df, floatfmt: str = ".3g", verdict_columns: tuple[str, ...] = ())
 
 
 def divergences_html(data) -> str:
-    from parity.report import divergence_frame
-
     if not data.divergences:
         return '<p class="note">No divergence case was run.</p>'
     parts = [frame_html(divergence_frame(data))]
@@ -312,14 +167,14 @@ def divergences_html(data) -> str:
 
 
 def case_html(case_run) -> str:
-    from parity.report import case_summary
-
     name = case_run.case.name
     parts = [f'<section class="case" id="case-{esc(name)}"><h3>{esc(name)}</h3><p>{esc(case_run.case.description)}</p>']
     if case_run.error:
         parts.append(f'<p class="bad verdict">crashed: {esc(case_run.error)}</p></section>')
         return "".join(parts)
-    parts.append(f'<p class="note">family {esc(case_run.case.family)}; configuration <code>{esc(case_run.config)}</code></p>')
+    parts.append(
+        f'<p class="note">family {esc(case_run.case.family)}; configuration <code>{esc(case_run.config)}</code></p>'
+    )
     parts.append(frame_html(case_summary(case_run), verdict_columns=("result",)))
     failures = [r for r in case_run.records if r.passed is False or r.status != "compared"]
     if failures:
@@ -336,15 +191,17 @@ def case_html(case_run) -> str:
 
 def html_page(data, step=None) -> str:
     """The whole page. ``step`` (if given) is called once per plot drawn, for a progress bar."""
-    from parity.report import noise_frame
-
     tick = step or (lambda: None)
     records = data.records
     compared = [r for r in records if r.status == "compared"]
     failed = [r for r in records if r.passed is False]
     missing = sorted({r.impl_b for r in records if r.status == "not installed"})
     crashed = sorted({f"{r.model} / {r.impl_b}" for r in records if r.status == "crashed"})
-    verdict = '<span class="ok verdict">all agree</span>' if data.passed else '<span class="bad verdict">disagreements found</span>'
+    verdict = (
+        '<span class="ok verdict">all agree</span>'
+        if data.passed
+        else '<span class="bad verdict">disagreements found</span>'
+    )
     summary = (
         f"<p>{len(data.cases)} cases, {len(compared)} comparisons, {len(failed)} beyond tolerance; "
         f"{sum(o.ok for o in data.divergences)} of {len(data.divergences)} divergence cases caught and converted. {verdict}</p>"

@@ -120,7 +120,7 @@ def train_case(
         for impl in impls:
             if impl == "scratch":
                 continue
-            rule = convention(impl)
+            rule = convention(impl, spec)
             if rule not in references:
                 references[rule] = train_scratch(TrainRequest(**{**request.__dict__, "convention": rule}))
                 results[(f"scratch ({rule})", dtype)] = references[rule]

@@ -38,8 +38,12 @@ def chromium() -> str:
     path = shutil.which("chromium")
     if path is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed, and CI=true requires it (.ci/run installs Debian's chromium package)")
-        pytest.skip("chromium is not installed (optional system package: apt-get install chromium); the browser test needs it")
+            pytest.fail(
+                "chromium is not installed, and CI=true requires it (.ci/run installs Debian's chromium package)"
+            )
+        pytest.skip(
+            "chromium is not installed (optional system package: apt-get install chromium); the browser test needs it"
+        )
     return path
 
 

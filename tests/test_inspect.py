@@ -9,7 +9,8 @@ import pytest
 
 from parity.cli import main
 from parity.divergences.base import all_divergences
-from parity.inspect import compare_layers, inspect_case, inspect_divergence, locate
+from parity.inspect import inspect_case, inspect_divergence
+from parity.layerwise import compare_layers, locate
 from parity.runners.base import LayerTrace, RunResult
 from parity.tolerance import tolerance
 
@@ -29,7 +30,9 @@ def fake_run(impl: str, layers: dict[str, tuple[np.ndarray, np.ndarray]], loss: 
 
 
 def three_layers(rng, **changes):
-    base = {name: (rng.standard_normal((2, 4)), rng.standard_normal((2, 4))) for name in ("dense_0", "relu_0", "dense_1")}
+    base = {
+        name: (rng.standard_normal((2, 4)), rng.standard_normal((2, 4))) for name in ("dense_0", "relu_0", "dense_1")
+    }
     for name, (out, grad) in changes.items():
         base[name] = (out if out is not None else base[name][0], grad if grad is not None else base[name][1])
     return base
@@ -133,7 +136,9 @@ def test_cli_writes_rows_as_json_and_exits_0(capsys, tmp_path):
     [inspection] = json.loads(path.read_text())
     assert inspection["first_divergence"] is None and inspection["passed"]
     assert [r["layer"] for r in inspection["rows"]][1:3] == ["dense_0", "tanh_0"]
-    assert all({"act_err_in_eps", "grad_err_in_eps", "tolerance_in_eps", "passed"} <= set(r) for r in inspection["rows"])
+    assert all(
+        {"act_err_in_eps", "grad_err_in_eps", "tolerance_in_eps", "passed"} <= set(r) for r in inspection["rows"]
+    )
 
 
 def test_cli_divergence_names_the_layer_and_exits_1(capsys):

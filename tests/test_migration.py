@@ -24,8 +24,11 @@ def test_committed_guide_is_up_to_date(outcomes):
     expected = generate(outcomes)
     committed = GUIDE.read_text() if GUIDE.exists() else ""
     if committed != expected:
-        diff = "".join(list(difflib.unified_diff(committed.splitlines(True), expected.splitlines(True), "committed", "generated"))[:80])
-        pytest.fail(f"{GUIDE} is out of date: regenerate it with `python -m parity.migration` (or `parity report`).\n{diff}")
+        diff = difflib.unified_diff(committed.splitlines(True), expected.splitlines(True), "committed", "generated")
+        diff = "".join(list(diff)[:80])
+        pytest.fail(
+            f"{GUIDE} is out of date: regenerate it with `python -m parity.migration` (or `parity report`).\n{diff}"
+        )
 
 
 def test_generation_is_deterministic(outcomes):

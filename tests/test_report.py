@@ -53,7 +53,13 @@ def test_report_writes_every_file(small_report):
     assert "leaky_relu_layer_default" in set(df["divergence"].dropna())
 
     md = (out / "parity.md").read_text()
-    for heading in ("## Summary matrix", "## Noise floor (float32)", "## Divergence cases", "## Cases", "## Environment"):
+    for heading in (
+        "## Summary matrix",
+        "## Noise floor (float32)",
+        "## Divergence cases",
+        "## Cases",
+        "## Environment",
+    ):
         assert heading in md
     assert "numpy BLAS" in md and "cpu" in md
 
@@ -78,7 +84,9 @@ def test_missing_and_crashing_implementations_are_reported_and_the_rest_written(
         return real_run(impl, request)
 
     monkeypatch.setattr(report, "run", flaky)
-    code = report.write_report(str(tmp_path), ["scratch", "torch", "keras-jax", "keras-tensorflow"], 0, ["dense"], divergences=False)
+    code = report.write_report(
+        str(tmp_path), ["scratch", "torch", "keras-jax", "keras-tensorflow"], 0, ["dense"], divergences=False
+    )
     assert code == 1  # a crash is a failure; a missing implementation is not
     df = pd.read_csv(tmp_path / "results.csv")
     status = df[df["source"] == "check"].groupby("impl_b")["status"].agg(set).to_dict()
@@ -141,7 +149,9 @@ def test_an_interruption_while_writing_leaves_every_file_whole(tmp_path, monkeyp
     with pytest.raises(KeyboardInterrupt):
         report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
     [new] = written
-    assert pd.read_csv(tmp_path / new).shape[0] > 0 if new.endswith(".csv") else (tmp_path / new).read_text() != old[new]
+    assert (
+        pd.read_csv(tmp_path / new).shape[0] > 0 if new.endswith(".csv") else (tmp_path / new).read_text() != old[new]
+    )
     assert all((tmp_path / name).read_text() == old[name] for name in FILES if name != new)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES)
 
@@ -150,8 +160,22 @@ def test_a_killed_run_leaves_the_previous_report_whole(tmp_path):
     """SIGKILL, not a polite interrupt: nothing can clean up, and still no file is half written."""
     old = _previous(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "parity.cli", "report", "--out", str(tmp_path), "--models", "dense", "mlp", "--impl", "scratch,torch"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    command = [
+        sys.executable,
+        "-m",
+        "parity.cli",
+        "report",
+        "--out",
+        str(tmp_path),
+        "--models",
+        "dense",
+        "mlp",
+        "--impl",
+        "scratch,torch",
+    ]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     time.sleep(4.0)
     finished = process.poll() is not None
     if not finished:
@@ -179,8 +203,14 @@ def test_float32_agreement_is_judged_against_the_larger_noise_floor():
     eps = EPS["float32"]
     noise_a, noise_b = 4 * eps * rng.uniform(-1, 1, 100), 10 * eps * rng.uniform(-1, 1, 100)
     runs = {
-        "scratch": {"float64": _result("scratch", exact, "float64"), "float32": _result("scratch", exact + noise_a, "float32")},
-        "torch": {"float64": _result("torch", exact, "float64"), "float32": _result("torch", exact + noise_b, "float32")},
+        "scratch": {
+            "float64": _result("scratch", exact, "float64"),
+            "float32": _result("scratch", exact + noise_a, "float32"),
+        },
+        "torch": {
+            "float64": _result("torch", exact, "float64"),
+            "float32": _result("torch", exact + noise_b, "float32"),
+        },
     }
     scale = np.max(np.abs(exact))
 

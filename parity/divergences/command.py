@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from parity.case import CaseError
@@ -92,13 +92,8 @@ def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOut
     return outcome
 
 
-def evaluate_all(divergences: list[Divergence], seed: int = 0, locate: bool = True, step: Callable[[str], None] | None = None) -> list[DivergenceOutcome]:
-    outcomes = []
-    for d in divergences:
-        if step is not None:
-            step(d.name)
-        outcomes.append(evaluate(d, seed, locate))
-    return outcomes
+def evaluate_all(divergences: list[Divergence], seed: int = 0, locate: bool = True) -> list[DivergenceOutcome]:
+    return [evaluate(d, seed, locate) for d in divergences]
 
 
 def table(outcomes: list[DivergenceOutcome]):
@@ -106,7 +101,16 @@ def table(outcomes: list[DivergenceOutcome]):
     from rich.table import Table
 
     t = Table(title="divergence cases")
-    for column in ("name", "area", "naive port", "naive error", "converted error", "naive caught", "converted passes", "inspect points at"):
+    for column in (
+        "name",
+        "area",
+        "naive port",
+        "naive error",
+        "converted error",
+        "naive caught",
+        "converted passes",
+        "inspect points at",
+    ):
         t.add_column(column, justify="right" if "error" in column else "left", no_wrap=column == "name")
     for o in outcomes:
         d, r = o.divergence, o.result
@@ -148,13 +152,13 @@ def cmd_divergences(args) -> int:
     from parity.output import console, write_atomic
 
     divergences = select(args.names)
+    outcomes = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("divergences", total=len(divergences))
-
-        def step(name: str) -> None:
-            progress.update(task, description=f"running {name}", completed=divergences.index(all_divergences()[name]))
-
-        outcomes = evaluate_all(divergences, getattr(args, "seed", 0), step=step)
+        for d in divergences:
+            progress.update(task, description=f"running {d.name}")
+            outcomes.append(evaluate(d, getattr(args, "seed", 0)))
+            progress.advance(task)
     console.print(table(outcomes))
     for line in differences(outcomes):
         console.print(line, highlight=False)

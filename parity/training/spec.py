@@ -35,9 +35,14 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
 TORCH_RULES = ("torch_keras_epsilon", "torch_decoupled_weight_decay")
 
 
-def convention(impl: str) -> str:
-    """Whose formula scratch follows when compared with ``impl``."""
-    return "torch" if impl == "torch" else "keras"
+def convention(impl: str, spec: dict[str, Any] | None = None) -> str:
+    """Whose formula scratch follows when compared with ``impl``.
+
+    torch follows Keras' Adam once its epsilon is converted per step (``torch_keras_epsilon``).
+    """
+    if impl == "torch" and not (spec or {}).get("torch_keras_epsilon"):
+        return "torch"
+    return "keras"
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
