@@ -8,6 +8,7 @@ import numpy as np
 
 from parity.case import Case, CaseError, Config, get_case
 from parity.compare import Record, compare_runs
+from parity.convert.base import ConversionError
 from parity.runners.base import RunRequest, RunResult, run
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
 from parity.tolerance import tolerance_for
@@ -81,4 +82,8 @@ def run_or_report(impl: str, request: RunRequest, records: list[Record], model: 
         records.append(Record(model, "scratch", impl, dtype, "all", None, None, None, None, None, "not installed", str(error)))
     except WorkerCrashed as error:
         records.append(Record(model, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", str(error)))
+    except (CaseError, ConversionError):
+        raise  # bad input: the caller reports it (exit status 2)
+    except Exception as error:  # noqa: BLE001  the framework itself failed: a finding, not a harness crash
+        records.append(Record(model, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", f"{type(error).__name__}: {error}"))
     return None

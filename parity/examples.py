@@ -107,6 +107,7 @@ def score(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[float,
 
 def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | None = None, progress=None):
     """Train every implementation; return (records, rows, losses) for the table, the JSON and the plot."""
+    from parity.runners.base import needs_x64
     from parity.runners.pool import keras_worker
     from parity.train import KERAS, compare_trajectories, optimizer_spec, run_training
     from parity.training.runners import train_scratch
@@ -132,7 +133,7 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
         references = {}
         for impl in ["scratch", *[i for i in impls if i != "scratch"]]:
             if impl in KERAS:
-                keras_worker(KERAS[impl])  # start the worker outside the timing
+                keras_worker(KERAS[impl], x64=needs_x64(impl, dtype))  # start the worker outside the timing
             started = time.perf_counter()
             if impl == "scratch":
                 result = train_scratch(base)  # Keras' formulas; its torch-convention twin is trained when needed

@@ -7,9 +7,10 @@ the converter that implements it; grouped by area, in the order a model is porte
 The file is committed and ``tests/test_migration.py`` regenerates it and fails when
 the committed copy differs, so generation is deterministic: no timestamps, no
 versions, cases sorted by name, and measured effects rounded to two significant
-digits. An effect the size of float32 rounding (between 0.1 and 1000 eps32) is not a
-number that the maths fixes - its digits follow the summation order of the library
-and the machine - so it is written as that range instead of as digits.
+digits. An effect the size of the rounding of the precision the naive port computes in
+(below 1000 eps: float64 demoted to float32, say) is not a number that the maths
+fixes - its digits follow the summation order of the library and the machine - so it
+is written as that bound instead of as digits.
 
 Regenerate with ``parity report`` or ``python -m parity.migration``;
 ``python -m parity.migration --check`` exits 1 when the committed guide is out of date.
@@ -51,8 +52,9 @@ AREA_ORDER = (
     "dtypes",
 )
 
-EPS32 = EPS["float32"]
-NOISE_BAND = (0.1 * EPS32, 1e3 * EPS32)  # effects the size of float32 rounding
+# An effect below this many eps of the precision the naive port computes in is the size
+# of that precision's rounding: its digits follow the summation order, not the maths.
+NOISE_EPS = 1e3
 
 
 def significant(value: float, digits: int = 2) -> str:
@@ -69,6 +71,20 @@ def significant(value: float, digits: int = 2) -> str:
     return f"{mantissa}e{exponent}"
 
 
+def computed_dtype(outcome: DivergenceOutcome) -> str:
+    """The precision the naive port really computes in: float32 when the divergence runs in
+    float32, or when a side is Keras as it comes (float64 silently demoted, the hidden
+    ``*-x32`` implementations) or reports that it computed in float32."""
+    from parity.runners.base import HIDDEN_IMPLEMENTATIONS
+
+    d, r = outcome.divergence, outcome.result
+    if d.dtype == "float32" or any(side.impl in HIDDEN_IMPLEMENTATIONS for side in (d.naive.a, d.naive.b)):
+        return "float32"
+    if r is not None and any("computed in float32" in rec.detail for rec in r.naive):
+        return "float32"
+    return d.dtype
+
+
 def effect(outcome: DivergenceOutcome) -> str:
     """The measured effect of the naive port, in words that rounding noise cannot change."""
     d, r = outcome.divergence, outcome.result
@@ -76,12 +92,16 @@ def effect(outcome: DivergenceOutcome) -> str:
         return "not measured: the case crashed when this guide was generated."
     sides = f"{d.naive.a.impl} against {d.naive.b.impl} on `{d.case}` in {d.dtype}"
     worst = max(r.naive, key=lambda rec: math.inf if rec.max_rel_err is None else rec.max_rel_err, default=None)
-    if worst is None or worst.max_rel_err is None:
-        size = "no comparable quantity"
-    elif NOISE_BAND[0] <= worst.max_rel_err < NOISE_BAND[1]:
+    computed = computed_dtype(outcome)
+    noise = NOISE_EPS * EPS[computed]
+    if worst is None:
+        size = "nothing to compare"
+    elif worst.max_rel_err is None:
+        size = f"results that cannot be compared (`{worst.quantity}`: {worst.detail or 'no value'})"
+    elif worst.max_rel_err < noise:
         size = (
-            f"an error the size of float32 rounding (between {significant(NOISE_BAND[0], 1)} and "
-            f"{significant(NOISE_BAND[1], 1)} relative; its digits depend on the summation order)"
+            f"an error the size of {computed} rounding (below {significant(noise, 1)} relative, "
+            f"{NOISE_EPS:g} eps; its digits depend on the summation order)"
         )
     else:
         size = f"a relative error of {significant(worst.max_rel_err)} (worst on `{worst.quantity}`)"

@@ -9,6 +9,7 @@ import numpy as np
 
 from parity.case import Case, CaseError, get_case
 from parity.compare import Record, compare_arrays
+from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
 from parity.training.runners import train_scratch, train_torch
@@ -32,7 +33,7 @@ def run_training(impl: str, request: TrainRequest) -> TrainResult:
     if impl == "torch":
         return train_torch(request)
     if impl in KERAS:
-        result = keras_worker(KERAS[impl]).call("parity.training.runners:train_keras", request)
+        result = keras_worker(KERAS[impl], x64=needs_x64(impl, request.dtype)).call("parity.training.runners:train_keras", request)
         result.impl = impl
         return result
     raise ValueError(f"unknown implementation {impl!r}")

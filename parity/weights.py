@@ -11,11 +11,13 @@ from parity.convert.base import ConversionError
 
 
 def canonical_weights(case: Case, config: Config, seed: int) -> dict[str, np.ndarray]:
-    """The scratch model's default initialisation, with constant arrays made random.
+    """The scratch model's default initialisation, with its constant parts made random.
 
     A zero bias or a unit scale would hide a dropped or misplaced parameter, so every
-    array that the initialiser fills with one constant is perturbed: additively
-    around 0, multiplicatively (staying positive) around a non-zero constant.
+    array that the initialiser fills with constants (at most two distinct values: a
+    zero bias, BatchNorm's ones, an LSTM bias with ones in its forget block) is
+    perturbed entry by entry: additively where it is 0, multiplicatively (keeping the
+    sign, so a variance stays positive) elsewhere.
     """
     rng = case.rng(seed, "weights")
     model = case.build("scratch", config)
@@ -23,11 +25,9 @@ def canonical_weights(case: Case, config: Config, seed: int) -> dict[str, np.nda
     weights = {}
     for name, W in model.weights().items():
         W = np.array(W, dtype=np.float64)
-        if W.size and np.all(W == W.flat[0]):
-            if W.flat[0] == 0:
-                W = W + 0.5 * rng.standard_normal(W.shape)
-            else:
-                W = W * np.exp(0.2 * rng.standard_normal(W.shape))
+        if W.size and len(np.unique(W)) <= 2:
+            noise = rng.standard_normal(W.shape)
+            W = np.where(W == 0, 0.5 * noise, W * np.exp(0.2 * noise))
         weights[name] = W
     return weights
 

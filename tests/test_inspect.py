@@ -164,3 +164,22 @@ def test_bad_usage_is_one_line_and_exit_2(capsys, argv, fragment):
     err = capsys.readouterr().err
     assert code == 2
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_divergences_command_lists_each_case_caught_converted_and_located(capsys, tmp_path):
+    path = tmp_path / "divergences.json"
+    names = ["leaky_relu_layer_default", "bce_probability_clipping", "flatten_order"]
+    code = main(["divergences", *names, "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "3 of 3 divergence cases" in out
+    listed = json.loads(path.read_text())
+    assert [d["name"] for d in listed] == names
+    for d in listed:
+        assert d["naive_caught"] and d["converted_passes"] and d["ok"], d["name"]
+        assert d["located_layer"] == d["layer"], d["name"]
+        assert d["area"] and d["differs"] and d["naive_error"] > d["converted_error"]
+
+
+def test_divergences_command_rejects_an_unknown_name(capsys):
+    assert main(["divergences", "nosuch"]) == 2
+    assert "unknown divergence 'nosuch'" in capsys.readouterr().err

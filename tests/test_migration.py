@@ -6,6 +6,7 @@ import difflib
 
 import pytest
 
+from parity.compare import Record
 from parity.divergences.base import DivergenceResult
 from parity.divergences.command import DivergenceOutcome, select
 from parity.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
@@ -63,17 +64,22 @@ def test_significant_digits():
     assert significant(0.0) == "0"
 
 
-def test_an_effect_the_size_of_float32_rounding_is_written_as_a_range():
-    """Its digits follow the summation order, so they must not reach the committed file."""
-    from parity.compare import Record
+def _outcome(name: str, err: float) -> DivergenceOutcome:
+    d = select([name])[0]
+    a, b = d.naive.a.impl, d.naive.b.impl
+    naive = [Record(d.case, a, b, d.dtype, "output", err, err, err / 2.2e-16, 1e-10, False)]
+    converted = [Record(d.case, a, d.converted.b.impl, d.dtype, "output", 0.0, 0.0, 0.0, 1e-10, True)]
+    return DivergenceOutcome(d, DivergenceResult(d, naive, converted))
 
-    d = select(["keras_jax_float64"])[0]
 
-    def outcome(err: float) -> DivergenceOutcome:
-        naive = [Record(d.case, "scratch", "keras-jax-x32", "float64", "output", err, err, err / 2.2e-16, 1e-10, False)]
-        converted = [Record(d.case, "scratch", "keras-jax", "float64", "output", 0.0, 0.0, 0.0, 1e-10, True)]
-        return DivergenceOutcome(d, DivergenceResult(d, naive, converted))
+def test_an_effect_the_size_of_float32_rounding_is_written_as_a_bound():
+    """keras-jax without x64 computes float64 in float32: the digits of its error follow the
+    summation order, so they must not reach the committed file."""
+    assert effect(_outcome("keras_jax_float64", 2.6514e-7)) == effect(_outcome("keras_jax_float64", 3.1e-7))
+    assert "size of float32 rounding" in effect(_outcome("keras_jax_float64", 2.6514e-7))
 
-    assert effect(outcome(2.6514e-7)) == effect(outcome(3.1e-7))
-    assert "size of float32 rounding" in effect(outcome(2.6514e-7))
-    assert "0.75" in effect(outcome(0.7529)) and "`output`" in effect(outcome(0.7529))
+
+def test_a_small_effect_computed_in_float64_keeps_its_digits():
+    """Both sides compute in float64: a 9.4e-5 effect is maths, not rounding."""
+    text = effect(_outcome("leaky_relu_layer_default", 9.37e-5))
+    assert "9.4e-5" in text and "`output`" in text and "rounding" not in text

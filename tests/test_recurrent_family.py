@@ -15,6 +15,7 @@ from parity.compare import compare_runs
 from parity.convert import ConversionError, converter_for
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
 from parity.runners import run
+from parity.runners.pool import keras_worker
 from parity.tolerance import FLOAT64_REL
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
@@ -86,11 +87,8 @@ batches = st.integers(1, 5)
 seeds = st.integers(0, 2**16)
 
 
-def _check_everywhere(model: str, config: dict, seed: int, skip: tuple[str, str] | None = None) -> None:
-    records = []
-    for impl in FRAMEWORK_IMPLS:
-        dtypes = [d for d in DTYPES if (impl, d) != skip]
-        records += check_case(model, config, [impl], dtypes, seed)
+def _check_everywhere(model: str, config: dict, seed: int) -> None:
+    records = check_case(model, config, FRAMEWORK_IMPLS, DTYPES, seed)
     assert records and all(r.status == "compared" for r in records), failures(records)
     assert all(r.passed for r in records), failures(records)
     worst = max(r.max_rel_err for r in records if r.dtype == "float64")
@@ -141,14 +139,6 @@ def test_random_lstm(units, features, steps, batch, return_sequences, use_bias, 
     _check_everywhere("lstm", config, seed)
 
 
-# Keras 3.15's JAX GRU (keras/src/backend/jax/rnn.py, gru, used for reset_after=True)
-# makes the missing biases with jnp.zeros(3 * hidden_size), no dtype: float64 once
-# JAX_ENABLE_X64 is set, as the harness's keras-jax worker sets it. In float32 the scan
-# carry then changes dtype and JAX refuses. That configuration is skipped here and
-# pinned by test_keras_jax_gru_without_bias_float32_crashes below.
-JAX_GRU_NO_BIAS_FLOAT32 = ("keras-jax", "float32")
-
-
 @SETTINGS
 @given(
     units=units,
@@ -171,8 +161,7 @@ def test_random_gru(units, features, steps, batch, return_sequences, reset_after
         "reset_after": reset_after,
         "use_bias": use_bias,
     }
-    skip = JAX_GRU_NO_BIAS_FLOAT32 if reset_after and not use_bias else None
-    _check_everywhere("gru", config, seed, skip)
+    _check_everywhere("gru", config, seed)
 
 
 @settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -188,12 +177,18 @@ def test_random_sequence_models(model, units, features, steps, batch, seed):
     _check_everywhere(model, {"units": units, "input_shape": [steps, features], "batch": batch}, seed)
 
 
-def test_keras_jax_gru_without_bias_float32_crashes():
-    """The Keras bug behind the skip above. When this stops raising, drop JAX_GRU_NO_BIAS_FLOAT32."""
+def test_keras_jax_gru_without_bias_crashes_in_float32_under_x64():
+    """Why keras-jax runs float32 with x64 off (parity.runners.base.needs_x64).
+
+    Keras 3.15's JAX GRU (keras/src/backend/jax/rnn.py, gru) makes the missing biases
+    with jnp.zeros(3 * hidden_size) and no dtype: float64 once JAX_ENABLE_X64 is set, so
+    a float32 scan carry changes dtype and JAX refuses. When this stops raising, the
+    x64 switch may stay on for float32 too.
+    """
     case = get_case("gru")
     request = make_request(case, case.configure({"use_bias": False}), "float32", 0)
     with pytest.raises(TypeError, match="carry"):
-        run("keras-jax", request)
+        keras_worker("jax", x64=True).call("parity.runners.keras_runner:run_keras", request)
 
 
 # Every rule is needed -------------------------------------------------------------

@@ -224,3 +224,27 @@ def test_float32_agreement_is_judged_against_the_larger_noise_floor():
     assert within.bound == pytest.approx(NOISE_FLOOR_MULTIPLE * floor)
     assert within.passed and not beyond.passed
     assert within.ratio == pytest.approx(2.9)
+
+
+def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_path, monkeypatch):
+    train = pytest.importorskip("parity.train")
+    rows = [
+        {"model": "dense", "optimizer": "sgd", "impl": impl, "dtype": dtype, "step": step, "loss": 1.0 / step}
+        | {"max_rel_err": step * (1e-16 if dtype == "float64" else 1e-7)}
+        for impl in ("torch", "keras-jax")
+        for dtype in ("float32", "float64")
+        for step in range(1, 6)
+    ]
+    monkeypatch.setattr(train, "report_trajectories", lambda: pd.DataFrame(rows), raising=False)
+    report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
+    assert 'alt="training trajectories"' in (tmp_path / "index.html").read_text()
+    df = pd.read_csv(tmp_path / "results.csv")
+    assert (df["source"] == "trajectory").sum() == len(rows)
+    assert "## Training trajectories" in (tmp_path / "parity.md").read_text()
+
+
+def test_without_trajectories_the_report_says_so_quietly(tmp_path, monkeypatch):
+    train = pytest.importorskip("parity.train")
+    monkeypatch.delattr(train, "report_trajectories", raising=False)
+    assert report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False) == 0
+    assert "No training trajectories are available" in (tmp_path / "index.html").read_text()

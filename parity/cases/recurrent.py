@@ -14,38 +14,8 @@ from typing import Any
 import numpy as np
 
 from parity.case import Case, Config, register, require
-from scratch.gru import GRU
-from scratch.lstm import LSTM
-from scratch.sequential import Sequential
-from scratch.simple_rnn import SimpleRNN
 
 TORCH_GRU_MODULES = ("auto", "nn.GRU")
-
-
-# Scratch single-layer models (scratch/models/ has the three sequence models only).
-
-
-def scratch_simple_rnn(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
-) -> Sequential:
-    return Sequential([SimpleRNN(units, return_sequences=return_sequences, use_bias=use_bias)], input_shape=input_shape)
-
-
-def scratch_lstm(
-    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
-) -> Sequential:
-    return Sequential([LSTM(units, return_sequences=return_sequences, use_bias=use_bias)], input_shape=input_shape)
-
-
-def scratch_gru(
-    input_shape: tuple[int, int],
-    units: int,
-    return_sequences: bool = False,
-    use_bias: bool = True,
-    reset_after: bool = True,
-) -> Sequential:
-    layer = GRU(units, return_sequences=return_sequences, use_bias=use_bias, reset_after=reset_after)
-    return Sequential([layer], input_shape=input_shape)
 
 
 # Validation -------------------------------------------------------------------
@@ -133,7 +103,7 @@ def _layer_case(name: str, cell: str, description: str, extra: Config) -> Case:
         description=description,
         defaults={**LAYER_DEFAULTS, **extra},
         builders={
-            "scratch": f"parity.cases.recurrent:scratch_{name}",
+            "scratch": f"scratch.models.rnn_layers:{name}",
             "torch": f"framework.pytorch.models.rnn_layers:{name}",
             "keras": f"framework.keras3.models.rnn_layers:{name}",
         },

@@ -97,6 +97,16 @@ KERAS_BACKENDS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow"
 HIDDEN_IMPLEMENTATIONS = {"keras-jax-x32": ("jax", False), "keras-torch-x32": ("torch", False)}
 
 
+def needs_x64(impl: str, dtype: str) -> bool:
+    """JAX runs float32 exactly as users run it (x64 off) and float64 with x64 on.
+
+    (x64 changes more than float64: with it on, Keras 3.15's JAX GRU without biases
+    crashes in float32, because keras/src/backend/jax/rnn.py makes its zero biases
+    with jnp.zeros and no dtype.)
+    """
+    return dtype == "float64" or impl != "keras-jax"
+
+
 def run(impl: str, request: RunRequest) -> RunResult:
     """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
     if impl == "scratch":
@@ -110,7 +120,7 @@ def run(impl: str, request: RunRequest) -> RunResult:
     from parity.runners.pool import keras_worker
 
     if impl in KERAS_BACKENDS:
-        worker = keras_worker(KERAS_BACKENDS[impl], x64=True)
+        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
     elif impl in HIDDEN_IMPLEMENTATIONS:
         worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
     else:
