@@ -70,6 +70,7 @@ EXAMPLES: dict[str, Example] = {
         Example("diabetes_linear", "Linear regression of disease progression (load_diabetes, 10 features)", "linear_regression", {"input_shape": [10]}, _diabetes, "rmse", "sgd", 300, 32, {"learning_rate": 0.05}),
         Example("breast_cancer_logistic", "Logistic regression, malignant or benign (load_breast_cancer, 30 features)", "logistic_regression", {"input_shape": [30]}, _breast_cancer, "accuracy", "adam", 300, 32, {"learning_rate": 0.01}),
         Example("digits_mlp", "MLP on 8x8 digits (load_digits, 64 pixels, 10 classes)", "mlp", {"input_shape": [64], "units": [64], "num_classes": 10}, _digits_flat, "accuracy", "adam", 400, 32, {"learning_rate": 0.005}),
+        Example("digits_lstm", "LSTM reading each 8x8 digit row by row (8 steps of 8 pixels)", "lstm_classifier", {"input_shape": [8, 8], "units": 32, "num_classes": 10}, _digits_rows, "accuracy", "adam", 300, 32, {"learning_rate": 0.01}),
         Example("digits_cnn", "CNN on 8x8x1 digit images (load_digits)", "cnn", {"input_shape": [8, 8, 1], "filters": [8, 16], "num_classes": 10}, _digits_image, "accuracy", "adam", 300, 32, {"learning_rate": 0.005}),
     ]
 }

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from parity.case import CaseError, get_case
 from parity.check import make_request
+from parity.compare import compare_runs
 from parity.layerwise import LayerRow, compare_layers, locate
 from parity.noise import layer_floors
 from parity.runners.base import run
@@ -35,6 +36,7 @@ class Inspection:
     expected_layer: str | None = None  # the divergence's ``layer``
     reason: str = ""  # why the tolerance is widened, if it is
     config: dict = field(default_factory=dict)
+    records: list = field(default_factory=list)  # a divergence's naive records, as the divergence judges them
 
     @property
     def failed(self) -> bool:
@@ -109,6 +111,9 @@ def inspect_divergence(d, seed: int = 0) -> Inspection:
     a, b = run(variant.a.impl, request_a), run(variant.b.impl, request_b)
     tol = variant.tolerance if variant.tolerance is not None else tolerance(d.dtype)
     rows, worst = compare_layers(a, b, d.dtype, tol, _kinds(case, request_a.config, request_b.config), case.loss)
+    records = compare_runs(d.case, d.dtype, a, b, tol)  # what the divergence compares (run_variant)
+    if d.quantities:
+        records = [r for r in records if r.quantity.startswith(d.quantities)]
     return Inspection(
         d.case,
         variant.a.impl,
@@ -121,6 +126,7 @@ def inspect_divergence(d, seed: int = 0) -> Inspection:
         divergence=d.name,
         expected_layer=d.layer,
         config=request_b.config,
+        records=records,
     )
 
 
@@ -172,6 +178,7 @@ def inspect_training_divergence(d, seed: int = 0) -> Inspection:
         divergence=d.name,
         expected_layer=d.layer,
         config=config,
+        records=records,
     )
 
 

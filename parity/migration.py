@@ -96,6 +96,8 @@ def effect(outcome: DivergenceOutcome) -> str:
     noise = NOISE_EPS * EPS[computed]
     if worst is None:
         size = "nothing to compare"
+    elif outcome.reproducible is False:
+        size = "an error that changes from run to run (the naive port draws random numbers), far beyond the tolerance"
     elif worst.max_rel_err is None:
         size = f"results that cannot be compared (`{worst.quantity}`: {worst.detail or 'no value'})"
     elif worst.max_rel_err < noise:
@@ -181,10 +183,11 @@ def generate(outcomes: list[DivergenceOutcome]) -> str:
 
 
 def measure() -> list[DivergenceOutcome]:
-    """Every registered divergence case, run (without locating: the guide names ``layer``)."""
+    """Every registered divergence case, run; locating runs each naive port a second time,
+    which shows whether its effect is reproducible."""
     from parity.divergences.command import evaluate_all, select
 
-    return evaluate_all(select(), locate=False)
+    return evaluate_all(select())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,12 +38,15 @@ class Cell:
     ratio: float | None = None  # worst error / tolerance
     noise_ratio: float | None = None  # float32: agreement / larger floor (<= NOISE_FLOOR_MULTIPLE passes)
     detail: str = ""
+    allowance: bool = False  # judged against a widened tolerance (parity.tolerance.ALLOWANCES)
 
     @property
     def text(self) -> str:
         if self.worst_eps is None:
             return self.status
         text = f"{self.status} {_num(self.worst_eps)} eps"
+        if self.allowance:
+            text += " (allowance)"
         if self.noise_ratio is not None:
             text += f" ({_num(self.noise_ratio)}x floor)"
         return text
@@ -90,7 +93,8 @@ def cells(data: ReportData) -> dict[tuple[str, str, str], Cell]:
                 worst.quantity,
                 None if worst.max_rel_err is None else worst.max_rel_err / worst.tolerance,
                 noise_ratio,
-                detail,
+                detail or next((r.detail for r in group if "allowance" in r.detail), ""),
+                any("allowance" in r.detail for r in group),
             )
         if case_run.error:
             for impl in data.impls:

@@ -175,6 +175,24 @@ register(
 
 register(
     Case(
+        name="lstm_classifier",
+        family="recurrent",
+        description="LSTM -> last hidden state -> Dense logits, softmax cross-entropy",
+        defaults={"units": 8, "num_classes": 5, "input_shape": [10, 4], "batch": 6},
+        builders={
+            "scratch": "scratch.models.rnn:lstm_classifier",
+            "torch": "framework.pytorch.models.rnn:lstm_classifier",
+            "keras": "framework.keras3.models.rnn:lstm_classifier",
+        },
+        kwargs=lambda fw, c: {"input_shape": tuple(c["input_shape"]), "units": c["units"], "num_classes": c["num_classes"]},
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_validate("lstm_classifier", ("units", "num_classes"), ()),
+    )
+)
+
+register(
+    Case(
         name="gru_classifier",
         family="recurrent",
         description="GRU -> last hidden state -> Dense logits, softmax cross-entropy",

@@ -114,6 +114,10 @@ class Converter:
     def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
         return self.from_torch(layer, grads, previous)
 
+    def torch_frozen(self, layer) -> list[str]:
+        """torch parameters (state_dict keys) a faithful port must not train (none by default)."""
+        return []
+
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
         return []
 

@@ -30,6 +30,13 @@ Rules (each named, each switched off by a divergence case to show the naive port
     ``grads_from_torch`` takes the gradient of ``bias_ih_l0`` alone (summing the two
     would double it). The naive port copies b into both, and every gate sees 2b.
 
+``rnn_single_bias_training``
+    The split is exact for a forward pass, not for training: torch gives b_ih and b_hh
+    the same gradient and its optimiser moves each of them, so their sum - the bias that
+    matters - moves twice as far under SGD (and twice Adam's step). To train as Keras
+    does, ``bias_hh_l0`` stays at zero and out of training (``requires_grad_(False)``;
+    ``torch_frozen``). Not for GRU(reset_after=True), whose two biases are both real.
+
 ``gru_gate_order``
     Keras orders the GRU blocks (z, r, h) (keras/src/layers/rnn/gru.py, GRUCell.call:
     ``kernel[:, :units]`` is z); torch orders them (r, z, n) (torch/nn/modules/rnn.py,
@@ -68,7 +75,15 @@ class RecurrentConverter(Converter):
     """The shared maps; subclasses set ``gates`` (k) and, for the GRU, the block order."""
 
     gates = 1
-    rules: tuple[str, ...] = ("rnn_transpose", "rnn_bias_split")
+    rules: tuple[str, ...] = ("rnn_transpose", "rnn_bias_split", "rnn_single_bias_training")
+
+    def _single_bias(self, layer) -> bool:
+        return not getattr(layer, "reset_after", False)
+
+    def torch_frozen(self, layer) -> list[str]:
+        if layer.use_bias and self._single_bias(layer) and enabled("rnn_single_bias_training"):
+            return [PREFIX + "bias_hh_l0"]
+        return []
 
     # Layout -------------------------------------------------------------------
     def _shapes(self, layer) -> dict[str, tuple[int, ...]]:

@@ -27,6 +27,16 @@ class DivergenceOutcome:
     located: str | None = None  # inspect's first divergence of the naive port
     error: str = ""  # a crash of the case itself (the result is then None)
     locate_error: str = ""
+    repeat_error: float | None = None  # the naive port's worst error in inspect's second, traced run
+
+    @property
+    def reproducible(self) -> bool | None:
+        """Whether the naive port measured the same twice (False: it draws random numbers,
+        dropout masks say); None when it ran once."""
+        if self.result is None or self.repeat_error is None:
+            return None
+        first, second = self.result.naive_error, self.repeat_error
+        return first == second or math.isclose(first, second, rel_tol=1e-6)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +67,7 @@ class DivergenceOutcome:
             "ok": self.ok,
             "error": self.error,
             "locate_error": self.locate_error,
+            "reproducible": self.reproducible,
             "naive": records_json(r.naive) if r else [],
             "converted": records_json(r.converted) if r else [],
         }
@@ -86,7 +97,10 @@ def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOut
         return DivergenceOutcome(d, None, error=f"{type(error).__name__}: {error}")
     if locate:
         try:
-            outcome.located = inspect_divergence(d, seed).first_divergence
+            inspection = inspect_divergence(d, seed)
+            outcome.located = inspection.first_divergence
+            if inspection.records:
+                outcome.repeat_error = DivergenceResult._worst(inspection.records)
         except Exception as error:  # noqa: BLE001
             outcome.locate_error = f"{type(error).__name__}: {error}"
     return outcome

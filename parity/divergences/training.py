@@ -22,6 +22,7 @@ class TrainSide:
     optimizer: dict[str, Any] = field(default_factory=dict)
     convention: str = "keras"  # scratch only: whose formula it follows
     config: dict[str, Any] = field(default_factory=dict)  # case configuration overrides for this side
+    disabled_rules: tuple[str, ...] = ()  # conversion rules this side forgets
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class TrainingDivergence:
         results = []
         for side in (variant.a, variant.b):
             side_config = case.configure({**self.config, **side.config})
-            request = TrainRequest(**{**base.__dict__, "config": side_config, "optimizer": side.optimizer, "convention": side.convention})
+            request = TrainRequest(
+                **{**base.__dict__, "config": side_config, "optimizer": side.optimizer, "convention": side.convention, "disabled_rules": side.disabled_rules}
+            )
             results.append(run_training(side.impl, request))
         records = compare_trajectories(self.case, self.dtype, *results)
         for r in records:
@@ -227,5 +230,23 @@ register(
         config={"kernel_regularizer": 0.0625},
         naive=TrainVariant(TrainSide("torch", {**SGD, "weight_decay": 0.0625}, config={"kernel_regularizer": None}), TrainSide("keras-jax", SGD)),
         converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+    )
+)
+
+register(
+    TrainingDivergence(
+        name="rnn_two_biases_training",
+        area="recurrent",
+        differs="torch's RNN, LSTM and GRU(reset_after=False) add two biases, b_ih + b_hh (torch/nn/modules/rnn.py), "
+        "Keras one (keras/src/layers/rnn/lstm.py). Loading b into b_ih and zeros into b_hh is exact for a forward pass, "
+        "but both receive the gradient of b and the optimiser moves both: the effective bias moves twice as far per step.",
+        rule="Keep bias_hh at zero and out of training: rnn.bias_hh_l0.requires_grad_(False).",
+        converter="parity.convert.recurrent.RecurrentConverter.torch_frozen (rule rnn_single_bias_training)",
+        case="lstm_classifier",
+        config={},
+        naive=TrainVariant(TrainSide("torch", SGD, disabled_rules=("rnn_single_bias_training",)), TrainSide("keras-jax", SGD)),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        layer="lstm_0",
+        steps=10,
     )
 )

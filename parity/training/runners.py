@@ -85,6 +85,9 @@ def train_torch(request: TrainRequest) -> TrainResult:
     pairs = pair_layers(case.name, scratch_model.layers, list(model), "torch")
     with disabled_rules(request.disabled_rules):
         load_torch_weights(case.name, pairs, request.weights, dtype)
+        for layer, module in pairs:
+            for name in converter_for(layer).torch_frozen(layer):
+                module.get_parameter(name).requires_grad_(False)
     model.train(request.training)
     spec = request.optimizer
     hp = hyperparameters(spec)
@@ -209,20 +212,35 @@ def train_keras(request: TrainRequest) -> TrainResult:
             k += n
         return out
 
+    def objective(values, non_trainable, xb, tb):
+        Y, outputs, states, penalties = stateless_forward(pairs, unflatten(list(values)), non_trainable, xb, request.training, return_losses=True)
+        loss = loss_object(tb, Y)
+        for penalty in penalties:  # kernel_regularizer terms, as Model.compute_loss adds model.losses
+            loss = loss + penalty
+        return loss, (states, outputs)
+
+    def scalars(values, non_trainable, xb, tb):
+        loss, aux = objective(values, non_trainable, xb, tb)
+        return loss, loss, aux
+
+    jitted = None
+    if backend == "jax":
+        import jax
+
+        # One compiled step for the whole run, as Keras' own JAX trainer does; eager
+        # op-by-op differentiation of a recurrent layer costs ~1 s per step.
+        jitted = jax.jit(jax.value_and_grad(objective, has_aux=True))
+
     step_losses, history = [], []
     masks: dict[str, list[np.ndarray]] = {}
     for step, idx in enumerate(request.batches):
         xb, tb = ops.convert_to_tensor(X[idx]), ops.convert_to_tensor(T[idx])
         non_trainable = [[v.value for v in klayer.non_trainable_variables] for _, klayer in pairs]
 
-        def scalars(args):
-            Y, outputs, states, penalties = stateless_forward(pairs, unflatten(list(args)), non_trainable, xb, request.training, return_losses=True)
-            loss = loss_object(tb, Y)
-            for penalty in penalties:  # kernel_regularizer terms, as Model.compute_loss adds model.losses
-                loss = loss + penalty
-            return loss, loss, (states, outputs)
-
-        loss, _, (states, outputs), grads, _ = two_gradients(backend, scalars, [v.value for v in flat])
+        if jitted is not None:
+            (loss, (states, outputs)), grads = jitted([v.value for v in flat], non_trainable, xb, tb)
+        else:
+            loss, _, (states, outputs), grads, _ = two_gradients(backend, lambda args: scalars(args, non_trainable, xb, tb), [v.value for v in flat])
         for (layer, klayer), out in zip(pairs, outputs):
             if request.training and isinstance(klayer, keras.layers.Dropout):
                 masks.setdefault(layer.name, []).append(dropout_mask(npy(out)))

@@ -11,6 +11,11 @@ def rnn_classifier(input_shape: tuple[int, int], units: int = 16, num_classes: i
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.SimpleRNN(units), layers.Dense(num_classes)])
 
 
+def lstm_classifier(input_shape: tuple[int, int], units: int = 16, num_classes: int = 5) -> keras.Sequential:
+    """LSTM (last state) -> Dense logits; SparseCategoricalCrossentropy(from_logits=True)."""
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.LSTM(units), layers.Dense(num_classes)])
+
+
 def lstm_seq(input_shape: tuple[int, int], units: int = 16, output_units: int = 4) -> keras.Sequential:
     """One output per step: LSTM(return_sequences=True) -> (B, T, H) -> Dense per step -> (B, T, O); mean squared error."""
     return keras.Sequential(

@@ -17,6 +17,12 @@ def rnn_classifier(input_shape: tuple[int, int], units: int = 16, num_classes: i
     return nn.Sequential(RNNLayer(nn.RNN(F, units, batch_first=True)), nn.Linear(units, num_classes))
 
 
+def lstm_classifier(input_shape: tuple[int, int], units: int = 16, num_classes: int = 5) -> nn.Sequential:
+    """nn.LSTM (batch_first) -> last step -> Linear logits; train with nn.CrossEntropyLoss."""
+    _, F = input_shape
+    return nn.Sequential(RNNLayer(nn.LSTM(F, units, batch_first=True)), nn.Linear(units, num_classes))
+
+
 def lstm_seq(input_shape: tuple[int, int], units: int = 16, output_units: int = 4) -> nn.Sequential:
     """One output per step: nn.LSTM (every h_t) -> (B, T, H) -> nn.Linear per step -> (B, T, O); nn.MSELoss."""
     _, F = input_shape
