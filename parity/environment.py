@@ -71,8 +71,8 @@ def _torch_blas() -> str:
         return "torch not installed"
     for line in torch.__config__.show().splitlines():
         if "BLAS_INFO" in line:
-            parts = [p.strip() for p in line.split(",") if "BLAS_INFO" in p or "LAPACK_INFO" in p]
-            return ", ".join(parts)
+            parts = [p.strip().split()[-1] for p in line.split(",") if "BLAS_INFO" in p or "LAPACK_INFO" in p]
+            return ", ".join(parts)  # "BLAS_INFO=mkl, LAPACK_INFO=mkl"
     return "unknown"
 
 

@@ -210,7 +210,7 @@ def compare_layers(
             if order is not None:
                 act = _reordered_error(ta.output, tb.output, order)
                 grad = _reordered_error(ta.grad, tb.grad, order) if judged else None
-                notes.append("layout: the same values in another order, judged after reordering")
+                notes.append("layout: same values, another order")
         weight = _layer_weights_error(a, b, name)
         shape = (
             _shape(ta.output)

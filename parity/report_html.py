@@ -18,7 +18,6 @@ from parity.report_plots import plot_divergences, plot_layers, plot_noise, plot_
 from parity.report_tables import REFERENCE, case_summary, cells, divergence_frame, noise_frame
 from parity.tolerance import NOISE_FLOOR_MULTIPLE
 
-
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; color: #1d1d1f; background: #fafafa; }
 header { background: #22303c; color: #fff; padding: 16px 28px; }

@@ -50,7 +50,7 @@ def plot_layers(case_run) -> str | None:
     fig, axes = plt.subplots(1, len(DTYPES), figsize=(11, 3.2), squeeze=False)
     for ax, dtype in zip(axes[0], DTYPES):
         names: list[str] = []
-        tol_eps = None
+        tolerances: dict[float, list[str]] = {}  # a widened tolerance (an allowance) gets its own line
         for (impl, d), rows in sorted(case_run.layers.items()):
             if d != dtype or not rows:
                 continue
@@ -62,9 +62,10 @@ def plot_layers(case_run) -> str | None:
             grad = [np.nan if r.grad_err is None else r.grad_err / EPS[dtype] for r in rows]
             ax.plot(x, _shown(act), "o-", color=colour, label=f"{impl} output", markersize=4)
             ax.plot(x, _shown(grad), "s--", color=colour, label=f"{impl} gradient", markersize=3, alpha=0.7)
-            tol_eps = rows[0].tolerance / EPS[dtype]
-        if tol_eps is not None:
-            ax.axhline(tol_eps, color="#b3261e", linewidth=1, linestyle=":", label="tolerance")
+            tolerances.setdefault(rows[0].tolerance / EPS[dtype], []).append(impl)
+        for tol_eps, impls in sorted(tolerances.items()):
+            label = "tolerance" if len(tolerances) == 1 else f"tolerance ({', '.join(impls)})"
+            ax.axhline(tol_eps, color="#b3261e", linewidth=1, linestyle=":", label=label)
         ax.set_yscale("log")
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)

@@ -34,6 +34,14 @@ class KerasWorker:
             CUDA_VISIBLE_DEVICES="",
             TF_CPP_MIN_LOG_LEVEL="3",
             TF_ENABLE_ONEDNN_OPTS="0",
+            # One compute thread per worker (see parity.runners.torch_runner): four processes
+            # share the machine, and oversubscribed OpenMP threads stall each other.
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            TF_NUM_INTRAOP_THREADS="1",
+            TF_NUM_INTEROP_THREADS="1",
+            XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
         )
         self.log = tempfile.TemporaryFile()

@@ -11,6 +11,11 @@ from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask,
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
+# The harness measures agreement, not speed. With several OpenMP threads, torch waits on
+# cores that the Keras worker processes (or anything else) occupy, and small models run
+# hundreds of times slower on a 2-core machine; one thread keeps every run short.
+torch.set_num_threads(1)
+
 
 def load_torch_weights(model_name: str, pairs, weights, dtype) -> None:
     """Convert canonical weights and load them, checking every key and shape first."""
