@@ -5,8 +5,8 @@ One configuration, the first layer of a small MNIST-sized network: a batch of 64
 "forward" times the forward pass; "forward+backward" adds the gradients of
 L = sum(Z * G) with respect to the input and the parameters (scratch: the
 hand-written ``backward``; torch: autograd). torch runs the project's model
-(framework.pytorch.models.conv_layers.conv2d: NHWC permuted around nn.Conv2d), on
-its default thread count; its forward runs under ``torch.no_grad()``. Each figure is
+(framework.pytorch.models.conv_layers.conv2d: NHWC permuted around nn.Conv2d), with
+the same thread count as NumPy's BLAS; its forward runs under ``torch.no_grad()``. Each figure is
 the median of ``repeats`` timed runs after two untimed warm-up runs.
 
 Run: ``python -m benchmarks.conv2d [repeats]``.
@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+
+from benchmarks import threads as same_threads
 
 BATCH, H, W, C_IN, C_OUT, K = 64, 28, 28, 16, 32, 3
 CONFIG = {"filters": C_OUT, "kernel_size": K, "strides": 1, "padding": "same", "dilation_rate": 1, "use_bias": True}
@@ -74,18 +76,19 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
     return forward, forward_backward
 
 
-def run(repeats: int = 20) -> list[dict]:
+def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
     """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, H, W, C_IN)).astype(np.float32)  # (B, H, W, C_in)
     G = rng.standard_normal((BATCH, H, W, C_OUT)).astype(np.float32)  # (B, H, W, C_out): "same", stride 1
     records = []
-    for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
-        forward, forward_backward = make(X, G)
-        for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-            records.append(
-                {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats)}
-            )
+    with same_threads(threads) as n:
+        for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
+            forward, forward_backward = make(X, G)
+            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
+                records.append(
+                    {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats), "threads": n}
+                )
     return records
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks import threads as same_threads
+
 BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
 
 
@@ -74,16 +76,17 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
     return forward, forward_backward
 
 
-def run(repeats: int = 20) -> list[dict]:
+def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
     """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)  # (B, T, F)
     G = rng.standard_normal((BATCH, STEPS, UNITS)).astype(np.float32)  # (B, T, H): every step returned
     records = []
-    for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
-        forward, forward_backward = make(X, G)
-        for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-            records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats)})
+    with same_threads(threads) as n:
+        for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
+            forward, forward_backward = make(X, G)
+            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
+                records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats), "threads": n})
     return records
 
 

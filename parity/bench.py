@@ -7,10 +7,10 @@ import importlib
 BENCHMARKS = {"conv2d": "benchmarks.conv2d", "lstm": "benchmarks.lstm"}
 
 
-def run_benchmarks(names: list[str], repeats: int) -> list[dict]:
+def run_benchmarks(names: list[str], repeats: int, threads: int | None = None) -> list[dict]:
     records = []
     for name in names:
-        records.extend(importlib.import_module(BENCHMARKS[name]).run(repeats))
+        records.extend(importlib.import_module(BENCHMARKS[name]).run(repeats, threads))
     return records
 
 
@@ -34,12 +34,14 @@ def cmd_bench(args) -> int:
             raise UsageError(f"unknown benchmark {name!r}; choose from: {', '.join(BENCHMARKS)} or all")
     if args.repeats < 1:
         raise UsageError(f"--repeats must be positive, received {args.repeats}")
-    records = run_benchmarks(names, args.repeats)
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be positive, received {args.threads}")
+    records = run_benchmarks(names, args.repeats, args.threads)
     table = Table(title="parity bench (median of repeated runs)")
-    for column in ("benchmark", "impl", "phase", "median (ms)"):
+    for column in ("benchmark", "impl", "phase", "threads", "median (ms)"):
         table.add_column(column)
     for r in records:
-        table.add_row(r["benchmark"], r["impl"], r["phase"], f"{1000 * r['median_s']:.2f}")
+        table.add_row(r["benchmark"], r["impl"], r["phase"], str(r["threads"]), f"{1000 * r['median_s']:.2f}")
     console.print(table)
     for (benchmark, phase), ratio in ratios(records).items():
         console.print(f"{benchmark} {phase}: scratch / torch = {ratio:.2f}")

@@ -149,6 +149,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("bench", help="speed of scratch against torch")
     p.add_argument("names", nargs="+", metavar="NAME", help="conv2d, lstm or all")
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--threads", type=int, default=None, help="threads for both NumPy's BLAS and torch (default: every core)")
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=lambda args: _command("parity.bench", "cmd_bench", args))
 
