@@ -15,9 +15,8 @@ def threads(n: int | None) -> Iterator[int]:
     loaded machine, also try 1: OpenMP threads waiting for busy cores can slow torch
     by orders of magnitude.
     """
-    from threadpoolctl import threadpool_limits
-
     import torch
+    from threadpoolctl import threadpool_limits
 
     n = n or os.cpu_count() or 1
     before = torch.get_num_threads()
