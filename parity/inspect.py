@@ -131,10 +131,13 @@ def inspect_divergence(d, seed: int = 0) -> Inspection:
 
 
 def inspect_training_divergence(d, seed: int = 0) -> Inspection:
-    """A training divergence: one pass layer by layer (the model agrees), then the optimiser's trajectory.
+    """A training divergence: one pass layer by layer (the model agrees), then the trajectories.
 
     The last row, "optimizer", compares the loss and every weight after each of the
-    ``d.steps`` steps; it is where the difference lives when every layer agrees.
+    ``d.steps`` steps. At the first step where the two part, the weights that differ
+    say where the difference lives: every trained layer at once is the update rule
+    itself ("optimizer"); only some layers (two biases where the other framework has
+    one) is those layers, and the first of them in forward order is named.
     """
     case = get_case(d.case)
     config = case.configure(d.config)
@@ -143,16 +146,30 @@ def inspect_training_divergence(d, seed: int = 0) -> Inspection:
     request = make_request(case, config, d.dtype, seed, trace=True)
     a, b = run(variant.a.impl, request), run(variant.b.impl, request)
     rows, worst = compare_layers(a, b, d.dtype, tol, _kinds(case, config), case.loss)
+    first = locate(rows, worst, tol)
 
     records = d.run_variant(variant, seed)
     judged = [r for r in records if r.max_rel_err is not None]
-    failing = sorted((r for r in records if r.passed is False), key=lambda r: (getattr(r, "step", 0), r.quantity))
+    failing = [r for r in records if r.passed is False]
     steps = getattr(d, "steps", max((getattr(r, "step", 0) for r in records), default=0))
     row_tol = max((r.tolerance for r in records if r.tolerance is not None), default=tol)
     note = f"{len(judged)} comparisons of the loss and every weight after each step"
+    place = None
     if failing:
-        first = failing[0]
-        note = f"first differs after step {getattr(first, 'step', '?')} on {first.quantity}"
+        step = min(getattr(r, "step", 0) for r in failing)
+        parted = {r.quantity for r in failing if getattr(r, "step", 0) == step}
+        note = f"first differs after step {step} on {', '.join(sorted(parted))}"
+        place = "optimizer"
+        order = [r.layer for r in rows]
+        trained = {_layer_of(r.quantity) for r in records if getattr(r, "step", 0) == step and _layer_of(r.quantity)}
+        moved = {_layer_of(q) for q in parted if _layer_of(q)}
+        if moved and moved != trained:  # only some layers part: the difference lives in them
+            place = min(moved, key=lambda name: order.index(name) if name in order else len(order))
+            for row in rows:
+                if row.layer == place:
+                    row.passed = False
+                    row.note = f"its weights part from the other side's after step {step} of training"
+            note += f": layer {place} only, not the update rule"
     rows.append(
         LayerRow(
             "optimizer",
@@ -173,13 +190,18 @@ def inspect_training_divergence(d, seed: int = 0) -> Inspection:
         d.dtype,
         tol,
         rows,
-        locate(rows, worst, tol),
+        first or place,
         worst,
         divergence=d.name,
         expected_layer=d.layer,
         config=config,
         records=records,
     )
+
+
+def _layer_of(quantity: str) -> str | None:
+    """The layer of a "weight:<layer>.<param>" quantity (None for the loss)."""
+    return quantity.split(":", 1)[1].split(".")[0] if quantity.startswith("weight:") else None
 
 
 def get_divergence(name: str):

@@ -211,25 +211,14 @@ def collect_divergences(models: list[str] | None, seed: int, progress: Progress)
 
 
 def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None, str]:
-    """``parity.train.report_trajectories()`` if that exists; nothing (quietly) if it does not yet."""
+    """Short training trajectories (``parity.train.report_trajectories``); a crash is noted, not fatal."""
+    from parity.train import report_trajectories
+
     try:
-        import parity.train as train
-    except ModuleNotFoundError as error:
-        if error.name == "parity.train":
-            return None, ""
-        return None, f"parity.train could not be imported: {error}"
-    except Exception as error:  # noqa: BLE001
-        return None, f"parity.train could not be imported: {type(error).__name__}: {error}"
-    function = getattr(train, "report_trajectories", None)
-    if function is None:
-        return None, ""
-    try:
-        df = function()
+        df = report_trajectories()
     except Exception as error:  # noqa: BLE001  the trajectories are one section, not the report
         return None, f"training trajectories crashed: {type(error).__name__}: {error}"
-    if df is None or len(df) == 0:
-        return None, ""
-    if models is not None and "model" in df:
+    if models is not None:
         df = df[df["model"].isin(models)]
     return df.reset_index(drop=True), ""
 

@@ -31,7 +31,8 @@ table { border-collapse: collapse; background: #fff; margin: 8px 0; }
 th, td { border: 1px solid #d0d7de; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #eef1f4; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-#matrix td.cell { font-size: 12px; white-space: nowrap; text-align: center; min-width: 96px; }
+#matrix td.cell { font-size: 12px; line-height: 1.25; white-space: nowrap; text-align: center; min-width: 84px; }
+#matrix .sub { font-size: 11px; color: #44535f; }
 #matrix th.case { text-align: left; }
 .pass { background: #c9efc9; }
 .pass-near { background: #f6eeb4; }
@@ -98,6 +99,19 @@ def _cell_class(cell) -> str:
     return "missing"
 
 
+def _cell_html(cell) -> str:
+    """The verdict and worst error; below it, in float32, the agreement as a multiple of the floor."""
+    if cell.worst_eps is None:
+        return esc(cell.status)
+    text = f"{cell.status} {num(cell.worst_eps, '.2g' if cell.worst_eps < 100 else '.3g')} eps" + (
+        " \u2020" if cell.allowance else ""
+    )
+    if cell.noise_ratio is not None:
+        text = f'{esc(text)}<br><span class="sub">{num(cell.noise_ratio, ".2g")}x floor</span>'
+        return text
+    return esc(text)
+
+
 def matrix_html(data) -> str:
     table = cells(data)
     impls = [i for i in data.impls if i != REFERENCE]
@@ -116,11 +130,12 @@ def matrix_html(data) -> str:
                 title = f"worst: {cell.worst_quantity}" if cell.worst_quantity else ""
                 if cell.detail:
                     title = f"{title}; {cell.detail}" if title else cell.detail
-                tds.append(f'<td class="cell {_cell_class(cell)}" title="{esc(title)}">{esc(cell.text)}</td>')
+                tds.append(f'<td class="cell {_cell_class(cell)}" title="{esc(title)}">{_cell_html(cell)}</td>')
         body.append(f'<tr><th class="case"><a href="#case-{esc(name)}">{esc(name)}</a></th>{"".join(tds)}</tr>')
     legend = (
         '<p class="legend"><span class="pass">pass</span><span class="pass-near">pass, over half the tolerance or over 2x the floor</span>'
-        '<span class="fail">FAIL</span><span class="crashed">crashed</span><span class="missing">not installed</span></p>'
+        '<span class="fail">FAIL</span><span class="crashed">crashed</span><span class="missing">not installed</span>'
+        "\u2020 judged against an allowance, a widened tolerance with its measured cause (parity.tolerance.ALLOWANCES)</p>"
     )
     return (
         f'<table id="matrix"><thead><tr><th rowspan="2">case</th>{head}</tr><tr>{sub}</tr></thead>'

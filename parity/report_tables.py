@@ -46,7 +46,7 @@ class Cell:
             return self.status
         text = f"{self.status} {_num(self.worst_eps)} eps"
         if self.allowance:
-            text += " (allowance)"
+            text += " \u2020"  # a dagger: judged against an allowance (a widened tolerance)
         if self.noise_ratio is not None:
             text += f" ({_num(self.noise_ratio)}x floor)"
         return text

@@ -111,7 +111,7 @@ def _layer_model(layer, input_dim):
 def test_finite_differences_per_layer(layer, rng):
     model = _layer_model(layer, 5)
     model.init(rng)
-    for key, value in model.parameters().items():
+    for value in model.parameters().values():
         value += 0.3 * rng.standard_normal(value.shape)  # a non-zero bias
     X = 2 * rng.standard_normal((3, 5))
     results = check_gradients(model, X, rng)

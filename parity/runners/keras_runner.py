@@ -15,7 +15,15 @@ import numpy as np
 from parity.case import get_case
 from parity.convert.base import NO_WEIGHTS, ConversionError, converter_for, disabled_rules, layer_weights
 from parity.runners.autodiff import two_gradients
-from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, pair_layers, target_array, training_mode
+from parity.runners.base import (
+    LayerTrace,
+    RunRequest,
+    RunResult,
+    dropout_mask,
+    pair_layers,
+    target_array,
+    training_mode,
+)
 
 
 def load_keras_weights(model_name: str, pairs, weights, dtype: str) -> None:

@@ -7,7 +7,15 @@ import torch
 
 from parity.case import get_case
 from parity.convert.base import ConversionError, conversion_context, converter_for, disabled_rules, layer_weights
-from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, pair_layers, target_array, training_mode
+from parity.runners.base import (
+    LayerTrace,
+    RunRequest,
+    RunResult,
+    dropout_mask,
+    pair_layers,
+    target_array,
+    training_mode,
+)
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
