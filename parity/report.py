@@ -215,11 +215,11 @@ def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None,
     from parity.train import report_trajectories
 
     try:
-        df = report_trajectories()
+        df = report_trajectories(models)
     except Exception as error:  # noqa: BLE001  the trajectories are one section, not the report
         return None, f"training trajectories crashed: {type(error).__name__}: {error}"
-    if models is not None:
-        df = df[df["model"].isin(models)]
+    if df.empty:
+        return None, "No training trajectories for the models in this report."
     return df.reset_index(drop=True), ""
 
 

@@ -239,7 +239,7 @@ def html_page(data, step=None) -> str:
     if trajectories_png is not None:
         trajectories = img(trajectories_png, "training trajectories")
     else:
-        trajectories = f'<p class="note">{esc(data.trajectories_note or "No training trajectories are available (parity.train provides no report_trajectories yet).")}</p>'
+        trajectories = f'<p class="note">{esc(data.trajectories_note or "No training trajectories.")}</p>'
     env = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in data.environment.items())
     return f"""<!DOCTYPE html>
 <html lang="en">

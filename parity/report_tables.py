@@ -319,7 +319,7 @@ def markdown(data: ReportData) -> str:
         last = data.trajectories.sort_values("step").groupby(["model", "optimizer", "impl", "dtype"]).tail(1)
         lines.append(last.to_markdown(index=False, floatfmt=".3g"))
     else:
-        lines.append(data.trajectories_note or "Not available (parity.train provides no report_trajectories yet).")
+        lines.append(data.trajectories_note or "No training trajectories.")
     lines += ["", "## Environment", ""]
     lines += [f"- {k}: {v}" for k, v in data.environment.items()]
     return "\n".join(lines) + "\n"

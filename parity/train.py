@@ -245,12 +245,14 @@ def cmd_train(args) -> int:
 REPORT_TRAJECTORIES = (("mlp", "adam", 50), ("cnn_bn", "momentum", 25), ("lstm_classifier", "adam", 25))
 
 
-def report_trajectories(impls=("torch", "keras-torch", "keras-jax", "keras-tensorflow")):
+def report_trajectories(models: list[str] | None = None, impls=("torch", "keras-torch", "keras-jax", "keras-tensorflow")):
     """Per (model, optimizer, impl, dtype, step): the loss and the worst disagreement with scratch."""
     import pandas as pd
 
     rows = []
     for model, optimizer, steps in REPORT_TRAJECTORIES:
+        if models is not None and model not in models:
+            continue
         records, results = train_case(model, optimizer, steps, None, impls, ("float32", "float64"))
         frame = trajectory_frame(records)
         for _, row in frame.iterrows():

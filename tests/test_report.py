@@ -235,7 +235,7 @@ def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_p
         for dtype in ("float32", "float64")
         for step in range(1, 6)
     ]
-    monkeypatch.setattr(train, "report_trajectories", lambda: pd.DataFrame(rows), raising=False)
+    monkeypatch.setattr(train, "report_trajectories", lambda models=None: pd.DataFrame(rows))
     report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
     assert 'alt="training trajectories"' in (tmp_path / "index.html").read_text()
     df = pd.read_csv(tmp_path / "results.csv")
@@ -243,8 +243,18 @@ def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_p
     assert "## Training trajectories" in (tmp_path / "parity.md").read_text()
 
 
-def test_without_trajectories_the_report_says_so_quietly(tmp_path, monkeypatch):
-    train = pytest.importorskip("parity.train")
-    monkeypatch.delattr(train, "report_trajectories", raising=False)
+def test_crashing_trajectories_are_noted_and_the_rest_written(tmp_path, monkeypatch):
+    import parity.train as train
+
+    def crash(models=None):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(train, "report_trajectories", crash)
     assert report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False) == 0
-    assert "No training trajectories are available" in (tmp_path / "index.html").read_text()
+    assert "training trajectories crashed: RuntimeError: boom" in (tmp_path / "index.html").read_text()
+    assert (tmp_path / "results.csv").exists()
+
+
+def test_a_report_without_trained_models_says_so(tmp_path):
+    assert report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False) == 0
+    assert "No training trajectories for the models in this report." in (tmp_path / "index.html").read_text()
