@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import statistics
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+
+
+def median_time(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``repeats`` calls of ``step``, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 @contextmanager

@@ -14,28 +14,15 @@ Run: ``python -m benchmarks.conv2d [repeats]``.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks import median_time
 from benchmarks import threads as same_threads
 
 BATCH, H, W, C_IN, C_OUT, K = 64, 28, 28, 16, 32, 3
 CONFIG = {"filters": C_OUT, "kernel_size": K, "strides": 1, "padding": "same", "dilation_rate": 1, "use_bias": True}
-
-
-def _median_time(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _scratch_steps(X: np.ndarray, G: np.ndarray):
@@ -87,7 +74,7 @@ def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
             forward, forward_backward = make(X, G)
             for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
                 records.append(
-                    {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats), "threads": n}
+                    {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n}
                 )
     return records
 

@@ -14,27 +14,14 @@ Run: ``python -m benchmarks.lstm [repeats]``.
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 
+from benchmarks import median_time
 from benchmarks import threads as same_threads
 
 BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
-
-
-def _median_time(step: Callable[[], object], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _scratch_steps(X: np.ndarray, G: np.ndarray):
@@ -86,7 +73,7 @@ def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
         for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
             forward, forward_backward = make(X, G)
             for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-                records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": _median_time(step, repeats), "threads": n})
+                records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n})
     return records
 
 
