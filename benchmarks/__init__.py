@@ -40,3 +40,42 @@ def threads(n: int | None) -> Iterator[int]:
             yield n
     finally:
         torch.set_num_threads(before)
+
+
+def torch_steps(model, X, G):
+    """forward (no grad) and forward+backward of L = sum(model(X) * G), for a torch model."""
+    import torch
+
+    x = torch.from_numpy(X).requires_grad_(True)
+    g = torch.from_numpy(G)
+
+    def forward():
+        with torch.no_grad():
+            return model(x)
+
+    def forward_backward():
+        x.grad = None
+        model.zero_grad(set_to_none=True)
+        (model(x) * g).sum().backward()
+        return x.grad
+
+    return forward, forward_backward
+
+
+def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads}."""
+    records = []
+    with threads(threads_) as n:
+        for impl, make in makers:
+            forward, forward_backward = make(X, G)
+            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
+                records.append({"benchmark": benchmark, "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n})
+    return records
+
+
+def print_ratios(records: list[dict]) -> None:
+    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
+    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
+    for phase in ("forward", "forward+backward"):
+        s, t = by[("scratch", phase)], by[("torch", phase)]
+        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")

@@ -18,8 +18,7 @@ import sys
 
 import numpy as np
 
-from benchmarks import median_time
-from benchmarks import threads as same_threads
+from benchmarks import measure, print_ratios, torch_steps
 
 BATCH, H, W, C_IN, C_OUT, K = 64, 28, 28, 16, 32, 3
 CONFIG = {"filters": C_OUT, "kernel_size": K, "strides": 1, "padding": "same", "dilation_rate": 1, "use_bias": True}
@@ -46,21 +45,7 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
 
     from framework.pytorch.models.conv_layers import conv2d
 
-    model = conv2d((H, W, C_IN), **CONFIG).to(torch.float32)
-    x = torch.from_numpy(X).requires_grad_(True)
-    g = torch.from_numpy(G)
-
-    def forward():
-        with torch.no_grad():
-            return model(x)
-
-    def forward_backward():
-        x.grad = None
-        model.zero_grad(set_to_none=True)
-        (model(x) * g).sum().backward()
-        return x.grad
-
-    return forward, forward_backward
+    return torch_steps(conv2d((H, W, C_IN), **CONFIG).to(torch.float32), X, G)
 
 
 def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
@@ -68,15 +53,7 @@ def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, H, W, C_IN)).astype(np.float32)  # (B, H, W, C_in)
     G = rng.standard_normal((BATCH, H, W, C_OUT)).astype(np.float32)  # (B, H, W, C_out): "same", stride 1
-    records = []
-    with same_threads(threads) as n:
-        for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
-            forward, forward_backward = make(X, G)
-            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-                records.append(
-                    {"benchmark": "conv2d", "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n}
-                )
-    return records
+    return measure("conv2d", (("scratch", _scratch_steps), ("torch", _torch_steps)), X, G, repeats, threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,12 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = int(argv[0]) if argv else 20
     records = run(repeats)
     print(f"conv2d, float32, batch {BATCH}, {H}x{W}, {C_IN}->{C_OUT} channels, {K}x{K}, same; median of {repeats}")
-    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
-    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
-    for phase in ("forward", "forward+backward"):
-        s, t = by[("scratch", phase)], by[("torch", phase)]
-        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")
-
+    print_ratios(records)
 
 if __name__ == "__main__":
     main()

@@ -18,8 +18,7 @@ import sys
 
 import numpy as np
 
-from benchmarks import median_time
-from benchmarks import threads as same_threads
+from benchmarks import measure, print_ratios, torch_steps
 
 BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
 
@@ -46,21 +45,7 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
 
     from framework.pytorch.models.rnn_layers import lstm
 
-    model = lstm((STEPS, FEATURES), UNITS, return_sequences=True).to(torch.float32)
-    x = torch.from_numpy(X).requires_grad_(True)
-    g = torch.from_numpy(G)
-
-    def forward():
-        with torch.no_grad():
-            return model(x)
-
-    def forward_backward():
-        x.grad = None
-        model.zero_grad(set_to_none=True)
-        (model(x) * g).sum().backward()
-        return x.grad
-
-    return forward, forward_backward
+    return torch_steps(lstm((STEPS, FEATURES), UNITS, return_sequences=True).to(torch.float32), X, G)
 
 
 def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
@@ -68,13 +53,7 @@ def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)  # (B, T, F)
     G = rng.standard_normal((BATCH, STEPS, UNITS)).astype(np.float32)  # (B, T, H): every step returned
-    records = []
-    with same_threads(threads) as n:
-        for impl, make in (("scratch", _scratch_steps), ("torch", _torch_steps)):
-            forward, forward_backward = make(X, G)
-            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-                records.append({"benchmark": "lstm", "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n})
-    return records
+    return measure("lstm", (("scratch", _scratch_steps), ("torch", _torch_steps)), X, G, repeats, threads)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,12 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     repeats = int(argv[0]) if argv else 20
     records = run(repeats)
     print(f"lstm, float32, batch {BATCH}, {STEPS} steps, {FEATURES} inputs, {UNITS} units; median of {repeats}")
-    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
-    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
-    for phase in ("forward", "forward+backward"):
-        s, t = by[("scratch", phase)], by[("torch", phase)]
-        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")
-
+    print_ratios(records)
 
 if __name__ == "__main__":
     main()
