@@ -160,6 +160,31 @@ class Softmax(Layer):
         return Z * (dZ - (dZ * Z).sum(axis=-1, keepdims=True))
 
 
+class LogSoftmax(Layer):
+    """Log-softmax over the last axis (what ``F.log_softmax`` returns before ``nll_loss``).
+
+    Forward::
+
+        Z_i = X_i - m - log(sum_j exp(X_j - m)),   m = max(X)
+
+    Backward (dZ_i / dX_k = [i == k] - softmax(X)_k)::
+
+        dX = dZ - softmax(X) * sum_j dZ_j
+
+    Shapes:
+        X, Z, dZ, dX: (..., K)
+    """
+
+    def forward(self, X):
+        S = X - X.max(axis=-1, keepdims=True)  # (..., K), every entry <= 0
+        E = np.exp(S)
+        self.P = E / E.sum(axis=-1, keepdims=True)  # softmax(X)
+        return S - np.log(E.sum(axis=-1, keepdims=True))
+
+    def backward(self, dZ):
+        return dZ - self.P * dZ.sum(axis=-1, keepdims=True)
+
+
 class GELU(Layer):
     """Gaussian error linear unit, exact or with the tanh approximation.
 
@@ -215,6 +240,7 @@ ACTIVATIONS = {
     "relu": ReLU,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
+    "log_softmax": LogSoftmax,
     "gelu": GELU,
 }
 

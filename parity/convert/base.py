@@ -104,6 +104,11 @@ class Converter:
     """
 
     rules: tuple[str, ...] = ()
+    prefix = ""  # what the torch module's state_dict keys start with (a wrapper's attribute name)
+
+    def __init__(self, prefix: str | None = None) -> None:
+        if prefix is not None:
+            self.prefix = prefix
 
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         return {}

@@ -33,6 +33,7 @@ class Conv2DConverter(Converter):
     """
 
     rules = ("conv_kernel_layout",)
+    prefix = PREFIX
 
     def _shapes(self, layer):
         (kh, kw), C_in = layer.kernel_size, layer.input_shape[2]
@@ -46,20 +47,20 @@ class Conv2DConverter(Converter):
             weight = W.transpose(3, 2, 0, 1)  # (C_out, C_in, kh, kw)
         else:
             weight = W.reshape(C_out, C_in, kh, kw)  # the naive port: right shape, wrong order
-        out = {PREFIX + "weight": weight}
+        out = {self.prefix + "weight": weight}
         if layer.use_bias:
-            out[PREFIX + "bias"] = expect(layer, "b", weights.get("b"), b_shape)
+            out[self.prefix + "bias"] = expect(layer, "b", weights.get("b"), b_shape)
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
         kh, kw, C_in, C_out = w_shape
-        weight = expect(layer, PREFIX + "weight", state.get(PREFIX + "weight"), (C_out, C_in, kh, kw))
+        weight = expect(layer, self.prefix + "weight", state.get(self.prefix + "weight"), (C_out, C_in, kh, kw))
         # Always read back correctly (as DenseConverter does): a wrongly loaded kernel then
         # shows as a wrong weight:<layer>.W instead of cancelling out in the round trip.
         out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_in, C_out)
         if layer.use_bias:
-            out["b"] = expect(layer, PREFIX + "bias", state.get(PREFIX + "bias"), b_shape)
+            out["b"] = expect(layer, self.prefix + "bias", state.get(self.prefix + "bias"), b_shape)
         return out
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
@@ -121,6 +122,7 @@ class BatchNormConverter(Converter):
     """
 
     rules = ("batchnorm_biased_running_var",)
+    prefix = PREFIX
     PARAMS = ("gamma", "beta", "moving_mean", "moving_var")
     TORCH = ("weight", "bias", "running_mean", "running_var")
 
@@ -130,18 +132,18 @@ class BatchNormConverter(Converter):
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         out = {
-            PREFIX + t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
+            self.prefix + t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
         }
-        out[PREFIX + "num_batches_tracked"] = np.array(0, dtype=np.int64)
+        out[self.prefix + "num_batches_tracked"] = np.array(0, dtype=np.int64)
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         out = {
-            p: expect(layer, PREFIX + t, state.get(PREFIX + t), shape)
+            p: expect(layer, self.prefix + t, state.get(self.prefix + t), shape)
             for p, t in zip(self.PARAMS, self.TORCH, strict=True)
         }
-        one_pass = int(state.get(PREFIX + "num_batches_tracked", 0)) == 1
+        one_pass = int(state.get(self.prefix + "num_batches_tracked", 0)) == 1
         known = context("loaded") is not None and context("batch") is not None
         excess = (context("excess") or {}).get(layer.name)
         if excess is not None and enabled("batchnorm_biased_running_var"):
@@ -161,8 +163,8 @@ class BatchNormConverter(Converter):
     def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         return {
-            "gamma": expect(layer, PREFIX + "weight", grads.get(PREFIX + "weight"), shape),
-            "beta": expect(layer, PREFIX + "bias", grads.get(PREFIX + "bias"), shape),
+            "gamma": expect(layer, self.prefix + "weight", grads.get(self.prefix + "weight"), shape),
+            "beta": expect(layer, self.prefix + "bias", grads.get(self.prefix + "bias"), shape),
         }
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:

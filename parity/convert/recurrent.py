@@ -76,13 +76,14 @@ class RecurrentConverter(Converter):
 
     gates = 1
     rules: tuple[str, ...] = ("rnn_transpose", "rnn_bias_split", "rnn_single_bias_training")
+    prefix = PREFIX
 
     def _single_bias(self, layer) -> bool:
         return not getattr(layer, "reset_after", False)
 
     def torch_frozen(self, layer) -> list[str]:
         if layer.use_bias and self._single_bias(layer) and enabled("rnn_single_bias_training"):
-            return [PREFIX + "bias_hh_l0"]
+            return [self.prefix + "bias_hh_l0"]
         return []
 
     # Layout -------------------------------------------------------------------
@@ -100,10 +101,10 @@ class RecurrentConverter(Converter):
         W = self._reorder(expect(layer, "W", weights.get("W"), shapes["W"]), layer)
         U = self._reorder(expect(layer, "U", weights.get("U"), shapes["U"]), layer)
         transpose = enabled("rnn_transpose")
-        out = {PREFIX + "weight_ih_l0": W.T if transpose else W, PREFIX + "weight_hh_l0": U.T if transpose else U}
+        out = {self.prefix + "weight_ih_l0": W.T if transpose else W, self.prefix + "weight_hh_l0": U.T if transpose else U}
         if layer.use_bias:
             b_ih, b_hh = self._split_bias(layer, expect(layer, "b", weights.get("b"), shapes["b"]))
-            out[PREFIX + "bias_ih_l0"], out[PREFIX + "bias_hh_l0"] = (
+            out[self.prefix + "bias_ih_l0"], out[self.prefix + "bias_hh_l0"] = (
                 self._reorder(b_ih, layer),
                 self._reorder(b_hh, layer),
             )
@@ -118,12 +119,12 @@ class RecurrentConverter(Converter):
         self, layer, state: Arrays
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         F, H, k = layer.input_dim, layer.units, self.gates
-        W_t = expect(layer, PREFIX + "weight_ih_l0", state.get(PREFIX + "weight_ih_l0"), (k * H, F))
-        U_t = expect(layer, PREFIX + "weight_hh_l0", state.get(PREFIX + "weight_hh_l0"), (k * H, H))
+        W_t = expect(layer, self.prefix + "weight_ih_l0", state.get(self.prefix + "weight_ih_l0"), (k * H, F))
+        U_t = expect(layer, self.prefix + "weight_hh_l0", state.get(self.prefix + "weight_hh_l0"), (k * H, H))
         b_ih = b_hh = None
         if layer.use_bias:
-            b_ih = expect(layer, PREFIX + "bias_ih_l0", state.get(PREFIX + "bias_ih_l0"), (k * H,))
-            b_hh = expect(layer, PREFIX + "bias_hh_l0", state.get(PREFIX + "bias_hh_l0"), (k * H,))
+            b_ih = expect(layer, self.prefix + "bias_ih_l0", state.get(self.prefix + "bias_ih_l0"), (k * H,))
+            b_hh = expect(layer, self.prefix + "bias_hh_l0", state.get(self.prefix + "bias_hh_l0"), (k * H,))
         return W_t, U_t, b_ih, b_hh
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:

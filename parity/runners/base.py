@@ -28,6 +28,11 @@ class RunRequest:
     trace: bool = False
     disabled_rules: tuple[str, ...] = ()  # conversion rules to forget (divergence cases' naive ports)
     dropout_masks: dict[str, np.ndarray] | None = None  # scratch only: the masks a framework drew
+    # A model given as a spec (parity.spec) instead of a case's hand-written builders:
+    spec: Any = None
+    loss: str | None = None  # scratch.losses name
+    loss_kwargs: dict[str, Any] = field(default_factory=dict)
+    training: bool = False
 
 
 @dataclass
@@ -109,6 +114,8 @@ def needs_x64(impl: str, dtype: str) -> bool:
 
 def run(impl: str, request: RunRequest) -> RunResult:
     """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
+    if request.spec is not None:
+        return _run_spec(impl, request)
     if impl == "scratch":
         from parity.runners.scratch_runner import run_scratch
 
@@ -126,5 +133,27 @@ def run(impl: str, request: RunRequest) -> RunResult:
     else:
         raise ValueError(f"unknown implementation {impl!r}")
     result = worker.call("parity.runners.keras_runner:run_keras", request)
+    result.impl = impl
+    return result
+
+
+def _run_spec(impl: str, request: RunRequest) -> RunResult:
+    if impl == "scratch":
+        from parity.runners.scratch_graph import run_scratch_spec
+
+        return run_scratch_spec(request)
+    if impl == "torch":
+        from parity.runners.torch_graph import run_torch_spec
+
+        return run_torch_spec(request)
+    from parity.runners.pool import keras_worker
+
+    if impl in KERAS_BACKENDS:
+        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
+    elif impl in HIDDEN_IMPLEMENTATIONS:
+        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
+    else:
+        raise ValueError(f"unknown implementation {impl!r}")
+    result = worker.call("parity.runners.keras_graph:run_keras_spec", request)
     result.impl = impl
     return result

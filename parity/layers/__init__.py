@@ -1,0 +1,30 @@
+"""The layer registry: every layer kind, declared once (see ``parity.layers.base``).
+
+Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
+"""
+
+from parity.layers import conv, dense, merge, recurrent
+from parity.layers.base import (
+    CANONICAL,
+    CHANNELS_FIRST,
+    FLAT_CHANNELS_FIRST,
+    KerasSide,
+    LayerKind,
+    Registry,
+    TorchSide,
+    Traits,
+)
+
+REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS])
+
+__all__ = [
+    "CANONICAL",
+    "CHANNELS_FIRST",
+    "FLAT_CHANNELS_FIRST",
+    "REGISTRY",
+    "KerasSide",
+    "LayerKind",
+    "Registry",
+    "TorchSide",
+    "Traits",
+]

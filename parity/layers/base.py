@@ -1,0 +1,191 @@
+"""What a layer kind declares, once: the registry entry.
+
+An entry says everything the harness needs to know about one kind of layer:
+
+- the scratch layer it is (``scratch``), and how to build the idiomatic torch module and
+  Keras layer from the canonical configuration (``torch.build``, ``keras.build``);
+- how to recognise the frameworks' own layers and calls and read their configuration
+  (``torch.modules`` / ``torch.ops`` and their readers, ``keras.classes`` and
+  ``keras.activations``), which is what the importers use;
+- the weight converter both ways (``converter``, with its named rules);
+- how the torch activation is laid out against the canonical one (``torch.layout``), so a
+  per-layer trace of an NCHW torch model compares with the NHWC scratch trace;
+- what is special about it, as data (``traits``): running statistics, stochastic masks,
+  regularisers.
+
+Nothing in this module imports torch or Keras: the callables do, when called, so the parent
+process never imports Keras (each backend lives in its own worker process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from parity.convert.base import NO_WEIGHTS, Converter
+
+Config = dict[str, Any]
+Shape = tuple[int, ...]
+
+# Layouts of a torch activation relative to the canonical (channels-last) one.
+CANONICAL = "canonical"  # the same array
+CHANNELS_FIRST = "channels_first"  # (B, C, *spatial) for a canonical (B, *spatial, C)
+FLAT_CHANNELS_FIRST = "flat_channels_first"  # a flattened channels-first map: (C, *spatial) order
+
+
+@dataclass(frozen=True)
+class TorchSide:
+    """The PyTorch half of an entry.
+
+    Attributes:
+        build: (config, input shapes, input layout) -> nn.Module; shapes are canonical and
+            one per input, the layout is that of the torch tensors the module receives.
+        call: how a generated model applies the module to its inputs; ``module(*xs)`` when None.
+            (A recurrent module returns a tuple: its ``call`` keeps what Keras returns.)
+        modules: torch.nn classes this kind stands for, as import paths (``"torch.nn.Linear"``).
+        read_module: (module, canonical input shape) -> config, for the importer.
+        ops: ATen operators this kind stands for in a captured graph (``"aten.relu.default"``).
+        read_op: (args, kwargs, canonical input shapes, input layout) -> config, for the importer;
+            may return None when the call is not one this kind covers.
+        layout: the layout of the output: "follow" (the first input's), or one of
+            CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input).
+    """
+
+    build: Callable[..., Any]
+    call: Callable[..., Any] | None = None
+    modules: tuple[str, ...] = ()
+    read_module: Callable[..., Config] | None = None
+    ops: tuple[str, ...] = ()
+    read_op: Callable[..., Config | None] | None = None
+    layout: str = "follow"
+
+
+@dataclass(frozen=True)
+class KerasSide:
+    """The Keras half of an entry.
+
+    Attributes:
+        build: (config, name) -> a keras.layers.Layer.
+        classes: Keras layer class names this kind stands for (``"Dense"``).
+        read: (layer) -> config, for the importer; returns the kind's config only (an
+            ``activation=`` argument is read separately, through ``activations``).
+        activations: ``activation=`` strings that are this kind (``"relu"``), and
+            ``activation_config`` maps such a string to the kind's config.
+    """
+
+    build: Callable[..., Any]
+    classes: tuple[str, ...] = ()
+    read: Callable[..., Config] | None = None
+    activations: tuple[str, ...] = ()
+    activation_config: Callable[[str], Config] | None = None
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What is special about a kind, as data the runners read (never its name).
+
+    Attributes:
+        running_statistics: canonical names of state a training-mode pass updates
+            (BatchNorm's moving mean and variance).
+        stochastic: draws a random mask in training mode; scratch takes the mask the
+            framework drew (read off the layer's output: ``mask = output != 0``).
+        regularizer: the config key of an L2 factor on the kernel ``W``, or None.
+        training_flag: the layer behaves differently in training mode.
+    """
+
+    running_statistics: tuple[str, ...] = ()
+    stochastic: bool = False
+    regularizer: str | None = None
+    training_flag: bool = False
+
+
+@dataclass(frozen=True)
+class LayerKind:
+    """One registry entry. See the module docstring."""
+
+    name: str
+    family: str
+    summary: str
+    scratch: Callable[[Config, str], Any]
+    torch: TorchSide
+    keras: KerasSide
+    converter: Converter = NO_WEIGHTS
+    traits: Traits = field(default_factory=Traits)
+    arity: int = 1  # inputs it reads; 0 for any number >= 2 (add, concatenate)
+    defaults: Config = field(default_factory=dict)  # canonical config keys and their defaults
+    validate: Callable[[Config, list[Shape]], None] | None = None
+
+    def configure(self, config: Config) -> Config:
+        unknown = sorted(set(config) - set(self.defaults))
+        if unknown:
+            raise KeyError(
+                f"layer kind {self.name!r} has no key(s) {', '.join(unknown)}; keys: {', '.join(sorted(self.defaults))}"
+            )
+        return {**self.defaults, **config}
+
+
+class Registry:
+    """Every layer kind by name, and the lookups the importers need."""
+
+    def __init__(self, kinds: Iterable[LayerKind]) -> None:
+        self.kinds: dict[str, LayerKind] = {}
+        for kind in kinds:
+            if kind.name in self.kinds:
+                raise ValueError(f"layer kind {kind.name!r} registered twice")
+            self.kinds[kind.name] = kind
+
+    def __getitem__(self, name: str) -> LayerKind:
+        if name not in self.kinds:
+            raise KeyError(f"unknown layer kind {name!r}; registered: {', '.join(sorted(self.kinds))}")
+        return self.kinds[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.kinds
+
+    def __iter__(self):
+        return iter(self.kinds.values())
+
+    def names(self) -> list[str]:
+        return sorted(self.kinds)
+
+    def for_torch_module(self, module) -> LayerKind | None:
+        """The kind whose ``torch.modules`` lists the module's exact class."""
+        path = f"{type(module).__module__}.{type(module).__qualname__}"
+        for kind in self:
+            for candidate in kind.torch.modules:
+                if candidate == path or _resolve(candidate) is type(module):
+                    return kind
+        return None
+
+    def for_torch_op(self, op: str) -> list[LayerKind]:
+        return [kind for kind in self if op in kind.torch.ops]
+
+    def for_keras_class(self, class_name: str) -> LayerKind | None:
+        for kind in self:
+            if class_name in kind.keras.classes:
+                return kind
+        return None
+
+    def for_keras_activation(self, name: str) -> LayerKind | None:
+        for kind in self:
+            if name in kind.keras.activations:
+                return kind
+        return None
+
+    def torch_module_names(self) -> list[str]:
+        return sorted({m.rsplit(".", 1)[-1] for kind in self for m in kind.torch.modules})
+
+    def keras_class_names(self) -> list[str]:
+        return sorted({c for kind in self for c in kind.keras.classes})
+
+
+def _resolve(path: str):
+    """``"torch.nn.Linear"`` -> the class (imports its module)."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None

@@ -1,0 +1,311 @@
+"""The convolutional family: Conv2D, MaxPool2D, AvgPool2D, BatchNorm.
+
+Canonical images are channels-last, (H, W, C); the generated torch modules read NCHW, as
+every torch.nn image module does, and the torch model changes layout once, at its input.
+Sizes (``kernel_size``, ``strides``, ``dilation_rate``, ``pool_size``) are pairs.
+
+Rule ``same_padding``: Keras' ``padding="same"`` pads (total // 2, total - total // 2)
+with total = max((ceil(n / s) - 1) * s + K - n, 0), which depends on the input size and
+is asymmetric when total is odd (keras/src/ops/operation_utils.py). torch's modules take
+one symmetric ``padding``, and ``nn.Conv2d(padding="same")`` refuses strides > 1
+(torch/nn/modules/conv.py). So a stride-1 "same" convolution is ``nn.Conv2d(padding="same")``
+(which pads the same way), and anything else uses the modules of
+``framework.pytorch.conv``, which pad explicitly. The naive port, ``padding=k // 2``, is
+what the rule disabled builds (divergences ``same_padding_stride2`` and
+``avgpool_count_include_pad``).
+"""
+
+from __future__ import annotations
+
+from parity.convert.base import enabled
+from parity.convert.conv import BatchNormConverter, Conv2DConverter
+from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, TorchSide, Traits
+
+
+def _pair(value) -> tuple[int, int]:
+    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _naive_padding(kernel) -> tuple[int, int]:
+    kh, kw = _pair(kernel)
+    return kh // 2, kw // 2
+
+
+# Conv2D ------------------------------------------------------------------------------------
+
+
+def _conv_scratch(config: Config, name: str):
+    from scratch.conv2d import Conv2D
+
+    return Conv2D(
+        config["filters"],
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        dilation_rate=tuple(config["dilation_rate"]),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _conv_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    from framework.pytorch.conv import Conv2d
+
+    C_in = shapes[0][-1]
+    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
+    args = dict(stride=s, dilation=d, bias=config["use_bias"])
+    if config["padding"] == "valid":
+        return nn.Conv2d(C_in, config["filters"], k, padding=0, **args)
+    if not enabled("same_padding"):
+        return nn.Conv2d(C_in, config["filters"], k, padding=_naive_padding(k), **args)
+    if s == (1, 1):
+        return nn.Conv2d(C_in, config["filters"], k, padding="same", **args)
+    return Conv2d(C_in, config["filters"], k, padding="same", **args)
+
+
+def _conv_torch_read(module, shape) -> Config:
+    if module.groups != 1:
+        raise ValueError(f"groups={module.groups} (only groups=1 is supported)")
+    if module.padding_mode != "zeros":
+        raise ValueError(f"padding_mode={module.padding_mode!r} (only 'zeros' is supported)")
+    k, s, d = tuple(module.kernel_size), tuple(module.stride), tuple(module.dilation)
+    if getattr(module, "same", False) or module.padding == "same":
+        padding = "same"
+    elif module.padding == "valid" or tuple(module.padding) == (0, 0):
+        padding = "valid"
+    elif s == (1, 1) and all(2 * p == di * (ki - 1) for p, ki, di in zip(module.padding, k, d)):
+        padding = "same"  # symmetric padding equal to Keras' "same" at stride 1
+    else:
+        raise ValueError(
+            f"padding={tuple(module.padding)} with kernel_size={k}, stride={s} is neither 'valid' nor Keras' 'same'"
+        )
+    return {
+        "filters": module.out_channels,
+        "kernel_size": list(k),
+        "strides": list(s),
+        "padding": padding,
+        "dilation_rate": list(d),
+        "use_bias": module.bias is not None,
+    }
+
+
+def _conv_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.Conv2D(
+        config["filters"],
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        dilation_rate=tuple(config["dilation_rate"]),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _channels_last(layer) -> None:
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise ValueError("data_format='channels_first' (only channels_last is supported)")
+
+
+def _conv_keras_read(layer) -> Config:
+    _channels_last(layer)
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(f"groups={layer.groups} (only groups=1 is supported)")
+    for attribute in (
+        "kernel_regularizer",
+        "bias_regularizer",
+        "activity_regularizer",
+        "kernel_constraint",
+        "bias_constraint",
+    ):
+        if getattr(layer, attribute, None) is not None:
+            raise ValueError(f"{attribute} is not supported")
+    return {
+        "filters": layer.filters,
+        "kernel_size": list(_pair(layer.kernel_size)),
+        "strides": list(_pair(layer.strides)),
+        "padding": layer.padding,
+        "dilation_rate": list(_pair(layer.dilation_rate)),
+        "use_bias": layer.use_bias,
+    }
+
+
+CONV2D = LayerKind(
+    name="conv2d",
+    family="conv",
+    summary="Z = conv(X, W) + b over (H, W), channels-last (nn.Conv2d, keras.layers.Conv2D)",
+    scratch=_conv_scratch,
+    torch=TorchSide(
+        build=_conv_torch,
+        modules=("torch.nn.Conv2d", "framework.pytorch.conv.Conv2d"),
+        read_module=_conv_torch_read,
+        layout=CHANNELS_FIRST,
+    ),
+    keras=KerasSide(build=_conv_keras, classes=("Conv2D",), read=_conv_keras_read),
+    converter=Conv2DConverter(prefix=""),
+    defaults={
+        "filters": 1,
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": "valid",
+        "dilation_rate": [1, 1],
+        "use_bias": True,
+    },
+)
+
+
+# Pooling ------------------------------------------------------------------------------------
+
+
+def _pool_kind(
+    name: str, scratch_class: str, torch_class: str, framework_class: str, keras_class: str, op: str
+) -> LayerKind:
+    def scratch(config: Config, layer_name: str):
+        from scratch import pooling
+
+        return getattr(pooling, scratch_class)(
+            tuple(config["pool_size"]), strides=tuple(config["strides"]), padding=config["padding"], name=layer_name
+        )
+
+    def build_torch(config: Config, shapes, layout):
+        from torch import nn
+
+        from framework.pytorch import conv
+
+        k, s = _pair(config["pool_size"]), _pair(config["strides"])
+        if config["padding"] == "valid":
+            return getattr(nn, torch_class)(k, s)
+        if not enabled("same_padding"):
+            return getattr(nn, torch_class)(k, s, padding=_naive_padding(k))
+        return getattr(conv, framework_class)(k, s, padding="same")
+
+    def read_torch(module, shape) -> Config:
+        if isinstance(module.padding, str):  # framework.pytorch.conv's pools
+            return {"pool_size": list(module.kernel_size), "strides": list(module.stride), "padding": module.padding}
+        k = _pair(module.kernel_size)
+        s = k if module.stride is None else _pair(module.stride)
+        if _pair(module.padding) != (0, 0) or module.ceil_mode or _pair(getattr(module, "dilation", 1)) != (1, 1):
+            raise ValueError(
+                f"padding={module.padding}, ceil_mode={module.ceil_mode} (only unpadded pooling is supported)"
+            )
+        return {"pool_size": list(k), "strides": list(s), "padding": "valid"}
+
+    def read_op(args, kwargs, shapes, layout) -> Config | None:
+        k = _pair(args[1])
+        stride = args[2] if len(args) > 2 and args[2] else k
+        padding = args[3] if len(args) > 3 else 0
+        if _pair(padding) != (0, 0):
+            return None
+        if len(args) > 4 and args[4] and op == "aten.max_pool2d.default":
+            if _pair(args[4]) != (1, 1):
+                return None  # dilation
+        return {"pool_size": list(k), "strides": list(_pair(stride)), "padding": "valid"}
+
+    def build_keras(config: Config, layer_name: str):
+        import keras
+
+        return getattr(keras.layers, keras_class)(
+            tuple(config["pool_size"]), strides=tuple(config["strides"]), padding=config["padding"], name=layer_name
+        )
+
+    def read_keras(layer) -> Config:
+        _channels_last(layer)
+        strides = layer.strides if layer.strides is not None else layer.pool_size
+        return {"pool_size": list(_pair(layer.pool_size)), "strides": list(_pair(strides)), "padding": layer.padding}
+
+    return LayerKind(
+        name=name,
+        family="conv",
+        summary=f"{'the largest value' if 'max' in name else 'the mean of the real cells'} of each window",
+        scratch=scratch,
+        torch=TorchSide(
+            build=build_torch,
+            modules=(f"torch.nn.{torch_class}", f"framework.pytorch.conv.{framework_class}"),
+            read_module=read_torch,
+            ops=(op,),
+            read_op=read_op,
+        ),
+        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras),
+        defaults={"pool_size": [2, 2], "strides": [2, 2], "padding": "valid"},
+    )
+
+
+MAX_POOL2D = _pool_kind("max_pool2d", "MaxPool2D", "MaxPool2d", "MaxPool2d", "MaxPooling2D", "aten.max_pool2d.default")
+AVG_POOL2D = _pool_kind(
+    "avg_pool2d", "AvgPool2D", "AvgPool2d", "AvgPool2d", "AveragePooling2D", "aten.avg_pool2d.default"
+)
+
+
+# BatchNorm ----------------------------------------------------------------------------------
+
+
+def _bn_scratch(config: Config, name: str):
+    from scratch.batchnorm import BatchNorm
+
+    kwargs = {k: config[k] for k in ("epsilon", "momentum") if config[k] is not None}
+    return BatchNorm(axis=-1, name=name, **kwargs)
+
+
+def _bn_torch(config: Config, shapes, layout):
+    """eps = epsilon; torch momentum = 1 - Keras momentum (torch weighs the new batch statistic:
+    new = (1 - m) * old + m * batch; Keras the old one: new = m * old + (1 - m) * batch;
+    torch/nn/modules/batchnorm.py, keras/src/layers/normalization/batch_normalization.py)."""
+    from torch import nn
+
+    kwargs = {}
+    if config["epsilon"] is not None:
+        kwargs["eps"] = config["epsilon"]
+    if config["momentum"] is not None:
+        kwargs["momentum"] = 1.0 - config["momentum"]
+    rank = len(shapes[0])
+    if rank == 3:
+        return nn.BatchNorm2d(shapes[0][-1], **kwargs)
+    if rank == 1:
+        return nn.BatchNorm1d(shapes[0][-1], **kwargs)
+    raise ValueError(f"BatchNorm over inputs of shape {shapes[0]} (images (H, W, C) or features (F,) only)")
+
+
+def _bn_torch_read(module, shape) -> Config:
+    if not module.affine or not module.track_running_stats:
+        raise ValueError("affine=False or track_running_stats=False (only the default BatchNorm is supported)")
+    if module.momentum is None:
+        raise ValueError("momentum=None, a cumulative average (Keras has no equivalent)")
+    return {"epsilon": float(module.eps), "momentum": 1.0 - float(module.momentum)}
+
+
+def _bn_keras(config: Config, name: str):
+    import keras
+
+    kwargs = {k: config[k] for k in ("epsilon", "momentum") if config[k] is not None}
+    return keras.layers.BatchNormalization(name=name, **kwargs)
+
+
+def _bn_keras_read(layer) -> Config:
+    if layer.axis not in (-1, len(layer.input.shape) - 1 if hasattr(layer, "input") else -1):
+        raise ValueError(f"axis={layer.axis} (only the last axis, the channels, is supported)")
+    if not layer.center or not layer.scale:
+        raise ValueError("center=False or scale=False (only the default BatchNormalization is supported)")
+    return {"epsilon": float(layer.epsilon), "momentum": float(layer.momentum)}
+
+
+BATCH_NORM = LayerKind(
+    name="batch_norm",
+    family="conv",
+    summary="Z = gamma * (X - mean) / sqrt(var + epsilon) + beta per channel, moving statistics",
+    scratch=_bn_scratch,
+    torch=TorchSide(
+        build=_bn_torch,
+        modules=("torch.nn.BatchNorm2d", "torch.nn.BatchNorm1d"),
+        read_module=_bn_torch_read,
+    ),
+    keras=KerasSide(build=_bn_keras, classes=("BatchNormalization",), read=_bn_keras_read),
+    converter=BatchNormConverter(prefix=""),
+    traits=Traits(running_statistics=("moving_mean", "moving_var"), training_flag=True),
+    defaults={"epsilon": 1e-3, "momentum": 0.99},
+)
+
+
+KINDS = (CONV2D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM)

@@ -1,0 +1,444 @@
+"""The dense family: Dense, the activations, Dropout, Flatten.
+
+Canonical configurations use Keras' argument names. ``None`` for a hyperparameter means
+"the framework's own default" (torch's LeakyReLU slope 0.01, Keras' 0.3): only the
+divergence cases use it, to build the port that trusts the defaults.
+"""
+
+from __future__ import annotations
+
+import math
+
+from parity.convert.dense import DenseConverter
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide, Traits
+
+# Dense ---------------------------------------------------------------------------------
+
+
+def _dense_scratch(config: Config, name: str):
+    from scratch.dense import Dense
+    from scratch.regularizers import L2
+
+    layer = Dense(config["units"], use_bias=config["use_bias"], name=name)
+    l2 = config["kernel_regularizer"]
+    layer.regularizer = L2(l2) if l2 else None
+    return layer
+
+
+def _dense_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    return nn.Linear(math.prod(shapes[0][-1:]), config["units"], bias=config["use_bias"])
+
+
+def _dense_torch_read(module, shape) -> Config:
+    return {"units": module.out_features, "use_bias": module.bias is not None, "kernel_regularizer": None}
+
+
+def _dense_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    return None  # F.linear with a parameter is read as a module call (the module stack names it)
+
+
+def _dense_keras(config: Config, name: str):
+    import keras
+
+    l2 = config["kernel_regularizer"]
+    return keras.layers.Dense(
+        config["units"],
+        use_bias=config["use_bias"],
+        kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+        name=name,
+    )
+
+
+def _dense_keras_read(layer) -> Config:
+    import keras
+
+    regularizer = layer.kernel_regularizer
+    l2 = None
+    if regularizer is not None:
+        if not isinstance(regularizer, keras.regularizers.L2):
+            raise ValueError(f"kernel_regularizer {type(regularizer).__name__} (only L2 is supported)")
+        l2 = float(regularizer.l2)
+    for attribute in ("bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"):
+        if getattr(layer, attribute, None) is not None:
+            raise ValueError(f"{attribute} is not supported")
+    return {"units": layer.units, "use_bias": layer.use_bias, "kernel_regularizer": l2}
+
+
+DENSE = LayerKind(
+    name="dense",
+    family="dense",
+    summary="Z = X @ W + b on the last axis (nn.Linear, keras.layers.Dense)",
+    scratch=_dense_scratch,
+    torch=TorchSide(
+        build=_dense_torch,
+        modules=("torch.nn.Linear",),
+        read_module=_dense_torch_read,
+        layout=CANONICAL,
+    ),
+    keras=KerasSide(build=_dense_keras, classes=("Dense",), read=_dense_keras_read),
+    converter=DenseConverter(),
+    traits=Traits(regularizer="kernel_regularizer"),
+    defaults={"units": 1, "use_bias": True, "kernel_regularizer": None},
+)
+
+
+# Activations ---------------------------------------------------------------------------
+
+
+def _activation(
+    name: str,
+    summary: str,
+    torch_module: str,
+    torch_ops: tuple[str, ...],
+    keras_names: tuple[str, ...],
+    keras_classes: tuple[str, ...] = (),
+    defaults: Config | None = None,
+    torch_build=None,
+    torch_read=None,
+    torch_read_op=None,
+    keras_build=None,
+    keras_read=None,
+) -> LayerKind:
+    """An element-wise (or last-axis) activation: the same shape out as in."""
+
+    def scratch(config: Config, layer_name: str):
+        from scratch import activations
+
+        approximate = config.get("approximate")
+        return activations.get(
+            name,
+            negative_slope=config.get("negative_slope"),
+            approximate="tanh" if approximate else "none",
+            layer_name=layer_name,
+        )
+
+    def build_torch(config: Config, shapes, layout):
+        import importlib
+
+        module, _, cls = torch_module.rpartition(".")
+        return getattr(importlib.import_module(module), cls)()
+
+    def build_keras(config: Config, layer_name: str):
+        import keras
+
+        return keras.layers.Activation(name, name=layer_name)
+
+    def read_keras(layer) -> Config:
+        return {}
+
+    return LayerKind(
+        name=name,
+        family="dense",
+        summary=summary,
+        scratch=scratch,
+        torch=TorchSide(
+            build=torch_build or build_torch,
+            modules=(torch_module,),
+            read_module=torch_read or (lambda module, shape: {}),
+            ops=torch_ops,
+            read_op=torch_read_op or (lambda args, kwargs, shapes, layout: {}),
+        ),
+        keras=KerasSide(
+            build=keras_build or build_keras,
+            classes=keras_classes,
+            read=keras_read or read_keras,
+            activations=keras_names,
+            activation_config=lambda activation: dict(defaults or {}),
+        ),
+        defaults=dict(defaults or {}),
+    )
+
+
+def _leaky_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    slope = config["negative_slope"]
+    return nn.LeakyReLU() if slope is None else nn.LeakyReLU(slope)
+
+
+def _leaky_torch_op(args, kwargs, shapes, layout) -> Config:
+    slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
+    return {"negative_slope": float(slope)}
+
+
+def _leaky_keras(config: Config, name: str):
+    import keras
+
+    slope = config["negative_slope"]
+    return (
+        keras.layers.LeakyReLU(name=name) if slope is None else keras.layers.LeakyReLU(negative_slope=slope, name=name)
+    )
+
+
+def _leaky_keras_read(layer) -> Config:
+    return {"negative_slope": float(layer.negative_slope)}
+
+
+def _gelu_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    approximate = config["approximate"]
+    return nn.GELU() if approximate is None else nn.GELU(approximate="tanh" if approximate else "none")
+
+
+def _gelu_torch_op(args, kwargs, shapes, layout) -> Config:
+    return {"approximate": kwargs.get("approximate", "none") == "tanh"}
+
+
+def _gelu_keras(config: Config, name: str):
+    import keras
+
+    approximate = config["approximate"]
+    if approximate is None:
+        return keras.layers.Activation("gelu", name=name)
+    return keras.layers.Activation(lambda x: keras.activations.gelu(x, approximate=bool(approximate)), name=name)
+
+
+def _softmax_axis(dim: int, rank: int, layout: str) -> int:
+    """A torch softmax dimension (batch axis included) as a canonical axis; only the last is supported."""
+    canonical_last = dim in (-1, rank - 1) if layout == CANONICAL else dim == 1
+    if not canonical_last:
+        raise ValueError(f"softmax over dim {dim} (only the feature axis is supported)")
+    return -1
+
+
+def _softmax_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    return nn.Softmax(dim=-1 if layout == CANONICAL else 1)
+
+
+def _softmax_torch_read(module, shape) -> Config:
+    dim = module.dim if module.dim is not None else -1
+    _softmax_axis(dim, len(shape) + 1, CANONICAL)
+    return {}
+
+
+def _softmax_torch_op(args, kwargs, shapes, layout) -> Config:
+    dim = args[1] if len(args) > 1 else kwargs.get("dim", -1)
+    _softmax_axis(dim, len(shapes[0]) + 1, layout)
+    return {}
+
+
+def _softmax_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.Softmax(axis=-1, name=name)
+
+
+def _softmax_keras_read(layer) -> Config:
+    axis = getattr(layer, "axis", -1)
+    if axis not in (-1, (-1,), [-1]):
+        raise ValueError(f"Softmax over axis {axis} (only the last axis is supported)")
+    return {}
+
+
+def _log_softmax_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    return nn.LogSoftmax(dim=-1 if layout == CANONICAL else 1)
+
+
+def _relu_keras_read(layer) -> Config:
+    if (
+        getattr(layer, "max_value", None) is not None
+        or getattr(layer, "negative_slope", 0.0)
+        or getattr(layer, "threshold", 0.0)
+    ):
+        raise ValueError("ReLU with max_value, negative_slope or threshold (only the plain ReLU is supported)")
+    return {}
+
+
+def _relu_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.ReLU(name=name)
+
+
+LINEAR = _activation("linear", "Z = X (nn.Identity, Activation('linear'))", "torch.nn.Identity", (), ("linear",))
+SIGMOID = _activation(
+    "sigmoid",
+    "Z = 1 / (1 + exp(-X))",
+    "torch.nn.Sigmoid",
+    ("aten.sigmoid.default", "aten.sigmoid_.default"),
+    ("sigmoid",),
+)
+TANH = _activation("tanh", "Z = tanh(X)", "torch.nn.Tanh", ("aten.tanh.default", "aten.tanh_.default"), ("tanh",))
+RELU = _activation(
+    "relu",
+    "Z = max(X, 0)",
+    "torch.nn.ReLU",
+    ("aten.relu.default", "aten.relu_.default"),
+    ("relu",),
+    keras_classes=("ReLU",),
+    keras_build=_relu_keras,
+    keras_read=_relu_keras_read,
+)
+LEAKY_RELU = _activation(
+    "leaky_relu",
+    "Z = X where X > 0, negative_slope * X elsewhere",
+    "torch.nn.LeakyReLU",
+    ("aten.leaky_relu.default", "aten.leaky_relu_.default"),
+    ("leaky_relu",),
+    keras_classes=("LeakyReLU",),
+    defaults={"negative_slope": 0.2},  # keras.activations.leaky_relu's default; the LeakyReLU layer's is 0.3
+    torch_build=_leaky_torch,
+    torch_read=lambda module, shape: {"negative_slope": float(module.negative_slope)},
+    torch_read_op=_leaky_torch_op,
+    keras_build=_leaky_keras,
+    keras_read=_leaky_keras_read,
+)
+SOFTMAX = _activation(
+    "softmax",
+    "Z = exp(X) / sum(exp(X)) over the last axis",
+    "torch.nn.Softmax",
+    ("aten.softmax.int", "aten._softmax.default"),
+    ("softmax",),
+    keras_classes=("Softmax",),
+    torch_build=_softmax_torch,
+    torch_read=_softmax_torch_read,
+    torch_read_op=_softmax_torch_op,
+    keras_build=_softmax_keras,
+    keras_read=_softmax_keras_read,
+)
+LOG_SOFTMAX = _activation(
+    "log_softmax",
+    "Z = X - log(sum(exp(X))) over the last axis",
+    "torch.nn.LogSoftmax",
+    ("aten.log_softmax.int", "aten._log_softmax.default"),
+    ("log_softmax",),
+    torch_build=_log_softmax_torch,
+    torch_read=_softmax_torch_read,
+    torch_read_op=_softmax_torch_op,
+)
+GELU = _activation(
+    "gelu",
+    "Z = X * Phi(X) (exact) or its tanh approximation",
+    "torch.nn.GELU",
+    ("aten.gelu.default", "aten.gelu_.default"),
+    ("gelu",),
+    defaults={"approximate": False},
+    torch_build=_gelu_torch,
+    torch_read=lambda module, shape: {"approximate": module.approximate == "tanh"},
+    torch_read_op=_gelu_torch_op,
+    keras_build=_gelu_keras,
+)
+
+
+# Dropout and Flatten ---------------------------------------------------------------------
+
+
+def _dropout_scratch(config: Config, name: str):
+    import numpy as np
+
+    from scratch.dropout import Dropout
+
+    return Dropout(config["rate"], name=name, rng=np.random.default_rng(0))
+
+
+def _dropout_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    return nn.Dropout(config["rate"])
+
+
+def _dropout_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    p = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
+    return {"rate": float(p)}
+
+
+def _dropout_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.Dropout(config["rate"], name=name)
+
+
+def _dropout_keras_read(layer) -> Config:
+    if getattr(layer, "noise_shape", None) is not None:
+        raise ValueError("Dropout with a noise_shape (only element-wise dropout is supported)")
+    return {"rate": float(layer.rate)}
+
+
+DROPOUT = LayerKind(
+    name="dropout",
+    family="dense",
+    summary="inverted dropout: Z = X * M / (1 - rate) in training, Z = X in inference",
+    scratch=_dropout_scratch,
+    torch=TorchSide(
+        build=_dropout_torch,
+        modules=("torch.nn.Dropout",),
+        read_module=lambda module, shape: {"rate": float(module.p)},
+        ops=("aten.dropout.default", "aten.dropout_.default", "aten.native_dropout.default"),
+        read_op=_dropout_torch_op,
+    ),
+    keras=KerasSide(build=_dropout_keras, classes=("Dropout",), read=_dropout_keras_read),
+    traits=Traits(stochastic=True, training_flag=True),
+    defaults={"rate": 0.5},
+)
+
+
+def _flatten_scratch(config: Config, name: str):
+    from scratch.flatten import Flatten
+
+    return Flatten(name=name)
+
+
+def _flatten_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    return nn.Flatten()
+
+
+def _flatten_torch_read(module, shape) -> Config:
+    if module.start_dim != 1 or module.end_dim != -1:
+        raise ValueError(
+            f"Flatten(start_dim={module.start_dim}, end_dim={module.end_dim}) (only start_dim=1, end_dim=-1)"
+        )
+    return {}
+
+
+def _flatten_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """torch.flatten(x, 1), x.view(B, -1) and x.reshape(B, -1): every axis but the batch into one."""
+    op_args = list(args[1:])
+    if len(op_args) == 2 and all(isinstance(a, int) for a in op_args):  # flatten.using_ints(start, end)
+        start, end = op_args
+        rank = len(shapes[0]) + 1
+        return {} if start == 1 and end in (-1, rank - 1) else None
+    size = op_args[0] if op_args else kwargs.get("size") or kwargs.get("shape")
+    if isinstance(size, (list, tuple)) and len(size) == 2 and (size[1] == -1 or size[1] == math.prod(shapes[0])):
+        return {}
+    return None
+
+
+def _flatten_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.Flatten(name=name)
+
+
+def _flatten_keras_read(layer) -> Config:
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise ValueError("Flatten(data_format='channels_first') (only channels_last is supported)")
+    return {}
+
+
+FLATTEN = LayerKind(
+    name="flatten",
+    family="dense",
+    summary="Z = X.reshape(B, -1): every axis but the batch into one",
+    scratch=_flatten_scratch,
+    torch=TorchSide(
+        build=_flatten_torch,
+        modules=("torch.nn.Flatten",),
+        read_module=_flatten_torch_read,
+        ops=("aten.flatten.using_ints", "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"),
+        read_op=_flatten_torch_op,
+        layout="flatten",
+    ),
+    keras=KerasSide(build=_flatten_keras, classes=("Flatten",), read=_flatten_keras_read),
+)
+
+
+KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)

@@ -1,0 +1,165 @@
+"""A model spec: a model as data.
+
+Named layers, each with a registered kind and its canonical configuration (Keras'
+argument names, channels-last shapes), and the edges between them. Stacks, residual
+``add``s, ``concatenate``s and a module called twice are all graphs of this one form.
+A spec is small, serialisable (JSON) and framework-free: the importers read one from a
+real PyTorch or Keras model, and the generators build the scratch, torch and Keras
+models from it.
+
+Shapes are one sample's, batch axis excluded, in the canonical layout: images
+(H, W, C), sequences (T, F), whatever the source framework's own layout was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+INPUT = "input"  # the name every spec gives its model input
+
+
+class SpecError(ValueError):
+    """A spec that cannot be read, built or imported (exit status 2 on the command line)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer call.
+
+    Attributes:
+        name: unique within the spec; the user's own name where the source has one
+            (``features.3``, a Keras layer's name), which canonical weights are keyed by.
+        kind: a registered layer kind (``parity.layers``).
+        config: the kind's canonical configuration.
+        inputs: names of the nodes it reads, in order; ``"input"`` is the model input.
+        shares: the node whose weights this call uses (a module called twice); None for its own.
+    """
+
+    name: str
+    kind: str
+    config: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[str, ...] = (INPUT,)
+    shares: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "kind": self.kind,
+            "config": dict(self.config),
+            "inputs": list(self.inputs),
+        }
+        if self.shares is not None:
+            out["shares"] = self.shares
+        return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model: its input, its layer calls in a valid order, and which node is the output.
+
+    Attributes:
+        name: the model's name (a case name, or the source's class or file).
+        input_shape: one sample's shape, canonical layout, batch axis excluded.
+        nodes: every layer call, each after the nodes it reads.
+        output: the node whose value the model returns (the last node by default).
+        input_dtype: "float" or "int" (token ids).
+    """
+
+    name: str
+    input_shape: tuple[int, ...]
+    nodes: tuple[Node, ...]
+    output: str | None = None
+    input_dtype: str = "float"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        if self.output is None and self.nodes:
+            object.__setattr__(self, "output", self.nodes[-1].name)
+        self.validate()
+
+    def validate(self) -> None:
+        seen = {INPUT}
+        for node in self.nodes:
+            if node.name in seen:
+                raise SpecError(f"model {self.name!r}: two layers are named {node.name!r}")
+            missing = [i for i in node.inputs if i not in seen]
+            if missing:
+                raise SpecError(
+                    f"model {self.name!r}, layer {node.name!r}: reads {missing[0]!r}, which no earlier layer produces"
+                )
+            if node.shares is not None and node.shares not in seen:
+                raise SpecError(
+                    f"model {self.name!r}, layer {node.name!r}: shares the weights of unknown layer {node.shares!r}"
+                )
+            seen.add(node.name)
+        if self.nodes and self.output not in seen:
+            raise SpecError(f"model {self.name!r}: output {self.output!r} is not a layer")
+
+    # Views ----------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise SpecError(f"model {self.name!r}: no layer named {name!r}")
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({node.kind for node in self.nodes})
+
+    @property
+    def is_chain(self) -> bool:
+        """Each node reads exactly the one before it (an ``nn.Sequential`` / ``keras.Sequential``)."""
+        previous = INPUT
+        for node in self.nodes:
+            if node.inputs != (previous,) or node.shares is not None:
+                return False
+            previous = node.name
+        return self.output == previous
+
+    def consumers(self, name: str) -> list[Node]:
+        return [node for node in self.nodes if name in node.inputs]
+
+    # Serialisation -------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "input_dtype": self.input_dtype,
+            "output": self.output,
+            "nodes": [node.as_dict() for node in self.nodes],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=1) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        try:
+            nodes = tuple(
+                Node(n["name"], n["kind"], dict(n.get("config", {})), tuple(n.get("inputs", (INPUT,))), n.get("shares"))
+                for n in data["nodes"]
+            )
+            return cls(
+                data["name"], tuple(data["input_shape"]), nodes, data.get("output"), data.get("input_dtype", "float")
+            )
+        except (KeyError, TypeError) as error:
+            raise SpecError(f"not a model spec: missing or malformed {error}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelSpec:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise SpecError(f"not a model spec (JSON): {error}") from None
+
+
+def chain(name: str, input_shape, layers: list[tuple[str, str, dict[str, Any]]]) -> ModelSpec:
+    """A stack: ``layers`` as (name, kind, config), each reading the one before."""
+    nodes, previous = [], INPUT
+    for layer_name, kind, config in layers:
+        nodes.append(Node(layer_name, kind, dict(config), (previous,)))
+        previous = layer_name
+    return ModelSpec(name, tuple(input_shape), tuple(nodes))
