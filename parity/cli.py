@@ -12,6 +12,7 @@ import sys
 from parity import DTYPES, IMPLEMENTATIONS
 from parity.case import CaseError, all_cases, get_case, parse_value
 from parity.convert.base import ConversionError
+from parity.spec.model import SpecError
 
 
 class UsageError(Exception):
@@ -90,7 +91,9 @@ def cmd_check(args) -> int:
     console.print(summary_table(records, "parity check"))
     failed = [r for r in records if r.passed is False]
     for r in failed[:20]:
-        console.print(f"[red]FAIL[/] {r.model} {r.impl_b} {r.dtype} {r.quantity}: max_rel_err={r.max_rel_err} tolerance={r.tolerance} {r.detail}")
+        console.print(
+            f"[red]FAIL[/] {r.model} {r.impl_b} {r.dtype} {r.quantity}: max_rel_err={r.max_rel_err} tolerance={r.tolerance} {r.detail}"
+        )
     for r in records:
         if r.status == "not installed":
             console.print(f"[yellow]not installed[/] {r.impl_b}: {r.detail}")
@@ -114,7 +117,11 @@ def build_parser() -> Parser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a configuration key (repeatable)")
     p.add_argument("--json", metavar="PATH", help="write the records as JSON")
     p.add_argument("--weights", metavar="NPZ", help="canonical weights to use instead of the seeded ones")
-    p.add_argument("--corrupt", metavar="PARAM", help="perturb one canonical parameter in what the frameworks receive (shows the harness catching a bad conversion)")
+    p.add_argument(
+        "--corrupt",
+        metavar="PARAM",
+        help="perturb one canonical parameter in what the frameworks receive (shows the harness catching a bad conversion)",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("inspect", help="layer by layer: where two implementations part")
@@ -149,9 +156,25 @@ def build_parser() -> Parser:
     p = sub.add_parser("bench", help="speed of scratch against torch")
     p.add_argument("names", nargs="+", metavar="NAME", help="conv2d, lstm or all")
     p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--threads", type=int, default=None, help="threads for both NumPy's BLAS and torch (default: every core)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads for both NumPy's BLAS and torch (default: every core)"
+    )
     p.add_argument("--json", metavar="PATH")
     p.set_defaults(func=lambda args: _command("parity.bench", "cmd_bench", args))
+
+    p = sub.add_parser("spec", help="print the model spec of a PyTorch or Keras model")
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        help="path/to/file.py:factory (returns an nn.Module or keras.Model) or a .keras file",
+    )
+    p.add_argument(
+        "--input-shape",
+        metavar="D,D,...",
+        help="one sample's shape without the batch axis, in the source's layout (torch models)",
+    )
+    p.add_argument("--json", metavar="PATH", help="write the spec as JSON")
+    p.set_defaults(func=cmd_spec)
 
     p = sub.add_parser("report", help="the full parity report over every case and implementation")
     p.add_argument("--out", default="reports", help="output folder (default: reports)")
@@ -168,6 +191,39 @@ def _command(module: str, function: str, args) -> int:
     return getattr(importlib.import_module(module), function)(args)
 
 
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(d) for d in text.replace("(", "").replace(")", "").split(",") if d.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise UsageError(f"--input-shape expects positive integers separated by commas (1,28,28), received {text!r}")
+    return shape
+
+
+def cmd_spec(args) -> int:
+    from rich.table import Table
+
+    from parity.output import console, write_atomic
+    from parity.spec.sources import spec_from_source
+
+    spec = spec_from_source(args.source, parse_shape(args.input_shape))
+    table = Table(title=f"{spec.name}: input {spec.input_shape} ({spec.input_dtype}), output {spec.output}")
+    for column in ("layer", "kind", "reads", "config"):
+        table.add_column(column)
+    for node in spec.nodes:
+        config = ", ".join(f"{k}={v}" for k, v in node.config.items())
+        reads = ", ".join(node.inputs) + (f" (weights of {node.shares})" if node.shares else "")
+        table.add_row(node.name, node.kind, reads, config)
+    console.print(table)
+    if args.json:
+        write_atomic(args.json, spec.to_json())
+        console.print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from parity.report import write_report
 
@@ -182,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return args.func(args)
-    except (UsageError, CaseError, ConversionError) as error:
+    except (UsageError, CaseError, ConversionError, SpecError) as error:
         print(f"parity: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

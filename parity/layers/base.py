@@ -72,6 +72,9 @@ class KerasSide:
             ``activation=`` argument is read separately, through ``activations``).
         activations: ``activation=`` strings that are this kind (``"relu"``), and
             ``activation_config`` maps such a string to the kind's config.
+        splits_activation: the layer takes an ``activation=`` argument, which the importer
+            reads as a separate activation layer after it (Dense, Conv2D; not the recurrent
+            layers, whose ``activation`` is part of the cell).
     """
 
     build: Callable[..., Any]
@@ -79,6 +82,7 @@ class KerasSide:
     read: Callable[..., Config] | None = None
     activations: tuple[str, ...] = ()
     activation_config: Callable[[str], Config] | None = None
+    splits_activation: bool = False
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ CONV2D = LayerKind(
         read_module=_conv_torch_read,
         layout=CHANNELS_FIRST,
     ),
-    keras=KerasSide(build=_conv_keras, classes=("Conv2D",), read=_conv_keras_read),
+    keras=KerasSide(build=_conv_keras, classes=("Conv2D",), read=_conv_keras_read, splits_activation=True),
     converter=Conv2DConverter(prefix=""),
     defaults={
         "filters": 1,

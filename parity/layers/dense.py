@@ -77,7 +77,7 @@ DENSE = LayerKind(
         read_module=_dense_torch_read,
         layout=CANONICAL,
     ),
-    keras=KerasSide(build=_dense_keras, classes=("Dense",), read=_dense_keras_read),
+    keras=KerasSide(build=_dense_keras, classes=("Dense",), read=_dense_keras_read, splits_activation=True),
     converter=DenseConverter(),
     traits=Traits(regularizer="kernel_regularizer"),
     defaults={"units": 1, "use_bias": True, "kernel_regularizer": None},

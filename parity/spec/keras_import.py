@@ -1,0 +1,128 @@
+"""Keras model -> model spec, through the model's own layer graph and each layer's configuration.
+
+``Sequential``, functional and nested models (a model used as a layer is inlined, its layers
+named ``outer.inner``). A layer used twice becomes two calls, the second sharing the first's
+weights (``Node.shares``). ``Dense(..., activation="relu")`` becomes a dense layer followed by
+a relu layer named ``<dense>_relu``: the registry's kinds are single operations, and a torch
+port writes the activation separately. Imports Keras: runs in a Keras worker process.
+"""
+
+from __future__ import annotations
+
+from parity.layers import REGISTRY
+from parity.spec.model import INPUT, ModelSpec, Node, SpecError
+
+
+def import_keras(model, name: str | None = None) -> ModelSpec:
+    """The spec of a built Keras model (it must know its input shape)."""
+    name = name or model.name
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise SpecError(
+            f"model {name!r}: {len(model.inputs)} inputs and {len(model.outputs)} outputs (one of each is supported)"
+        )
+    shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in shape):
+        raise SpecError(
+            f"model {name!r}: input shape {shape} has unknown sizes; build the model with keras.Input(shape=...)"
+        )
+    reader = _Reader(name)
+    output = reader.walk(model, [INPUT], prefix="")
+    dtype = "int" if "int" in str(model.inputs[0].dtype) else "float"
+    return ModelSpec(name, shape, tuple(reader.nodes), output, dtype)
+
+
+def _activation_name(function) -> str:
+    import keras
+
+    try:
+        serialized = keras.activations.serialize(function)
+    except (ValueError, TypeError):
+        serialized = None
+    if isinstance(serialized, str):
+        return serialized
+    if isinstance(serialized, dict) and isinstance(serialized.get("config"), str):
+        return serialized["config"]
+    return getattr(function, "__name__", repr(function))
+
+
+class _Reader:
+    def __init__(self, model_name: str) -> None:
+        self.model_name = model_name
+        self.nodes: list[Node] = []
+        self.calls: dict[int, str] = {}  # id(layer) -> the first call's node name
+        self.names: set[str] = set()
+
+    def fail(self, where: str, message: str):
+        raise SpecError(f"model {self.model_name!r}, layer {where!r}: {message}")
+
+    def walk(self, model, input_names: list[str], prefix: str) -> str:
+        """Append the nodes of ``model`` reading ``input_names``; return the output's node name."""
+        import keras
+
+        if isinstance(model, keras.Sequential):
+            current = input_names[0]
+            for layer in model.layers:
+                current = self.emit(layer, [current], prefix)
+            return current
+        names = {id(t): n for t, n in zip(model.inputs, input_names)}
+        for depth in sorted(model._nodes_by_depth, reverse=True):  # inputs first
+            for knode in model._nodes_by_depth[depth]:
+                if knode.is_input or isinstance(knode.operation, keras.layers.InputLayer):
+                    continue
+                inputs = [names[id(t)] for t in knode.input_tensors]
+                out = self.emit(knode.operation, inputs, prefix)
+                for tensor in knode.output_tensors:
+                    names[id(tensor)] = out
+        return names[id(model.outputs[0])]
+
+    def emit(self, layer, inputs: list[str], prefix: str) -> str:
+        import keras
+
+        where = prefix + layer.name
+        if isinstance(layer, keras.Model):
+            return self.walk(layer, inputs, prefix=where + ".")
+        cls = type(layer).__name__
+        if cls == "Activation":
+            activation = _activation_name(layer.activation)
+            kind = REGISTRY.for_keras_activation(activation)
+            if kind is None:
+                self.fail(where, f"unsupported activation {activation!r}; supported: {', '.join(_activations())}")
+            return self.add(layer, where, kind, kind.keras.activation_config(activation), inputs)
+        kind = REGISTRY.for_keras_class(cls)
+        if kind is None:
+            self.fail(where, f"unsupported Keras layer {cls}; supported: {', '.join(REGISTRY.keras_class_names())}")
+        try:
+            config = kind.keras.read(layer)
+        except ValueError as error:
+            self.fail(where, f"{cls}: {error}")
+        out = self.add(layer, where, kind, config, inputs)
+        if kind.keras.splits_activation:
+            activation = _activation_name(layer.activation)
+            if activation != "linear":
+                act = REGISTRY.for_keras_activation(activation)
+                if act is None:
+                    self.fail(where, f"unsupported activation {activation!r}; supported: {', '.join(_activations())}")
+                out = self.add(None, f"{where}_{activation}", act, act.keras.activation_config(activation), [out])
+        return out
+
+    def add(self, layer, name: str, kind, config, inputs: list[str]) -> str:
+        shares = None
+        if layer is not None and id(layer) in self.calls:
+            shares = self.calls[id(layer)]
+            count = 1
+            while f"{shares}@{count}" in self.names:
+                count += 1
+            name = f"{shares}@{count}"
+        elif layer is not None:
+            self.calls[id(layer)] = name
+        if name in self.names:
+            self.fail(name, "two layers have this name")
+        self.names.add(name)
+        if kind.arity == 1 and len(inputs) != 1:
+            self.fail(name, f"{kind.name} reads one input, received {len(inputs)}")
+        self.nodes.append(Node(name, kind.name, kind.configure(config), tuple(inputs), shares))
+        return name
+
+
+def _activations() -> list[str]:
+    return sorted({a for kind in REGISTRY for a in kind.keras.activations})

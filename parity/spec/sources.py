@@ -1,0 +1,232 @@
+"""Where a user's model comes from: ``path/to/file.py:factory`` or a ``.keras`` file.
+
+A factory is a callable returning an ``nn.Module`` or a ``keras.Model``. Loading and importing
+run in a Keras worker process (``keras-torch``), which can hold both frameworks, so this
+process never imports Keras. ``.keras`` files are loaded with ``safe_mode=True``: a file that
+needs arbitrary code (a Lambda layer) is refused.
+
+``original_run`` runs the user's own model (its own weights, in float64) and returns the spec,
+the canonical weights read from it, its output and the gradients of L = sum(output * G): what
+a generated model must reproduce.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from parity.convert.base import NO_WEIGHTS
+from parity.layers import REGISTRY
+from parity.spec.model import INPUT, ModelSpec, SpecError
+
+
+def parse_source(source: str) -> tuple[Path, str | None]:
+    """``file.py:factory`` -> (path, "factory"); ``model.keras`` -> (path, None)."""
+    if source.endswith(".keras"):
+        path, factory = Path(source), None
+    else:
+        text, sep, factory = source.rpartition(":")
+        if not sep or not text.endswith(".py") or not factory.isidentifier():
+            raise SpecError(f"source {source!r}: expected path/to/file.py:factory or a .keras file")
+        path = Path(text)
+    if not path.is_file():
+        raise SpecError(f"source {source!r}: no such file {str(path)!r}")
+    return path, factory
+
+
+def load_model(source: str):
+    """The model object (in the worker). Runs the factory's file: it is the user's own code."""
+    path, factory = parse_source(source)
+    if factory is None:
+        import keras
+
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except ValueError as error:
+            raise SpecError(f"source {source!r}: refused to load: {str(error).splitlines()[0]}") from None
+    module_spec = importlib.util.spec_from_file_location(f"parity_user_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:  # noqa: BLE001  the user's file failed: say where, in one line
+        raise SpecError(f"source {source!r}: importing {path.name} failed: {type(error).__name__}: {error}") from None
+    if not callable(getattr(module, factory, None)):
+        raise SpecError(f"source {source!r}: {path.name} has no callable {factory!r}")
+    return getattr(module, factory)()
+
+
+def _is_torch(model) -> bool:
+    """A torch module that is not a Keras model (on Keras' torch backend, every layer is an nn.Module too)."""
+    import sys
+
+    if "keras" in sys.modules and isinstance(model, sys.modules["keras"].Layer):
+        return False
+    try:
+        import torch
+    except ImportError:
+        return False
+    return isinstance(model, torch.nn.Module)
+
+
+def import_model(model, input_shape: tuple[int, ...] | None = None, name: str | None = None) -> ModelSpec:
+    """The spec of a torch or Keras model object. ``input_shape`` (torch only) is one sample in torch's layout."""
+    if _is_torch(model):
+        from parity.spec.torch_import import import_torch
+
+        if input_shape is None:
+            raise SpecError(
+                f"model {name or type(model).__name__!r}: a torch model needs --input-shape (one sample, without the batch axis)"
+            )
+        return import_torch(model, tuple(input_shape), name=name or type(model).__name__)
+    from parity.spec.keras_import import import_keras
+
+    return import_keras(model, name=name)
+
+
+def spec_in_worker(source: str, input_shape=None) -> ModelSpec:
+    return import_model(load_model(source), input_shape)
+
+
+def spec_from_source(source: str, input_shape=None) -> ModelSpec:
+    """Load ``source`` and read its spec, in a Keras worker process."""
+    from parity.runners.pool import keras_worker
+
+    parse_source(source)  # a bad path is refused here, without starting a worker
+    return keras_worker("torch").call("parity.spec.sources:spec_in_worker", source, input_shape)
+
+
+# The user's own model, run -------------------------------------------------------------------
+
+
+def _scratch_layers(spec: ModelSpec):
+    from parity.spec.generate import build_scratch, layout_source
+
+    layers = {layer.name: layer for layer in build_scratch(spec).layers}
+
+    def previous(node):
+        source = layout_source(spec, node)
+        return None if source == INPUT else layers[source]
+
+    return layers, previous
+
+
+def original_run(model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
+    """Run the user's model in float64 on canonical ``inputs``; everything returned is canonical.
+
+    Returns {"weights", "output", "grads"} with grads["input"] and every parameter's gradient of
+    L = sum(output * cotangent), converted by each kind's converter.
+    """
+    if _is_torch(model):
+        return _torch_original(model, spec, inputs, cotangent)
+    return _keras_original(model, spec, inputs, cotangent)
+
+
+def _torch_original(model, spec, inputs, cotangent) -> dict:
+    import torch
+
+    from parity.spec.generate import input_layout, node_shapes, torch_layouts
+
+    layers, previous = _scratch_layers(spec)
+    model = model.double().eval()
+    layouts = torch_layouts(spec, node_shapes(spec))
+    X = torch.tensor(input_layout(spec).from_canonical(inputs), dtype=torch.float64, requires_grad=True)
+    Y = model(X)
+    G = torch.tensor(layouts[spec.output].from_canonical(cotangent), dtype=torch.float64)
+    weighted = [
+        (node, model.get_submodule(node.name))
+        for node in spec.nodes
+        if node.shares is None and REGISTRY[node.kind].converter is not NO_WEIGHTS
+    ]
+    params = [(node, key, p) for node, module in weighted for key, p in module.named_parameters()]
+    grads = torch.autograd.grad((Y * G).sum(), [X, *[p for _, _, p in params]], allow_unused=True)
+    out = {"input": layouts[INPUT].to_canonical(grads[0].detach().numpy())}
+    weights = {}
+    by_node: dict[str, dict] = {}
+    for (node, key, p), g in zip(params, grads[1:]):
+        by_node.setdefault(node.name, {})[key] = np.zeros(tuple(p.shape)) if g is None else g.detach().numpy()
+    for node, module in weighted:
+        kind, layer = REGISTRY[node.kind], layers[node.name]
+        state = {k: v.detach().numpy() for k, v in module.state_dict().items()}
+        weights.update(
+            {f"{node.name}.{k}": v for k, v in kind.converter.from_torch(layer, state, previous(node)).items()}
+        )
+        if node.name in by_node:
+            converted = kind.converter.grads_from_torch(layer, by_node[node.name], previous(node))
+            out.update({f"{node.name}.{k}": v for k, v in converted.items()})
+    return {"weights": weights, "output": layouts[spec.output].to_canonical(Y.detach().numpy()), "grads": out}
+
+
+def _keras_layer(model, path: str):
+    """The layer at ``outer.inner`` (nested models) of a Keras model."""
+    layer = model
+    for part in path.split("."):
+        layer = layer.get_layer(part)
+    return layer
+
+
+def _keras_original(model, spec, inputs, cotangent) -> dict:
+    import keras
+
+    from parity.runners.autodiff import two_gradients
+
+    layers, previous = _scratch_layers(spec)
+    backend = keras.backend.backend()
+    weighted = [
+        (node, _keras_layer(model, node.name))
+        for node in spec.nodes
+        if node.shares is None and REGISTRY[node.kind].converter is not NO_WEIGHTS
+    ]
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    ops = keras.ops
+    X = ops.convert_to_tensor(inputs.astype("float64"))
+    G = ops.convert_to_tensor(cotangent.astype("float64"))
+
+    def scalars(args):
+        Y, _ = model.stateless_call(args[1:], non_trainable, args[0], training=False)
+        return ops.sum(Y * G), ops.sum(Y * 0), Y
+
+    _, _, Y, g, _ = two_gradients(backend, scalars, [X, *trainable])
+    npy = ops.convert_to_numpy
+    grad_of = {id(v): gv for v, gv in zip(model.trainable_variables, g[1:])}
+    out = {"input": np.array(npy(g[0]))}
+    weights = {}
+    for node, klayer in weighted:
+        kind, layer = REGISTRY[node.kind], layers[node.name]
+        weights.update(
+            {
+                f"{node.name}.{k}": v
+                for k, v in kind.converter.from_keras(
+                    layer, [npy(v.value) for v in klayer.weights], previous(node)
+                ).items()
+            }
+        )
+        aligned = [None if id(v) not in grad_of else np.array(npy(grad_of[id(v)])) for v in klayer.weights]
+        if klayer.trainable_variables:
+            out.update(
+                {
+                    f"{node.name}.{k}": v
+                    for k, v in kind.converter.grads_from_keras(layer, aligned, previous(node)).items()
+                }
+            )
+    return {"weights": weights, "output": np.array(npy(Y)), "grads": out}
+
+
+def original_run_in_worker(source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
+    """``original_run`` of a source, in the Keras worker; a factory builds its model in float64."""
+    import keras
+
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    model = load_model(source)
+    return original_run(model, import_model(model, input_shape), inputs, cotangent)
+
+
+def run_original(source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
+    from parity.runners.pool import keras_worker
+
+    return keras_worker("torch").call(
+        "parity.spec.sources:original_run_in_worker", source, input_shape, inputs, cotangent
+    )
