@@ -118,3 +118,29 @@ def test_models_generated_from_an_imported_spec_agree_with_scratch(impl):
     assert all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
     corrupted = RunRequest(**{**request.__dict__, "weights": {**weights, "logits.b": weights["logits.b"] + 1.0}})
     assert not all(r.passed for r in compare_runs(spec.name, "float64", run("scratch", request), run(impl, corrupted)))
+
+
+TORCH_MNIST = str(ROOT / "examples" / "mnist_torch.py") + ":Net"
+
+
+def test_parity_spec_reads_a_torch_cnn_written_with_functional_calls(capsys):
+    code = main(["spec", TORCH_MNIST, "--input-shape", "1,28,28"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for layer in ("conv1", "max_pool2d", "flatten", "fc2", "log_softmax"):
+        assert layer in out
+
+
+def test_torch_functional_cnn_equals_its_spec_in_float64():
+    spec = spec_from_source(TORCH_MNIST, (1, 28, 28))
+    assert spec.input_shape == (28, 28, 1)  # canonical: channels last
+    X, G = draw(spec)
+    original = run_original(TORCH_MNIST, (1, 28, 28), X, G)
+    records = agreement(spec, original, original["weights"], X, G)
+    assert {r.quantity for r in records} >= {"output", "grad:input", "grad:conv1.W", "grad:fc1.W", "grad:fc2.b"}
+    assert all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
+    # fc1 reads a flattened NCHW map: the same model's weights read without the flatten_order rule disagree.
+    naive = run_original(TORCH_MNIST, (1, 28, 28), X, G, rules_off=["flatten_order"])
+    assert np.array_equal(naive["weights"]["conv1.W"], original["weights"]["conv1.W"])  # the same model
+    failed = {r.quantity for r in agreement(spec, original, naive["weights"], X, G) if not r.passed}
+    assert "output" in failed and "grad:fc1.W" in failed

@@ -214,19 +214,30 @@ def _keras_original(model, spec, inputs, cotangent) -> dict:
     return {"weights": weights, "output": np.array(npy(Y)), "grads": out}
 
 
-def original_run_in_worker(source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
-    """``original_run`` of a source, in the Keras worker; a factory builds its model in float64."""
+def original_run_in_worker(
+    source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray, seed: int, rules_off=()
+) -> dict:
+    """``original_run`` of a source, in the Keras worker; a factory builds its model in float64,
+    its initial weights drawn from ``seed``. ``rules_off``: conversion rules to forget (a naive port)."""
     import keras
+    import torch
+
+    from parity.convert.base import disabled_rules
 
     keras.config.set_floatx("float64")
     keras.config.set_dtype_policy("float64")
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators, for the factory
+    torch.manual_seed(seed)
     model = load_model(source)
-    return original_run(model, import_model(model, input_shape), inputs, cotangent)
+    with disabled_rules(rules_off):
+        return original_run(model, import_model(model, input_shape), inputs, cotangent)
 
 
-def run_original(source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
+def run_original(
+    source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray, seed: int = 0, rules_off=()
+) -> dict:
     from parity.runners.pool import keras_worker
 
     return keras_worker("torch").call(
-        "parity.spec.sources:original_run_in_worker", source, input_shape, inputs, cotangent
+        "parity.spec.sources:original_run_in_worker", source, input_shape, inputs, cotangent, seed, tuple(rules_off)
     )

@@ -1,0 +1,462 @@
+"""The PyTorch importer: an ``nn.Module`` -> a model spec, through ``torch.export``.
+
+The forward pass is captured with PyTorch's own graph capture (``torch.export.export``,
+non-strict, static shapes, a batch of two), in eval mode; the model's training flags are
+put back afterwards. The captured graph is ATen operator calls, each carrying the stack of
+modules it ran inside (``meta["nn_module_stack"]``) and its fake output (``meta["val"]``):
+
+- the calls inside one call of a registered module (``REGISTRY.for_torch_module``; the
+  outermost registered module of the stack) become one spec node named after the module's
+  path (``features.3``), configured by the kind's ``torch.read_module``. A second call of the
+  same parameter-free module is a node ``<path>@1`` that ``shares`` the first;
+- every other call maps to the kind that lists its operator (``REGISTRY.for_torch_op``,
+  configured by ``torch.read_op``), named after the kind and a counter (``relu_1``); calls
+  that compute nothing (``detach``, ``clone``, ``alias``, assertions, an all-covering slice)
+  pass their input through;
+- a module that returns a tuple (a recurrent module's ``(output, state)``) gives its first
+  element; the output of a kind configured with ``return_sequences`` that is only read as
+  ``out[:, -1]`` becomes ``return_sequences=False``.
+
+Each value's torch layout (channels-first images, a flattened channels-first map) follows
+the kinds' declared ``torch.layout`` rules (``parity.spec.generate.torch_layouts``); the
+canonical shapes and the layout reach the readers. At the end the spec is built on scratch
+and every node's shape checked against torch's, so a misread call cannot pass silently.
+
+Dropout: captured in eval mode, ``nn.Dropout`` and ``F.dropout(x, p, training=self.training)``
+are both ``aten.dropout(x, p, train=False)`` and become dropout nodes. ``F.dropout(x, p)``
+(torch's default ``training=True``) drops in eval mode too, which no spec layer does: it is
+refused, as is any operator with a ``train=True`` argument outside a registered module.
+
+Everything the importer cannot express raises ``SpecError`` with one line saying where
+(the module path, or the operator and the module it ran in), what, and what is supported.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from parity.layers import CHANNELS_FIRST, REGISTRY
+from parity.spec.generate import Layout, node_shapes, torch_layouts
+from parity.spec.model import INPUT, ModelSpec, Node, SpecError
+
+Shape = tuple[int, ...]
+BATCH = 2  # the example batch; static shapes make ``x.size(0)`` this constant
+
+# Operators that compute nothing: their value is their first argument's.
+PASS_THROUGH = {
+    "aten.detach.default",
+    "aten.clone.default",
+    "aten.alias.default",
+    "aten.contiguous.default",
+    "aten.lift_fresh_copy.default",
+}
+# Operators with no tensor value to follow (shape assertions, symbolic sizes).
+NO_VALUE_PREFIXES = ("aten._assert", "aten.sym_", "aten.sym_size", "aten.sym_constrain")
+
+
+class ImportError_(SpecError):
+    """A PyTorch model the importer cannot turn into a spec (one line: where, what, why)."""
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A torch tensor of the captured graph, as the spec sees it."""
+
+    node: str  # the spec node that produces it ("input" for the model input)
+    shape: Shape  # torch's shape, batch excluded
+    layout: Layout
+
+
+def import_torch(model, input_shape: tuple[int, ...], name: str | None = None) -> ModelSpec:
+    """The spec of ``model`` for one sample of torch shape ``input_shape`` (batch excluded).
+
+    Images are torch's (C, H, W) and become the canonical (H, W, C); sequences are
+    batch-first (T, F). Raises ``SpecError`` (one line) for what cannot be imported.
+    """
+    name = name or type(model).__name__
+    program = _capture(model, tuple(int(d) for d in input_shape), name)
+    return _Importer(model, program, tuple(int(d) for d in input_shape), name).run()
+
+
+# Capture ---------------------------------------------------------------------------------
+
+
+def _capture(model, input_shape: Shape, name: str):
+    import torch
+
+    params = [p for p in model.parameters() if p.is_floating_point()]
+    dtype = params[0].dtype if params else torch.float32
+    example = torch.randn(BATCH, *input_shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    flags = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.export.export(model, (example,), strict=False)
+    except Exception as error:  # noqa: BLE001  any failure of the tracer is the user's forward pass
+        raise ImportError_(f"model {name!r}: cannot trace the forward pass: {_first_line(error)}") from None
+    finally:
+        for module, flag in flags.items():
+            module.training = flag
+
+
+def _first_line(error: BaseException) -> str:
+    for line in str(error).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__
+
+
+# The graph walk --------------------------------------------------------------------------
+
+
+def _op_name(fx_node) -> str:
+    return (
+        str(fx_node.target)
+        if not callable(fx_node.target) or hasattr(fx_node.target, "_schema")
+        else (getattr(fx_node.target, "__name__", str(fx_node.target)))
+    )
+
+
+def _tensor_args(args) -> list:
+    """The fx nodes among (possibly nested) arguments, in order."""
+    import torch.fx
+
+    found = []
+    for arg in args:
+        if isinstance(arg, torch.fx.Node):
+            found.append(arg)
+        elif isinstance(arg, (list, tuple)):
+            found.extend(_tensor_args(arg))
+        elif isinstance(arg, dict):
+            found.extend(_tensor_args(list(arg.values())))
+    return found
+
+
+def _batch_free(fx_node) -> Shape | None:
+    """torch's shape of a node's value without the batch axis; None if it is not a batch of tensors."""
+    val = fx_node.meta.get("val")
+    shape = getattr(val, "shape", None)
+    if shape is None or len(shape) == 0:
+        return None
+    try:
+        dims = tuple(int(d) for d in shape)
+    except TypeError:
+        return None
+    return dims[1:] if dims[0] == BATCH else None
+
+
+def _canonical(shape: Shape, layout: Layout) -> Shape:
+    return (*shape[1:], shape[0]) if layout.tag == CHANNELS_FIRST else tuple(shape)
+
+
+class _Importer:
+    def __init__(self, model, program, input_shape: Shape, name: str) -> None:
+        self.model, self.program, self.name = model, program, name
+        self.graph = program.graph
+        self.input_torch_shape = input_shape
+        self.input_layout = Layout(CHANNELS_FIRST if len(input_shape) == 3 else "canonical")
+        self.input_shape = _canonical(input_shape, self.input_layout)
+        self.nodes: list[Node] = []
+        self.canonical: dict[str, Shape] = {INPUT: self.input_shape}
+        self.values: dict[Any, _Value] = {}
+        self.constants: set = set()  # parameters, buffers, lifted constants
+        self.redirect: dict[Any, _Value] = {}  # fx nodes whose value is a spec node's (out[:, -1])
+        self.counters: dict[str, int] = {}
+        self.calls: dict[str, list[str]] = {}  # module path -> its call keys, in order
+        self.module_kinds: dict[str, Any] = {}
+
+    # Errors ----------------------------------------------------------------------------
+    def fail(self, where: str, message: str) -> ImportError_:
+        return ImportError_(f"model {self.name!r}{', ' + where if where else ''}: {message}")
+
+    @staticmethod
+    def supported() -> str:
+        return "supported: " + ", ".join(REGISTRY.names())
+
+    # Module lookups --------------------------------------------------------------------
+    def module(self, path: str):
+        return self.model if path == "" else self.model.get_submodule(path)
+
+    def kind_of_module(self, path: str):
+        if path not in self.module_kinds:
+            try:
+                self.module_kinds[path] = REGISTRY.for_torch_module(self.module(path))
+            except AttributeError:
+                self.module_kinds[path] = None
+        return self.module_kinds[path]
+
+    def group_of(self, fx_node) -> tuple[str, str] | None:
+        """(call key, module path) of the outermost registered module the call ran in."""
+        for key, entry in (fx_node.meta.get("nn_module_stack") or {}).items():
+            path = entry[0] if isinstance(entry, tuple) else str(entry)
+            if self.kind_of_module(path) is not None:
+                return key, path
+        return None
+
+    def where(self, fx_node) -> str:
+        """The innermost module a call ran in, for an error message."""
+        stack = list((fx_node.meta.get("nn_module_stack") or {}).values())
+        for path, _ in reversed(stack):
+            if path:
+                return f"layer {path!r} ({type(self.module(path)).__name__})"
+        return "forward()"
+
+    # Walk --------------------------------------------------------------------------------
+    def run(self) -> ModelSpec:
+        user_inputs = set(self.program.graph_signature.user_inputs)
+        groups: dict[str, list] = {}
+        group_path: dict[str, str] = {}
+        member: dict[Any, str] = {}
+        for fx_node in self.graph.nodes:
+            if fx_node.op == "call_function":
+                found = self.group_of(fx_node)
+                if found is not None:
+                    key, path = found
+                    groups.setdefault(key, []).append(fx_node)
+                    group_path[key] = path
+                    member[fx_node] = key
+                    if key not in self.calls.setdefault(path, []):
+                        self.calls[path].append(key)
+
+        output_value = None
+        for fx_node in self.graph.nodes:
+            if fx_node.op == "placeholder":
+                if fx_node.name in user_inputs:
+                    self.values[fx_node] = _Value(INPUT, self.input_torch_shape, self.input_layout)
+                else:
+                    self.constants.add(fx_node)
+            elif fx_node.op == "get_attr":
+                self.constants.add(fx_node)
+            elif fx_node.op == "output":
+                output_value = self.output(fx_node)
+            elif fx_node in member:
+                key = member[fx_node]
+                if fx_node is groups[key][-1]:
+                    self.module_call(group_path[key], key, groups[key], member)
+            elif fx_node in self.redirect:
+                self.values[fx_node] = self.redirect[fx_node]
+            else:
+                self.op_call(fx_node)
+
+        if output_value is None or output_value.node == INPUT:
+            raise self.fail("", "the forward pass computes nothing a registered layer covers")
+        try:
+            spec = ModelSpec(self.name, self.input_shape, tuple(self.nodes), output_value.node)
+        except SpecError as error:
+            raise ImportError_(str(error)) from None
+        self.check_shapes(spec)
+        return spec
+
+    def output(self, fx_node) -> _Value:
+        outputs = _tensor_args(fx_node.args)
+        if len(outputs) != 1:
+            raise self.fail("", f"forward() returns {len(outputs)} tensors (only one output is supported)")
+        value = self.values.get(outputs[0])
+        if value is None:
+            raise self.fail("", f"forward() returns {outputs[0].name}, which no registered layer computes")
+        return value
+
+    def input_values(self, fx_nodes, where: str, what: str) -> list[_Value]:
+        values = []
+        for fx_node in fx_nodes:
+            if fx_node in self.constants:
+                raise self.fail(
+                    where,
+                    f"{what} reads a parameter or constant tensor outside a registered module; {self.supported()}",
+                )
+            if fx_node not in self.values:
+                raise self.fail(where, f"{what} reads {fx_node.name!r}, which no registered layer computes")
+            values.append(self.values[fx_node])
+        return values
+
+    # A registered module's call -------------------------------------------------------
+    def module_call(self, path: str, key: str, members: list, member: dict) -> None:
+        module = self.module(path)
+        kind = self.kind_of_module(path)
+        cls = type(module).__name__
+        call = self.calls[path].index(key)
+        node_name = (path or kind.name) if call == 0 else f"{path or kind.name}@{call}"
+        where = f"layer {node_name!r} ({cls})"
+        shares = None
+        if call > 0:
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                raise self.fail(
+                    f"layer {path!r} ({cls})",
+                    "a module with parameters called twice (shared weights) is not supported yet",
+                )
+            shares = path or kind.name
+
+        inside = set(members)
+        inputs = []
+        for fx_node in members:
+            for arg in _tensor_args((fx_node.args, fx_node.kwargs)):
+                if arg not in inside and arg not in self.constants and arg not in inputs:
+                    inputs.append(arg)
+        if not inputs:
+            raise self.fail(where, "reads no tensor the model computes")
+        if kind.arity == 1 and len(inputs) != 1:
+            raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads one)")
+        in_values = self.input_values(inputs, where, "the module")
+
+        # The value the rest of the model reads: one member; a tuple's first element.
+        used = [m for m in members if any(u not in inside for u in m.users)]
+        for m in used:
+            if m.target is operator.getitem and (m.args[0] in inside) and m.args[1] != 0:
+                raise self.fail(
+                    where,
+                    f"the model reads element {m.args[1]} of the tuple the module returns "
+                    "(only the first, its output, is supported)",
+                )
+        if len(used) != 1:
+            raise self.fail(where, f"the model reads {len(used)} different values out of one module call")
+        out = used[0]
+
+        try:
+            config = dict(kind.torch.read_module(module, self.canonical[in_values[0].node]))
+        except ValueError as error:
+            raise self.fail(where, str(error)) from None
+
+        out_node = out
+        readers = [u for u in out.users if u not in inside]
+        if config.get("return_sequences") is True and readers and all(self.last_step(u, out) for u in readers):
+            config["return_sequences"] = False  # out[:, -1]: the last step only
+            out_node = readers[0]
+
+        value = self.add_node(node_name, kind, config, in_values, out_node, where, shares)
+        self.values[out] = value
+        if out_node is not out:
+            for reader in readers:
+                self.redirect[reader] = value
+
+    @staticmethod
+    def last_step(fx_node, sequence) -> bool:
+        """``sequence[:, -1]``: aten.select.int over the time axis at its last index."""
+        if _op_name(fx_node) != "aten.select.int" or fx_node.args[0] is not sequence:
+            return False
+        dim, index = fx_node.args[1], fx_node.args[2]
+        shape = _batch_free(sequence)
+        return shape is not None and dim == 1 and index in (-1, shape[0] - 1)
+
+    # An operator outside registered modules ---------------------------------------------
+    def op_call(self, fx_node) -> None:
+        op = _op_name(fx_node)
+        where = self.where(fx_node)
+        if op.startswith(NO_VALUE_PREFIXES):
+            return
+        tensors = _tensor_args((fx_node.args, fx_node.kwargs))
+        if op in PASS_THROUGH or self.full_slice(fx_node, op):
+            (value,) = self.input_values(tensors[:1], where, f"call {op}")
+            self.values[fx_node] = value
+            return
+        stack = list((fx_node.meta.get("nn_module_stack") or {}).values())
+        if stack and stack[-1][0]:
+            module = self.module(stack[-1][0])
+            if type(module).__module__.startswith("torch.nn.modules.") and not _container(module):
+                raise self.fail(
+                    f"layer {stack[-1][0]!r}", f"unsupported torch module {type(module).__name__}; {self.supported()}"
+                )
+        candidates = REGISTRY.for_torch_op(op)
+        if not candidates:
+            raise self.fail(where, f"unsupported torch operator {op}; {self.supported()}")
+        if self.train_flag(fx_node):
+            raise self.fail(
+                where,
+                f"{op} with train=True in eval mode (F.dropout's default training=True drops in eval too; "
+                "pass training=self.training)",
+            )
+        in_values = self.input_values(tensors, where, f"call {op}")
+        shapes = [self.canonical[v.node] for v in in_values]
+        layout = in_values[0].layout.tag
+        reasons = []
+        for kind in candidates:
+            if (kind.arity == 1 and len(in_values) != 1) or (kind.arity == 0 and len(in_values) < 2):
+                continue
+            try:
+                config = kind.torch.read_op(fx_node.args, dict(fx_node.kwargs), shapes, layout)
+            except ValueError as error:
+                reasons.append(str(error))
+                continue
+            if config is not None:
+                if len({v.layout for v in in_values}) > 1:
+                    raise self.fail(where, f"{op} joins tensors of different layouts ({kind.name})")
+                self.counters[kind.name] = count = self.counters.get(kind.name, 0) + 1
+                node_name = self.unique(kind.name if count == 1 else f"{kind.name}_{count - 1}")
+                self.values[fx_node] = self.add_node(node_name, kind, dict(config), in_values, fx_node, where)
+                return
+        detail = reasons[0] if reasons else "these arguments are not a call the kind covers"
+        raise self.fail(where, f"{op} ({', '.join(k.name for k in candidates)}): {detail}")
+
+    @staticmethod
+    def train_flag(fx_node) -> bool:
+        schema = getattr(fx_node.target, "_schema", None)
+        if schema is None:
+            return False
+        for i, argument in enumerate(schema.arguments):
+            if argument.name == "train":
+                value = fx_node.args[i] if i < len(fx_node.args) else fx_node.kwargs.get("train")
+                return value is True
+        return False
+
+    @staticmethod
+    def full_slice(fx_node, op: str) -> bool:
+        """``x[:, :]``: a slice that keeps every index."""
+        if op != "aten.slice.Tensor":
+            return False
+        args = list(fx_node.args) + [None] * 5
+        source = fx_node.args[0]
+        val = getattr(source, "meta", {}).get("val")
+        if val is None:
+            return False
+        dim = args[1] if args[1] is not None else 0
+        start, end, step = args[2], args[3], args[4] if args[4] is not None else 1
+        size = int(val.shape[dim])
+        return (start in (None, 0)) and (end is None or end >= size) and step == 1
+
+    # Nodes ---------------------------------------------------------------------------------
+    def unique(self, base: str) -> str:
+        taken = {n.name for n in self.nodes} | {INPUT} | set(self.calls)
+        candidate, i = base, 1
+        while candidate in taken:
+            candidate, i = f"{base}_{i}", i + 1
+        return candidate
+
+    def add_node(self, node_name, kind, config, in_values, out_fx, where, shares=None) -> _Value:
+        shape = _batch_free(out_fx)
+        if shape is None:
+            raise self.fail(where, "its output is not a batch-first tensor (the batch axis must come first)")
+        try:
+            config = kind.configure(config)
+        except KeyError as error:
+            raise self.fail(where, str(error.args[0])) from None
+        node = Node(node_name, kind.name, config, tuple(v.node for v in in_values), shares)
+        nodes = [*self.nodes, node]
+        partial = ModelSpec(self.name, self.input_shape, tuple(nodes))
+        shapes = {**self.canonical, node_name: shape}  # its rank is all the layout rules read
+        layout = torch_layouts(partial, shapes)[node_name]
+        self.nodes.append(node)
+        self.canonical[node_name] = _canonical(shape, layout)
+        return _Value(node_name, shape, layout)
+
+    def check_shapes(self, spec: ModelSpec) -> None:
+        """Every node's scratch shape is torch's, moved to the canonical layout."""
+        try:
+            shapes = node_shapes(spec)
+        except SpecError as error:
+            raise ImportError_(str(error)) from None
+        for node in spec.nodes:
+            if tuple(shapes[node.name]) != tuple(self.canonical[node.name]):
+                raise self.fail(
+                    f"layer {node.name!r} ({node.kind})",
+                    f"torch computes shape {self.canonical[node.name]} (canonical) but the {node.kind} layer "
+                    f"gives {tuple(shapes[node.name])}: this use of it is not supported",
+                )
+
+
+def _container(module) -> bool:
+    from torch import nn
+
+    return isinstance(module, (nn.Sequential, nn.ModuleList, nn.ModuleDict))
