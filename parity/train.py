@@ -113,6 +113,7 @@ def train_case(
     batch = batch or config["batch"]
     if batch < 1 or steps < 1:
         raise CaseError(f"model {name!r}: --steps and --batch must be positive, received {steps} and {batch}")
+    case.require_fits(config, batch * min(steps, 8))  # the data set make_train_request draws
     records: list[StepRecord] = []
     results: dict[tuple[str, str], TrainResult] = {}
     for dtype in dtypes:
@@ -209,7 +210,9 @@ def cmd_train(args) -> int:
     runs = len(dtypes) * len([i for i in impls if i != "scratch"])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
-        records, results = train_case(args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task))
+        records, results = train_case(
+            args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task)
+        )
     table = Table(title=f"parity train {args.model} --optimizer {args.optimizer} --steps {args.steps}")
     for column in ("impl", "dtype", "final loss", "final max rel err", "worst step", "tolerance", "result"):
         table.add_column(column)
