@@ -137,7 +137,7 @@ def build_parser() -> Parser:
     p.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov, rmsprop, rmsprop_centered, adam, adamw")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch", type=int, default=None, help="mini-batch size (default: the case's batch)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimiser's own in scratch)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate, for every implementation (default: the optimiser's, see parity.training.spec.OPTIMIZERS)")
     p.add_argument("--dtype", default="float64", help="float32, float64 or both")
     p.add_argument("--impl", default="all")
     p.add_argument("--seed", type=int, default=0)
