@@ -89,6 +89,19 @@ def test_sizes_that_cannot_fit_are_refused_before_allocating(capsys, argv, where
     assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB allocated before refusing"
 
 
+def test_report_out_that_is_a_file_is_refused_and_nothing_written(capsys, tmp_path):
+    path = tmp_path / "report.txt"
+    path.write_text("keep me\n")
+    for out in (path, path / "sub"):
+        code, out_text, err = run_cli(capsys, "report", "--out", str(out), "--models", "dense")
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"--out '{out}'" in err and "a file, not a folder" in err
+        assert out_text == ""
+    assert path.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.txt"]
+
+
 def test_weights_of_wrong_shape_name_model_layer_parameter_and_shapes(capsys, tmp_path):
     path = tmp_path / "w.npz"
     np.savez(path, **{"dense_0.W": np.zeros((3, 6)), "dense_0.b": np.zeros(6)})
