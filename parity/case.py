@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +81,38 @@ class Case:
         config["input_shape"] = list(shape)
         if self.validate is not None:
             self.validate(config)
+        self.require_fits(config)
         return config
+
+    def require_fits(self, config: Config, batch: int | None = None) -> None:
+        """Refuse, before anything is allocated, a configuration whose arrays cannot fit in memory.
+
+        Sizes come from the built scratch model (``build`` and ``output_shape`` allocate
+        nothing): every parameter and state array (``weight_shapes``), the input and every
+        layer's output for ``batch`` samples (the configuration's batch by default), one
+        float64 copy of each. A run holds several copies at once (canonical weights, each
+        implementation's own, gradients, the activations cached for the backward pass, in
+        this process and in the Keras workers), so one copy may use at most
+        ``1 / MEMORY_COPIES`` of the memory available.
+        """
+        batch = config["batch"] if batch is None else batch
+        model = self.build("scratch", config)
+        arrays = [("input", "input", (batch, *config["input_shape"]))]
+        for layer in model.layers:
+            arrays += [(layer.name, f"parameter {key!r}", tuple(shape)) for key, shape in layer.weight_shapes().items()]
+            arrays.append((layer.name, "output", (batch, *layer.output_shape(layer.input_shape))))
+        sizes = [8 * math.prod(int(d) for d in shape) for _, _, shape in arrays]  # Python ints: no overflow
+        available = available_memory()
+        budget = available // MEMORY_COPIES
+        if sum(sizes) <= budget:
+            return
+        layer, what, shape = arrays[max(range(len(arrays)), key=sizes.__getitem__)]
+        where = "the input" if what == "input" else f"layer {layer!r}, {what}"
+        raise CaseError(
+            f"model {self.name!r} does not fit in memory: {where} has shape {shape} ({_bytes(max(sizes))}); "
+            f"parameters and activations need {_bytes(sum(sizes))} in float64, more than the budget of {_bytes(budget)} "
+            f"(1/{MEMORY_COPIES} of the {_bytes(available)} available)"
+        )
 
     def build(self, framework: str, config: Config):
         """Import and call the builder of ``framework`` ("scratch", "torch" or "keras")."""
@@ -96,6 +129,43 @@ class Case:
         if self.inputs is not None:
             return self.inputs(rng, config)
         return rng.standard_normal((config["batch"], *config["input_shape"]))
+
+
+# How many float64 copies of a model's parameters and activations a run may hold at once.
+MEMORY_COPIES = 4
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: the system's available memory, within a cgroup's limit."""
+    available = None
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = 8 * 2**30  # no way to ask: assume a small machine
+    try:
+        with open("/sys/fs/cgroup/memory.max") as limit, open("/sys/fs/cgroup/memory.current") as current:
+            text = limit.read().strip()
+            if text != "max":
+                available = min(available, int(text) - int(current.read()))
+    except (OSError, ValueError):
+        pass
+    return max(available, 0)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
 
 
 def _require_positive_int(model: str, config: Config, key: str) -> None:

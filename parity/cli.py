@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from parity import DTYPES, IMPLEMENTATIONS
 from parity.case import CaseError, all_cases, get_case, parse_value
@@ -52,6 +53,16 @@ def parse_sets(items: list[str]) -> dict:
         key, value = item.split("=", 1)
         overrides[key.strip()] = parse_value(value)
     return overrides
+
+
+def require_folder(path: str, option: str) -> None:
+    """``path`` must be a folder or a place where one can be made: not a file, nor under one."""
+    for part in (Path(path), *Path(path).parents):
+        if part.exists():
+            if not part.is_dir():
+                what = "is" if part == Path(path) else f"is under {str(part)!r}, which is"
+                raise UsageError(f"{option} {path!r} {what} a file, not a folder")
+            return
 
 
 def validate_models(names: list[str]) -> None:
@@ -144,7 +155,7 @@ def build_parser() -> Parser:
     p.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov, rmsprop, rmsprop_centered, adam, adamw")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch", type=int, default=None, help="mini-batch size (default: the case's batch)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the optimiser's own in scratch)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate, for every implementation (default: the optimiser's, see parity.training.spec.OPTIMIZERS)")
     p.add_argument("--dtype", default="float64", help="float32, float64 or both")
     p.add_argument("--impl", default="all")
     p.add_argument("--seed", type=int, default=0)
@@ -230,6 +241,7 @@ def cmd_report(args) -> int:
     impls = parse_impls(args.impl)
     if args.models:
         validate_models(args.models)
+    require_folder(args.out, "--out")
     return write_report(args.out, impls, args.seed, args.models or None)
 
 

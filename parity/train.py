@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -105,14 +106,22 @@ def train_case(
     seed: int = 0,
     overrides: dict | None = None,
     progress=None,
+    learning_rate: float | None = None,
 ) -> tuple[list[StepRecord], dict[tuple[str, str], TrainResult]]:
+    """Train every implementation in ``impls`` from the same weights on the same batches.
+
+    ``learning_rate`` (``--lr``) replaces the optimiser's own, for scratch and every framework.
+    """
     case = get_case(name)
     case_overrides, optimizer_overrides = split_overrides(case, optimizer, overrides or {})
+    if learning_rate is not None:
+        optimizer_overrides["learning_rate"] = learning_rate
     config = case.configure(case_overrides)
     spec = optimizer_spec(optimizer, optimizer_overrides)
     batch = batch or config["batch"]
     if batch < 1 or steps < 1:
         raise CaseError(f"model {name!r}: --steps and --batch must be positive, received {steps} and {batch}")
+    case.require_fits(config, batch * min(steps, 8))  # the data set make_train_request draws
     records: list[StepRecord] = []
     results: dict[tuple[str, str], TrainResult] = {}
     for dtype in dtypes:
@@ -198,18 +207,24 @@ def cmd_train(args) -> int:
 
     if args.steps < 1:
         raise UsageError(f"--steps must be a positive integer, received {args.steps}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise UsageError(f"--lr must be a positive number, received {args.lr}")
     from parity.examples import EXAMPLES, cmd_example
 
     impls = parse_impls(args.impl)
     dtypes = parse_dtypes(args.dtype)
     overrides = parse_sets(args.set)
     if args.model in EXAMPLES:
+        if args.lr is not None:
+            overrides["learning_rate"] = args.lr
         return cmd_example(args, impls, dtypes, overrides)
     get_case(args.model)
     runs = len(dtypes) * len([i for i in impls if i != "scratch"])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
-        records, results = train_case(args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task))
+        records, results = train_case(
+            args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task), learning_rate=args.lr
+        )
     table = Table(title=f"parity train {args.model} --optimizer {args.optimizer} --steps {args.steps}")
     for column in ("impl", "dtype", "final loss", "final max rel err", "worst step", "tolerance", "result"):
         table.add_column(column)

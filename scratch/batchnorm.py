@@ -68,6 +68,10 @@ class BatchNorm(Layer):
             )
         self.channels = int(input_shape[self.axis % ndim - 1])
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        C = self.channels
+        return {"gamma": (C,), "beta": (C,), "moving_mean": (C,), "moving_var": (C,)}
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         if self.channels is None:
             raise RuntimeError(f"BatchNorm {self.name!r}: call build(input_shape) before init")

@@ -171,6 +171,13 @@ class Conv2D(Layer):
         (H_out, W_out), _ = self._geometry(int(input_shape[0]), int(input_shape[1]))
         return (H_out, W_out, self.filters)
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        (kh, kw), C_in, C_out = self.kernel_size, self.input_shape[2], self.filters
+        shapes = {"W": (kh, kw, C_in, C_out)}
+        if self.use_bias:
+            shapes["b"] = (C_out,)
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         if self.input_shape is None:
             raise RuntimeError(f"Conv2D {self.name!r}: call build(input_shape) before init")

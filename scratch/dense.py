@@ -48,6 +48,12 @@ class Dense(Layer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (*input_shape[:-1], self.units)
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {"W": (self.input_dim, self.units)}
+        if self.use_bias:
+            shapes["b"] = (self.units,)
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         D_in, D_out = self.input_dim, self.units
         self.params["W"] = glorot_uniform(rng, D_in, D_out, (D_in, D_out), dtype)

@@ -84,6 +84,12 @@ class GRU(Recurrent):
             raise ValueError(f"GRU {self.name!r}: reset_after must be a bool, received {reset_after!r}")
         self.reset_after = bool(reset_after)
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = super().weight_shapes()
+        if self.use_bias and self.reset_after:
+            shapes["b"] = (2, 3 * self.units)  # [b_in ; b_rec]
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         super().init(rng, dtype)
         if self.use_bias and self.reset_after:

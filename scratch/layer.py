@@ -42,6 +42,13 @@ class Layer:
     def build(self, input_shape: tuple[int, ...]) -> None:
         """Learn sizes that depend on the input (batch axis excluded)."""
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of every array ``init`` creates (``params`` and ``state``), creating none.
+
+        Known after ``build``; lets a caller size a model before allocating it.
+        """
+        return {}
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={v.shape}" for k, v in {**self.params, **self.state}.items())
         return f"{type(self).__name__}(name={self.name!r}{', ' + shapes if shapes else ''})"

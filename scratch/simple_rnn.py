@@ -77,6 +77,13 @@ class Recurrent(Layer):
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (input_shape[0], self.units) if self.return_sequences else (self.units,)
 
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        F, H, k = self.input_dim, self.units, self.gates
+        shapes = {"W": (F, k * H), "U": (H, k * H)}
+        if self.use_bias:
+            shapes["b"] = (k * H,)
+        return shapes
+
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         """Keras defaults: Glorot-uniform W, orthogonal U, zero b."""
         F, H, k = self.input_dim, self.units, self.gates

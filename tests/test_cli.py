@@ -58,6 +58,50 @@ def test_bad_usage_is_one_line_and_exit_2(capsys, argv, fragment):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "argv, where",
+    [
+        (["check", "dense", "--set", "units=100000000000"], "layer 'dense_0', parameter 'W' has shape (5, 100000000000)"),
+        (["check", "conv2d", "--set", "filters=100000000000"], "layer 'conv2d_0', parameter 'W' has shape (3, 3, 3, 100000000000)"),
+        (["check", "mlp", "--set", "units=[16,100000000000]"], "layer 'dense_1', parameter 'W' has shape (16, 100000000000)"),
+        (["check", "lstm", "--set", "units=10000000"], "layer 'lstm_0', parameter 'U' has shape (10000000, 40000000)"),
+        (["check", "dense", "--set", "input_shape=[100000000000]"], "layer 'dense_0', parameter 'W' has shape (100000000000, 6)"),
+        (["check", "dense", "--set", "batch=100000000000"], "layer 'dense_0', output has shape (100000000000, 6)"),
+        (["check", "cnn", "--set", "input_shape=[100000,100000,1]"], "layer 'conv2d_0', output has shape (3, 100000, 100000, 4)"),
+        (["inspect", "dense", "--set", "units=100000000000"], "layer 'dense_0', parameter 'W' has shape (5, 100000000000)"),
+        (["train", "dense", "--batch", "100000000000"], "layer 'dense_0', output has shape (800000000000, 6)"),
+    ],
+)
+def test_sizes_that_cannot_fit_are_refused_before_allocating(capsys, argv, where):
+    """A one-line error naming the model, the layer and the array, with nothing allocated first."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        code, _, err = run_cli(capsys, *argv)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert f"model '{argv[1]}' does not fit in memory: {where}" in err
+    assert "more than the budget of" in err
+    assert peak < 64 * 2**20, f"{peak / 2**20:.0f} MiB allocated before refusing"
+
+
+def test_report_out_that_is_a_file_is_refused_and_nothing_written(capsys, tmp_path):
+    path = tmp_path / "report.txt"
+    path.write_text("keep me\n")
+    for out in (path, path / "sub"):
+        code, out_text, err = run_cli(capsys, "report", "--out", str(out), "--models", "dense")
+        assert code == 2
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"--out '{out}'" in err and "a file, not a folder" in err
+        assert out_text == ""
+    assert path.read_text() == "keep me\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.txt"]
+
+
 def test_weights_of_wrong_shape_name_model_layer_parameter_and_shapes(capsys, tmp_path):
     path = tmp_path / "w.npz"
     np.savez(path, **{"dense_0.W": np.zeros((3, 6)), "dense_0.b": np.zeros(6)})

@@ -32,6 +32,16 @@ def test_case_agrees_with_scratch(case, impl):
     assert all(r.passed for r in records), failures(records)
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_weight_shapes_are_the_shapes_init_creates(case):
+    """``weight_shapes`` sizes a model before allocating it (``Case.require_fits``): it must not lie."""
+    c = get_case(case)
+    model = c.build("scratch", c.configure())
+    declared = {f"{layer.name}.{k}": tuple(s) for layer in model.layers for k, s in layer.weight_shapes().items()}
+    model.init(np.random.default_rng(0), np.float64)
+    assert declared == {k: v.shape for k, v in model.weights().items()}
+
+
 @pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)
 @pytest.mark.parametrize("case", ["sigmoid", "softmax", "gelu", "logistic_regression", "mlp"])
 def test_logits_of_magnitude_1e4_agree(case, impl):

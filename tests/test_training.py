@@ -78,9 +78,37 @@ def test_train_cli(tmp_path, capsys):
     assert plot.stat().st_size > 1000
 
 
+def test_train_cli_lr_reaches_every_implementation(monkeypatch, capsys):
+    """``--lr`` sets the learning rate of scratch, torch and Keras: each trajectory changes with it
+    and still agrees with scratch's (a framework left at its own rate would be caught)."""
+    import parity.train as train
+
+    seen = {}
+    original = train.train_case
+
+    def spy(*args, **kwargs):
+        records, results = original(*args, **kwargs)
+        seen[kwargs["learning_rate"]] = (records, results)
+        return records, results
+
+    monkeypatch.setattr(train, "train_case", spy)
+    for lr in ("0.01", "0.2"):
+        argv = ["train", "mlp", "--steps", "3", "--dtype", "float64", "--impl", "all", "--lr", lr]
+        assert main(argv) == 0, capsys.readouterr().out
+    (records_a, results_a), (records_b, results_b) = seen[0.01], seen[0.2]
+    assert {impl for impl, _ in results_a} == {"scratch (torch)", "scratch (keras)", *FRAMEWORK_IMPLS}
+    for key, result in results_a.items():
+        assert result.losses[0] == pytest.approx(results_b[key].losses[0], rel=1e-12)  # same start
+        assert abs(result.losses[-1] - results_b[key].losses[-1]) > 1e-6, key  # different steps
+    for records in (records_a, records_b):
+        assert {r.impl_b for r in records} == set(FRAMEWORK_IMPLS)
+        assert all(r.passed for r in records), failures(records)
+
+
 @pytest.mark.parametrize(
     "argv, fragment",
     [
+        (["train", "mlp", "--lr", "0"], "--lr must be a positive number, received 0.0"),
         (["train", "mlp", "--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'"),
         (["train", "mlp", "--set", "colour=1"], "unknown key colour"),
         (["train", "mlp", "--steps", "0"], "--steps must be a positive integer"),
