@@ -402,8 +402,9 @@ def _flatten_torch_read(module, shape) -> Config:
 def _flatten_torch_op(args, kwargs, shapes, layout) -> Config | None:
     """torch.flatten(x, 1), x.view(B, -1) and x.reshape(B, -1): every axis but the batch into one."""
     op_args = list(args[1:])
-    if len(op_args) == 2 and all(isinstance(a, int) for a in op_args):  # flatten.using_ints(start, end)
-        start, end = op_args
+    if op_args and len(op_args) <= 2 and all(isinstance(a, int) for a in op_args):  # flatten.using_ints
+        # torch.flatten(x, 1) is captured as (x, 1): end_dim's default (-1) is left out
+        start, end = op_args[0], op_args[1] if len(op_args) == 2 else kwargs.get("end_dim", -1)
         rank = len(shapes[0]) + 1
         return {} if start == 1 and end in (-1, rank - 1) else None
     size = op_args[0] if op_args else kwargs.get("size") or kwargs.get("shape")

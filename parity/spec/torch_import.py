@@ -33,6 +33,7 @@ Everything the importer cannot express raises ``SpecError`` with one line saying
 
 from __future__ import annotations
 
+import logging
 import operator
 import warnings
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ def _capture(model, input_shape: Shape, name: str):
     example = torch.randn(BATCH, *input_shape, generator=torch.Generator().manual_seed(0)).to(dtype)
     flags = {module: module.training for module in model.modules()}
     model.eval()
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")  # logs a failing op's traceback
+    level = fake_log.level
+    fake_log.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -99,6 +103,7 @@ def _capture(model, input_shape: Shape, name: str):
     except Exception as error:  # noqa: BLE001  any failure of the tracer is the user's forward pass
         raise ImportError_(f"model {name!r}: cannot trace the forward pass: {_first_line(error)}") from None
     finally:
+        fake_log.setLevel(level)
         for module, flag in flags.items():
             module.training = flag
 
@@ -114,11 +119,9 @@ def _first_line(error: BaseException) -> str:
 
 
 def _op_name(fx_node) -> str:
-    return (
-        str(fx_node.target)
-        if not callable(fx_node.target) or hasattr(fx_node.target, "_schema")
-        else (getattr(fx_node.target, "__name__", str(fx_node.target)))
-    )
+    """``aten.relu.default`` for an ATen operator; the function's name otherwise (``getitem``)."""
+    target = fx_node.target
+    return str(target) if hasattr(target, "_schema") else getattr(target, "__name__", str(target))
 
 
 def _tensor_args(args) -> list:
@@ -302,6 +305,11 @@ class _Importer:
             raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads one)")
         in_values = self.input_values(inputs, where, "the module")
 
+        try:
+            config = dict(kind.torch.read_module(module, self.canonical[in_values[0].node]))
+        except ValueError as error:
+            raise self.fail(where, str(error)) from None
+
         # The value the rest of the model reads: one member; a tuple's first element.
         used = [m for m in members if any(u not in inside for u in m.users)]
         for m in used:
@@ -314,11 +322,6 @@ class _Importer:
         if len(used) != 1:
             raise self.fail(where, f"the model reads {len(used)} different values out of one module call")
         out = used[0]
-
-        try:
-            config = dict(kind.torch.read_module(module, self.canonical[in_values[0].node]))
-        except ValueError as error:
-            raise self.fail(where, str(error)) from None
 
         out_node = out
         readers = [u for u in out.users if u not in inside]
@@ -387,8 +390,10 @@ class _Importer:
                 node_name = self.unique(kind.name if count == 1 else f"{kind.name}_{count - 1}")
                 self.values[fx_node] = self.add_node(node_name, kind, dict(config), in_values, fx_node, where)
                 return
-        detail = reasons[0] if reasons else "these arguments are not a call the kind covers"
-        raise self.fail(where, f"{op} ({', '.join(k.name for k in candidates)}): {detail}")
+        names = ", ".join(k.name for k in candidates)
+        if reasons:
+            raise self.fail(where, f"{op} ({names}): {reasons[0]}")
+        raise self.fail(where, f"unsupported call {op}: {names} does not cover it with these arguments")
 
     @staticmethod
     def train_flag(fx_node) -> bool:
