@@ -112,18 +112,29 @@ def needs_x64(impl: str, dtype: str) -> bool:
     return dtype == "float64" or impl != "keras-jax"
 
 
+# The one table of runners: a case's hand-written models, or a model spec's generated ones.
+RUNNERS = {
+    "case": {
+        "scratch": "parity.runners.scratch_runner:run_scratch",
+        "torch": "parity.runners.torch_runner:run_torch",
+        "keras": "parity.runners.keras_runner:run_keras",
+    },
+    "spec": {
+        "scratch": "parity.runners.scratch_graph:run_scratch_spec",
+        "torch": "parity.runners.torch_graph:run_torch_spec",
+        "keras": "parity.runners.keras_graph:run_keras_spec",
+    },
+}
+
+
 def run(impl: str, request: RunRequest) -> RunResult:
     """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
-    if request.spec is not None:
-        return _run_spec(impl, request)
-    if impl == "scratch":
-        from parity.runners.scratch_runner import run_scratch
+    import importlib
 
-        return run_scratch(request)
-    if impl == "torch":
-        from parity.runners.torch_runner import run_torch
-
-        return run_torch(request)
+    runners = RUNNERS["spec" if request.spec is not None else "case"]
+    if impl in ("scratch", "torch"):
+        module, function = runners[impl].split(":")
+        return getattr(importlib.import_module(module), function)(request)
     from parity.runners.pool import keras_worker
 
     if impl in KERAS_BACKENDS:
@@ -132,28 +143,6 @@ def run(impl: str, request: RunRequest) -> RunResult:
         worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
     else:
         raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call("parity.runners.keras_runner:run_keras", request)
-    result.impl = impl
-    return result
-
-
-def _run_spec(impl: str, request: RunRequest) -> RunResult:
-    if impl == "scratch":
-        from parity.runners.scratch_graph import run_scratch_spec
-
-        return run_scratch_spec(request)
-    if impl == "torch":
-        from parity.runners.torch_graph import run_torch_spec
-
-        return run_torch_spec(request)
-    from parity.runners.pool import keras_worker
-
-    if impl in KERAS_BACKENDS:
-        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
-    elif impl in HIDDEN_IMPLEMENTATIONS:
-        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
-    else:
-        raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call("parity.runners.keras_graph:run_keras_spec", request)
+    result = worker.call(runners["keras"], request)
     result.impl = impl
     return result
