@@ -1,14 +1,13 @@
-"""A case is data: a model name, its configuration, and seeded generators.
+"""A case is data: a model spec built from a configuration, and seeded generators.
 
-Adding a model means adding one ``Case`` (and its three implementations), not
-touching the harness. Builders are named by import path ("module:function") so
-that the parent process never imports Keras: each Keras backend lives in its own
-worker process and imports the builder there.
+Adding a model means adding one ``Case``: a function from its configuration to a model spec
+(parity.spec), whose layer kinds the registry knows, plus its inputs, targets and loss. The
+harness generates the scratch, torch and Keras models from the spec; the hand-written models
+in ``framework/`` are the readable ports, kept equal to the spec by a test.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -36,8 +35,7 @@ class Case:
         description: one line.
         defaults: configuration keys, named as the Keras argument is named, plus
             ``input_shape`` (one sample, batch axis excluded) and ``batch``.
-        builders: import paths of the builder for "scratch", "torch" and "keras".
-        kwargs: maps (framework, config) to the builder's keyword arguments.
+        spec: maps a (validated) configuration to the model spec.
         loss: scratch loss name (a key of ``scratch.losses.LOSSES``).
         targets: draws targets for the loss: (rng, config, output_shape) -> array.
         validate: raises ``CaseError`` for a configuration that cannot be built.
@@ -50,8 +48,7 @@ class Case:
     family: str
     description: str
     defaults: Config
-    builders: dict[str, str]
-    kwargs: Callable[[str, Config], dict[str, Any]]
+    spec: Callable[[Config], Any]
     loss: str
     targets: Callable[[np.random.Generator, Config, tuple[int, ...]], np.ndarray]
     validate: Callable[[Config], None] | None = None
@@ -114,11 +111,18 @@ class Case:
             f"(1/{MEMORY_COPIES} of the {_bytes(available)} available)"
         )
 
+    def model_spec(self, config: Config):
+        """The model spec of this configuration, named after the case."""
+        from dataclasses import replace
+
+        return replace(self.spec(config), name=self.name)
+
     def build(self, framework: str, config: Config):
-        """Import and call the builder of ``framework`` ("scratch", "torch" or "keras")."""
-        module_name, function_name = self.builders[framework].split(":")
-        builder = getattr(importlib.import_module(module_name), function_name)
-        return builder(**self.kwargs(framework, config))
+        """The model generated from the spec: "scratch", "torch" (NCHW) or "keras" (imports Keras)."""
+        from parity.spec import generate
+
+        builders = {"scratch": generate.build_scratch, "torch": generate.build_torch, "keras": generate.build_keras}
+        return builders[framework](self.model_spec(config))
 
     def rng(self, seed: int, stream: str) -> np.random.Generator:
         """An independent generator per (case, seed, stream), derived from the case's name."""

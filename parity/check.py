@@ -26,7 +26,33 @@ def make_request(case: Case, config: Config, dtype: str, seed: int, weights: dic
     out_shape = (config["batch"], *scratch_model.output_shape)
     targets = case.targets(case.rng(seed, "targets"), config, out_shape)
     G = case.rng(seed, "cotangent").standard_normal(out_shape)
-    return RunRequest(case.name, config, dtype, weights, X, targets, G, trace)
+    return RunRequest(
+        case.name,
+        config,
+        dtype,
+        weights,
+        X,
+        targets,
+        G,
+        trace,
+        spec=case.model_spec(config),
+        loss=case.loss,
+        loss_kwargs=case.loss_kwargs(config),
+        training=bool(config.get("training", False)),
+    )
+
+
+def with_config(case: Case, request: RunRequest, config: Config) -> RunRequest:
+    """The same arrays, another configuration of the case (its spec, loss and mode follow)."""
+    return RunRequest(
+        **{
+            **request.__dict__,
+            "config": config,
+            "spec": case.model_spec(config),
+            "loss_kwargs": case.loss_kwargs(config),
+            "training": bool(config.get("training", False)),
+        }
+    )
 
 
 def corrupt_weights(weights: dict[str, np.ndarray], name: str, model: str) -> dict[str, np.ndarray]:

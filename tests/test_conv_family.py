@@ -23,8 +23,9 @@ from parity import DTYPES
 from parity.case import CaseError, get_case
 from parity.check import check_case, make_request
 from parity.compare import compare_runs
-from parity.convert.base import ConversionError, conversion_context, converter_for
+from parity.convert.base import ConversionError, conversion_context
 from parity.convert.conv import BatchNormConverter, Conv2DConverter
+from parity.layers import REGISTRY
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
@@ -55,9 +56,9 @@ def test_conv_converter_names_layer_parameter_and_shapes():
         Conv2DConverter().to_torch(layer, weights)
     with pytest.raises(
         ConversionError,
-        match=r"layer 'conv2d_0', parameter 'module.weight': expected shape \(4, 3, 3, 3\), received \(3, 3, 3, 4\)",
+        match=r"layer 'conv2d_0', parameter 'weight': expected shape \(4, 3, 3, 3\), received \(3, 3, 3, 4\)",
     ):
-        Conv2DConverter().from_torch(layer, {"module.weight": np.zeros((3, 3, 3, 4)), "module.bias": np.zeros(4)})
+        Conv2DConverter().from_torch(layer, {"weight": np.zeros((3, 3, 3, 4)), "bias": np.zeros(4)})
     with pytest.raises(
         ConversionError, match=r"layer 'conv2d_0', parameter 'b': expected shape \(4,\), received \(3,\)"
     ):
@@ -82,24 +83,24 @@ def test_running_var_is_corrected_after_exactly_one_pass():
     """torch's unbiased running_var becomes Keras' biased one only when the pass is known; otherwise it is left as is."""
     layer = scratch_layer("batchnorm", {"momentum": 0.9})  # (5, 4, 3) images: n = 2 * 5 * 4 = 40 values per channel
     old, v = np.full(3, 2.0), np.array([0.5, 1.0, 3.0])  # loaded moving_var, biased batch variance
-    state = {f"module.{k}": np.ones(3) for k in ("weight", "bias", "running_mean")}
-    state["module.running_var"] = 0.9 * old + 0.1 * v * 40 / 39  # what torch stores
+    state = {k: np.ones(3) for k in ("weight", "bias", "running_mean")}
+    state["running_var"] = 0.9 * old + 0.1 * v * 40 / 39  # what torch stores
     loaded = {f"batch_norm_0.{k}": np.ones(3) for k in ("gamma", "beta", "moving_mean")} | {
         "batch_norm_0.moving_var": old
     }
     converter = BatchNormConverter()
     for passes, expected in (
-        (0, state["module.running_var"]),
+        (0, state["running_var"]),
         (1, 0.9 * old + 0.1 * v),
-        (2, state["module.running_var"]),
+        (2, state["running_var"]),
     ):
         with conversion_context(loaded=loaded, batch=2):
-            out = converter.from_torch(layer, {**state, "module.num_batches_tracked": np.array(passes)})
+            out = converter.from_torch(layer, {**state, "num_batches_tracked": np.array(passes)})
         np.testing.assert_allclose(out["moving_var"], expected, rtol=1e-15)
     out = converter.from_torch(
-        layer, {**state, "module.num_batches_tracked": np.array(1)}
+        layer, {**state, "num_batches_tracked": np.array(1)}
     )  # no context: as torch holds it
-    np.testing.assert_array_equal(out["moving_var"], state["module.running_var"])
+    np.testing.assert_array_equal(out["moving_var"], state["running_var"])
 
 
 def test_strides_with_dilation_is_refused_naming_both_keys():
@@ -222,10 +223,13 @@ def test_disabling_a_rule_fails_the_check(rule, model, config, quantity, dtype):
 
 
 def test_cnn_layers_pair_one_to_one():
-    """The harness pairs layers by position: the torch and scratch stacks must line up type by type."""
+    """Every layer of the spec is one scratch layer and one torch module, and every weighted one has a converter."""
     case = get_case("cnn_bn")
     config = case.configure()
+    spec = case.model_spec(config)
     scratch_model, torch_model = case.build("scratch", config), case.build("torch", config)
-    assert len(scratch_model.layers) == len(torch_model)
-    for layer in scratch_model.layers:
-        converter_for(layer)  # every layer with weights has a converter
+    assert [layer.name for layer in scratch_model.layers] == [node.name for node in spec.nodes]
+    assert len(torch_model.layers) == len(spec.nodes)
+    for node, layer in zip(spec.nodes, scratch_model.layers):
+        converter = REGISTRY[node.kind].converter
+        assert bool(layer.weight_shapes()) == bool(converter.rules), node.name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from parity.case import get_case
-from parity.check import check_case, make_request
+from parity.check import check_case, make_request, with_config
 from parity.compare import compare_runs, first_divergence
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS
@@ -27,24 +27,12 @@ def test_untransposed_square_kernel_is_caught(dtype):
 def test_wrong_slope_is_caught_and_located():
     """A torch model built with another slope than scratch: the first diverging layer is the activation."""
     case = get_case("mlp")
-    original = case.kwargs
-
-    def wrong_slope(framework, config):
-        kwargs = original(framework, config)
-        if framework == "torch":
-            kwargs["negative_slope"] = 0.3
-        return kwargs
-
-    object.__setattr__(case, "kwargs", wrong_slope)  # Case is frozen; restored below
-    try:
-        config = case.configure({"activation": "leaky_relu", "negative_slope": 0.25})
-        records = check_case("mlp", {"activation": "leaky_relu", "negative_slope": 0.25}, impls=["torch"], dtypes=["float64"])
-        assert any(r.quantity == "output" and not r.passed for r in records)
-        request = make_request(case, config, "float64", 0, trace=True)
-        layer = first_divergence(run("scratch", request), run("torch", request), "float64")
-        assert layer == "leaky_relu_0"
-    finally:
-        object.__setattr__(case, "kwargs", original)
+    config = case.configure({"activation": "leaky_relu", "negative_slope": 0.25})
+    request = make_request(case, config, "float64", 0, trace=True)
+    wrong = with_config(case, request, case.configure({"activation": "leaky_relu", "negative_slope": 0.3}))
+    scratch, torch = run("scratch", request), run("torch", wrong)
+    assert any(r.quantity == "output" and not r.passed for r in compare_runs("mlp", "float64", scratch, torch))
+    assert first_divergence(scratch, torch, "float64") == "leaky_relu_0"
 
 
 @pytest.mark.parametrize("impl", FRAMEWORK_IMPLS)

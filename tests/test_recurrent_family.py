@@ -12,8 +12,9 @@ from parity import DTYPES
 from parity.case import get_case
 from parity.check import check_case, make_request
 from parity.compare import compare_runs
-from parity.convert import ConversionError, converter_for
+from parity.convert import ConversionError
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
+from parity.layers import REGISTRY
 from parity.runners import run
 from parity.runners.pool import keras_worker
 from parity.tolerance import FLOAT64_REL
@@ -41,7 +42,7 @@ def test_wrong_shape_names_layer_param_and_shapes(case):
         "U": np.zeros((5, k * 5 + 1)),
         "b": np.zeros((2, 15) if case == "gru" else (k * 5,)),
     }
-    convert = converter_for(layer)
+    convert = REGISTRY[case].converter
     for direction in (convert.to_torch, convert.to_keras):
         with pytest.raises(ConversionError) as error:
             direction(layer, weights)
@@ -50,8 +51,8 @@ def test_wrong_shape_names_layer_param_and_shapes(case):
         assert f"'{layer.name}'" in str(error.value) and "'U'" in str(error.value)
         assert f"{(5, k * 5)}" in str(error.value) and f"{(5, k * 5 + 1)}" in str(error.value)
     state = convert.to_torch(layer, {**weights, "U": np.zeros((5, k * 5))})
-    state["rnn.bias_hh_l0"] = np.zeros(k * 5 - 1)
-    with pytest.raises(ConversionError, match=rf"'rnn\.bias_hh_l0'.*\({k * 5},\).*\({k * 5 - 1},\)"):
+    state["bias_hh_l0"] = np.zeros(k * 5 - 1)
+    with pytest.raises(ConversionError, match=rf"'bias_hh_l0'.*\({k * 5},\).*\({k * 5 - 1},\)"):
         convert.from_torch(layer, state)
 
 
@@ -61,7 +62,7 @@ def test_gru_bias_shape_follows_reset_after():
         layer = _layer("gru", {"units": 5, "reset_after": reset_after})
         weights = {"W": np.zeros((3, 15)), "U": np.zeros((5, 15)), "b": np.zeros(wrong)}
         with pytest.raises(ConversionError) as error:
-            converter_for(layer).to_keras(layer, weights)
+            REGISTRY["gru"].converter.to_keras(layer, weights)
         assert error.value.param == "b" and tuple(error.value.received) == wrong
         assert tuple(error.value.expected) == ((2, 15) if reset_after else (15,))
 
@@ -73,7 +74,7 @@ def test_forgotten_transpose_fails_loudly_in_the_runner():
     request.disabled_rules = ("rnn_transpose",)
     with pytest.raises(
         ConversionError,
-        match=r"model 'lstm', layer 'lstm_0', parameter 'rnn\.weight_ih_l0': expected shape \(20, 3\), received \(3, 20\)",
+        match=r"model 'lstm', layer 'lstm_0', parameter 'weight_ih_l0': expected shape \(20, 3\), received \(3, 20\)",
     ):
         run("torch", request)
 
@@ -233,7 +234,7 @@ def test_disabling_the_transpose_of_a_gated_cell_is_a_conversion_error(rule, cas
     c = get_case(case)
     request = make_request(c, c.configure(), "float64", 0)
     request.disabled_rules = (rule,)
-    with pytest.raises(ConversionError, match=rf"layer '{case}_0', parameter 'rnn\.weight_ih_l0'"):
+    with pytest.raises(ConversionError, match=rf"layer '{case}_0', parameter 'weight_ih_l0'"):
         run("torch", request)
 
 
@@ -247,7 +248,7 @@ def test_both_torch_biases_get_the_same_gradient(case, config):
     model = c.build("torch", c.configure(config)).to(torch.float64)
     x = torch.randn(4, 7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     model(x).square().sum().backward()
-    rnn = model[0].rnn
+    rnn = model.module(f"{case}_0")
     torch.testing.assert_close(rnn.bias_ih_l0.grad, rnn.bias_hh_l0.grad, rtol=0, atol=FLOAT64_REL)
 
 
@@ -256,6 +257,6 @@ def test_nn_gru_candidate_bias_gradient_differs():
     model = get_case("gru").build("torch", get_case("gru").configure()).to(torch.float64)
     x = torch.randn(4, 7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     model(x).square().sum().backward()
-    rnn, H = model[0].rnn, 5
+    rnn, H = model.module("gru_0"), 5
     torch.testing.assert_close(rnn.bias_ih_l0.grad[: 2 * H], rnn.bias_hh_l0.grad[: 2 * H], rtol=0, atol=FLOAT64_REL)
     assert not torch.allclose(rnn.bias_ih_l0.grad[2 * H :], rnn.bias_hh_l0.grad[2 * H :])

@@ -4,26 +4,19 @@ Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
 ``dilation_rate``, ``pool_size``) are an int or a pair [rows, cols].
 
-Two keys reach only the torch builder, for the naive ports of the divergence cases
-(parity/divergences/conv.py); their defaults are the correct port:
-
-- ``torch_padding``: "keras" (asymmetric "same" padding computed from the input size)
-  or "k//2" (the hand port ``padding=k // 2``, with torch's other defaults);
-- ``torch_data_format``: "channels_last" (the torch model permutes NHWC to NCHW
-  itself) or "channels_first" (the NHWC array goes to the NCHW module as it is).
+The torch models generated from these specs read NCHW; the naive torch ports of the
+divergence cases are the same specs with a conversion rule switched off (``same_padding``,
+``channels_last_input``; parity/layers/conv.py, parity/runners/torch_graph.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from parity.case import Case, Config, register, require
+from parity.spec.model import stack
 
 PADDINGS = ("valid", "same")
-TORCH_PADDINGS = ("keras", "k//2")
-TORCH_DATA_FORMATS = ("channels_last", "channels_first")
 
 
 # validation helpers --------------------------------------------------------------
@@ -70,9 +63,9 @@ def _fits(model: str, what: str, size: tuple[int, int], extent: tuple[int, int])
     )
 
 
-def _as_arg(value):
-    """JSON lists become tuples for the builders."""
-    return tuple(value) if isinstance(value, list) else value
+def _as_pair(value) -> list[int]:
+    """An int or a pair, as the pair a spec holds."""
+    return [value, value] if _is_int(value) else list(value)
 
 
 def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
@@ -81,14 +74,6 @@ def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, 
 
 def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, shape[-1], size=shape[:-1])
-
-
-def _builders(module: str, function: str) -> dict[str, str]:
-    return {
-        "scratch": f"scratch.models.{module}:{function}",
-        "torch": f"framework.pytorch.models.{module}:{function}",
-        "keras": f"framework.keras3.models.{module}:{function}",
-    }
 
 
 # conv2d -------------------------------------------------------------------------
@@ -107,25 +92,19 @@ def _conv2d_validate(config: Config) -> None:
     )
     _choice(m, config, "padding", PADDINGS)
     _boolean(m, config, "use_bias")
-    _choice(m, config, "torch_padding", TORCH_PADDINGS)
-    _choice(m, config, "torch_data_format", TORCH_DATA_FORMATS)
     if config["padding"] == "valid":
         _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
 
 
-def _conv2d_kwargs(framework: str, c: Config) -> dict[str, Any]:
-    kwargs = {
-        "input_shape": tuple(c["input_shape"]),
+def _conv2d_layer(c: Config) -> tuple[str, Config]:
+    return "conv2d", {
         "filters": c["filters"],
-        "kernel_size": _as_arg(c["kernel_size"]),
-        "strides": _as_arg(c["strides"]),
+        "kernel_size": _as_pair(c["kernel_size"]),
+        "strides": _as_pair(c["strides"]),
         "padding": c["padding"],
-        "dilation_rate": _as_arg(c["dilation_rate"]),
+        "dilation_rate": _as_pair(c["dilation_rate"]),
         "use_bias": c["use_bias"],
     }
-    if framework == "torch":
-        kwargs.update(torch_padding=c["torch_padding"], torch_data_format=c["torch_data_format"])
-    return kwargs
 
 
 register(
@@ -140,13 +119,10 @@ register(
             "padding": "same",
             "dilation_rate": 1,
             "use_bias": True,
-            "torch_padding": "keras",
-            "torch_data_format": "channels_last",
             "input_shape": [7, 6, 3],
             "batch": 2,
         },
-        builders=_builders("conv_layers", "conv2d"),
-        kwargs=_conv2d_kwargs,
+        spec=lambda c: stack("conv2d", c["input_shape"], [_conv2d_layer(c)]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_conv2d_validate,
@@ -164,23 +140,19 @@ def _pool_validate(model: str):
         if config["strides"] is not None:
             _pair(model, config, "strides")
         _choice(model, config, "padding", PADDINGS)
-        _choice(model, config, "torch_padding", TORCH_PADDINGS)
         if config["padding"] == "valid":
             _fits(model, "pool", (H, W), pool)
 
     return validate
 
 
-def _pool_kwargs(framework: str, c: Config) -> dict[str, Any]:
-    kwargs = {
-        "input_shape": tuple(c["input_shape"]),
-        "pool_size": _as_arg(c["pool_size"]),
-        "strides": _as_arg(c["strides"]),
-        "padding": c["padding"],
-    }
-    if framework == "torch":
-        kwargs["torch_padding"] = c["torch_padding"]
-    return kwargs
+def _pool_spec(kind: str):
+    def spec(c: Config):
+        pool = _as_pair(c["pool_size"])
+        strides = pool if c["strides"] is None else _as_pair(c["strides"])
+        return stack(kind, c["input_shape"], [(kind, {"pool_size": pool, "strides": strides, "padding": c["padding"]})])
+
+    return spec
 
 
 register(
@@ -192,12 +164,10 @@ register(
             "pool_size": 3,
             "strides": 2,
             "padding": "same",
-            "torch_padding": "keras",
             "input_shape": [7, 6, 3],
             "batch": 2,
         },
-        builders=_builders("conv_layers", "maxpool2d"),
-        kwargs=_pool_kwargs,
+        spec=_pool_spec("max_pool2d"),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_pool_validate("maxpool2d"),
@@ -213,12 +183,10 @@ register(
             "pool_size": 2,
             "strides": None,
             "padding": "valid",
-            "torch_padding": "keras",
             "input_shape": [6, 7, 3],
             "batch": 2,
         },
-        builders=_builders("conv_layers", "avgpool2d"),
-        kwargs=_pool_kwargs,
+        spec=_pool_spec("avg_pool2d"),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_pool_validate("avgpool2d"),
@@ -264,12 +232,9 @@ register(
         family="conv",
         description="One BatchNorm over the channels of NHWC images (training: batch statistics, moving averages updated)",
         defaults={"epsilon": 1e-3, "momentum": 0.99, "training": True, "input_shape": [5, 4, 3], "batch": 4},
-        builders=_builders("conv_layers", "batchnorm"),
-        kwargs=lambda fw, c: {
-            "input_shape": tuple(c["input_shape"]),
-            "epsilon": c["epsilon"],
-            "momentum": c["momentum"],
-        },
+        spec=lambda c: stack(
+            "batchnorm", c["input_shape"], [("batch_norm", {"epsilon": c["epsilon"], "momentum": c["momentum"]})]
+        ),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_batchnorm_validate,
@@ -315,15 +280,26 @@ def _cnn_validate(model: str):
     return validate
 
 
-def _cnn_kwargs(framework: str, c: Config) -> dict[str, Any]:
-    return {
-        "input_shape": tuple(c["input_shape"]),
-        "filters": tuple(c["filters"]),
-        "kernel_size": _as_arg(c["kernel_size"]),
-        "num_classes": c["num_classes"],
-        "padding": c["padding"],
-        "pool_size": _as_arg(c["pool_size"]),
-    }
+def _cnn_spec(batch_norm: bool):
+    """[Conv2D (-> BatchNorm) -> ReLU -> MaxPool2D] per entry of filters, Flatten, Dense logits.
+
+    With BatchNorm the convolutions have no bias: BatchNorm subtracts each channel's mean
+    right after, so a bias would cancel exactly in training mode (its gradient is 0).
+    """
+
+    def spec(c: Config):
+        pool = _as_pair(c["pool_size"])
+        layers = []
+        for width in c["filters"]:
+            conv = {"filters": width, "kernel_size": _as_pair(c["kernel_size"]), "padding": c["padding"], "use_bias": not batch_norm}
+            layers.append(("conv2d", conv))
+            if batch_norm:
+                layers.append(("batch_norm", {}))
+            layers += [("relu", {}), ("max_pool2d", {"pool_size": pool, "strides": pool})]
+        layers += [("flatten", {}), ("dense", {"units": c["num_classes"]})]
+        return stack("cnn_bn" if batch_norm else "cnn", c["input_shape"], layers)
+
+    return spec
 
 
 CNN_DEFAULTS: Config = {
@@ -342,8 +318,7 @@ register(
         family="conv",
         description="Image classifier: [Conv2D -> ReLU -> MaxPool2D] per entry of filters, Flatten, Dense logits",
         defaults=dict(CNN_DEFAULTS),
-        builders=_builders("cnn", "cnn"),
-        kwargs=_cnn_kwargs,
+        spec=_cnn_spec(batch_norm=False),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_cnn_validate("cnn"),
@@ -356,8 +331,7 @@ register(
         family="conv",
         description="Image classifier with BatchNorm: [Conv2D (no bias) -> BatchNorm -> ReLU -> MaxPool2D] per filter, Flatten, Dense",
         defaults={**CNN_DEFAULTS, "training": True},
-        builders=_builders("cnn", "cnn_bn"),
-        kwargs=_cnn_kwargs,
+        spec=_cnn_spec(batch_norm=True),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_cnn_validate("cnn_bn"),

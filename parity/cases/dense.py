@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from parity.case import Case, Config, register, require
+from parity.spec.model import stack
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
@@ -20,21 +19,14 @@ ACTIVATION_FORMS = ("layer", "string", "ops")
 ACTIVATION_DEFAULTS: Config = {"negative_slope": 0.25, "approximate": False, "activation_form": "layer"}
 
 
-def _approximate(value: bool | None) -> str | None:
-    if value is None:
-        return None
-    return "tanh" if value else "none"
-
-
-def _activation_kwargs(framework: str, config: Config) -> dict[str, Any]:
-    kwargs = {
-        "activation": config["activation"],
-        "negative_slope": config["negative_slope"],
-        "approximate": _approximate(config["approximate"]),
-    }
-    if framework == "keras":
-        kwargs["activation_form"] = config["activation_form"]
-    return kwargs
+def activation_layer(name: str, config: Config) -> tuple[str, Config]:
+    """(kind, config) of an activation layer; slope and approximation only where the kind has them.
+    ``activation_form`` is how the Keras code spells it (which decides Keras' defaults)."""
+    if name == "leaky_relu":
+        return name, {"negative_slope": config["negative_slope"], "keras_form": config["activation_form"]}
+    if name == "gelu":
+        return name, {"approximate": config["approximate"], "keras_form": config["activation_form"]}
+    return name, {}
 
 
 def _validate_activation(model: str, config: Config) -> None:
@@ -84,12 +76,12 @@ register(
         family="dense",
         description="One Dense layer with its activation: Z = act(X @ W + b)",
         defaults={"units": 6, "use_bias": True, "activation": "linear", **ACTIVATION_DEFAULTS, "input_shape": [5], "batch": 4},
-        builders={
-            "scratch": "scratch.models.layers:dense",
-            "torch": "framework.pytorch.models.layers:dense",
-            "keras": "framework.keras3.models.layers:dense",
-        },
-        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "use_bias": c["use_bias"], **_activation_kwargs(fw, c)},
+        spec=lambda c: stack(
+            "dense",
+            c["input_shape"],
+            [("dense", {"units": c["units"], "use_bias": c["use_bias"]})]
+            + ([activation_layer(c["activation"], c)] if c["activation"] != "linear" else []),
+        ),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_dense_validate,
@@ -114,12 +106,7 @@ def _activation_case(name: str) -> Case:
         family="dense",
         description=f"The {name} activation alone, on inputs of scale 3",
         defaults={**own, "input_shape": [7], "batch": 4},
-        builders={
-            "scratch": "scratch.models.layers:activation",
-            "torch": "framework.pytorch.models.layers:activation",
-            "keras": "framework.keras3.models.layers:activation",
-        },
-        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], **_activation_kwargs(fw, {**ACTIVATION_DEFAULTS, **c, "activation": name})},
+        spec=lambda c: stack(name, c["input_shape"], [activation_layer(name, {**ACTIVATION_DEFAULTS, **c})]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=validate,
@@ -150,12 +137,7 @@ register(
         family="dense",
         description="Linear regression: Y = X @ W + b, mean squared error",
         defaults={"units": 1, "input_shape": [8], "batch": 16},
-        builders={
-            "scratch": "scratch.models.mlp:linear_regression",
-            "torch": "framework.pytorch.models.mlp:linear_regression",
-            "keras": "framework.keras3.models.mlp:linear_regression",
-        },
-        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"]},
+        spec=lambda c: stack("linear_regression", c["input_shape"], [("dense", {"units": c["units"]})]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_regression_validate("linear_regression"),
@@ -168,12 +150,11 @@ register(
         family="dense",
         description="Logistic regression: logits X @ W + b, binary cross-entropy on logits",
         defaults={"units": 1, "from_logits": True, "input_shape": [8], "batch": 16},
-        builders={
-            "scratch": "scratch.models.mlp:logistic_regression",
-            "torch": "framework.pytorch.models.mlp:logistic_regression",
-            "keras": "framework.keras3.models.mlp:logistic_regression",
-        },
-        kwargs=lambda fw, c: {"input_dim": c["input_shape"][0], "units": c["units"], "from_logits": c["from_logits"]},
+        spec=lambda c: stack(
+            "logistic_regression",
+            c["input_shape"],
+            [("dense", {"units": c["units"]})] + ([] if c["from_logits"] else [("sigmoid", {})]),
+        ),
         loss="binary_crossentropy",
         loss_kwargs=lambda c: {"from_logits": c["from_logits"]},
         targets=_binary_targets,
@@ -198,16 +179,17 @@ def _mlp_validate(config: Config) -> None:
     require("mlp", l2 is None or (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0), f"kernel_regularizer must be an L2 factor >= 0 or null, received {l2!r}")
 
 
-def _mlp_kwargs(framework: str, config: Config) -> dict[str, Any]:
-    kwargs = {"input_dim": config["input_shape"][0], "units": config["units"], "num_classes": config["num_classes"], "dropout": config["dropout"], **_activation_kwargs(framework, config)}
-    l2 = config["kernel_regularizer"]
-    if framework == "scratch":
-        from scratch.regularizers import L2
-
-        kwargs["kernel_regularizer"] = L2(l2) if l2 else None
-    elif framework == "keras":
-        kwargs["kernel_regularizer"] = l2
-    return kwargs
+def _mlp_spec(config: Config):
+    """(Dense -> activation (-> Dropout)) per hidden width, then Dense logits; L2 on every kernel."""
+    l2 = config["kernel_regularizer"] or None
+    layers = []
+    for width in config["units"]:
+        layers.append(("dense", {"units": width, "kernel_regularizer": l2}))
+        layers.append(activation_layer(config["activation"], config))
+        if config["dropout"]:
+            layers.append(("dropout", {"rate": config["dropout"]}))
+    layers.append(("dense", {"units": config["num_classes"], "kernel_regularizer": l2}))
+    return stack("mlp", config["input_shape"], layers)
 
 
 register(
@@ -226,12 +208,7 @@ register(
             "input_shape": [10],
             "batch": 8,
         },
-        builders={
-            "scratch": "scratch.models.mlp:mlp",
-            "torch": "framework.pytorch.models.mlp:mlp",
-            "keras": "framework.keras3.models.mlp:mlp",
-        },
-        kwargs=_mlp_kwargs,
+        spec=_mlp_spec,
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_mlp_validate,

@@ -1,22 +1,16 @@
 """Cases of the recurrent family: SimpleRNN, LSTM, GRU alone, and three sequence models.
 
-Inputs are batch-first, ``input_shape = [T, F]`` (steps, features). The single-layer
-cases have two keys for the PyTorch side only, which the divergence cases use to
-build the naive port: ``batch_first`` (nn.RNN/LSTM/GRU's argument; the harness feeds
-(B, T, F)) and, for the GRU, ``torch_module`` ("auto": nn.GRU for reset_after=True,
-GRUResetBefore for reset_after=False; "nn.GRU": nn.GRU whatever reset_after says).
+Inputs are batch-first, ``input_shape = [T, F]`` (steps, features). The naive torch ports of
+the divergence cases are these specs with a rule switched off (``rnn_batch_first``,
+``gru_reset_before``; parity/layers/recurrent.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from parity.case import Case, Config, register, require
-
-TORCH_GRU_MODULES = ("auto", "nn.GRU")
-
+from parity.spec.model import stack
 
 # Validation -------------------------------------------------------------------
 
@@ -50,12 +44,6 @@ def _validate(model: str, ints: tuple[str, ...], bools: tuple[str, ...]):
             require(
                 model, config["num_classes"] >= 2, f"num_classes must be at least 2, received {config['num_classes']}"
             )
-        if "torch_module" in config:
-            require(
-                model,
-                config["torch_module"] in TORCH_GRU_MODULES,
-                f"torch_module must be one of {', '.join(TORCH_GRU_MODULES)}, received {config['torch_module']!r}",
-            )
 
     return validate
 
@@ -77,54 +65,28 @@ LAYER_DEFAULTS: Config = {
     "units": 5,
     "return_sequences": True,
     "use_bias": True,
-    "batch_first": True,
     "input_shape": [7, 3],
     "batch": 4,
 }
 
 
-def _layer_kwargs(keys: tuple[str, ...]):
-    def kwargs(framework: str, config: Config) -> dict[str, Any]:
-        out = {"input_shape": tuple(config["input_shape"]), **{k: config[k] for k in keys}}
-        if framework == "torch":
-            out["batch_first"] = config["batch_first"]
-            if "torch_module" in config:
-                out["module"] = config["torch_module"]
-        return out
-
-    return kwargs
-
-
-def _layer_case(name: str, cell: str, description: str, extra: Config) -> Case:
-    keys = ("units", "return_sequences", "use_bias", *sorted(k for k in extra if k != "torch_module"))
+def _layer_case(name: str, description: str, extra: Config) -> Case:
+    keys = ("units", "return_sequences", "use_bias", *sorted(extra))
     return Case(
         name=name,
         family="recurrent",
         description=description,
         defaults={**LAYER_DEFAULTS, **extra},
-        builders={
-            "scratch": f"scratch.models.rnn_layers:{name}",
-            "torch": f"framework.pytorch.models.rnn_layers:{name}",
-            "keras": f"framework.keras3.models.rnn_layers:{name}",
-        },
-        kwargs=_layer_kwargs(keys),
+        spec=lambda c: stack(name, c["input_shape"], [(name, {k: c[k] for k in keys})]),
         loss="mean_squared_error",
         targets=_normal_targets,
-        validate=_validate(name, ("units",), tuple(k for k in (*keys, "batch_first") if k not in ("units",))),
-        notes=f"torch: RNNLayer({cell}(..., batch_first=True)); batch_first is a torch-only key.",
+        validate=_validate(name, ("units",), keys[1:]),
     )
 
 
-register(_layer_case("simple_rnn", "nn.RNN", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
-register(_layer_case("lstm", "nn.LSTM", "One LSTM layer, gates (i, f, c, o)", {}))
-register(
-    _layer_case(
-        "gru",
-        "nn.GRU or GRUResetBefore",
-        "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form",
-        {"reset_after": True, "torch_module": "auto"},
-    )
-)
+register(_layer_case("simple_rnn", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
+register(_layer_case("lstm", "One LSTM layer, gates (i, f, c, o)", {}))
+register(_layer_case("gru", "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form", {"reset_after": True}))
 
 
 # Models -----------------------------------------------------------------------
@@ -135,16 +97,7 @@ register(
         family="recurrent",
         description="SimpleRNN -> last hidden state -> Dense logits, softmax cross-entropy",
         defaults={"units": 8, "num_classes": 5, "input_shape": [10, 4], "batch": 6},
-        builders={
-            "scratch": "scratch.models.rnn:rnn_classifier",
-            "torch": "framework.pytorch.models.rnn:rnn_classifier",
-            "keras": "framework.keras3.models.rnn:rnn_classifier",
-        },
-        kwargs=lambda fw, c: {
-            "input_shape": tuple(c["input_shape"]),
-            "units": c["units"],
-            "num_classes": c["num_classes"],
-        },
+        spec=lambda c: stack("rnn_classifier", c["input_shape"], [("simple_rnn", {"units": c["units"]}), ("dense", {"units": c["num_classes"]})]),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_validate("rnn_classifier", ("units", "num_classes"), ()),
@@ -157,16 +110,7 @@ register(
         family="recurrent",
         description="LSTM (every step) -> Dense per step, mean squared error",
         defaults={"units": 8, "output_units": 3, "input_shape": [10, 4], "batch": 6},
-        builders={
-            "scratch": "scratch.models.rnn:lstm_seq",
-            "torch": "framework.pytorch.models.rnn:lstm_seq",
-            "keras": "framework.keras3.models.rnn:lstm_seq",
-        },
-        kwargs=lambda fw, c: {
-            "input_shape": tuple(c["input_shape"]),
-            "units": c["units"],
-            "output_units": c["output_units"],
-        },
+        spec=lambda c: stack("lstm_seq", c["input_shape"], [("lstm", {"units": c["units"], "return_sequences": True}), ("dense", {"units": c["output_units"]})]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_validate("lstm_seq", ("units", "output_units"), ()),
@@ -179,12 +123,7 @@ register(
         family="recurrent",
         description="LSTM -> last hidden state -> Dense logits, softmax cross-entropy",
         defaults={"units": 8, "num_classes": 5, "input_shape": [10, 4], "batch": 6},
-        builders={
-            "scratch": "scratch.models.rnn:lstm_classifier",
-            "torch": "framework.pytorch.models.rnn:lstm_classifier",
-            "keras": "framework.keras3.models.rnn:lstm_classifier",
-        },
-        kwargs=lambda fw, c: {"input_shape": tuple(c["input_shape"]), "units": c["units"], "num_classes": c["num_classes"]},
+        spec=lambda c: stack("lstm_classifier", c["input_shape"], [("lstm", {"units": c["units"]}), ("dense", {"units": c["num_classes"]})]),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_validate("lstm_classifier", ("units", "num_classes"), ()),
@@ -197,17 +136,7 @@ register(
         family="recurrent",
         description="GRU -> last hidden state -> Dense logits, softmax cross-entropy",
         defaults={"units": 8, "num_classes": 5, "reset_after": True, "input_shape": [10, 4], "batch": 6},
-        builders={
-            "scratch": "scratch.models.rnn:gru_classifier",
-            "torch": "framework.pytorch.models.rnn:gru_classifier",
-            "keras": "framework.keras3.models.rnn:gru_classifier",
-        },
-        kwargs=lambda fw, c: {
-            "input_shape": tuple(c["input_shape"]),
-            "units": c["units"],
-            "num_classes": c["num_classes"],
-            "reset_after": c["reset_after"],
-        },
+        spec=lambda c: stack("gru_classifier", c["input_shape"], [("gru", {"units": c["units"], "reset_after": c["reset_after"]}), ("dense", {"units": c["num_classes"]})]),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_validate("gru_classifier", ("units", "num_classes"), ("reset_after",)),

@@ -1,10 +1,8 @@
-"""Converters between canonical (scratch) weights and each framework's layout."""
+"""Converters between canonical (scratch) weights and each framework's layout.
 
-from parity.convert import (
-    conv,  # noqa: F401
-    dense,  # noqa: F401
-    recurrent,  # noqa: F401
-)
-from parity.convert.base import CONVERTERS, ConversionError, Converter, converter_for, layer_weights
+Each layer kind's converter is declared in its registry entry (parity.layers).
+"""
 
-__all__ = ["CONVERTERS", "ConversionError", "Converter", "converter_for", "layer_weights"]
+from parity.convert.base import NO_WEIGHTS, ConversionError, Converter, layer_weights
+
+__all__ = ["NO_WEIGHTS", "ConversionError", "Converter", "layer_weights"]

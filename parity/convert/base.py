@@ -18,7 +18,7 @@ what changes and why: the converters are the migration guide in code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -104,11 +104,6 @@ class Converter:
     """
 
     rules: tuple[str, ...] = ()
-    prefix = ""  # what the torch module's state_dict keys start with (a wrapper's attribute name)
-
-    def __init__(self, prefix: str | None = None) -> None:
-        if prefix is not None:
-            self.prefix = prefix
 
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         return {}
@@ -133,30 +128,7 @@ class Converter:
         return self.from_keras(layer, grads, previous)
 
 
-CONVERTERS: dict[str, Converter] = {}
-NO_WEIGHTS = Converter()
-
-
-def register(kind: str) -> Callable[[type[Converter]], type[Converter]]:
-    """Class decorator: the converter for scratch layers of class name ``kind``."""
-
-    def wrap(cls: type[Converter]) -> type[Converter]:
-        CONVERTERS[kind] = cls()
-        return cls
-
-    return wrap
-
-
-def converter_for(layer) -> Converter:
-    """The converter of a scratch layer; parameter-free layers need none."""
-    import parity.convert  # noqa: F401  registers every family
-
-    kind = type(layer).__name__
-    if kind in CONVERTERS:
-        return CONVERTERS[kind]
-    if layer.params or layer.state:
-        raise KeyError(f"no converter for layer {layer.name!r} of type {kind}")
-    return NO_WEIGHTS
+NO_WEIGHTS = Converter()  # the converter of every kind without weights
 
 
 def layer_weights(layer, weights: Arrays) -> Arrays:

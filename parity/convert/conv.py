@@ -1,21 +1,17 @@
 """Conv2D <-> torch.nn.Conv2d / keras.layers.Conv2D, BatchNorm <-> nn.BatchNorm2d / keras.layers.BatchNormalization.
 
-The torch models wrap every image module in ``framework.pytorch.layout.ChannelsLast``
-(NHWC in and out), so their state_dict keys carry the prefix ``module.``. Pooling,
-Flatten and ReLU hold no weights and need no converter; Flatten's effect on the next
-Dense layer is the rule ``flatten_order`` of parity.convert.dense.
+State_dict keys are those of the torch module itself (``weight``, ``running_var``, ...).
+Pooling, Flatten and ReLU hold no weights and need no converter; Flatten's effect on the
+next Dense layer is the rule ``flatten_order`` of parity.convert.dense.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, Converter, context, enabled, expect, layer_weights, register
-
-PREFIX = "module."  # ChannelsLast(module): the wrapped module's keys
+from parity.convert.base import Arrays, Converter, context, enabled, expect, layer_weights
 
 
-@register("Conv2D")
 class Conv2DConverter(Converter):
     """Canonical ``W`` (kh, kw, C_in, C_out), ``b`` (C_out,).
 
@@ -33,7 +29,6 @@ class Conv2DConverter(Converter):
     """
 
     rules = ("conv_kernel_layout",)
-    prefix = PREFIX
 
     def _shapes(self, layer):
         (kh, kw), C_in = layer.kernel_size, layer.input_shape[2]
@@ -47,20 +42,20 @@ class Conv2DConverter(Converter):
             weight = W.transpose(3, 2, 0, 1)  # (C_out, C_in, kh, kw)
         else:
             weight = W.reshape(C_out, C_in, kh, kw)  # the naive port: right shape, wrong order
-        out = {self.prefix + "weight": weight}
+        out = {"weight": weight}
         if layer.use_bias:
-            out[self.prefix + "bias"] = expect(layer, "b", weights.get("b"), b_shape)
+            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
         kh, kw, C_in, C_out = w_shape
-        weight = expect(layer, self.prefix + "weight", state.get(self.prefix + "weight"), (C_out, C_in, kh, kw))
+        weight = expect(layer, "weight", state.get("weight"), (C_out, C_in, kh, kw))
         # Always read back correctly (as DenseConverter does): a wrongly loaded kernel then
         # shows as a wrong weight:<layer>.W instead of cancelling out in the round trip.
         out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_in, C_out)
         if layer.use_bias:
-            out["b"] = expect(layer, self.prefix + "bias", state.get(self.prefix + "bias"), b_shape)
+            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
         return out
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
@@ -78,7 +73,6 @@ class Conv2DConverter(Converter):
         return out
 
 
-@register("BatchNorm")
 class BatchNormConverter(Converter):
     """Canonical ``gamma``, ``beta`` (params) and ``moving_mean``, ``moving_var`` (state), all (C,),
     with Keras' semantics.
@@ -122,7 +116,6 @@ class BatchNormConverter(Converter):
     """
 
     rules = ("batchnorm_biased_running_var",)
-    prefix = PREFIX
     PARAMS = ("gamma", "beta", "moving_mean", "moving_var")
     TORCH = ("weight", "bias", "running_mean", "running_var")
 
@@ -132,18 +125,18 @@ class BatchNormConverter(Converter):
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         out = {
-            self.prefix + t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
+            t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
         }
-        out[self.prefix + "num_batches_tracked"] = np.array(0, dtype=np.int64)
+        out["num_batches_tracked"] = np.array(0, dtype=np.int64)
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         out = {
-            p: expect(layer, self.prefix + t, state.get(self.prefix + t), shape)
+            p: expect(layer, t, state.get(t), shape)
             for p, t in zip(self.PARAMS, self.TORCH, strict=True)
         }
-        one_pass = int(state.get(self.prefix + "num_batches_tracked", 0)) == 1
+        one_pass = int(state.get("num_batches_tracked", 0)) == 1
         known = context("loaded") is not None and context("batch") is not None
         excess = (context("excess") or {}).get(layer.name)
         if excess is not None and enabled("batchnorm_biased_running_var"):
@@ -163,8 +156,8 @@ class BatchNormConverter(Converter):
     def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
         return {
-            "gamma": expect(layer, self.prefix + "weight", grads.get(self.prefix + "weight"), shape),
-            "beta": expect(layer, self.prefix + "bias", grads.get(self.prefix + "bias"), shape),
+            "gamma": expect(layer, "weight", grads.get("weight"), shape),
+            "beta": expect(layer, "bias", grads.get("bias"), shape),
         }
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, Converter, enabled, expect, register
+from parity.convert.base import Arrays, Converter, enabled, expect
 
 
-@register("Dense")
 class DenseConverter(Converter):
     """Canonical ``W`` (D_in, D_out), ``b`` (D_out,).
 

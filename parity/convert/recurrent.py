@@ -12,8 +12,7 @@ class docstrings of RNN, LSTM, GRU)::
     weight_hh_l0: (k H, H)     computes h @ weight_hh_l0.T
     bias_ih_l0, bias_hh_l0: (k H,)   two biases, both added
 
-with k = 1 (RNN), 4 (LSTM), 3 (GRU). The framework models wrap the module in
-``framework.pytorch.recurrent.RNNLayer``, so the keys are ``rnn.weight_ih_l0`` etc.
+with k = 1 (RNN), 4 (LSTM), 3 (GRU).
 
 Rules (each named, each switched off by a divergence case to show the naive port):
 
@@ -66,9 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, ConversionError, Converter, enabled, expect, register
-
-PREFIX = "rnn."  # RNNLayer holds the torch recurrent module as ``self.rnn``
+from parity.convert.base import Arrays, ConversionError, Converter, enabled, expect
 
 
 class RecurrentConverter(Converter):
@@ -76,14 +73,13 @@ class RecurrentConverter(Converter):
 
     gates = 1
     rules: tuple[str, ...] = ("rnn_transpose", "rnn_bias_split", "rnn_single_bias_training")
-    prefix = PREFIX
 
     def _single_bias(self, layer) -> bool:
         return not getattr(layer, "reset_after", False)
 
     def torch_frozen(self, layer) -> list[str]:
         if layer.use_bias and self._single_bias(layer) and enabled("rnn_single_bias_training"):
-            return [self.prefix + "bias_hh_l0"]
+            return ["bias_hh_l0"]
         return []
 
     # Layout -------------------------------------------------------------------
@@ -101,10 +97,10 @@ class RecurrentConverter(Converter):
         W = self._reorder(expect(layer, "W", weights.get("W"), shapes["W"]), layer)
         U = self._reorder(expect(layer, "U", weights.get("U"), shapes["U"]), layer)
         transpose = enabled("rnn_transpose")
-        out = {self.prefix + "weight_ih_l0": W.T if transpose else W, self.prefix + "weight_hh_l0": U.T if transpose else U}
+        out = {"weight_ih_l0": W.T if transpose else W, "weight_hh_l0": U.T if transpose else U}
         if layer.use_bias:
             b_ih, b_hh = self._split_bias(layer, expect(layer, "b", weights.get("b"), shapes["b"]))
-            out[self.prefix + "bias_ih_l0"], out[self.prefix + "bias_hh_l0"] = (
+            out["bias_ih_l0"], out["bias_hh_l0"] = (
                 self._reorder(b_ih, layer),
                 self._reorder(b_hh, layer),
             )
@@ -119,12 +115,12 @@ class RecurrentConverter(Converter):
         self, layer, state: Arrays
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
         F, H, k = layer.input_dim, layer.units, self.gates
-        W_t = expect(layer, self.prefix + "weight_ih_l0", state.get(self.prefix + "weight_ih_l0"), (k * H, F))
-        U_t = expect(layer, self.prefix + "weight_hh_l0", state.get(self.prefix + "weight_hh_l0"), (k * H, H))
+        W_t = expect(layer, "weight_ih_l0", state.get("weight_ih_l0"), (k * H, F))
+        U_t = expect(layer, "weight_hh_l0", state.get("weight_hh_l0"), (k * H, H))
         b_ih = b_hh = None
         if layer.use_bias:
-            b_ih = expect(layer, self.prefix + "bias_ih_l0", state.get(self.prefix + "bias_ih_l0"), (k * H,))
-            b_hh = expect(layer, self.prefix + "bias_hh_l0", state.get(self.prefix + "bias_hh_l0"), (k * H,))
+            b_ih = expect(layer, "bias_ih_l0", state.get("bias_ih_l0"), (k * H,))
+            b_hh = expect(layer, "bias_hh_l0", state.get("bias_hh_l0"), (k * H,))
         return W_t, U_t, b_ih, b_hh
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
@@ -176,7 +172,6 @@ class RecurrentConverter(Converter):
         return out
 
 
-@register("SimpleRNN")
 class SimpleRNNConverter(RecurrentConverter):
     """SimpleRNN <-> nn.RNN(nonlinearity="tanh") / keras.layers.SimpleRNN: ``rnn_transpose``, ``rnn_bias_split``.
 
@@ -188,7 +183,6 @@ class SimpleRNNConverter(RecurrentConverter):
     gates = 1
 
 
-@register("LSTM")
 class LSTMConverter(RecurrentConverter):
     """LSTM <-> nn.LSTM / keras.layers.LSTM: ``rnn_transpose``, ``rnn_bias_split``; no reordering.
 
@@ -200,7 +194,6 @@ class LSTMConverter(RecurrentConverter):
     gates = 4
 
 
-@register("GRU")
 class GRUConverter(RecurrentConverter):
     """GRU <-> nn.GRU or GRUResetBefore / keras.layers.GRU.
 

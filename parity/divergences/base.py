@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from parity.case import get_case
-from parity.check import make_request
+from parity.check import make_request, with_config
 from parity.compare import Record, compare_runs
 from parity.runners.base import RunRequest, run
 from parity.tolerance import tolerance
@@ -124,7 +124,12 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
     request = make_request(case, base, d.dtype, seed, trace=trace)
     request.inputs = request.inputs * d.input_scale
     return tuple(
-        RunRequest(**{**request.__dict__, "config": case.configure({**d.config, **side.config}), "disabled_rules": side.disabled_rules})
+        RunRequest(
+            **{
+                **with_config(case, request, case.configure({**d.config, **side.config})).__dict__,
+                "disabled_rules": side.disabled_rules,
+            }
+        )
         for side in (variant.a, variant.b)
     )
 

@@ -1,9 +1,8 @@
 """Divergences of the convolutional family: layouts, padding, pooling, BatchNorm conventions.
 
-Rules that live in a converter are switched off (``disabled_rules``) for the naive
-port; rules that live where the torch model is built are switched off through the
-torch-only case keys ``torch_padding`` / ``torch_data_format`` or by leaving
-BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own default).
+The naive port switches a named rule off (``disabled_rules``), whether the rule lives in a
+converter or where the torch model is built (``same_padding``, ``channels_last_input``), or
+leaves BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own default).
 """
 
 from __future__ import annotations
@@ -36,10 +35,10 @@ register(
         "model usually fails on the channel count, but when H == C it runs and convolves rows as channels.",
         rule="Permute before the first image module and back after it (x.permute(0, 3, 1, 2) / (0, 2, 3, 1)); "
         "here every image module is wrapped in ChannelsLast.",
-        converter="framework.pytorch.layout.ChannelsLast (case key torch_data_format)",
+        converter="parity.runners.torch_runner.TorchGraph (rule channels_last_input: NHWC -> NCHW at the model's input)",
         case="conv2d",
         config={"input_shape": [4, 6, 4], "filters": 4, "strides": 1},  # H == C == filters: the shapes all fit
-        naive=Variant(Side("scratch"), Side("torch", {"torch_data_format": "channels_first"})),
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("channels_last_input",))),
         converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_0",
     )
@@ -74,10 +73,10 @@ register(
         "pixel off. (With an odd size both pad (1, 1) and agree, which hides it.)",
         rule="Pad explicitly from the input size: F.pad(x, (left, right, top, bottom)) by Keras' rule, then convolve "
         "with padding=0.",
-        converter="framework.pytorch.conv.Conv2d (case key torch_padding)",
+        converter="parity.layers.conv (rule same_padding: nn.Conv2d(padding='same') or framework.pytorch.conv.Conv2d)",
         case="conv2d",
         config={"kernel_size": 3, "strides": 2, "padding": "same", "input_shape": [8, 8, 3]},
-        naive=Variant(Side("scratch"), Side("torch", {"torch_padding": "k//2"})),
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("same_padding",))),
         converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_0",
     )
@@ -92,11 +91,11 @@ register(
         "cells (keras/src/layers/pooling/base_pooling.py -> ops.average_pool; TensorFlow's avg_pool).",
         rule="count_include_pad=False when the padding is symmetric; in general pad like Keras and divide a sum pool "
         "by the sum pool of a ones mask.",
-        converter="framework.pytorch.conv.AvgPool2d (case key torch_padding)",
+        converter="parity.layers.conv (rule same_padding: framework.pytorch.conv.AvgPool2d)",
         case="avgpool2d",
         # pool 3, stride 1: the padding is (1, 1) on every side, so only the count differs
         config={"pool_size": 3, "strides": 1, "padding": "same", "input_shape": [6, 7, 3]},
-        naive=Variant(Side("scratch"), Side("torch", {"torch_padding": "k//2"})),
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("same_padding",))),
         converted=Variant(Side("scratch"), Side("torch")),
         layer="avg_pool2d_0",
     )
@@ -132,7 +131,7 @@ register(
         "epsilon=1e-3 (keras/src/layers/normalization/batch_normalization.py). Every output is divided by "
         "sqrt(var + eps), so the defaults disagree wherever var is not large.",
         rule="Pass it: nn.BatchNorm2d(C, eps=1e-3) for a Keras default, BatchNormalization(epsilon=1e-5) for a torch one.",
-        converter="framework.pytorch.models.conv_layers.batch_norm_2d (eps=epsilon)",
+        converter="parity.layers.conv._bn_torch (eps=epsilon)",
         case="batchnorm",
         config={"training": False},
         naive=Variant(
@@ -154,7 +153,7 @@ register(
         "m = 0.99, keras/src/layers/normalization/batch_normalization.py). Copying either number moves the running "
         "statistics at the wrong speed.",
         rule="torch momentum = 1 - Keras momentum: nn.BatchNorm2d(C, momentum=0.01) for Keras' 0.99.",
-        converter="framework.pytorch.models.conv_layers.batch_norm_2d (momentum=1 - momentum)",
+        converter="parity.layers.conv._bn_torch (momentum=1 - momentum)",
         case="batchnorm",
         config={"training": True},
         naive=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": None})),
@@ -195,7 +194,7 @@ register(
         "keras/src/layers/normalization/batch_normalization.py) and uses the moving statistics; only fit() trains.",
         rule="Call model.eval() in torch before comparing or predicting (model.train() for training steps), and pass "
         "training=True to Keras explicitly when a training-mode pass is wanted.",
-        converter="parity.runners.torch_runner.run_torch (model.train(config['training']))",
+        converter="parity.runners.torch_runner.run_torch (model.train(request.training))",
         case="batchnorm",
         config={"training": False},
         naive=Variant(Side("keras-jax", {"training": False}), Side("torch", {"training": True})),

@@ -12,7 +12,7 @@ register(
         differs="nn.LeakyReLU() has negative_slope=0.01 (torch/nn/modules/activation.py); "
         "keras.layers.LeakyReLU() has negative_slope=0.3 (keras/src/layers/activations/leaky_relu.py).",
         rule="Always pass the slope: LeakyReLU(negative_slope=0.01) in Keras for a torch default, nn.LeakyReLU(0.3) for a Keras one.",
-        converter="framework.keras3.activations.activation (negative_slope is passed explicitly)",
+        converter="parity.layers.dense._leaky_keras (negative_slope is passed explicitly)",
         case="leaky_relu",
         config={},
         naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
@@ -29,7 +29,7 @@ register(
         "whose negative_slope is 0.2 (keras/src/activations/activations.py) - neither the Keras layer's 0.3 nor torch's 0.01.",
         rule="The string form cannot carry a slope: replace activation='leaky_relu' by a LeakyReLU(negative_slope=...) layer "
         "or a lambda x: keras.activations.leaky_relu(x, negative_slope=...).",
-        converter="framework.keras3.activations.activation (form='string')",
+        converter="parity.layers.dense._leaky_keras (keras_form='string')",
         case="leaky_relu",
         config={"activation_form": "string"},
         naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
@@ -46,7 +46,7 @@ register(
         "torch.nn.GELU() defaults to approximate='none', the exact erf form (torch/nn/modules/activation.py). "
         "(keras.activations.gelu and Activation('gelu') default to exact.)",
         rule="Pass it explicitly: keras.ops.gelu(x, approximate=False) for nn.GELU(); nn.GELU(approximate='tanh') for keras.ops.gelu(x).",
-        converter="framework.keras3.activations.activation (form='ops', approximate passed)",
+        converter="parity.layers.dense._gelu_keras (keras_form='ops', approximate passed)",
         case="gelu",
         config={"activation_form": "ops"},
         naive=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": None})),

@@ -95,11 +95,11 @@ register(
         rule="For reset_after=False, build the GRU from torch ops with the reset gate before the matmul "
         "(framework.pytorch.recurrent.GRUResetBefore, nn.GRU's parameter names and gate order); the weights convert "
         "as for nn.GRU with rnn_bias_split.",
-        converter="framework.pytorch.recurrent.GRUResetBefore and parity.convert.recurrent.GRUConverter",
+        converter="parity.layers.recurrent (rule gru_reset_before: framework.pytorch.recurrent.GRUResetBefore) and parity.convert.recurrent.GRUConverter",
         case="gru",
         config={"reset_after": False},
-        naive=Variant(Side(KERAS), Side("torch", {"torch_module": "nn.GRU"})),
-        converted=Variant(Side(KERAS), Side("torch", {"torch_module": "auto"})),
+        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("gru_reset_before",))),
+        converted=Variant(Side(KERAS), Side("torch")),
         layer="gru_0",
     )
 )
@@ -113,11 +113,11 @@ register(
         "Batch-first data fed to a sequence-first LSTM runs the recurrence across the batch, and the output has "
         "the same shape, so nothing complains.",
         rule="Build every torch recurrent module with batch_first=True when the data is (B, T, F) (or transpose to (T, B, F)).",
-        converter="framework.pytorch.models.rnn_layers / framework.pytorch.models.rnn (batch_first=True)",
+        converter="parity.layers.recurrent (rule rnn_batch_first: batch_first=True)",
         case="lstm",
         config={},
-        naive=Variant(Side(KERAS), Side("torch", {"batch_first": False})),
-        converted=Variant(Side(KERAS), Side("torch", {"batch_first": True})),
+        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("rnn_batch_first",))),
+        converted=Variant(Side(KERAS), Side("torch")),
         layer="lstm_0",
     )
 )
@@ -131,7 +131,7 @@ register(
         "return_sequences=True (keras/src/layers/rnn/rnn.py). With one sequence in the batch the (1, H) result "
         "even broadcasts against (1, T, H) targets in the loss, so training runs and learns the wrong thing.",
         rule="LSTM(units, return_sequences=True) for torch's output; output[:, -1] in torch for Keras' default.",
-        converter="framework.pytorch.recurrent.RNNLayer (return_sequences) / framework.keras3.models.rnn_layers",
+        converter="parity.layers.recurrent._call (output or output[:, -1], as return_sequences says)",
         case="lstm",
         # batch 1 keeps the naive Keras run computable: its (1, H) output broadcasts against the (1, T, H) cotangent
         # and targets drawn for the torch shape, so the comparison reports the shape mismatch instead of crashing.

@@ -94,13 +94,16 @@ class Traits:
             (BatchNorm's moving mean and variance).
         stochastic: draws a random mask in training mode; scratch takes the mask the
             framework drew (read off the layer's output: ``mask = output != 0``).
-        regularizer: the config key of an L2 factor on the kernel ``W``, or None.
+        regularizer: the config key of an L2 factor on the kernel ``W``, or None; ``torch_kernel``
+            names that kernel among the torch module's parameters (torch layers carry no
+            regulariser: the training loop adds the penalty to the loss).
         training_flag: the layer behaves differently in training mode.
     """
 
     running_statistics: tuple[str, ...] = ()
     stochastic: bool = False
     regularizer: str | None = None
+    torch_kernel: str = "weight"
     training_flag: bool = False
 
 

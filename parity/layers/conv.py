@@ -145,7 +145,7 @@ CONV2D = LayerKind(
         layout=CHANNELS_FIRST,
     ),
     keras=KerasSide(build=_conv_keras, classes=("Conv2D",), read=_conv_keras_read, splits_activation=True),
-    converter=Conv2DConverter(prefix=""),
+    converter=Conv2DConverter(),
     defaults={
         "filters": 1,
         "kernel_size": [3, 3],
@@ -302,7 +302,7 @@ BATCH_NORM = LayerKind(
         read_module=_bn_torch_read,
     ),
     keras=KerasSide(build=_bn_keras, classes=("BatchNormalization",), read=_bn_keras_read),
-    converter=BatchNormConverter(prefix=""),
+    converter=BatchNormConverter(),
     traits=Traits(running_statistics=("moving_mean", "moving_var"), training_flag=True),
     defaults={"epsilon": 1e-3, "momentum": 0.99},
 )

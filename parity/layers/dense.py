@@ -160,20 +160,26 @@ def _leaky_torch(config: Config, shapes, layout):
 
 def _leaky_torch_op(args, kwargs, shapes, layout) -> Config:
     slope = args[1] if len(args) > 1 else kwargs.get("negative_slope", 0.01)
-    return {"negative_slope": float(slope)}
+    return {"negative_slope": float(slope), "keras_form": "layer"}
 
 
 def _leaky_keras(config: Config, name: str):
+    """``keras_form`` is how the Keras code spells it, which decides the default slope: the
+    LeakyReLU layer's is 0.3, ``keras.activations.leaky_relu``'s and ``keras.ops.leaky_relu``'s 0.2
+    (keras/src/layers/activations/leaky_relu.py, keras/src/activations/activations.py)."""
     import keras
 
     slope = config["negative_slope"]
-    return (
-        keras.layers.LeakyReLU(name=name) if slope is None else keras.layers.LeakyReLU(negative_slope=slope, name=name)
-    )
+    if slope is not None:
+        return keras.layers.LeakyReLU(negative_slope=slope, name=name)
+    if config["keras_form"] == "layer":
+        return keras.layers.LeakyReLU(name=name)
+    function = keras.activations.leaky_relu if config["keras_form"] == "string" else keras.ops.leaky_relu
+    return keras.layers.Activation(function, name=name)
 
 
 def _leaky_keras_read(layer) -> Config:
-    return {"negative_slope": float(layer.negative_slope)}
+    return {"negative_slope": float(layer.negative_slope), "keras_form": "layer"}
 
 
 def _gelu_torch(config: Config, shapes, layout):
@@ -184,16 +190,19 @@ def _gelu_torch(config: Config, shapes, layout):
 
 
 def _gelu_torch_op(args, kwargs, shapes, layout) -> Config:
-    return {"approximate": kwargs.get("approximate", "none") == "tanh"}
+    return {"approximate": kwargs.get("approximate", "none") == "tanh", "keras_form": "layer"}
 
 
 def _gelu_keras(config: Config, name: str):
+    """``keras_form`` "ops" is ``keras.ops.gelu``, whose default is the tanh approximation
+    (keras/src/ops/nn.py); ``keras.activations.gelu`` defaults to the exact form."""
     import keras
 
     approximate = config["approximate"]
+    function = keras.ops.gelu if config["keras_form"] == "ops" else keras.activations.gelu
     if approximate is None:
-        return keras.layers.Activation("gelu", name=name)
-    return keras.layers.Activation(lambda x: keras.activations.gelu(x, approximate=bool(approximate)), name=name)
+        return keras.layers.Activation(function, name=name)
+    return keras.layers.Activation(lambda x: function(x, approximate=bool(approximate)), name=name)
 
 
 def _softmax_axis(dim: int, rank: int, layout: str) -> int:
@@ -283,9 +292,10 @@ LEAKY_RELU = _activation(
     ("aten.leaky_relu.default", "aten.leaky_relu_.default"),
     ("leaky_relu",),
     keras_classes=("LeakyReLU",),
-    defaults={"negative_slope": 0.2},  # keras.activations.leaky_relu's default; the LeakyReLU layer's is 0.3
+    # keras.activations.leaky_relu's default slope; keras_form: "layer", "string" or "ops" (see _leaky_keras)
+    defaults={"negative_slope": 0.2, "keras_form": "layer"},
     torch_build=_leaky_torch,
-    torch_read=lambda module, shape: {"negative_slope": float(module.negative_slope)},
+    torch_read=lambda module, shape: {"negative_slope": float(module.negative_slope), "keras_form": "layer"},
     torch_read_op=_leaky_torch_op,
     keras_build=_leaky_keras,
     keras_read=_leaky_keras_read,
@@ -319,9 +329,9 @@ GELU = _activation(
     "torch.nn.GELU",
     ("aten.gelu.default", "aten.gelu_.default"),
     ("gelu",),
-    defaults={"approximate": False},
+    defaults={"approximate": False, "keras_form": "layer"},
     torch_build=_gelu_torch,
-    torch_read=lambda module, shape: {"approximate": module.approximate == "tanh"},
+    torch_read=lambda module, shape: {"approximate": module.approximate == "tanh", "keras_form": "layer"},
     torch_read_op=_gelu_torch_op,
     keras_build=_gelu_keras,
 )

@@ -140,9 +140,9 @@ def _kind(
 
 
 SIMPLE_RNN = _kind(
-    "simple_rnn", "SimpleRNN", "RNN", "SimpleRNN", SimpleRNNConverter(prefix=""), "h_t = tanh(x_t W + h_(t-1) U + b)"
+    "simple_rnn", "SimpleRNN", "RNN", "SimpleRNN", SimpleRNNConverter(), "h_t = tanh(x_t W + h_(t-1) U + b)"
 )
-LSTM = _kind("lstm", "LSTM", "LSTM", "LSTM", LSTMConverter(prefix=""), "LSTM, gates (i, f, c, o)")
-GRU = _kind("gru", "GRU", "GRU", "GRU", GRUConverter(prefix=""), "GRU, gates (z, r, h)", {"reset_after": True})
+LSTM = _kind("lstm", "LSTM", "LSTM", "LSTM", LSTMConverter(), "LSTM, gates (i, f, c, o)")
+GRU = _kind("gru", "GRU", "GRU", "GRU", GRUConverter(), "GRU, gates (z, r, h)", {"reset_after": True})
 
 KINDS = (SIMPLE_RNN, LSTM, GRU)

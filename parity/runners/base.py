@@ -28,8 +28,7 @@ class RunRequest:
     trace: bool = False
     disabled_rules: tuple[str, ...] = ()  # conversion rules to forget (divergence cases' naive ports)
     dropout_masks: dict[str, np.ndarray] | None = None  # scratch only: the masks a framework drew
-    # A model given as a spec (parity.spec) instead of a case's hand-written builders:
-    spec: Any = None
+    spec: Any = None  # the model (parity.spec.model.ModelSpec)
     loss: str | None = None  # scratch.losses name
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     training: bool = False
@@ -64,10 +63,6 @@ class RunResult:
     dropout_masks: dict[str, np.ndarray] = field(default_factory=dict)  # 0/1 masks drawn in training mode
 
 
-def training_mode(config: dict[str, Any]) -> bool:
-    return bool(config.get("training", False))
-
-
 def dropout_mask(output: np.ndarray) -> np.ndarray:
     """The 0/1 mask an inverted-dropout layer applied, read off its output.
 
@@ -83,17 +78,6 @@ def target_array(targets: np.ndarray, dtype: str) -> np.ndarray:
     if np.issubdtype(targets.dtype, np.integer):
         return targets.astype(np.int64)
     return targets.astype(dtype)
-
-
-def pair_layers(model_name: str, scratch_layers: list, framework_layers: list, framework: str) -> list[tuple]:
-    """Scratch and framework layers correspond one to one, in order."""
-    if len(scratch_layers) != len(framework_layers):
-        raise ValueError(
-            f"model {model_name!r}: scratch has {len(scratch_layers)} layers "
-            f"({', '.join(l.name for l in scratch_layers)}) but the {framework} model has "
-            f"{len(framework_layers)} ({', '.join(type(l).__name__ for l in framework_layers)})"
-        )
-    return list(zip(scratch_layers, framework_layers))
 
 
 KERAS_BACKENDS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow": "tensorflow"}
@@ -112,18 +96,11 @@ def needs_x64(impl: str, dtype: str) -> bool:
     return dtype == "float64" or impl != "keras-jax"
 
 
-# The one table of runners: a case's hand-written models, or a model spec's generated ones.
+# The one table of implementations' runners ("keras" runs in the worker of each Keras backend).
 RUNNERS = {
-    "case": {
-        "scratch": "parity.runners.scratch_runner:run_scratch",
-        "torch": "parity.runners.torch_runner:run_torch",
-        "keras": "parity.runners.keras_runner:run_keras",
-    },
-    "spec": {
-        "scratch": "parity.runners.scratch_graph:run_scratch_spec",
-        "torch": "parity.runners.torch_graph:run_torch_spec",
-        "keras": "parity.runners.keras_graph:run_keras_spec",
-    },
+    "scratch": "parity.runners.scratch_runner:run_scratch",
+    "torch": "parity.runners.torch_runner:run_torch",
+    "keras": "parity.runners.keras_runner:run_keras",
 }
 
 
@@ -131,9 +108,8 @@ def run(impl: str, request: RunRequest) -> RunResult:
     """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
     import importlib
 
-    runners = RUNNERS["spec" if request.spec is not None else "case"]
     if impl in ("scratch", "torch"):
-        module, function = runners[impl].split(":")
+        module, function = RUNNERS[impl].split(":")
         return getattr(importlib.import_module(module), function)(request)
     from parity.runners.pool import keras_worker
 
@@ -143,6 +119,6 @@ def run(impl: str, request: RunRequest) -> RunResult:
         worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
     else:
         raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call(runners["keras"], request)
+    result = worker.call(RUNNERS["keras"], request)
     result.impl = impl
     return result

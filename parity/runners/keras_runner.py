@@ -1,9 +1,9 @@
-"""The Keras runner. It runs inside a worker process whose backend is fixed at start.
+"""The Keras runner for a model spec. It runs inside a worker process whose backend is fixed at start.
 
-Each layer is applied with ``layer.stateless_call`` (keras/src/layers/layer.py), so the
-same code differentiates on JAX, TensorFlow and PyTorch: trainable values are plain
-tensors passed in, and updated non-trainable values (BatchNorm's moving statistics)
-come back out instead of being written in place.
+Each layer is applied with ``layer.stateless_call`` (keras/src/layers/layer.py), in the spec's
+order, so the same code differentiates any graph on JAX, TensorFlow and PyTorch: trainable
+values are plain tensors passed in, and updated non-trainable values (BatchNorm's moving
+statistics) come back out instead of being written in place.
 """
 
 from __future__ import annotations
@@ -12,38 +12,105 @@ import inspect
 
 import numpy as np
 
-from parity.case import get_case
-from parity.convert.base import NO_WEIGHTS, ConversionError, converter_for, disabled_rules, layer_weights
+from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_rules, layer_weights
+from parity.layers import REGISTRY
 from parity.runners.autodiff import two_gradients
-from parity.runners.base import (
-    LayerTrace,
-    RunRequest,
-    RunResult,
-    dropout_mask,
-    pair_layers,
-    target_array,
-    training_mode,
-)
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, target_array
+from parity.spec.generate import build_keras, build_scratch, layout_source
+from parity.spec.model import INPUT
 
 
-def load_keras_weights(model_name: str, pairs, weights, dtype: str) -> None:
-    previous = None
-    for layer, klayer in pairs:
-        if converter_for(layer) is NO_WEIGHTS:
-            previous = layer
-            continue  # nothing to load (a Keras Dropout's only variable is its random-seed state)
-        try:
-            values = converter_for(layer).to_keras(layer, layer_weights(layer, weights), previous)
-            expected = [tuple(v.shape) for v in klayer.weights]
-            if len(values) != len(expected):
-                raise ConversionError(layer.name, "weights", None, None, detail=f"{type(klayer).__name__} holds {len(expected)} arrays {expected}, the converter produced {len(values)}")
-            for variable, value in zip(klayer.weights, values):
-                if tuple(np.shape(value)) != tuple(variable.shape):
-                    raise ConversionError(layer.name, variable.name, tuple(variable.shape), np.shape(value))
-        except ConversionError as error:
-            raise error.in_model(model_name) from None
-        klayer.set_weights([np.asarray(v).astype(variable.dtype) for v, variable in zip(values, klayer.weights)])
-        previous = layer
+class KerasGraph:
+    """A spec's Keras model, its layers paired with the scratch layers the converters read."""
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.scratch = build_scratch(spec)
+        self.layers = {layer.name: layer for layer in self.scratch.layers}
+        self.model = build_keras(spec)
+        self.keras = [self.model.spec_layers[node.name] for node in spec.nodes]
+
+    def previous(self, node):
+        source = layout_source(self.spec, node)
+        return None if source == INPUT else self.layers[source]
+
+    def load(self, weights) -> None:
+        for node, klayer in zip(self.spec.nodes, self.keras):
+            kind, layer = REGISTRY[node.kind], self.layers[node.name]
+            if kind.converter is NO_WEIGHTS:
+                continue  # nothing to load (a Keras Dropout's only variable is its seed state)
+            try:
+                values = kind.converter.to_keras(layer, layer_weights(layer, weights), self.previous(node))
+                expected = [tuple(v.shape) for v in klayer.weights]
+                if len(values) != len(expected):
+                    raise ConversionError(
+                        layer.name,
+                        "weights",
+                        None,
+                        None,
+                        detail=f"{type(klayer).__name__} holds {len(expected)} arrays {expected}, the converter produced {len(values)}",
+                    )
+                for variable, value in zip(klayer.weights, values):
+                    if tuple(np.shape(value)) != tuple(variable.shape):
+                        raise ConversionError(layer.name, variable.name, tuple(variable.shape), np.shape(value))
+            except ConversionError as error:
+                raise error.in_model(self.spec.name) from None
+            klayer.set_weights([np.asarray(v).astype(variable.dtype) for v, variable in zip(values, klayer.weights)])
+
+    def forward(self, X, trainable, non_trainable, training: bool, probes=None, return_losses: bool = False):
+        """Apply every layer with explicit variable values: (Y, outputs by node, new states[, losses])."""
+        values, states, losses = {INPUT: X}, [], []
+        for i, (node, klayer) in enumerate(zip(self.spec.nodes, self.keras)):
+            kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
+            args = [values[name] for name in node.inputs]
+            A = args if REGISTRY[node.kind].arity == 0 else args[0]
+            if return_losses:
+                A, new_state, layer_losses = klayer.stateless_call(
+                    trainable[i], non_trainable[i], A, return_losses=True, **kwargs
+                )
+                losses.extend(layer_losses)
+            else:
+                A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
+            if probes:
+                A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
+            values[node.name] = A
+            states.append(new_state)
+        Y = values[self.spec.output]
+        if return_losses:
+            return Y, values, states, losses
+        return Y, values, states
+
+    def read(self, states, npy) -> dict[str, np.ndarray]:
+        weights = {}
+        for node, klayer, new_state in zip(self.spec.nodes, self.keras, states):
+            kind, layer = REGISTRY[node.kind], self.layers[node.name]
+            if kind.converter is NO_WEIGHTS:
+                continue
+            current = {id(v): npy(v.value) for v in klayer.weights}
+            if new_state is not None:
+                current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
+            values = [current[id(v)] for v in klayer.weights]
+            weights.update(
+                {
+                    f"{layer.name}.{k}": v
+                    for k, v in kind.converter.from_keras(layer, values, self.previous(node)).items()
+                }
+            )
+        return weights
+
+    def grads(self, grads_per_layer, npy, dtype) -> dict[str, np.ndarray]:
+        out = {}
+        for node, klayer, grads in zip(self.spec.nodes, self.keras, grads_per_layer):
+            if klayer.trainable_variables:
+                by_id = {
+                    id(v): _zeros_if_none(g, tuple(v.shape), dtype, npy)
+                    for v, g in zip(klayer.trainable_variables, grads)
+                }
+                aligned = [by_id.get(id(v)) for v in klayer.weights]  # None for non-trainable entries
+                layer = self.layers[node.name]
+                converted = REGISTRY[node.kind].converter.grads_from_keras(layer, aligned, self.previous(node))
+                out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
+        return out
 
 
 def run_keras(request: RunRequest) -> RunResult:
@@ -52,28 +119,28 @@ def run_keras(request: RunRequest) -> RunResult:
     backend = keras.backend.backend()
     keras.config.set_floatx(request.dtype)
     keras.config.set_dtype_policy(request.dtype)  # the policy is cached from floatx on first use
-    case = get_case(request.case)
-    scratch_model = case.build("scratch", request.config)
-    model = case.build("keras", request.config)
-    pairs = pair_layers(case.name, scratch_model.layers, list(model.layers), f"keras-{backend}")
+    spec = request.spec
     with disabled_rules(request.disabled_rules):
-        load_keras_weights(case.name, pairs, request.weights, request.dtype)
-    training = training_mode(request.config)
-    ops = keras.ops
+        graph = KerasGraph(spec)
+        graph.load(request.weights)
+    ops, npy = keras.ops, keras.ops.convert_to_numpy
 
     X = ops.convert_to_tensor(request.inputs.astype(request.dtype))
     G = ops.convert_to_tensor(request.cotangent.astype(request.dtype))
-    targets = ops.convert_to_tensor(target_array(request.targets, request.dtype))
-    loss_object = _loss(case, request.config)
-    trainable = [[v.value for v in klayer.trainable_variables] for _, klayer in pairs]
+    trainable = [[v.value for v in klayer.trainable_variables] for klayer in graph.keras]
     counts = [len(t) for t in trainable]
-    non_trainable = [[v.value for v in klayer.non_trainable_variables] for _, klayer in pairs]
+    non_trainable = [[v.value for v in klayer.non_trainable_variables] for klayer in graph.keras]
+    loss_object = None
+    if request.loss is not None:
+        from framework.keras3.losses import loss
 
-    def forward(X, trainable, probes):
-        return stateless_forward(pairs, trainable, non_trainable, X, training, probes)
+        loss_object = loss(request.loss, **request.loss_kwargs)
+        targets = ops.convert_to_tensor(target_array(request.targets, request.dtype))
 
-    shapes = [tuple(o.shape) for o in forward(X, trainable, None)[1]]
-    probes = [ops.zeros(s, dtype=request.dtype) for s in shapes] if request.trace else []
+    probes = []
+    if request.trace:
+        shapes = [tuple(v.shape) for v in graph.forward(X, trainable, non_trainable, request.training)[1].values()][1:]
+        probes = [ops.zeros(s, dtype=request.dtype) for s in shapes]
 
     def unflatten(flat):
         out, k = [], 0
@@ -84,37 +151,36 @@ def run_keras(request: RunRequest) -> RunResult:
 
     def scalars(args):
         x, flat, p = args[0], args[1 : 1 + sum(counts)], args[1 + sum(counts) :]
-        Y, outputs, states = forward(x, unflatten(list(flat)), list(p))
-        return ops.sum(Y * G), loss_object(targets, Y), (Y, outputs, states)
+        Y, values, states = graph.forward(x, unflatten(list(flat)), non_trainable, request.training, list(p))
+        l2 = loss_object(targets, Y) if loss_object is not None else ops.sum(Y * 0)
+        return ops.sum(Y * G), l2, (Y, values, states)
 
     flat_trainable = [t for layer_values in trainable for t in layer_values]
-    _, loss, (Y, outputs, states), g_sum, g_loss = two_gradients(backend, scalars, [X, *flat_trainable, *probes])
-    npy = ops.convert_to_numpy
-
+    _, loss_value, (Y, values, states), g_sum, g_loss = two_gradients(backend, scalars, [X, *flat_trainable, *probes])
     n = sum(counts)
     grads = {"input": _zeros_if_none(g_sum[0], request.inputs.shape, request.dtype, npy)}
     with disabled_rules(request.disabled_rules):
-        grads.update(_canonical_grads(pairs, unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
-        loss_grads = _canonical_grads(pairs, unflatten(g_loss[1 : 1 + n]), npy, request.dtype)
-        weights = read_weights(pairs, states, npy)
-
+        grads.update(graph.grads(unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
+        loss_grads = graph.grads(unflatten(g_loss[1 : 1 + n]), npy, request.dtype) if loss_object is not None else {}
+        weights = graph.read(states, npy)
     trace = []
     if request.trace:
-        probe_grads = g_sum[1 + n :]
         trace = [
-            LayerTrace(layer.name, npy(out), _zeros_if_none(g, s, request.dtype, npy))
-            for (layer, _), out, g, s in zip(pairs, outputs, probe_grads, shapes)
+            LayerTrace(node.name, npy(values[node.name]), _zeros_if_none(g, tuple(P.shape), request.dtype, npy))
+            for node, g, P in zip(spec.nodes, g_sum[1 + n :], probes)
         ]
     output = npy(Y)
     masks = {}
-    if training:
-        for (layer, klayer), out in zip(pairs, outputs):
-            if isinstance(klayer, keras.layers.Dropout):
-                masks[layer.name] = dropout_mask(npy(out))
+    if request.training:
+        masks = {
+            node.name: dropout_mask(npy(values[node.name]))
+            for node in spec.nodes
+            if REGISTRY[node.kind].traits.stochastic
+        }
     return RunResult(
         impl=f"keras-{backend}",
         output=output,
-        loss=float(npy(loss)),
+        loss=float(npy(loss_value)) if loss_object is not None else float("nan"),
         grads=grads,
         loss_grads=loss_grads,
         weights=weights,
@@ -124,64 +190,5 @@ def run_keras(request: RunRequest) -> RunResult:
     )
 
 
-def stateless_forward(pairs, trainable, non_trainable, X, training: bool, probes=None, return_losses: bool = False):
-    """Apply each Keras layer with explicit variable values.
-
-    Returns (Y, per-layer outputs, new states), plus the layers' regularisation losses
-    when ``return_losses``.
-    """
-    A, outputs, states, losses = X, [], [], []
-    for i, (_, klayer) in enumerate(pairs):
-        kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
-        if return_losses:
-            A, new_state, layer_losses = klayer.stateless_call(trainable[i], non_trainable[i], A, return_losses=True, **kwargs)
-            losses.extend(layer_losses)
-        else:
-            A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
-        if probes:
-            A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
-        outputs.append(A)
-        states.append(new_state)
-    if return_losses:
-        return A, outputs, states, losses
-    return A, outputs, states
-
-
-def read_weights(pairs, states, npy) -> dict[str, np.ndarray]:
-    """Every layer's weights in canonical layout; ``states`` are updated non-trainable values (or None)."""
-    weights = {}
-    previous = None
-    for (layer, klayer), new_state in zip(pairs, states):
-        if converter_for(layer) is NO_WEIGHTS:
-            previous = layer
-            continue
-        current = {id(v): npy(v.value) for v in klayer.weights}
-        if new_state is not None:
-            current.update({id(v): npy(s) for v, s in zip(klayer.non_trainable_variables, new_state)})
-        values = [current[id(v)] for v in klayer.weights]
-        weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_keras(layer, values, previous).items()})
-        previous = layer
-    return weights
-
-
-def _loss(case, config):
-    from framework.keras3.losses import loss
-
-    return loss(case.loss, **case.loss_kwargs(config))
-
-
 def _zeros_if_none(grad, shape, dtype, npy) -> np.ndarray:
     return np.zeros(shape, dtype=dtype) if grad is None else np.array(npy(grad))
-
-
-def _canonical_grads(pairs, grads_per_layer, npy, dtype) -> dict[str, np.ndarray]:
-    out = {}
-    previous = None
-    for (layer, klayer), grads in zip(pairs, grads_per_layer):
-        if klayer.trainable_variables:
-            by_id = {id(v): _zeros_if_none(g, tuple(v.shape), dtype, npy) for v, g in zip(klayer.trainable_variables, grads)}
-            aligned = [by_id.get(id(v)) for v in klayer.weights]  # None for non-trainable entries
-            converted = converter_for(layer).grads_from_keras(layer, aligned, previous)
-            out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
-        previous = layer
-    return out

@@ -1,50 +1,43 @@
-"""The scratch runner: NumPy forward, hand-derived backward."""
+"""The scratch runner for a model spec: NumPy forward, hand-derived backward, any graph."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from parity.case import get_case
-from parity.runners.base import LayerTrace, RunRequest, RunResult, target_array, training_mode
-from scratch import losses
+from parity.layers import REGISTRY
+from parity.runners.base import LayerTrace, RunRequest, RunResult, target_array
+from parity.spec.generate import build_scratch
 
 
 def run_scratch(request: RunRequest) -> RunResult:
-    case = get_case(request.case)
-    dtype = np.dtype(request.dtype)
-    model = case.build("scratch", request.config)
+    from scratch import losses
+
+    spec, dtype = request.spec, np.dtype(request.dtype)
+    model = build_scratch(spec)
     model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
-    model.train(training_mode(request.config))
-    for layer in model.layers:
-        if type(layer).__name__ == "Dropout" and request.dropout_masks and layer.name in request.dropout_masks:
-            layer.mask = request.dropout_masks[layer.name].astype(dtype)
+    model.train(request.training)
+    for node, layer in zip(spec.nodes, model.layers):
+        if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:
+            layer.mask = request.dropout_masks[node.name].astype(dtype)
 
     X = request.inputs.astype(dtype)
-    G = request.cotangent.astype(dtype)
-    outputs = []
-    A = X
-    for layer in model.layers:
-        A = layer.forward(A)
-        outputs.append(A)
-    Y = A
-
-    loss_fn = losses.get(case.loss, **case.loss_kwargs(request.config))
-    loss = float(loss_fn.forward(Y, target_array(request.targets, request.dtype)))
-    dY_loss = loss_fn.backward()
-
-    upstream = []
-    dA = G
-    for layer in reversed(model.layers):
-        upstream.append(dA)
-        dA = layer.backward(dA)
-    grads = {"input": dA, **{k: v.copy() for k, v in model.gradients().items()}}
-
-    model.backward(dY_loss)
-    loss_grads = {k: v.copy() for k, v in model.gradients().items()}
-
+    Y = model.forward(X)
+    outputs = dict(model.outputs)
+    dX = model.backward(request.cotangent.astype(dtype))
+    grads = {"input": dX, **{k: v.copy() for k, v in model.gradients().items()}}
+    upstream = dict(model.upstream)
+    loss, loss_grads = float("nan"), {}
+    if request.loss is not None:  # a second backward pass over the same forward caches
+        loss_fn = losses.get(request.loss, **request.loss_kwargs)
+        loss = float(loss_fn.forward(Y, target_array(request.targets, request.dtype)))
+        model.backward(loss_fn.backward())
+        loss_grads = {k: v.copy() for k, v in model.gradients().items()}
     trace = []
     if request.trace:
-        trace = [LayerTrace(layer.name, out, dout) for layer, out, dout in zip(model.layers, outputs, reversed(upstream))]
+        trace = [
+            LayerTrace(node.name, outputs[node.name], upstream.get(node.name, np.zeros_like(outputs[node.name])))
+            for node in spec.nodes
+        ]
     return RunResult(
         impl="scratch",
         output=Y,

@@ -1,141 +1,193 @@
-"""The PyTorch runner: load canonical weights through the converters, run autograd."""
+"""The PyTorch runner for a model spec: the generated NCHW module, canonical weights through
+each kind's converter, autograd for every gradient, activations mapped back to the canonical
+layout for a trace."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from parity.case import get_case
-from parity.convert.base import ConversionError, conversion_context, converter_for, disabled_rules, layer_weights
-from parity.runners.base import (
-    LayerTrace,
-    RunRequest,
-    RunResult,
-    dropout_mask,
-    pair_layers,
-    target_array,
-    training_mode,
+from parity.convert.base import NO_WEIGHTS, ConversionError, conversion_context, disabled_rules, enabled, layer_weights
+from parity.layers import REGISTRY
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, target_array
+from parity.spec.generate import (
+    Layout,
+    build_scratch,
+    build_torch,
+    input_layout,
+    layout_source,
+    node_shapes,
+    torch_layouts,
 )
+from parity.spec.model import INPUT
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 # The harness measures agreement, not speed. With several OpenMP threads, torch waits on
 # cores that the Keras worker processes (or anything else) occupy, and small models run
 # hundreds of times slower on a 2-core machine; one thread keeps every run short.
 torch.set_num_threads(1)
 
 
-def load_torch_weights(model_name: str, pairs, weights, dtype) -> None:
-    """Convert canonical weights and load them, checking every key and shape first."""
-    previous = None
-    for layer, module in pairs:
-        try:
-            state = converter_for(layer).to_torch(layer, layer_weights(layer, weights), previous)
-            current = module.state_dict()
-            for key, target in current.items():
-                if key not in state:
-                    raise ConversionError(layer.name, key, tuple(target.shape), None, detail="the converter produced no value")
-                if tuple(np.shape(state[key])) != tuple(target.shape):
-                    raise ConversionError(layer.name, key, tuple(target.shape), np.shape(state[key]))
-            extra = sorted(set(state) - set(current))
-            if extra:
-                raise ConversionError(layer.name, extra[0], None, np.shape(state[extra[0]]), detail=f"{type(module).__name__} has no such entry")
-        except ConversionError as error:
-            raise error.in_model(model_name) from None
-        module.load_state_dict(
-            {k: torch.as_tensor(np.asarray(v), dtype=current[k].dtype if not current[k].is_floating_point() else dtype) for k, v in state.items()}
-        )
-        previous = layer
+class TorchGraph:
+    """A spec's torch module with everything needed to move arrays between layouts."""
+
+    def __init__(self, spec, dtype: str) -> None:
+        self.spec = spec
+        self.scratch = build_scratch(spec)  # shapes and the layers the converters read
+        self.layers = {layer.name: layer for layer in self.scratch.layers}
+        self.model = build_torch(spec).to(TORCH_DTYPES[dtype])
+        self.dtype = TORCH_DTYPES[dtype]
+        # The naive port of ``channels_last_input`` hands NHWC arrays to the NCHW model as they are.
+        self.permute = enabled("channels_last_input")
+        self.layouts = torch_layouts(spec, node_shapes(spec, self.scratch))
+
+    def previous(self, node):
+        source = layout_source(self.spec, node)
+        return None if source == INPUT else self.layers[source]
+
+    def weighted(self):
+        """(node, kind, scratch layer, torch module) of every node whose kind has weights."""
+        for node in self.spec.nodes:
+            kind = REGISTRY[node.kind]
+            if kind.converter is not NO_WEIGHTS:
+                yield node, kind, self.layers[node.name], self.model.module(node.name)
+
+    def load(self, weights) -> None:
+        """Convert canonical weights and load them, checking every key and shape first."""
+        for node, kind, layer, module in self.weighted():
+            try:
+                state = kind.converter.to_torch(layer, layer_weights(layer, weights), self.previous(node))
+                current = module.state_dict()
+                for key, target in current.items():
+                    if key not in state:
+                        raise ConversionError(
+                            layer.name, key, tuple(target.shape), None, detail="the converter produced no value"
+                        )
+                    if tuple(np.shape(state[key])) != tuple(target.shape):
+                        raise ConversionError(layer.name, key, tuple(target.shape), np.shape(state[key]))
+                extra = sorted(set(state) - set(current))
+                if extra:
+                    raise ConversionError(
+                        layer.name,
+                        extra[0],
+                        None,
+                        np.shape(state[extra[0]]),
+                        detail=f"{type(module).__name__} has no such entry",
+                    )
+            except ConversionError as error:
+                raise error.in_model(self.spec.name) from None
+            module.load_state_dict(
+                {
+                    k: torch.as_tensor(
+                        np.asarray(v), dtype=current[k].dtype if not current[k].is_floating_point() else self.dtype
+                    )
+                    for k, v in state.items()
+                }
+            )
+
+    def read(self) -> dict[str, np.ndarray]:
+        weights = {}
+        for node, kind, layer, module in self.weighted():
+            state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
+            weights.update(
+                {
+                    f"{layer.name}.{k}": v
+                    for k, v in kind.converter.from_torch(layer, state, self.previous(node)).items()
+                }
+            )
+        return weights
+
+    def grads(self, named, grads) -> dict[str, np.ndarray]:
+        by_node: dict[str, dict[str, np.ndarray]] = {}
+        for (name, key, p), g in zip(named, grads):
+            by_node.setdefault(name, {})[key] = _numpy(g, p)
+        out = {}
+        for node, kind, layer, _ in self.weighted():
+            if node.name in by_node:
+                converted = kind.converter.grads_from_torch(layer, by_node[node.name], self.previous(node))
+                out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
+        return out
+
+    def named_parameters(self):
+        return [(node.name, key, p) for node, _, _, module in self.weighted() for key, p in module.named_parameters()]
+
+    def to_torch(self, A: np.ndarray, layout: Layout) -> torch.Tensor:
+        return torch.tensor(layout.from_canonical(A) if self.permute else A, dtype=self.dtype)
+
+    def to_canonical(self, A: torch.Tensor, layout: Layout) -> np.ndarray:
+        A = A.detach().numpy()
+        return (layout.to_canonical(A) if self.permute else A).copy()
 
 
 def run_torch(request: RunRequest) -> RunResult:
-    case = get_case(request.case)
-    dtype = TORCH_DTYPES[request.dtype]
-    scratch_model = case.build("scratch", request.config)
-    model = case.build("torch", request.config).to(dtype)
-    pairs = pair_layers(case.name, scratch_model.layers, list(model), "torch")
+    spec = request.spec
     with disabled_rules(request.disabled_rules):
-        load_torch_weights(case.name, pairs, request.weights, dtype)
-    model.train(training_mode(request.config))
+        graph = TorchGraph(spec, request.dtype)
+        graph.load(request.weights)
+    model = graph.model
+    model.train(request.training)
 
-    X = torch.tensor(request.inputs, dtype=dtype, requires_grad=True)
-    G = torch.tensor(request.cotangent, dtype=dtype)
-    probes, outputs, masks = [], [], {}
-    A = X
-    for (layer, _), module in zip(pairs, model):
-        A = module(A)
-        if isinstance(module, torch.nn.Dropout) and module.training:
-            masks[layer.name] = dropout_mask(A.detach().numpy())
-        if request.trace:
-            # dL/dP for a zero P added to a layer's output is dL/d(output).
-            P = torch.zeros_like(A, requires_grad=True)
-            A = A + P
-            probes.append(P)
-            outputs.append(A.detach().numpy().copy())
-    Y = A
-
-    targets = target_array(request.targets, request.dtype)
-    loss_module = _loss(case, request.config)
-    loss = loss_module(Y, torch.as_tensor(targets))
-
-    named = [(layer, name, p) for layer, module in pairs for name, p in module.named_parameters()]
+    X = graph.to_torch(request.inputs, input_layout(spec)).requires_grad_(True)
+    Y = model(X, probe=request.trace)
+    out_layout = graph.layouts[spec.output]
+    G = graph.to_torch(request.cotangent, out_layout)
+    masks = {
+        node.name: dropout_mask(graph.to_canonical(model.values[node.name], graph.layouts[node.name]))
+        for node in spec.nodes
+        if REGISTRY[node.kind].traits.stochastic and request.training
+    }
+    named = graph.named_parameters()
     params = [p for _, _, p in named]
+    probes = [model.probes[node.name] for node in spec.nodes] if request.trace else []
     L = (Y * G).sum()
-    g_sum = torch.autograd.grad(L, [X, *params, *probes], retain_graph=True, allow_unused=True)
-    g_loss = torch.autograd.grad(loss, params, allow_unused=True) if params else []
-
-    grads = {"input": _numpy(g_sum[0], X)}
-    # BatchNorm's running_var needs the loaded weights and the batch size to convert back.
+    g_sum = torch.autograd.grad(L, [X, *params, *probes], retain_graph=request.loss is not None, allow_unused=True)
+    loss, loss_grads = float("nan"), {}
     with disabled_rules(request.disabled_rules), conversion_context(loaded=request.weights, batch=len(request.inputs)):
-        grads.update(_canonical_grads(pairs, named, g_sum[1 : 1 + len(params)]))
-        loss_grads = _canonical_grads(pairs, named, g_loss)
-        weights = {}
-        previous = None
-        for layer, module in pairs:
-            state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
-            weights.update({f"{layer.name}.{k}": v for k, v in converter_for(layer).from_torch(layer, state, previous).items()})
-            previous = layer
+        if request.loss is not None:
+            from framework.pytorch.losses import loss as torch_loss
+
+            # The loss reads the canonical layout, as the other implementations' losses do.
+            Y_canonical = (
+                Y.permute(0, *range(2, Y.ndim), 1) if graph.permute and out_layout.tag == "channels_first" else Y
+            )
+            value = torch_loss(request.loss, **request.loss_kwargs)(
+                Y_canonical, torch.as_tensor(target_array(request.targets, request.dtype))
+            )
+            loss = float(value.detach())
+            loss_grads = graph.grads(named, torch.autograd.grad(value, params, allow_unused=True) if params else [])
+        grads = {"input": graph.to_canonical(_or_zeros(g_sum[0], X), input_layout(spec))}
+        grads.update(graph.grads(named, g_sum[1 : 1 + len(params)]))
+        weights = graph.read()
     trace = []
     if request.trace:
         probe_grads = g_sum[1 + len(params) :]
         trace = [
-            LayerTrace(layer.name, out, _numpy(g, P))
-            for (layer, _), out, g, P in zip(pairs, outputs, probe_grads, probes)
+            LayerTrace(
+                node.name,
+                graph.to_canonical(model.values[node.name], graph.layouts[node.name]),
+                graph.to_canonical(_or_zeros(g, P), graph.layouts[node.name]),
+            )
+            for node, g, P in zip(spec.nodes, probe_grads, probes)
         ]
+    output = graph.to_canonical(Y, out_layout)
     return RunResult(
         impl="torch",
-        output=Y.detach().numpy().copy(),
-        loss=float(loss.detach()),
+        output=output,
+        loss=loss,
         grads=grads,
         loss_grads=loss_grads,
         weights=weights,
-        computed_dtype=str(Y.detach().numpy().dtype),
+        computed_dtype=str(output.dtype),
         trace=trace,
         dropout_masks=masks,
     )
 
 
-def _loss(case, config):
-    from framework.pytorch.losses import loss
-
-    return loss(case.loss, **case.loss_kwargs(config))
+def _or_zeros(grad, like) -> torch.Tensor:
+    return torch.zeros_like(like) if grad is None else grad
 
 
 def _numpy(grad, like) -> np.ndarray:
     if grad is None:
         return np.zeros(tuple(like.shape), dtype=like.detach().numpy().dtype)
     return grad.detach().numpy().copy()
-
-
-def _canonical_grads(pairs, named, grads) -> dict[str, np.ndarray]:
-    by_layer: dict[str, dict[str, np.ndarray]] = {}
-    for (layer, name, p), g in zip(named, grads):
-        by_layer.setdefault(layer.name, {})[name] = _numpy(g, p)
-    out = {}
-    previous = None
-    for layer, _ in pairs:
-        if layer.name in by_layer:
-            converted = converter_for(layer).grads_from_torch(layer, by_layer[layer.name], previous)
-            out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
-        previous = layer
-    return out

@@ -163,3 +163,14 @@ def chain(name: str, input_shape, layers: list[tuple[str, str, dict[str, Any]]])
         nodes.append(Node(layer_name, kind, dict(config), (previous,)))
         previous = layer_name
     return ModelSpec(name, tuple(input_shape), tuple(nodes))
+
+
+def stack(name: str, input_shape, layers: list[tuple[str, dict[str, Any]]]) -> ModelSpec:
+    """A stack of ``(kind, config)``, each layer named after its kind and a count (``dense_0``,
+    ``dense_1``, ``relu_0``): the names the scratch models give their layers."""
+    counts: dict[str, int] = {}
+    named = []
+    for kind, config in layers:
+        named.append((f"{kind}_{counts.get(kind, 0)}", kind, config))
+        counts[kind] = counts.get(kind, 0) + 1
+    return chain(name, input_shape, named)

@@ -67,6 +67,18 @@ class TrainRequest:
     disabled_rules: tuple[str, ...] = ()
     dropout_masks: dict[str, list[np.ndarray]] | None = None  # scratch only: masks drawn by a framework
     eval_inputs: np.ndarray | None = None  # held-out inputs, predicted in inference mode after training
+    spec: Any = None  # the model; None: the case's spec for ``config``
+    loss: str | None = None  # None: the case's loss
+    loss_kwargs: dict[str, Any] | None = None
+
+    def model(self) -> tuple[Any, str, dict[str, Any]]:
+        """(spec, loss, loss keyword arguments) of this run."""
+        if self.spec is not None:
+            return self.spec, self.loss or "mean_squared_error", dict(self.loss_kwargs or {})
+        from parity.case import get_case
+
+        case = get_case(self.case)
+        return case.model_spec(self.config), case.loss, case.loss_kwargs(self.config)
 
 
 @dataclass
