@@ -1,7 +1,7 @@
 """A case is data: a model name, its configuration, and seeded generators.
 
-Adding a model means adding one ``Case`` (and its three implementations), not
-touching the harness. Builders are named by import path ("module:function") so
+Adding a model means adding one ``Case`` to a family's list in ``parity/cases/``
+(and its three implementations), not touching the harness. Builders are named by import path ("module:function") so
 that the parent process never imports Keras: each Keras backend lives in its own
 worker process and imports the builder there.
 """
@@ -186,27 +186,3 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-CASES: dict[str, Case] = {}
-
-
-def register(case: Case) -> Case:
-    if case.name in CASES:
-        raise ValueError(f"case {case.name!r} registered twice")
-    CASES[case.name] = case
-    return case
-
-
-def get_case(name: str) -> Case:
-    import parity.cases  # noqa: F401  registers every family
-
-    if name not in CASES:
-        raise CaseError(f"unknown model {name!r}; choose from: {', '.join(sorted(CASES))}")
-    return CASES[name]
-
-
-def all_cases() -> dict[str, Case]:
-    import parity.cases  # noqa: F401
-
-    return dict(CASES)

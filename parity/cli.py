@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from parity import DTYPES, IMPLEMENTATIONS
-from parity.case import CaseError, all_cases, get_case, parse_value
+from parity.case import CaseError, parse_value
+from parity.cases import all_cases, get_case
 from parity.convert.base import ConversionError
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import get_case
+from parity.cases import get_case
 from parity.training.spec import OPTIMIZERS, TrainRequest, convention
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from parity.case import CaseError, get_case
+from parity.cases import get_case
 from parity.check import make_request
 from parity.compare import compare_runs
 from parity.layerwise import LayerRow, compare_layers, locate
 from parity.noise import layer_floors
-from parity.runners.base import run
+from parity.runners import run
 from parity.tolerance import EPS, tolerance, tolerance_for
 
 
@@ -204,15 +204,6 @@ def _layer_of(quantity: str) -> str | None:
     return quantity.split(":", 1)[1].split(".")[0] if quantity.startswith("weight:") else None
 
 
-def get_divergence(name: str):
-    from parity.divergences.base import all_divergences
-
-    divergences = all_divergences()
-    if name not in divergences:
-        raise CaseError(f"unknown divergence {name!r}; choose from: {', '.join(sorted(divergences))}")
-    return divergences[name]
-
-
 # printing --------------------------------------------------------------------
 
 
@@ -288,6 +279,8 @@ def cmd_inspect(args) -> int:
             raise UsageError(
                 "--set does not apply to --divergence (the divergence case fixes each side's configuration)"
             )
+        from parity.divergences import get_divergence
+
         d = get_divergence(args.divergence)
         if args.model and args.model != d.case:
             raise UsageError(f"divergence {d.name!r} runs on model {d.case!r}, not {args.model!r}")

@@ -185,7 +185,8 @@ def generate(outcomes: list[DivergenceOutcome]) -> str:
 def measure() -> list[DivergenceOutcome]:
     """Every registered divergence case, run; locating runs each naive port a second time,
     which shows whether its effect is reproducible."""
-    from parity.divergences.command import evaluate_all, select
+    from parity.divergences import select
+    from parity.divergences.command import evaluate_all
 
     return evaluate_all(select())
 

@@ -26,7 +26,8 @@ import pandas as pd
 from rich.progress import Progress
 
 from parity import DTYPES
-from parity.case import Case, all_cases
+from parity.case import Case
+from parity.cases import all_cases
 from parity.check import make_request
 from parity.compare import Record, compare_runs
 from parity.environment import environment
@@ -34,7 +35,8 @@ from parity.layerwise import LayerRow, compare_layers
 from parity.noise import NoiseRow, noise_rows
 from parity.output import console, summary_table, write_atomic
 from parity.report_tables import REFERENCE, markdown, results_frame
-from parity.runners.base import RunRequest, RunResult, run
+from parity.runners import run
+from parity.runners.base import RunRequest, RunResult
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
 from parity.tolerance import tolerance_for
 
@@ -198,7 +200,8 @@ def collect_cases(impls: list[str], seed: int, models: list[str] | None, progres
 
 
 def collect_divergences(models: list[str] | None, seed: int, progress: Progress) -> tuple[list, bool]:
-    from parity.divergences.command import evaluate, select
+    from parity.divergences import select
+    from parity.divergences.command import evaluate
 
     selected = [d for d in select() if models is None or d.case in models]
     task = progress.add_task("divergence cases", total=len(selected))

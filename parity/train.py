@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import Case, CaseError, get_case
+from parity.case import Case, CaseError
+from parity.cases import get_case
 from parity.compare import Record, compare_arrays
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker

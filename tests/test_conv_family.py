@@ -20,10 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parity import DTYPES
-from parity.case import CaseError, get_case
+from parity.case import CaseError
+from parity.cases import get_case
 from parity.check import check_case, make_request
 from parity.compare import compare_runs
-from parity.convert.base import ConversionError, conversion_context, converter_for
+from parity.convert import converter_for
+from parity.convert.base import ConversionError, conversion_context
 from parity.convert.conv import BatchNormConverter, Conv2DConverter
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS, failures

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parity.case import get_case
+from parity.cases import get_case
 from parity.check import check_case, make_request
 from parity.compare import compare_runs, first_divergence
 from parity.runners import run

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from parity.cli import main
-from parity.divergences.base import all_divergences
+from parity.divergences import all_divergences
 from parity.inspect import inspect_case, inspect_divergence
 from parity.layerwise import compare_layers, locate
 from parity.runners.base import LayerTrace, RunResult

@@ -7,8 +7,9 @@ import difflib
 import pytest
 
 from parity.compare import Record
+from parity.divergences import select
 from parity.divergences.base import DivergenceResult
-from parity.divergences.command import DivergenceOutcome, select
+from parity.divergences.command import DivergenceOutcome
 from parity.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
 
 

@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 PADDINGS = ("valid", "same")
 TORCH_PADDINGS = ("keras", "k//2")
@@ -128,7 +131,7 @@ def _conv2d_kwargs(framework: str, c: Config) -> dict[str, Any]:
     return kwargs
 
 
-register(
+CASES.append(
     Case(
         name="conv2d",
         family="conv",
@@ -183,7 +186,7 @@ def _pool_kwargs(framework: str, c: Config) -> dict[str, Any]:
     return kwargs
 
 
-register(
+CASES.append(
     Case(
         name="maxpool2d",
         family="conv",
@@ -204,7 +207,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="avgpool2d",
         family="conv",
@@ -258,7 +261,7 @@ def _batchnorm_validate(config: Config) -> None:
     _validate_training("batchnorm", config, config["batch"] * H * W)
 
 
-register(
+CASES.append(
     Case(
         name="batchnorm",
         family="conv",
@@ -336,7 +339,7 @@ CNN_DEFAULTS: Config = {
     "batch": 3,
 }
 
-register(
+CASES.append(
     Case(
         name="cnn",
         family="conv",
@@ -350,7 +353,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="cnn_bn",
         family="conv",

@@ -6,7 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
@@ -78,7 +81,7 @@ def _dense_validate(config: Config) -> None:
     require("dense", isinstance(config["use_bias"], bool), f"use_bias must be true or false, received {config['use_bias']!r}")
 
 
-register(
+CASES.append(
     Case(
         name="dense",
         family="dense",
@@ -128,7 +131,7 @@ def _activation_case(name: str) -> Case:
 
 
 for _name in ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu"):
-    register(_activation_case(_name))
+    CASES.append(_activation_case(_name))
 
 
 # models -----------------------------------------------------------------------
@@ -144,7 +147,7 @@ def _regression_validate(model: str):
     return validate
 
 
-register(
+CASES.append(
     Case(
         name="linear_regression",
         family="dense",
@@ -162,7 +165,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="logistic_regression",
         family="dense",
@@ -210,7 +213,7 @@ def _mlp_kwargs(framework: str, config: Config) -> dict[str, Any]:
     return kwargs
 
 
-register(
+CASES.append(
     Case(
         name="mlp",
         family="dense",

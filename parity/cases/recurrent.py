@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 TORCH_GRU_MODULES = ("auto", "nn.GRU")
 
@@ -115,9 +118,9 @@ def _layer_case(name: str, cell: str, description: str, extra: Config) -> Case:
     )
 
 
-register(_layer_case("simple_rnn", "nn.RNN", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
-register(_layer_case("lstm", "nn.LSTM", "One LSTM layer, gates (i, f, c, o)", {}))
-register(
+CASES.append(_layer_case("simple_rnn", "nn.RNN", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
+CASES.append(_layer_case("lstm", "nn.LSTM", "One LSTM layer, gates (i, f, c, o)", {}))
+CASES.append(
     _layer_case(
         "gru",
         "nn.GRU or GRUResetBefore",
@@ -129,7 +132,7 @@ register(
 
 # Models -----------------------------------------------------------------------
 
-register(
+CASES.append(
     Case(
         name="rnn_classifier",
         family="recurrent",
@@ -151,7 +154,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="lstm_seq",
         family="recurrent",
@@ -173,7 +176,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="lstm_classifier",
         family="recurrent",
@@ -191,7 +194,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="gru_classifier",
         family="recurrent",

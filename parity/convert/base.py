@@ -142,18 +142,6 @@ def register(kind: str) -> Callable[[type[Converter]], type[Converter]]:
     return wrap
 
 
-def converter_for(layer) -> Converter:
-    """The converter of a scratch layer; parameter-free layers need none."""
-    import parity.convert  # noqa: F401  registers every family
-
-    kind = type(layer).__name__
-    if kind in CONVERTERS:
-        return CONVERTERS[kind]
-    if layer.params or layer.state:
-        raise KeyError(f"no converter for layer {layer.name!r} of type {kind}")
-    return NO_WEIGHTS
-
-
 def layer_weights(layer, weights: Arrays) -> Arrays:
     """The canonical arrays of one layer, keyed without the layer prefix."""
     prefix = layer.name + "."

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from parity.case import CaseError
-from parity.divergences.base import Divergence, DivergenceResult, all_divergences, run_divergence
+from parity.divergences.base import Divergence, DivergenceResult, run_divergence
 from parity.output import records_json
 
 
@@ -75,16 +73,6 @@ class DivergenceOutcome:
 
 def _clean(value: float) -> float | None:
     return value if math.isfinite(value) else None
-
-
-def select(names: Iterable[str] | None = None) -> list[Divergence]:
-    """The named divergence cases (all of them, sorted, when ``names`` is empty)."""
-    registered = all_divergences()
-    names = list(names or [])
-    unknown = [n for n in names if n not in registered]
-    if unknown:
-        raise CaseError(f"unknown divergence {unknown[0]!r}; choose from: {', '.join(sorted(registered))}")
-    return [registered[n] for n in (names or sorted(registered))]
 
 
 def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOutcome:
@@ -163,6 +151,7 @@ def differences(outcomes: list[DivergenceOutcome]) -> list[str]:
 def cmd_divergences(args) -> int:
     from rich.progress import Progress
 
+    from parity.divergences import select
     from parity.output import console, write_atomic
 
     divergences = select(args.names)

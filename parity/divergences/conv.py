@@ -8,9 +8,12 @@ BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own default).
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant, register
+from parity.divergences.base import Divergence, Side, Variant
 
-register(
+# This family's divergence cases (collected by parity.divergences).
+DIVERGENCES: list[Divergence] = []
+
+DIVERGENCES.append(
     Divergence(
         name="conv_kernel_layout",
         area="convolution",
@@ -27,7 +30,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="channels_last_input",
         area="convolution",
@@ -45,7 +48,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="flatten_order",
         area="convolution",
@@ -63,7 +66,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="same_padding_stride2",
         area="convolution",
@@ -83,7 +86,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="avgpool_count_include_pad",
         area="pooling",
@@ -102,7 +105,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="keras_torch_avgpool_same_padding",
         area="pooling",
@@ -124,7 +127,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_epsilon",
         area="normalization",
@@ -145,7 +148,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_momentum",
         area="normalization",
@@ -166,7 +169,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_running_variance",
         area="normalization",
@@ -185,7 +188,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_default_mode",
         area="normalization",

@@ -105,26 +105,3 @@ def needs_x64(impl: str, dtype: str) -> bool:
     with jnp.zeros and no dtype.)
     """
     return dtype == "float64" or impl != "keras-jax"
-
-
-def run(impl: str, request: RunRequest) -> RunResult:
-    """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
-    if impl == "scratch":
-        from parity.runners.scratch_runner import run_scratch
-
-        return run_scratch(request)
-    if impl == "torch":
-        from parity.runners.torch_runner import run_torch
-
-        return run_torch(request)
-    from parity.runners.pool import keras_worker
-
-    if impl in KERAS_BACKENDS:
-        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
-    elif impl in HIDDEN_IMPLEMENTATIONS:
-        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
-    else:
-        raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call("parity.runners.keras_runner:run_keras", request)
-    result.impl = impl
-    return result

@@ -12,8 +12,9 @@ import inspect
 
 import numpy as np
 
-from parity.case import get_case
-from parity.convert.base import NO_WEIGHTS, ConversionError, converter_for, disabled_rules, layer_weights
+from parity.cases import get_case
+from parity.convert import converter_for
+from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_rules, layer_weights
 from parity.runners.autodiff import two_gradients
 from parity.runners.base import (
     LayerTrace,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.case import get_case
+from parity.cases import get_case
 from parity.runners.base import LayerTrace, RunRequest, RunResult, target_array, training_mode
 from scratch import losses
 

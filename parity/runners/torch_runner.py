@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from parity.case import get_case
-from parity.convert.base import ConversionError, conversion_context, converter_for, disabled_rules, layer_weights
+from parity.cases import get_case
+from parity.convert import converter_for
+from parity.convert.base import ConversionError, conversion_context, disabled_rules, layer_weights
 from parity.runners.base import (
     LayerTrace,
     RunRequest,

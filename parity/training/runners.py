@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.case import get_case
-from parity.convert.base import conversion_context, converter_for, disabled_rules
+from parity.cases import get_case
+from parity.convert import converter_for
+from parity.convert.base import conversion_context, disabled_rules
 from parity.runners.base import dropout_mask, pair_layers, target_array
 from parity.training.spec import TrainRequest, TrainResult, hyperparameters
 
