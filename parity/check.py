@@ -8,7 +8,7 @@ import numpy as np
 
 from parity.case import Case, CaseError, Config
 from parity.cases import get_case
-from parity.compare import Record, compare_runs
+from parity.compare.records import Record, compare_runs
 from parity.convert.base import ConversionError
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult

@@ -1,7 +1,7 @@
 """`parity inspect`: two implementations, layer by layer, and where they part.
 
 ``parity inspect MODEL --impl A,B`` runs the case on both with a trace and prints one
-row per scratch layer (``parity.layerwise`` compares them and locates the difference);
+row per scratch layer (``parity.compare.layerwise`` compares them and locates the difference);
 in float32 both implementations also run in float64, so every row shows their noise
 floors beside the error. ``parity inspect --divergence NAME`` does the same for a
 divergence case's naive port, which must point at the case's ``layer``; a training
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from parity.cases import get_case
 from parity.check import make_request
-from parity.compare import compare_runs
-from parity.layerwise import LayerRow, compare_layers, locate
-from parity.noise import layer_floors
+from parity.compare.layerwise import LayerRow, compare_layers, locate
+from parity.compare.noise import layer_floors
+from parity.compare.records import compare_runs
 from parity.runners import run
 from parity.tolerance import EPS, tolerance, tolerance_for
 
@@ -82,7 +82,7 @@ def inspect_case(model: str, overrides: dict | None, impl_a: str, impl_b: str, d
     """Run ``model`` on both implementations with a trace and compare layer by layer.
 
     In float32 each implementation also runs in float64, so that every row shows the
-    larger of the two noise floors beside the agreement (``parity.noise``).
+    larger of the two noise floors beside the agreement (``parity.compare.noise``).
     """
     case = get_case(model)
     config = case.configure(overrides)

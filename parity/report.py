@@ -29,10 +29,10 @@ from parity import DTYPES
 from parity.case import Case
 from parity.cases import all_cases
 from parity.check import make_request
-from parity.compare import Record, compare_runs
+from parity.compare.layerwise import LayerRow, compare_layers
+from parity.compare.noise import NoiseRow, noise_rows
+from parity.compare.records import Record, compare_runs
 from parity.environment import environment
-from parity.layerwise import LayerRow, compare_layers
-from parity.noise import NoiseRow, noise_rows
 from parity.output import console, summary_table, write_atomic
 from parity.report_tables import REFERENCE, markdown, results_frame
 from parity.runners import run

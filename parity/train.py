@@ -10,7 +10,7 @@ import numpy as np
 
 from parity.case import Case, CaseError
 from parity.cases import get_case
-from parity.compare import Record, compare_arrays
+from parity.compare.records import Record, compare_arrays
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.tolerance import TRAJECTORY_FLOAT64_REL

@@ -23,7 +23,7 @@ from parity import DTYPES
 from parity.case import CaseError
 from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.convert import converter_for
 from parity.convert.base import ConversionError, conversion_context
 from parity.convert.conv import BatchNormConverter, Conv2DConverter

@@ -6,7 +6,7 @@ import pytest
 
 from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs, first_divergence
+from parity.compare.records import compare_runs, first_divergence
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS
 

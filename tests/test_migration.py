@@ -6,7 +6,7 @@ import difflib
 
 import pytest
 
-from parity.compare import Record
+from parity.compare.records import Record
 from parity.divergences import select
 from parity.divergences.base import DivergenceResult
 from parity.divergences.command import DivergenceOutcome

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from parity import DTYPES
 from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.convert import ConversionError, converter_for
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
 from parity.runners import run

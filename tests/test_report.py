@@ -16,8 +16,8 @@ import pytest
 
 import parity.report as report
 import parity.report_html as report_html
-from parity.compare import Record
-from parity.noise import noise_rows
+from parity.compare.noise import noise_rows
+from parity.compare.records import Record
 from parity.runners.base import RunResult
 from parity.runners.pool import ImplementationUnavailable
 from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE

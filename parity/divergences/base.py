@@ -17,7 +17,7 @@ import numpy as np
 
 from parity.cases import get_case
 from parity.check import make_request
-from parity.compare import Record, compare_runs
+from parity.compare.records import Record, compare_runs
 from parity.runners import run
 from parity.runners.base import RunRequest
 from parity.tolerance import tolerance
