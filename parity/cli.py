@@ -181,7 +181,7 @@ def _command(module: str, function: str, args) -> int:
 
 
 def cmd_report(args) -> int:
-    from parity.report import write_report
+    from parity.report.writer import write_report
 
     impls = parse_impls(args.impl)
     if args.models:

@@ -1,7 +1,7 @@
 """The report's tables, built from collected data: the summary matrix, noise floors,
 divergence cases, per-case summaries, results.csv and parity.md.
 
-``parity.report`` collects; this module only arranges what was collected.
+``parity.report.writer`` collects; this module only arranges what was collected.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from parity.output import records_json
 from parity.tolerance import EPS
 
 if TYPE_CHECKING:
-    from parity.report import CaseRun, ReportData
+    from parity.report.data import CaseRun, ReportData
 
 REFERENCE = "scratch"  # every implementation is compared with it
 
