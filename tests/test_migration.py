@@ -9,7 +9,7 @@ import pytest
 from parity.compare.records import Record
 from parity.divergences import select
 from parity.divergences.base import DivergenceResult
-from parity.divergences.command import DivergenceOutcome
+from parity.divergences.outcome import DivergenceOutcome
 from parity.report.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
 
 

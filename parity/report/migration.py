@@ -23,7 +23,7 @@ import math
 import sys
 from pathlib import Path
 
-from parity.divergences.command import DivergenceOutcome
+from parity.divergences.outcome import DivergenceOutcome
 from parity.tolerance import EPS, tolerance
 
 GUIDE = Path(__file__).resolve().parents[2] / "reports" / "MIGRATION.md"
@@ -186,7 +186,7 @@ def measure() -> list[DivergenceOutcome]:
     """Every registered divergence case, run; locating runs each naive port a second time,
     which shows whether its effect is reproducible."""
     from parity.divergences import select
-    from parity.divergences.command import evaluate_all
+    from parity.divergences.outcome import evaluate_all
 
     return evaluate_all(select())
 

@@ -158,7 +158,7 @@ def collect_cases(impls: list[str], seed: int, models: list[str] | None, progres
 
 def collect_divergences(models: list[str] | None, seed: int, progress: Progress) -> tuple[list, bool]:
     from parity.divergences import select
-    from parity.divergences.command import evaluate
+    from parity.divergences.outcome import evaluate
 
     selected = [d for d in select() if models is None or d.case in models]
     task = progress.add_task("divergence cases", total=len(selected))

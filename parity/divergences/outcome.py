@@ -1,18 +1,17 @@
-"""`parity divergences`: every registered divergence case, naive caught and converted passing.
+"""A divergence case, run: naive caught and converted passing, and where its naive port parts.
 
-For each case: its area, what differs, the worst error of the naive port and of the
-converted port, whether the naive port is caught and the converted one passes, and
-where ``parity inspect --divergence`` locates the naive difference (which must be the
-case's own ``layer``).
+``evaluate`` runs both variants and then locates the naive difference layer by layer
+(``parity.divergences.inspection``), which must be the case's own ``layer``. Used by
+``parity divergences``, the report and the migration guide.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 from parity.divergences.base import Divergence, DivergenceResult, run_divergence
+from parity.divergences.inspection import inspect_divergence
 from parity.output import records_json
 
 
@@ -77,8 +76,6 @@ def _clean(value: float) -> float | None:
 
 def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOutcome:
     """Run both variants; a crash is recorded, never raised (one broken case must not hide the others)."""
-    from parity.inspect import inspect_divergence
-
     try:
         outcome = DivergenceOutcome(d, run_divergence(d, seed))
     except Exception as error:  # noqa: BLE001
@@ -96,77 +93,3 @@ def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOut
 
 def evaluate_all(divergences: list[Divergence], seed: int = 0, locate: bool = True) -> list[DivergenceOutcome]:
     return [evaluate(d, seed, locate) for d in divergences]
-
-
-def table(outcomes: list[DivergenceOutcome]):
-    """One row per case; what differs is printed below it (``differences``), too long for a cell."""
-    from rich.table import Table
-
-    t = Table(title="divergence cases")
-    for column in (
-        "name",
-        "area",
-        "naive port",
-        "naive error",
-        "converted error",
-        "naive caught",
-        "converted passes",
-        "inspect points at",
-    ):
-        t.add_column(column, justify="right" if "error" in column else "left", no_wrap=column == "name")
-    for o in outcomes:
-        d, r = o.divergence, o.result
-        sides = f"{d.naive.a.impl} vs {d.naive.b.impl}, {d.case} {d.dtype}"
-        if r is None:
-            t.add_row(d.name, d.area, sides, "-", "-", "[red]crashed[/]", "[red]crashed[/]", "-")
-            continue
-        if o.locate_error:
-            where = "[red]crashed[/]"
-        else:
-            where = f"{o.located}" + (" [green](expected)[/]" if o.located_ok else f" [red](expected {d.layer})[/]")
-        t.add_row(
-            d.name,
-            d.area,
-            sides,
-            f"{r.naive_error:.3g}",
-            f"{r.converted_error:.3g}",
-            "[green]yes[/]" if r.naive_caught else "[red]no[/]",
-            "[green]yes[/]" if r.converted_passes else "[red]no[/]",
-            where,
-        )
-    return t
-
-
-def differences(outcomes: list[DivergenceOutcome]) -> list[str]:
-    """What differs, one paragraph per case (and why a case crashed)."""
-    lines = []
-    for o in outcomes:
-        lines.append(f"[bold]{o.divergence.name}[/] ({o.divergence.area}): {o.divergence.differs}")
-        for error in (o.error, o.locate_error):
-            if error:
-                lines.append(f"  [red]crashed[/]: {error}")
-    return lines
-
-
-def cmd_divergences(args) -> int:
-    from rich.progress import Progress
-
-    from parity.divergences import select
-    from parity.output import console, write_atomic
-
-    divergences = select(args.names)
-    outcomes = []
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("divergences", total=len(divergences))
-        for d in divergences:
-            progress.update(task, description=f"running {d.name}")
-            outcomes.append(evaluate(d, getattr(args, "seed", 0)))
-            progress.advance(task)
-    console.print(table(outcomes))
-    for line in differences(outcomes):
-        console.print(line, highlight=False)
-    bad = [o for o in outcomes if not o.ok]
-    console.print(f"{len(outcomes) - len(bad)} of {len(outcomes)} divergence cases: naive caught and converted passing")
-    if args.json:
-        write_atomic(args.json, json.dumps([o.as_dict() for o in outcomes], indent=1) + "\n")
-    return 1 if bad else 0
