@@ -88,12 +88,12 @@ def run_example(args, impls, dtypes, overrides) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from parity.examples import EXAMPLES, Example, plot_losses
-    from parity.examples import run_example as train_example
+    from parity import examples
+    from parity.examples import Example
     from parity.output import console, write_json
     from parity.training.spec import OPTIMIZERS
 
-    example = EXAMPLES[args.model]
+    example = examples.EXAMPLES[args.model]
     if overrides:
         example = Example(**{**example.__dict__, "overrides": {**example.overrides, **overrides}})
     if args.optimizer != "sgd" or example.optimizer == "sgd":  # --optimizer given explicitly (sgd is the CLI default)
@@ -101,7 +101,7 @@ def run_example(args, impls, dtypes, overrides) -> int:
     runs = len(dtypes) * (1 + len([i for i in impls if i != "scratch"]))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{example.name}: training {runs} runs", total=runs)
-        records, rows, losses, gaps = train_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
+        records, rows, losses, gaps = examples.run_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
     table = Table(title=f"{example.name} ({example.optimizer}): held-out {example.metric}")
     for column in ("impl", "dtype", example.metric, "final loss", "wall time (s)"):
         table.add_column(column)
@@ -112,7 +112,7 @@ def run_example(args, impls, dtypes, overrides) -> int:
     worst = max((r.max_rel_err for r in records if r.dtype == "float64" and r.max_rel_err is not None), default=0.0)
     console.print(f"float64 trajectories: worst relative difference from scratch over all steps {worst:.2e} ({'pass' if not failed else 'FAIL'})")
     path = args.plot or f"reports/examples/{example.name}.png"
-    plot_losses(example, losses, gaps, path)
+    examples.plot_losses(example, losses, gaps, path)
     console.print(f"wrote {path}")
     if args.json:
         write_json(args.json, records)
