@@ -1,9 +1,9 @@
 """A case is data: a model spec built from a configuration, and seeded generators.
 
-Adding a model means adding one ``Case``: a function from its configuration to a model spec
-(parity.spec), whose layer kinds the registry knows, plus its inputs, targets and loss. The
-harness generates the scratch, torch and Keras models from the spec; the hand-written models
-in ``framework/`` are the readable ports, kept equal to the spec by a test.
+Adding a model means adding one ``Case`` to a family's list in ``parity/cases/``: a function
+from its configuration to a model spec (parity.spec), whose layer kinds the registry knows, plus
+its inputs, targets and loss. The harness generates the scratch, torch and Keras models from
+the spec; the hand-written models in ``framework/`` are the readable ports.
 """
 
 from __future__ import annotations
@@ -190,27 +190,3 @@ def parse_value(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
-
-
-CASES: dict[str, Case] = {}
-
-
-def register(case: Case) -> Case:
-    if case.name in CASES:
-        raise ValueError(f"case {case.name!r} registered twice")
-    CASES[case.name] = case
-    return case
-
-
-def get_case(name: str) -> Case:
-    import parity.cases  # noqa: F401  registers every family
-
-    if name not in CASES:
-        raise CaseError(f"unknown model {name!r}; choose from: {', '.join(sorted(CASES))}")
-    return CASES[name]
-
-
-def all_cases() -> dict[str, Case]:
-    import parity.cases  # noqa: F401
-
-    return dict(CASES)

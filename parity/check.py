@@ -6,10 +6,12 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from parity.case import Case, CaseError, Config, get_case
-from parity.compare import Record, compare_runs
+from parity.case import Case, CaseError, Config
+from parity.cases import get_case
+from parity.compare.records import Record, compare_runs
 from parity.convert.base import ConversionError
-from parity.runners.base import RunRequest, RunResult, run
+from parity.runners import run
+from parity.runners.base import RunRequest, RunResult
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
 from parity.tolerance import tolerance_for
 from parity.weights import canonical_weights, check_weights

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import get_case
-from parity.training.spec import OPTIMIZERS, TrainRequest, convention
+from parity.cases import get_case
+from parity.training.spec import TrainRequest, convention
 
 
 @dataclass(frozen=True)
@@ -185,35 +185,3 @@ def plot_losses(example: Example, losses: dict, gaps: dict, path: str) -> None:
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_atomic(path, buffer.getvalue())
-
-
-def cmd_example(args, impls, dtypes, overrides) -> int:
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from parity.output import console, write_json
-
-    example = EXAMPLES[args.model]
-    if overrides:
-        example = Example(**{**example.__dict__, "overrides": {**example.overrides, **overrides}})
-    if args.optimizer != "sgd" or example.optimizer == "sgd":  # --optimizer given explicitly (sgd is the CLI default)
-        example = Example(**{**example.__dict__, "optimizer": args.optimizer if args.optimizer in OPTIMIZERS else example.optimizer})
-    runs = len(dtypes) * (1 + len([i for i in impls if i != "scratch"]))
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"{example.name}: training {runs} runs", total=runs)
-        records, rows, losses, gaps = run_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
-    table = Table(title=f"{example.name} ({example.optimizer}): held-out {example.metric}")
-    for column in ("impl", "dtype", example.metric, "final loss", "wall time (s)"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["impl"], row["dtype"], row["score"], f"{row['final_loss']:.6g}", f"{row['wall_s']:.2f}")
-    console.print(table)
-    failed = [r for r in records if r.passed is False]
-    worst = max((r.max_rel_err for r in records if r.dtype == "float64" and r.max_rel_err is not None), default=0.0)
-    console.print(f"float64 trajectories: worst relative difference from scratch over all steps {worst:.2e} ({'pass' if not failed else 'FAIL'})")
-    path = args.plot or f"reports/examples/{example.name}.png"
-    plot_losses(example, losses, gaps, path)
-    console.print(f"wrote {path}")
-    if args.json:
-        write_json(args.json, records)
-    return 1 if failed else 0

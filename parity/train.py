@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from parity.case import Case, CaseError, get_case
-from parity.compare import Record, compare_arrays
+from parity.case import Case, CaseError
+from parity.cases import get_case
+from parity.compare.records import Record, compare_arrays
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
@@ -196,91 +196,3 @@ def _save_figure(fig, path: str) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.rsplit(".", 1)[-1] if "." in path else "png", dpi=110)
     write_atomic(path, buffer.getvalue())
-
-
-def cmd_train(args) -> int:
-    from rich.progress import Progress
-    from rich.table import Table
-
-    from parity.cli import UsageError, parse_dtypes, parse_impls, parse_sets
-    from parity.output import console, write_json
-
-    if args.steps < 1:
-        raise UsageError(f"--steps must be a positive integer, received {args.steps}")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise UsageError(f"--lr must be a positive number, received {args.lr}")
-    from parity.examples import EXAMPLES, cmd_example
-
-    impls = parse_impls(args.impl)
-    dtypes = parse_dtypes(args.dtype)
-    overrides = parse_sets(args.set)
-    if args.model in EXAMPLES:
-        if args.lr is not None:
-            overrides["learning_rate"] = args.lr
-        return cmd_example(args, impls, dtypes, overrides)
-    get_case(args.model)
-    runs = len(dtypes) * len([i for i in impls if i != "scratch"])
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
-        records, results = train_case(
-            args.model, args.optimizer, args.steps, args.batch, impls, dtypes, args.seed, overrides, progress=lambda: progress.advance(task), learning_rate=args.lr
-        )
-    table = Table(title=f"parity train {args.model} --optimizer {args.optimizer} --steps {args.steps}")
-    for column in ("impl", "dtype", "final loss", "final max rel err", "worst step", "tolerance", "result"):
-        table.add_column(column)
-    df = trajectory_frame(records)
-    for (impl, dtype), group in df.groupby(["impl_b", "dtype"], sort=False):
-        final = group[group["step"] == group["step"].max()]
-        judged = [r for r in records if r.impl_b == impl and r.dtype == dtype]
-        verdict = "measured" if dtype == "float32" else ("[green]pass[/]" if all(r.passed for r in judged) else "[red]FAIL[/]")
-        worst = group.loc[group[["loss", "weights"]].max(axis=1).idxmax()]
-        table.add_row(
-            impl,
-            dtype,
-            f"{results[(impl, dtype)].losses[-1]:.6g}",
-            f"{final[['loss', 'weights']].max(axis=1).iloc[0]:.2e}",
-            f"{int(worst['step'])}",
-            f"{TRAJECTORY_FLOAT64_REL:.0e}" if dtype == "float64" else "-",
-            verdict,
-        )
-    console.print(table)
-    for r in records:
-        if r.status in ("not installed", "crashed"):
-            console.print(f"[yellow]{r.status}[/] {r.impl_b}: {r.detail}")
-    if args.json:
-        write_json(args.json, records)
-    if args.plot:
-        plot_growth(records, args.plot, f"{args.model}, {args.optimizer}: disagreement with scratch per step")
-        console.print(f"wrote {args.plot}")
-    return 1 if any(r.passed is False for r in records) else 0
-
-
-
-# The trajectories the full report shows: one per family, short enough for `make report`.
-REPORT_TRAJECTORIES = (("mlp", "adam", 50), ("cnn_bn", "momentum", 25), ("lstm_classifier", "adam", 25))
-
-
-def report_trajectories(models: list[str] | None = None, impls=("torch", "keras-torch", "keras-jax", "keras-tensorflow")):
-    """Per (model, optimizer, impl, dtype, step): the loss and the worst disagreement with scratch."""
-    import pandas as pd
-
-    rows = []
-    for model, optimizer, steps in REPORT_TRAJECTORIES:
-        if models is not None and model not in models:
-            continue
-        records, results = train_case(model, optimizer, steps, None, impls, ("float32", "float64"))
-        frame = trajectory_frame(records)
-        for _, row in frame.iterrows():
-            losses = results[(row["impl_b"], row["dtype"])].losses
-            rows.append(
-                {
-                    "model": model,
-                    "optimizer": optimizer,
-                    "impl": row["impl_b"],
-                    "dtype": row["dtype"],
-                    "step": int(row["step"]),
-                    "loss": float(losses[int(row["step"]) - 1]),
-                    "max_rel_err": float(max(row["loss"], row["weights"])),
-                }
-            )
-    return pd.DataFrame(rows)

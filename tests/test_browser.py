@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import parity.report as report
+import parity.report.writer as report
 
 CHROMIUM_FLAGS = [
     "--headless",

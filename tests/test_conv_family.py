@@ -20,9 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parity import DTYPES
-from parity.case import CaseError, get_case
+from parity.case import CaseError
+from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.convert.base import ConversionError, conversion_context
 from parity.convert.conv import BatchNormConverter, Conv2DConverter
 from parity.layers import REGISTRY

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parity.divergences.base import all_divergences, run_divergence
+from parity.divergences import all_divergences
+from parity.divergences.base import run_divergence
 
 DIVERGENCES = sorted(all_divergences())
 

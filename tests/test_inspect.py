@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from parity.cli import main
-from parity.divergences.base import all_divergences
-from parity.inspect import inspect_case, inspect_divergence
-from parity.layerwise import compare_layers, locate
+from parity.compare.layerwise import compare_layers, locate
+from parity.divergences import all_divergences
+from parity.divergences.inspection import inspect_divergence
+from parity.inspect import inspect_case
 from parity.runners.base import LayerTrace, RunResult
 from parity.tolerance import tolerance
 

@@ -6,10 +6,11 @@ import difflib
 
 import pytest
 
-from parity.compare import Record
+from parity.compare.records import Record
+from parity.divergences import select
 from parity.divergences.base import DivergenceResult
-from parity.divergences.command import DivergenceOutcome, select
-from parity.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
+from parity.divergences.outcome import DivergenceOutcome
+from parity.report.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_committed_guide_is_up_to_date(outcomes):
         diff = difflib.unified_diff(committed.splitlines(True), expected.splitlines(True), "committed", "generated")
         diff = "".join(list(diff)[:80])
         pytest.fail(
-            f"{GUIDE} is out of date: regenerate it with `python -m parity.migration` (or `parity report`).\n{diff}"
+            f"{GUIDE} is out of date: regenerate it with `python -m parity.report.migration` (or `parity report`).\n{diff}"
         )
 
 

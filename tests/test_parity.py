@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from parity import DTYPES
-from parity.case import all_cases, get_case
+from parity.cases import all_cases, get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS, failures
 

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from parity import DTYPES
-from parity.case import get_case
+from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.convert import ConversionError
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
 from parity.layers import REGISTRY
@@ -211,7 +211,7 @@ TRAINING_RULES = {"rnn_single_bias_training": "rnn_two_biases_training"}
 
 
 def test_every_rule_is_exercised():
-    from parity.divergences.base import all_divergences
+    from parity.divergences import all_divergences
 
     declared = {r for c in (SimpleRNNConverter, LSTMConverter, GRUConverter) for r in c.rules}
     assert declared == {rule for rule, _, _ in RULE_CASES} | set(TRAINING_RULES)

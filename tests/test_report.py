@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import parity.report as report
-import parity.report_html as report_html
-from parity.compare import Record
-from parity.noise import noise_rows
+import parity.report.html as report_html
+import parity.report.writer as report
+from parity.compare.noise import noise_rows
+from parity.compare.records import Record
 from parity.runners.base import RunResult
 from parity.runners.pool import ImplementationUnavailable
 from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE
@@ -227,7 +227,7 @@ def test_float32_agreement_is_judged_against_the_larger_noise_floor():
 
 
 def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_path, monkeypatch):
-    import parity.train as train
+    import parity.report.trajectories as trajectories
 
     rows = [
         {"model": "dense", "optimizer": "sgd", "impl": impl, "dtype": dtype, "step": step, "loss": 1.0 / step}
@@ -236,7 +236,7 @@ def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_p
         for dtype in ("float32", "float64")
         for step in range(1, 6)
     ]
-    monkeypatch.setattr(train, "report_trajectories", lambda models=None: pd.DataFrame(rows))
+    monkeypatch.setattr(trajectories, "report_trajectories", lambda models=None: pd.DataFrame(rows))
     report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False)
     assert 'alt="training trajectories"' in (tmp_path / "index.html").read_text()
     df = pd.read_csv(tmp_path / "results.csv")
@@ -245,12 +245,12 @@ def test_training_trajectories_are_plotted_when_parity_train_provides_them(tmp_p
 
 
 def test_crashing_trajectories_are_noted_and_the_rest_written(tmp_path, monkeypatch):
-    import parity.train as train
+    import parity.report.trajectories as trajectories
 
     def crash(models=None):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(train, "report_trajectories", crash)
+    monkeypatch.setattr(trajectories, "report_trajectories", crash)
     assert report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False) == 0
     assert "training trajectories crashed: RuntimeError: boom" in (tmp_path / "index.html").read_text()
     assert (tmp_path / "results.csv").exists()

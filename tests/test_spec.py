@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from parity.cli import main
-from parity.compare import compare_arrays, compare_runs
-from parity.runners.base import RunRequest, run
+from parity.compare.records import compare_arrays, compare_runs
+from parity.runners import RunRequest, run
+from parity.sources import run_original, spec_from_source
 from parity.spec.generate import build_scratch
 from parity.spec.model import INPUT, ModelSpec, Node, SpecError, chain
-from parity.spec.sources import run_original, spec_from_source
 from parity.tolerance import tolerance
 
 ROOT = Path(__file__).resolve().parents[1]

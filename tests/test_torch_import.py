@@ -17,10 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from parity.compare import compare_runs
+from parity.compare.records import compare_runs
 from parity.convert.base import NO_WEIGHTS
 from parity.layers import REGISTRY
-from parity.runners.base import RunRequest, run
+from parity.runners import RunRequest, run
 from parity.spec.generate import build_scratch, input_layout, layout_source, torch_layouts
 from parity.spec.model import INPUT, SpecError
 from parity.spec.torch_import import import_torch

@@ -45,7 +45,7 @@ def test_float32_is_measured_not_judged():
 
 def test_a_wrong_learning_rate_is_caught():
     """The trajectory comparison can fail: torch trains with another rate than scratch."""
-    from parity.case import get_case
+    from parity.cases import get_case
     from parity.train import compare_trajectories, make_train_request, optimizer_spec, run_training
     from parity.training.runners import train_scratch
     from parity.training.spec import TrainRequest

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
 from parity.spec.model import stack
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 PADDINGS = ("valid", "same")
 
@@ -107,7 +110,7 @@ def _conv2d_layer(c: Config) -> tuple[str, Config]:
     }
 
 
-register(
+CASES.append(
     Case(
         name="conv2d",
         family="conv",
@@ -155,7 +158,7 @@ def _pool_spec(kind: str):
     return spec
 
 
-register(
+CASES.append(
     Case(
         name="maxpool2d",
         family="conv",
@@ -174,7 +177,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="avgpool2d",
         family="conv",
@@ -226,7 +229,7 @@ def _batchnorm_validate(config: Config) -> None:
     _validate_training("batchnorm", config, config["batch"] * H * W)
 
 
-register(
+CASES.append(
     Case(
         name="batchnorm",
         family="conv",
@@ -312,7 +315,7 @@ CNN_DEFAULTS: Config = {
     "batch": 3,
 }
 
-register(
+CASES.append(
     Case(
         name="cnn",
         family="conv",
@@ -325,7 +328,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="cnn_bn",
         family="conv",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
 from parity.spec.model import stack
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
@@ -70,7 +73,7 @@ def _dense_validate(config: Config) -> None:
     require("dense", isinstance(config["use_bias"], bool), f"use_bias must be true or false, received {config['use_bias']!r}")
 
 
-register(
+CASES.append(
     Case(
         name="dense",
         family="dense",
@@ -115,7 +118,7 @@ def _activation_case(name: str) -> Case:
 
 
 for _name in ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu"):
-    register(_activation_case(_name))
+    CASES.append(_activation_case(_name))
 
 
 # models -----------------------------------------------------------------------
@@ -131,7 +134,7 @@ def _regression_validate(model: str):
     return validate
 
 
-register(
+CASES.append(
     Case(
         name="linear_regression",
         family="dense",
@@ -144,7 +147,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="logistic_regression",
         family="dense",
@@ -192,7 +195,7 @@ def _mlp_spec(config: Config):
     return stack("mlp", config["input_shape"], layers)
 
 
-register(
+CASES.append(
     Case(
         name="mlp",
         family="dense",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.case import Case, Config, register, require
+from parity.case import Case, Config, require
 from parity.spec.model import stack
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
 
 # Validation -------------------------------------------------------------------
 
@@ -84,14 +87,14 @@ def _layer_case(name: str, description: str, extra: Config) -> Case:
     )
 
 
-register(_layer_case("simple_rnn", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
-register(_layer_case("lstm", "One LSTM layer, gates (i, f, c, o)", {}))
-register(_layer_case("gru", "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form", {"reset_after": True}))
+CASES.append(_layer_case("simple_rnn", "One SimpleRNN layer: h_t = tanh(x_t W + h_{t-1} U + b)", {}))
+CASES.append(_layer_case("lstm", "One LSTM layer, gates (i, f, c, o)", {}))
+CASES.append(_layer_case("gru", "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form", {"reset_after": True}))
 
 
 # Models -----------------------------------------------------------------------
 
-register(
+CASES.append(
     Case(
         name="rnn_classifier",
         family="recurrent",
@@ -104,7 +107,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="lstm_seq",
         family="recurrent",
@@ -117,7 +120,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="lstm_classifier",
         family="recurrent",
@@ -130,7 +133,7 @@ register(
     )
 )
 
-register(
+CASES.append(
     Case(
         name="gru_classifier",
         family="recurrent",

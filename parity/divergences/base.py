@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from parity.case import get_case
+from parity.cases import get_case
 from parity.check import make_request, with_config
-from parity.compare import Record, compare_runs
-from parity.runners.base import RunRequest, run
+from parity.compare.records import Record, compare_runs
+from parity.runners import run
+from parity.runners.base import RunRequest
 from parity.tolerance import tolerance
 
 
@@ -99,22 +100,6 @@ class DivergenceResult:
     @property
     def ok(self) -> bool:
         return self.naive_caught and self.converted_passes
-
-
-DIVERGENCES: dict[str, Divergence] = {}
-
-
-def register(divergence: Divergence) -> Divergence:
-    if divergence.name in DIVERGENCES:
-        raise ValueError(f"divergence {divergence.name!r} registered twice")
-    DIVERGENCES[divergence.name] = divergence
-    return divergence
-
-
-def all_divergences() -> dict[str, Divergence]:
-    import parity.divergences  # noqa: F401  registers every family
-
-    return dict(DIVERGENCES)
 
 
 def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool = False) -> tuple[RunRequest, RunRequest]:

@@ -7,9 +7,12 @@ leaves BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own defa
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant, register
+from parity.divergences.base import Divergence, Side, Variant
 
-register(
+# This family's divergence cases (collected by parity.divergences).
+DIVERGENCES: list[Divergence] = []
+
+DIVERGENCES.append(
     Divergence(
         name="conv_kernel_layout",
         area="convolution",
@@ -26,7 +29,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="channels_last_input",
         area="convolution",
@@ -44,7 +47,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="flatten_order",
         area="convolution",
@@ -62,7 +65,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="same_padding_stride2",
         area="convolution",
@@ -82,7 +85,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="avgpool_count_include_pad",
         area="pooling",
@@ -101,7 +104,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="keras_torch_avgpool_same_padding",
         area="pooling",
@@ -123,7 +126,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_epsilon",
         area="normalization",
@@ -144,7 +147,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_momentum",
         area="normalization",
@@ -165,7 +168,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_running_variance",
         area="normalization",
@@ -184,7 +187,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="batchnorm_default_mode",
         area="normalization",

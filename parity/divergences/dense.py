@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant, register
+from parity.divergences.base import Divergence, Side, Variant
 from parity.tolerance import ALLOWANCES
 
-register(
+# This family's divergence cases (collected by parity.divergences).
+DIVERGENCES: list[Divergence] = []
+
+DIVERGENCES.append(
     Divergence(
         name="leaky_relu_layer_default",
         area="activations",
@@ -21,7 +24,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="leaky_relu_activation_default",
         area="activations",
@@ -38,7 +41,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="gelu_ops_default",
         area="activations",
@@ -55,7 +58,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="bce_probability_clipping",
         area="losses",
@@ -75,7 +78,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="keras_jax_float64",
         area="dtypes",
@@ -93,7 +96,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="keras_torch_float64",
         area="dtypes",
@@ -110,7 +113,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="tf_leaky_relu_float32_slope",
         area="dtypes",
@@ -127,7 +130,7 @@ register(
 )
 
 _gelu_allowance = next(a for a in ALLOWANCES if a["divergence"] == "tf_gelu_float64_constants")
-register(
+DIVERGENCES.append(
     Divergence(
         name="tf_gelu_float64_constants",
         area="dtypes",
@@ -143,7 +146,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="dropout_masks",
         area="regularisation",

@@ -7,12 +7,16 @@ or builds the module the way a first port would (a torch-only configuration key)
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant, register
+from parity.divergences.base import Divergence, Side, Variant
 
 KERAS = "keras-jax"
 CONVERTER = "parity.convert.recurrent"
 
-register(
+
+# This family's divergence cases (collected by parity.divergences).
+DIVERGENCES: list[Divergence] = []
+
+DIVERGENCES.append(
     Divergence(
         name="lstm_two_biases",
         area="recurrent",
@@ -30,7 +34,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="simple_rnn_two_biases",
         area="recurrent",
@@ -47,7 +51,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="gru_gate_order",
         area="recurrent",
@@ -64,7 +68,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="gru_recurrent_bias",
         area="recurrent",
@@ -83,7 +87,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="gru_reset_before",
         area="recurrent",
@@ -104,7 +108,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="rnn_batch_first",
         area="recurrent",
@@ -122,7 +126,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     Divergence(
         name="keras_return_sequences",
         area="recurrent",

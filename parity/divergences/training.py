@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from parity.case import get_case
-from parity.divergences.base import DivergenceResult, register
+from parity.cases import get_case
+from parity.divergences.base import DivergenceResult
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
 
 
@@ -85,7 +85,11 @@ ADAM = _spec("adam", learning_rate=1e-3, beta_1=0.875, beta_2=0.9990234375, epsi
 RMSPROP = _spec("rmsprop", learning_rate=1e-3, rho=0.9, epsilon=1e-7, centered=False, momentum=0.0, weight_decay=0.0)
 MOMENTUM = _spec("sgd", learning_rate=0.05, momentum=0.875, nesterov=False, weight_decay=0.0)
 
-register(
+
+# This family's divergence cases (collected by parity.divergences).
+DIVERGENCES: list[TrainingDivergence] = []
+
+DIVERGENCES.append(
     TrainingDivergence(
         name="adam_epsilon_hat",
         area="optimizers",
@@ -102,7 +106,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="adam_defaults",
         area="optimizers",
@@ -120,7 +124,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="rmsprop_epsilon_and_rho",
         area="optimizers",
@@ -137,7 +141,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="sgd_momentum_changing_rate",
         area="optimizers",
@@ -157,7 +161,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="weight_decay_coupled_vs_decoupled",
         area="optimizers",
@@ -177,7 +181,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="optimizer_default_hyperparameters",
         area="optimizers",
@@ -195,7 +199,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="tf_optimizer_float32_hyperparameters",
         area="dtypes",
@@ -216,7 +220,7 @@ register(
 
 SGD = _spec("sgd", learning_rate=0.05, momentum=0.0, nesterov=False, weight_decay=0.0)
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="keras_l2_regularizer",
         area="regularisation",
@@ -233,7 +237,7 @@ register(
     )
 )
 
-register(
+DIVERGENCES.append(
     TrainingDivergence(
         name="rnn_two_biases_training",
         area="recurrent",

@@ -1,5 +1,31 @@
-"""Runners: one per implementation, all returning the same ``RunResult``."""
+"""Runners: one per implementation, all returning the same ``RunResult``; ``run`` picks one."""
 
-from parity.runners.base import LayerTrace, RunRequest, RunResult, run
+from parity.runners.base import HIDDEN_IMPLEMENTATIONS, KERAS_BACKENDS, LayerTrace, RunRequest, RunResult, needs_x64
 
-__all__ = ["LayerTrace", "RunRequest", "RunResult", "run"]
+__all__ = ["KERAS_RUNNER", "LayerTrace", "RunRequest", "RunResult", "run"]
+
+# What a Keras worker process runs (by name: the worker imports it, this process never imports Keras).
+KERAS_RUNNER = "parity.runners.keras_runner:run_keras"
+
+
+def run(impl: str, request: RunRequest) -> RunResult:
+    """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
+    if impl == "scratch":
+        from parity.runners.scratch_runner import run_scratch
+
+        return run_scratch(request)
+    if impl == "torch":
+        from parity.runners.torch_runner import run_torch
+
+        return run_torch(request)
+    from parity.runners.pool import keras_worker
+
+    if impl in KERAS_BACKENDS:
+        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
+    elif impl in HIDDEN_IMPLEMENTATIONS:
+        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
+    else:
+        raise ValueError(f"unknown implementation {impl!r}")
+    result = worker.call(KERAS_RUNNER, request)
+    result.impl = impl
+    return result

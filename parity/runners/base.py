@@ -1,4 +1,4 @@
-"""What every runner receives and returns, and the dispatch to the right one."""
+"""What every runner receives and returns."""
 
 from __future__ import annotations
 
@@ -94,31 +94,3 @@ def needs_x64(impl: str, dtype: str) -> bool:
     with jnp.zeros and no dtype.)
     """
     return dtype == "float64" or impl != "keras-jax"
-
-
-# The one table of implementations' runners ("keras" runs in the worker of each Keras backend).
-RUNNERS = {
-    "scratch": "parity.runners.scratch_runner:run_scratch",
-    "torch": "parity.runners.torch_runner:run_torch",
-    "keras": "parity.runners.keras_runner:run_keras",
-}
-
-
-def run(impl: str, request: RunRequest) -> RunResult:
-    """Run ``request`` on implementation ``impl`` (in a worker process for Keras)."""
-    import importlib
-
-    if impl in ("scratch", "torch"):
-        module, function = RUNNERS[impl].split(":")
-        return getattr(importlib.import_module(module), function)(request)
-    from parity.runners.pool import keras_worker
-
-    if impl in KERAS_BACKENDS:
-        worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
-    elif impl in HIDDEN_IMPLEMENTATIONS:
-        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
-    else:
-        raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call(RUNNERS["keras"], request)
-    result.impl = impl
-    return result

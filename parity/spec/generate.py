@@ -116,11 +116,6 @@ def layout_source(spec: ModelSpec, node: Node) -> str:
     return INPUT
 
 
-def torch_key(name: str) -> str:
-    """A node name as a torch submodule name (no dots)."""
-    return name.replace(".", "_")
-
-
 def keras_name(name: str) -> str:
     return name.replace(".", "_").replace("/", "_")
 

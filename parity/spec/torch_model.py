@@ -6,8 +6,12 @@ import torch
 from torch import nn
 
 from parity.layers import REGISTRY
-from parity.spec.generate import torch_key
 from parity.spec.model import INPUT, ModelSpec
+
+
+def torch_key(name: str) -> str:
+    """A layer's name as a torch submodule name (no dots)."""
+    return name.replace(".", "_")
 
 
 class SpecModel(nn.Module):

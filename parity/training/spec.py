@@ -75,7 +75,7 @@ class TrainRequest:
         """(spec, loss, loss keyword arguments) of this run."""
         if self.spec is not None:
             return self.spec, self.loss or "mean_squared_error", dict(self.loss_kwargs or {})
-        from parity.case import get_case
+        from parity.cases import get_case
 
         case = get_case(self.case)
         return case.model_spec(self.config), case.loss, case.loss_kwargs(self.config)

@@ -94,7 +94,7 @@ def spec_from_source(source: str, input_shape=None) -> ModelSpec:
     from parity.runners.pool import keras_worker
 
     parse_source(source)  # a bad path is refused here, without starting a worker
-    return keras_worker("torch").call("parity.spec.sources:spec_in_worker", source, input_shape)
+    return keras_worker("torch").call("parity.sources:spec_in_worker", source, input_shape)
 
 
 # The user's own model, run -------------------------------------------------------------------
@@ -239,5 +239,5 @@ def run_original(
     from parity.runners.pool import keras_worker
 
     return keras_worker("torch").call(
-        "parity.spec.sources:original_run_in_worker", source, input_shape, inputs, cotangent, seed, tuple(rules_off)
+        "parity.sources:original_run_in_worker", source, input_shape, inputs, cotangent, seed, tuple(rules_off)
     )

@@ -5,7 +5,7 @@ Writes into ``--out`` (``reports/`` by default)::
     index.html    self-contained page: summary matrix, noise floors, divergences, plots, per-case sections
     parity.md     the same data as Markdown tables
     results.csv   one row per comparison (cases, layers, divergence cases, trajectories)
-    MIGRATION.md  the migration guide (only when every case and divergence ran; see parity.migration)
+    MIGRATION.md  the migration guide (only when every case and divergence ran; see parity.report.migration)
 
 Each implementation runs in its own thread (one lane per implementation, each Keras
 lane talking to its own worker process), so the Keras workers overlap with each other
@@ -19,66 +19,25 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from rich.progress import Progress
 
 from parity import DTYPES
-from parity.case import Case, all_cases
+from parity.cases import all_cases
 from parity.check import make_request
-from parity.compare import Record, compare_runs
-from parity.environment import environment
-from parity.layerwise import LayerRow, compare_layers
-from parity.noise import NoiseRow, noise_rows
+from parity.compare.layerwise import compare_layers
+from parity.compare.noise import noise_rows
+from parity.compare.records import Record, compare_runs
 from parity.output import console, summary_table, write_atomic
-from parity.report_tables import REFERENCE, markdown, results_frame
-from parity.runners.base import RunRequest, RunResult, run
+from parity.report.data import CaseRun, ReportData
+from parity.report.environment import environment
+from parity.report.tables import REFERENCE, markdown, results_frame
+from parity.runners import run
+from parity.runners.base import RunRequest, RunResult
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
 from parity.tolerance import tolerance_for
-
-
-@dataclass
-class CaseRun:
-    """One case: its records against scratch, per-layer errors and noise floors."""
-
-    case: Case
-    config: dict = field(default_factory=dict)
-    records: list[Record] = field(default_factory=list)
-    layers: dict[tuple[str, str], list[LayerRow]] = field(default_factory=dict)  # (impl, dtype) -> rows
-    noise: list[NoiseRow] = field(default_factory=list)
-    error: str = ""  # the case itself could not be set up
-
-
-@dataclass
-class ReportData:
-    impls: list[str]
-    cases: list[CaseRun]
-    divergences: list = field(default_factory=list)  # DivergenceOutcome
-    all_divergences: bool = False  # every registered divergence ran (the guide may be written)
-    trajectories: pd.DataFrame | None = None
-    trajectories_note: str = ""
-    environment: dict[str, str] = field(default_factory=dict)
-    elapsed: float = 0.0
-    generated: str = ""
-
-    @property
-    def records(self) -> list[Record]:
-        return [r for c in self.cases for r in c.records]
-
-    @property
-    def noise(self) -> list[NoiseRow]:
-        return [n for c in self.cases for n in c.noise]
-
-    @property
-    def passed(self) -> bool:
-        return (
-            all(r.passed is not False for r in self.records)
-            and all(n.passed is not False for n in self.noise)
-            and all(o.ok for o in self.divergences)
-        )
-
 
 # running ---------------------------------------------------------------------
 
@@ -198,7 +157,8 @@ def collect_cases(impls: list[str], seed: int, models: list[str] | None, progres
 
 
 def collect_divergences(models: list[str] | None, seed: int, progress: Progress) -> tuple[list, bool]:
-    from parity.divergences.command import evaluate, select
+    from parity.divergences import select
+    from parity.divergences.outcome import evaluate
 
     selected = [d for d in select() if models is None or d.case in models]
     task = progress.add_task("divergence cases", total=len(selected))
@@ -211,8 +171,8 @@ def collect_divergences(models: list[str] | None, seed: int, progress: Progress)
 
 
 def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None, str]:
-    """Short training trajectories (``parity.train.report_trajectories``); a crash is noted, not fatal."""
-    from parity.train import report_trajectories
+    """Short training trajectories (``parity.report.trajectories``); a crash is noted, not fatal."""
+    from parity.report.trajectories import report_trajectories
 
     try:
         df = report_trajectories(models)
@@ -245,7 +205,7 @@ def write_report(
     out: str, impls: list[str], seed: int, models: list[str] | None = None, divergences: bool = True
 ) -> int:
     """Compute everything, then write every file atomically; exit status 1 on any disagreement."""
-    from parity.report_html import html_page
+    from parity.report.html import html_page
 
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
@@ -258,7 +218,7 @@ def write_report(
         "index.html": page,
     }
     if data.all_divergences and data.divergences:
-        from parity.migration import generate
+        from parity.report.migration import generate
 
         try:
             files["MIGRATION.md"] = generate(data.divergences)

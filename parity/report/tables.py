@@ -1,7 +1,7 @@
 """The report's tables, built from collected data: the summary matrix, noise floors,
 divergence cases, per-case summaries, results.csv and parity.md.
 
-``parity.report`` collects; this module only arranges what was collected.
+``parity.report.writer`` collects; this module only arranges what was collected.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from parity import DTYPES
-from parity.compare import Record
-from parity.noise import NoiseRow
+from parity.compare.noise import NoiseRow
+from parity.compare.records import Record
 from parity.output import records_json
 from parity.tolerance import EPS
 
 if TYPE_CHECKING:
-    from parity.report import CaseRun, ReportData
+    from parity.report.data import CaseRun, ReportData
 
 REFERENCE = "scratch"  # every implementation is compared with it
 
@@ -120,7 +120,7 @@ def matrix_frame(data: ReportData) -> pd.DataFrame:
 
 def noise_frame(data: ReportData) -> pd.DataFrame:
     """Per (case, implementation): the float32 quantity closest to its noise bound."""
-    from parity.noise import worst
+    from parity.compare.noise import worst
 
     rows = []
     for case_run in data.cases:

@@ -14,7 +14,7 @@ The place where the difference lives is found as::
     4. else the first layer whose weights or state, read back after the forward pass,
        differ (running statistics that update differently);
     5. else "loss", if the loss or its gradients differ (a loss-only difference),
-       or "optimizer" (a row ``parity.inspect`` adds for training divergences).
+       or "optimizer" (a row ``parity.divergences.inspection`` adds for training divergences).
 
 Layers are matched by name. When the two sides have different layers (a model that
 ends in a sigmoid against one whose loss takes logits), a layer present on one side

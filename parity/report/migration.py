@@ -12,8 +12,8 @@ digits. An effect the size of the rounding of the precision the naive port compu
 fixes - its digits follow the summation order of the library and the machine - so it
 is written as that bound instead of as digits.
 
-Regenerate with ``parity report`` or ``python -m parity.migration``;
-``python -m parity.migration --check`` exits 1 when the committed guide is out of date.
+Regenerate with ``parity report`` or ``python -m parity.report.migration``;
+``python -m parity.report.migration --check`` exits 1 when the committed guide is out of date.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ import math
 import sys
 from pathlib import Path
 
-from parity.divergences.command import DivergenceOutcome
+from parity.divergences.outcome import DivergenceOutcome
 from parity.tolerance import EPS, tolerance
 
-GUIDE = Path(__file__).resolve().parents[1] / "reports" / "MIGRATION.md"
+GUIDE = Path(__file__).resolve().parents[2] / "reports" / "MIGRATION.md"
 
 # The order in which a port meets each area: first the weights have to load (layouts),
 # then each layer type must compute the same thing, then the activations, the loss,
@@ -140,7 +140,7 @@ def generate(outcomes: list[DivergenceOutcome]) -> str:
         "# Migration guide: Keras <-> PyTorch",
         "",
         "Generated from the registered divergence cases (`parity/divergences/`) by `parity report` or",
-        "`python -m parity.migration`. Do not edit by hand: `tests/test_migration.py` fails when this file",
+        "`python -m parity.report.migration`. Do not edit by hand: `tests/test_migration.py` fails when this file",
         "is out of date.",
         "",
         "Each entry is a place where a port that copies the code and trusts the defaults silently",
@@ -185,13 +185,14 @@ def generate(outcomes: list[DivergenceOutcome]) -> str:
 def measure() -> list[DivergenceOutcome]:
     """Every registered divergence case, run; locating runs each naive port a second time,
     which shows whether its effect is reproducible."""
-    from parity.divergences.command import evaluate_all, select
+    from parity.divergences import select
+    from parity.divergences.outcome import evaluate_all
 
     return evaluate_all(select())
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parity.migration", description="Regenerate reports/MIGRATION.md.")
+    parser = argparse.ArgumentParser(prog="python -m parity.report.migration", description="Regenerate reports/MIGRATION.md.")
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if the committed guide is out of date; write nothing"
     )
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = path.read_text() if path.exists() else ""
         if current != text:
-            print(f"{path} is out of date: regenerate it with `python -m parity.migration`", file=sys.stderr)
+            print(f"{path} is out of date: regenerate it with `python -m parity.report.migration`", file=sys.stderr)
             return 1
         print(f"{path} is up to date")
         return 0

@@ -1,0 +1,53 @@
+"""What ``parity report`` collects before it writes anything: per case, per divergence, per trajectory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from parity.case import Case
+from parity.compare.layerwise import LayerRow
+from parity.compare.noise import NoiseRow
+from parity.compare.records import Record
+
+
+@dataclass
+class CaseRun:
+    """One case: its records against scratch, per-layer errors and noise floors."""
+
+    case: Case
+    config: dict = field(default_factory=dict)
+    records: list[Record] = field(default_factory=list)
+    layers: dict[tuple[str, str], list[LayerRow]] = field(default_factory=dict)  # (impl, dtype) -> rows
+    noise: list[NoiseRow] = field(default_factory=list)
+    error: str = ""  # the case itself could not be set up
+
+
+@dataclass
+class ReportData:
+    impls: list[str]
+    cases: list[CaseRun]
+    divergences: list = field(default_factory=list)  # DivergenceOutcome
+    all_divergences: bool = False  # every registered divergence ran (the guide may be written)
+    trajectories: pd.DataFrame | None = None
+    trajectories_note: str = ""
+    environment: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0
+    generated: str = ""
+
+    @property
+    def records(self) -> list[Record]:
+        return [r for c in self.cases for r in c.records]
+
+    @property
+    def noise(self) -> list[NoiseRow]:
+        return [n for c in self.cases for n in c.noise]
+
+    @property
+    def passed(self) -> bool:
+        return (
+            all(r.passed is not False for r in self.records)
+            and all(n.passed is not False for n in self.noise)
+            and all(o.ok for o in self.divergences)
+        )
