@@ -1,11 +1,12 @@
 """Conv2D speed: the scratch im2col layer against the torch model, float32.
 
 One configuration, the first layer of a small MNIST-sized network: a batch of 64
-28x28 images, 16 -> 32 channels, 3x3 kernel, stride 1, "same" padding, NHWC input.
+28x28 images, 16 -> 32 channels, 3x3 kernel, stride 1, "same" padding.
 "forward" times the forward pass; "forward+backward" adds the gradients of
 L = sum(Z * G) with respect to the input and the parameters (scratch: the
-hand-written ``backward``; torch: autograd). torch runs the project's model
-(framework.pytorch.models.conv_layers.conv2d: NHWC permuted around nn.Conv2d), with
+hand-written ``backward``; torch: autograd). Scratch reads NHWC; torch runs the
+project's model (framework.pytorch.models.conv_layers.conv2d: nn.Conv2d(padding="same"))
+on the same arrays transposed to NCHW once, outside the timing, with
 the same thread count as NumPy's BLAS; its forward runs under ``torch.no_grad()``. Each figure is
 the median of ``repeats`` timed runs after two untimed warm-up runs.
 
@@ -45,7 +46,9 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
 
     from framework.pytorch.models.conv_layers import conv2d
 
-    return torch_steps(conv2d((H, W, C_IN), **CONFIG).to(torch.float32), X, G)
+    X_nchw = np.ascontiguousarray(X.transpose(0, 3, 1, 2))  # (B, C_in, H, W)
+    G_nchw = np.ascontiguousarray(G.transpose(0, 3, 1, 2))  # (B, C_out, H, W)
+    return torch_steps(conv2d((H, W, C_IN), **CONFIG).to(torch.float32), X_nchw, G_nchw)
 
 
 def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     records = run(repeats)
     print(f"conv2d, float32, batch {BATCH}, {H}x{W}, {C_IN}->{C_OUT} channels, {K}x{K}, same; median of {repeats}")
     print_ratios(records)
+
 
 if __name__ == "__main__":
     main()

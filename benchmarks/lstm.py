@@ -4,8 +4,8 @@ One configuration: a batch of 32 sequences of 50 steps, 64 input features, 128
 units, every step returned (return_sequences=True). "forward" times the forward
 pass; "forward+backward" adds the gradients of L = sum(Z * G) with respect to the
 input and the parameters (scratch: the hand-written ``backward``; torch: autograd).
-torch runs the project's model (framework.pytorch.models.rnn_layers.lstm: nn.LSTM,
-batch_first=True, in an RNNLayer) on its default thread count; its forward runs under
+torch runs the project's model (framework.pytorch.models.rnn_layers.lstm: an nn.Module
+around nn.LSTM(batch_first=True) returning every step) on its default thread count; its forward runs under
 ``torch.no_grad()``. Each figure is the median of ``repeats`` timed runs after two
 untimed warm-up runs.
 
@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     records = run(repeats)
     print(f"lstm, float32, batch {BATCH}, {STEPS} steps, {FEATURES} inputs, {UNITS} units; median of {repeats}")
     print_ratios(records)
+
 
 if __name__ == "__main__":
     main()

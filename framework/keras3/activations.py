@@ -1,17 +1,11 @@
-"""Activations by name, as Keras 3 layers, in the three forms practitioners write.
+"""Activations by name, as Keras 3 layers.
 
-``form`` picks how a port spells the activation, because each spelling has its own default:
-
-- ``"layer"``: the dedicated layer class: ``layers.LeakyReLU()`` (negative_slope=0.3),
-  ``layers.ReLU()``, ``layers.Softmax()``, ``layers.Activation("gelu")`` (exact);
-- ``"string"``: ``Dense(..., activation="leaky_relu")``, i.e. ``keras.activations.*``
-  (leaky_relu: 0.2; gelu: exact);
-- ``"ops"``: the backend-agnostic ops function ``keras.ops.*`` (leaky_relu: 0.2;
-  gelu: ``approximate=True``, the tanh approximation).
-
-``negative_slope`` / ``approximate`` given explicitly override every default.
-(keras/src/layers/activations/leaky_relu.py, keras/src/activations/activations.py,
-keras/src/ops/nn.py.)
+The dedicated layer where Keras has one (``layers.ReLU()``, ``layers.LeakyReLU()``,
+``layers.Softmax()``), ``layers.Activation(name)`` otherwise. ``negative_slope=None`` keeps
+the LeakyReLU layer's own default (0.3, keras/src/layers/activations/leaky_relu.py; the
+string form ``activation="leaky_relu"`` would give 0.2). ``approximate`` is "none" (the exact
+GELU, ``Activation("gelu")``'s default) or "tanh" (the tanh approximation), as in scratch and
+nn.GELU.
 """
 
 from __future__ import annotations
@@ -20,30 +14,19 @@ import keras
 from keras import layers
 
 
-def activation(
-    name: str,
-    negative_slope: float | None = None,
-    approximate: str | None = None,
-    form: str = "layer",
-) -> keras.layers.Layer:
-    if form not in ("layer", "string", "ops"):
-        raise ValueError(f"unknown activation form {form!r}; choose layer, string or ops")
+def activation(name: str, negative_slope: float | None = None, approximate: str = "none") -> keras.layers.Layer:
     if name == "leaky_relu":
-        if form == "layer":
-            return layers.LeakyReLU() if negative_slope is None else layers.LeakyReLU(negative_slope=negative_slope)
-        fn = keras.activations.leaky_relu if form == "string" else keras.ops.leaky_relu
-        if negative_slope is None:
-            return layers.Activation(fn)
-        return layers.Activation(lambda x: fn(x, negative_slope=negative_slope))
+        return layers.LeakyReLU() if negative_slope is None else layers.LeakyReLU(negative_slope=negative_slope)
     if name == "gelu":
-        fn = keras.ops.gelu if form == "ops" else keras.activations.gelu
-        if approximate is None:
-            return layers.Activation(fn)
-        return layers.Activation(lambda x: fn(x, approximate=approximate == "tanh"))
-    if form == "layer" and name == "relu":
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate must be 'none' or 'tanh', received {approximate!r}")
+        if approximate == "none":
+            return layers.Activation("gelu")
+        return layers.Activation(lambda x: keras.activations.gelu(x, approximate=True))
+    if name == "relu":
         return layers.ReLU()
-    if form == "layer" and name == "softmax":
+    if name == "softmax":
         return layers.Softmax()
-    if name in ("linear", "sigmoid", "tanh", "relu", "softmax"):
+    if name in ("linear", "sigmoid", "tanh"):
         return layers.Activation(name)
     raise ValueError(f"unknown activation {name!r}")

@@ -1,8 +1,7 @@
 """Activations by their Keras names, as torch.nn modules.
 
-``negative_slope=None`` and ``approximate=None`` mean "torch's own default"
-(nn.LeakyReLU: 0.01, nn.GELU: exact), which is what a port that copies
-``nn.LeakyReLU()`` without arguments gets.
+``negative_slope=None`` means torch's own default (nn.LeakyReLU: 0.01); ``approximate`` is
+nn.GELU's, "none" (exact, torch's default) or "tanh", as in scratch.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 
-def activation(name: str, negative_slope: float | None = None, approximate: str | None = None) -> nn.Module:
+def activation(name: str, negative_slope: float | None = None, approximate: str = "none") -> nn.Module:
     if name == "linear":
         return nn.Identity()
     if name == "sigmoid":
@@ -24,5 +23,5 @@ def activation(name: str, negative_slope: float | None = None, approximate: str 
     if name == "softmax":
         return nn.Softmax(dim=-1)
     if name == "gelu":
-        return nn.GELU() if approximate is None else nn.GELU(approximate=approximate)
+        return nn.GELU(approximate=approximate)
     raise ValueError(f"unknown activation {name!r}")

@@ -16,8 +16,7 @@ hand port ``padding=k // 2`` agrees only when the total is even: with stride 2, 
 and an even size, Keras pads (0, 1) and ``k // 2`` pads (1, 1), so every window is
 shifted by one pixel (divergence case ``same_padding_stride2``).
 
-All modules here are NCHW, like the torch.nn modules they extend; wrap them in
-``framework.pytorch.layout.ChannelsLast`` for NHWC data.
+All modules here are NCHW, (B, C, H, W), like the torch.nn modules they extend.
 """
 
 from __future__ import annotations

@@ -1,9 +1,4 @@
-"""Recurrent layers as nn.Sequential entries: one tensor in, one tensor out.
-
-nn.RNN, nn.LSTM and nn.GRU (torch/nn/modules/rnn.py) return a pair
-``(output, h_n)`` (``(output, (h_n, c_n))`` for the LSTM), so they cannot sit in an
-nn.Sequential as they are. ``RNNLayer`` wraps one and keeps what Keras' RNN layers
-return: every step's hidden state, or only the last one.
+"""The recurrent layer torch lacks: Keras' GRU with the reset gate before the matmul.
 
 Keras' ``GRU(reset_after=False)`` has no PyTorch layer: nn.GRU always applies the
 reset gate after the recurrent matmul. ``GRUResetBefore`` writes the other form from
@@ -17,36 +12,6 @@ import math
 
 import torch
 from torch import nn
-
-
-class RNNLayer(nn.Module):
-    """x (B, T, F) -> every hidden state (B, T, H), or the last one (B, H).
-
-    Wraps a batch-first recurrent module (nn.RNN, nn.LSTM, nn.GRU or GRUResetBefore,
-    built with ``batch_first=True``) and drops the final states it also returns.
-
-    Shapes:
-        x: (B, T, F)
-        output: (B, T, H) if return_sequences else (B, H)
-
-    Args:
-        rnn: the recurrent module; its parameters are ``rnn.weight_ih_l0`` and so on
-            in this module's state_dict.
-        return_sequences: return ``output`` whole (Keras' ``return_sequences=True``)
-            or ``output[:, -1]``, the last step (Keras' default).
-    """
-
-    def __init__(self, rnn: nn.Module, return_sequences: bool = False) -> None:
-        super().__init__()
-        self.rnn = rnn
-        self.return_sequences = return_sequences
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output, _ = self.rnn(x)  # (B, T, H) when batch_first
-        return output if self.return_sequences else output[:, -1]  # (B, T, H) or (B, H)
-
-    def extra_repr(self) -> str:
-        return f"return_sequences={self.return_sequences}"
 
 
 class GRUResetBefore(nn.Module):

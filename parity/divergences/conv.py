@@ -37,7 +37,7 @@ DIVERGENCES.append(
         "torch.nn image module reads (B, C, H, W) (torch/nn/modules/conv.py). Handing the NHWC array to an NCHW "
         "model usually fails on the channel count, but when H == C it runs and convolves rows as channels.",
         rule="Permute before the first image module and back after it (x.permute(0, 3, 1, 2) / (0, 2, 3, 1)); "
-        "here every image module is wrapped in ChannelsLast.",
+        "the torch models here read (B, C, H, W), and the data is permuted once, at the model input.",
         converter="parity.runners.torch_runner.TorchGraph (rule channels_last_input: NHWC -> NCHW at the model's input)",
         case="conv2d",
         config={"input_shape": [4, 6, 4], "filters": 4, "strides": 1},  # H == C == filters: the shapes all fit

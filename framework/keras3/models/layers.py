@@ -14,12 +14,11 @@ def dense(
     use_bias: bool = True,
     activation: str = "linear",
     negative_slope: float | None = None,
-    approximate: str | None = None,
-    activation_form: str = "layer",
+    approximate: str = "none",
 ) -> keras.Sequential:
     stack = [keras.Input(shape=(input_dim,)), layers.Dense(units, use_bias=use_bias)]
     if activation != "linear":
-        stack.append(make_activation(activation, negative_slope, approximate, activation_form))
+        stack.append(make_activation(activation, negative_slope, approximate))
     return keras.Sequential(stack)
 
 
@@ -27,9 +26,6 @@ def activation(
     input_dim: int,
     activation: str,
     negative_slope: float | None = None,
-    approximate: str | None = None,
-    activation_form: str = "layer",
+    approximate: str = "none",
 ) -> keras.Sequential:
-    return keras.Sequential(
-        [keras.Input(shape=(input_dim,)), make_activation(activation, negative_slope, approximate, activation_form)]
-    )
+    return keras.Sequential([keras.Input(shape=(input_dim,)), make_activation(activation, negative_slope, approximate)])

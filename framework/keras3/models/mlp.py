@@ -31,8 +31,7 @@ def mlp(
     num_classes: int,
     activation: str = "relu",
     negative_slope: float | None = None,
-    approximate: str | None = None,
-    activation_form: str = "layer",
+    approximate: str = "none",
     dropout: float = 0.0,
     kernel_regularizer: float | None = None,
 ) -> keras.Sequential:
@@ -44,7 +43,7 @@ def mlp(
     stack = [keras.Input(shape=(input_dim,))]
     for width in units:
         stack.append(layers.Dense(width, kernel_regularizer=regularizer))
-        stack.append(make_activation(activation, negative_slope, approximate, activation_form))
+        stack.append(make_activation(activation, negative_slope, approximate))
         if dropout:
             stack.append(layers.Dropout(dropout))
     stack.append(layers.Dense(num_classes, kernel_regularizer=regularizer))

@@ -1,9 +1,10 @@
 """The convolutional family in torch.nn: a small image classifier, with and without BatchNorm.
 
-Input is channels-last, (B, H, W, C), the layout of the other implementations; each
-image module is wrapped in ``ChannelsLast`` and takes and returns NHWC. Flatten
-permutes to NCHW first, so the flat order is torch's (C, H, W): the converter
-permutes the rows of the following Linear layer (parity.convert.dense, ``flatten_order``).
+Channels-first, as in any torch CNN: the model takes x of shape (B, C, H, W).
+``input_shape`` is (H, W, C), the order the scratch and Keras models take it in. Flatten
+therefore runs over (C, H, W), not over Keras' (H, W, C): the weights of the Linear after
+it are the Keras kernel with its rows permuted (parity.convert.dense, rule ``flatten_order``).
+ReLU is a module of its own after each convolution, as in the other implementations.
 Train with nn.CrossEntropyLoss on the logits.
 """
 
@@ -11,9 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from framework.pytorch.conv import Conv2d, MaxPool2d
-from framework.pytorch.layout import ChannelsLast, flatten
-from framework.pytorch.models.conv_layers import batch_norm_2d
+from framework.pytorch.models.conv_layers import batch_norm_2d, conv2d_module
 
 
 def _pair(value) -> tuple[int, int]:
@@ -22,13 +21,13 @@ def _pair(value) -> tuple[int, int]:
 
 def _features_out(input_shape, filters, kernel_size, padding, pool_size) -> int:
     """C*H*W after the conv blocks: "same" keeps H, "valid" loses k - 1, each pool divides (floor)."""
-    H, W = input_shape[0], input_shape[1]
+    H, W, _ = input_shape
     (kh, kw), (ph, pw) = _pair(kernel_size), _pair(pool_size)
     for _ in filters:
         if padding == "valid":
             H, W = H - kh + 1, W - kw + 1
-        H, W = (H - ph) // ph + 1, (W - pw) // pw + 1
-    return H * W * filters[-1]
+        H, W = H // ph, W // pw
+    return filters[-1] * H * W
 
 
 def cnn(
@@ -39,17 +38,19 @@ def cnn(
     padding: str = "same",
     pool_size: int | tuple[int, int] = 2,
 ) -> nn.Sequential:
-    """[Conv2d -> ReLU -> MaxPool2d] per entry of ``filters``, then Flatten -> Linear logits."""
+    """[Conv2d -> ReLU -> MaxPool2d] per entry of ``filters``, then Flatten -> Linear logits.
+
+    Shapes: x (B, C, H, W) -> logits (B, num_classes).
+    """
     layers: list[nn.Module] = []
     C_in = input_shape[2]
     for width in filters:
-        layers += [
-            ChannelsLast(Conv2d(C_in, width, kernel_size, padding=padding)),
-            nn.ReLU(),
-            ChannelsLast(MaxPool2d(pool_size)),
-        ]
+        layers += [conv2d_module(C_in, width, kernel_size, padding=padding), nn.ReLU(), nn.MaxPool2d(pool_size)]
         C_in = width
-    layers += [flatten(), nn.Linear(_features_out(input_shape, filters, kernel_size, padding, pool_size), num_classes)]
+    layers += [
+        nn.Flatten(),  # (B, C * H * W), channel slowest
+        nn.Linear(_features_out(input_shape, filters, kernel_size, padding, pool_size), num_classes),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -67,16 +68,21 @@ def cnn_bn(
 
     ``epsilon`` and ``momentum`` have Keras' meaning and defaults (those of the scratch
     model); BatchNorm2d gets eps=epsilon and momentum=1 - momentum.
+
+    Shapes: x (B, C, H, W) -> logits (B, num_classes).
     """
     layers: list[nn.Module] = []
     C_in = input_shape[2]
     for width in filters:
         layers += [
-            ChannelsLast(Conv2d(C_in, width, kernel_size, padding=padding, bias=False)),
-            ChannelsLast(batch_norm_2d(width, epsilon, momentum)),
+            conv2d_module(C_in, width, kernel_size, padding=padding, use_bias=False),
+            batch_norm_2d(width, epsilon, momentum),
             nn.ReLU(),
-            ChannelsLast(MaxPool2d(pool_size)),
+            nn.MaxPool2d(pool_size),
         ]
         C_in = width
-    layers += [flatten(), nn.Linear(_features_out(input_shape, filters, kernel_size, padding, pool_size), num_classes)]
+    layers += [
+        nn.Flatten(),  # (B, C * H * W), channel slowest
+        nn.Linear(_features_out(input_shape, filters, kernel_size, padding, pool_size), num_classes),
+    ]
     return nn.Sequential(*layers)

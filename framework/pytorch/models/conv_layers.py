@@ -1,16 +1,13 @@
-"""Single-layer models of the convolutional family in torch.nn, on channels-last (NHWC) input.
+"""Single-layer models of the convolutional family in torch.nn.
 
-Each image module is wrapped in ``ChannelsLast`` (framework/pytorch/layout.py), so
-that it takes and returns NHWC tensors like the other implementations.
+Images are channels-first, as every torch.nn image module reads them: the model takes
+x of shape (B, C, H, W). ``input_shape`` is (H, W, C), the order the scratch and Keras
+models take it in, so that the three are called with the same arguments.
 
-Two arguments exist only to build the naive ports of the divergence cases:
-
-- ``torch_padding``: how ``padding="same"`` is ported. "keras" (the default) pads
-  asymmetrically from the input size, as Keras does (framework/pytorch/conv.py);
-  "k//2" is the usual hand port ``nn.Conv2d(..., padding=k // 2)`` /
-  ``nn.AvgPool2d(k, s, padding=k // 2)`` with torch's other defaults.
-- ``torch_data_format``: "channels_last" (the default) permutes NHWC to NCHW around
-  the module; "channels_first" hands the NHWC array to the NCHW module as it is.
+Keras' ``padding="same"`` is ``nn.Conv2d(padding="same")`` at stride 1 (it pads as Keras
+does, the odd extra row and column after); at stride > 1 torch refuses it, and for pooling
+it does not exist, so those use ``framework.pytorch.conv`` (asymmetric padding from the
+input size). "valid" is torch's default, no padding.
 """
 
 from __future__ import annotations
@@ -18,20 +15,25 @@ from __future__ import annotations
 from torch import nn
 
 from framework.pytorch.conv import AvgPool2d, Conv2d, MaxPool2d
-from framework.pytorch.layout import ChannelsLast
 
 
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
-def _check(torch_padding: str, torch_data_format: str) -> None:
-    if torch_padding not in ("keras", "k//2"):
-        raise ValueError(f"torch_padding must be 'keras' or 'k//2', received {torch_padding!r}")
-    if torch_data_format not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f"torch_data_format must be 'channels_last' or 'channels_first', received {torch_data_format!r}"
-        )
+def conv2d_module(
+    in_channels: int,
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> nn.Conv2d:
+    """The torch convolution for Keras-named arguments: nn.Conv2d, or ``Conv2d`` for "same" at stride > 1."""
+    if padding == "same" and _pair(strides) != (1, 1):
+        return Conv2d(in_channels, filters, kernel_size, strides, padding="same", dilation=dilation_rate, bias=use_bias)
+    return nn.Conv2d(in_channels, filters, kernel_size, strides, padding=padding, dilation=dilation_rate, bias=use_bias)
 
 
 def conv2d(
@@ -42,25 +44,10 @@ def conv2d(
     padding: str = "valid",
     dilation_rate: int | tuple[int, int] = 1,
     use_bias: bool = True,
-    torch_padding: str = "keras",
-    torch_data_format: str = "channels_last",
 ) -> nn.Sequential:
-    _check(torch_padding, torch_data_format)
-    C_in = input_shape[2]
-    if padding == "same" and torch_padding == "k//2":
-        (kh, kw), (dh, dw) = _pair(kernel_size), _pair(dilation_rate)
-        conv = nn.Conv2d(
-            C_in,
-            filters,
-            kernel_size,
-            strides,
-            padding=(dh * (kh // 2), dw * (kw // 2)),
-            dilation=dilation_rate,
-            bias=use_bias,
-        )
-    else:
-        conv = Conv2d(C_in, filters, kernel_size, strides, padding=padding, dilation=dilation_rate, bias=use_bias)
-    return nn.Sequential(ChannelsLast(conv, permute=torch_data_format == "channels_last"))
+    """One convolution: x (B, C, H, W) -> (B, filters, H_out, W_out); weight (filters, C, kh, kw)."""
+    _, _, C = input_shape
+    return nn.Sequential(conv2d_module(C, filters, kernel_size, strides, padding, dilation_rate, use_bias))
 
 
 def maxpool2d(
@@ -68,14 +55,11 @@ def maxpool2d(
     pool_size: int | tuple[int, int] = 2,
     strides: int | tuple[int, int] | None = None,
     padding: str = "valid",
-    torch_padding: str = "keras",
 ) -> nn.Sequential:
-    _check(torch_padding, "channels_last")
-    if padding == "same" and torch_padding == "k//2":
-        pool = nn.MaxPool2d(pool_size, strides, padding=tuple(k // 2 for k in _pair(pool_size)))
-    else:
-        pool = MaxPool2d(pool_size, strides, padding=padding)
-    return nn.Sequential(ChannelsLast(pool))
+    """One max pooling: x (B, C, H, W) -> (B, C, H_out, W_out); "same" pads with -inf."""
+    if padding == "same":
+        return nn.Sequential(MaxPool2d(pool_size, strides, padding="same"))
+    return nn.Sequential(nn.MaxPool2d(pool_size, strides))
 
 
 def avgpool2d(
@@ -83,15 +67,11 @@ def avgpool2d(
     pool_size: int | tuple[int, int] = 2,
     strides: int | tuple[int, int] | None = None,
     padding: str = "valid",
-    torch_padding: str = "keras",
 ) -> nn.Sequential:
-    _check(torch_padding, "channels_last")
-    if padding == "same" and torch_padding == "k//2":
-        # torch's default count_include_pad=True: padded zeros count in the mean
-        pool = nn.AvgPool2d(pool_size, strides, padding=tuple(k // 2 for k in _pair(pool_size)))
-    else:
-        pool = AvgPool2d(pool_size, strides, padding=padding)
-    return nn.Sequential(ChannelsLast(pool))
+    """One average pooling: x (B, C, H, W) -> (B, C, H_out, W_out); "same" averages the real cells only."""
+    if padding == "same":
+        return nn.Sequential(AvgPool2d(pool_size, strides, padding="same"))
+    return nn.Sequential(nn.AvgPool2d(pool_size, strides))
 
 
 def batch_norm_2d(channels: int, epsilon: float | None = None, momentum: float | None = None) -> nn.BatchNorm2d:
@@ -115,4 +95,6 @@ def batchnorm(
     epsilon: float | None = None,
     momentum: float | None = None,
 ) -> nn.Sequential:
-    return nn.Sequential(ChannelsLast(batch_norm_2d(input_shape[2], epsilon, momentum)))
+    """One BatchNorm2d over the channels: x (B, C, H, W) -> (B, C, H, W)."""
+    _, _, C = input_shape
+    return nn.Sequential(batch_norm_2d(C, epsilon, momentum))

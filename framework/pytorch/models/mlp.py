@@ -26,12 +26,16 @@ def mlp(
     num_classes: int,
     activation: str = "relu",
     negative_slope: float | None = None,
-    approximate: str | None = None,
+    approximate: str = "none",
     dropout: float = 0.0,
 ) -> nn.Sequential:
     """Linear -> activation (-> Dropout) per hidden width, then Linear logits; train with nn.CrossEntropyLoss.
 
-    torch has no per-layer kernel regulariser: an L2 penalty goes into the training loss.
+    Shapes: x (B, input_dim) -> logits (B, num_classes).
+
+    There is no ``kernel_regularizer`` argument (the scratch and Keras models have one):
+    torch layers carry no penalty, so an L2 penalty is added to the loss by the training loop
+    (``framework.pytorch.regularizers.l2_penalty``).
     """
     layers: list[nn.Module] = []
     width_in = input_dim
