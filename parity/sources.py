@@ -89,6 +89,24 @@ def spec_in_worker(source: str, input_shape=None) -> ModelSpec:
     return import_model(load_model(source), input_shape)
 
 
+def spec_of_builder(path: str, kwargs: dict, input_shape: tuple[int, ...] | None = None) -> ModelSpec:
+    """The spec of the model ``module:function(**kwargs)`` builds (a project model, such as
+    ``framework.keras3.models.mlp:mlp``); ``input_shape`` as for ``import_model`` (torch only).
+    A Keras builder must run where Keras is imported: in a worker, through ``specs_of_builders``."""
+    import importlib
+
+    module, sep, function = path.partition(":")
+    if not sep:
+        raise SpecError(f"builder {path!r}: expected module:function")
+    model = getattr(importlib.import_module(module), function)(**kwargs)
+    return import_model(model, input_shape, name=function)
+
+
+def specs_of_builders(calls: list[tuple]) -> list[ModelSpec]:
+    """``spec_of_builder`` of each (path, kwargs[, input_shape]), in one worker call."""
+    return [spec_of_builder(*call) for call in calls]
+
+
 def spec_from_source(source: str, input_shape=None) -> ModelSpec:
     """Load ``source`` and read its spec, in a Keras worker process."""
     from parity.runners.pool import keras_worker

@@ -14,6 +14,7 @@ Shapes are one sample's, batch axis excluded, in the canonical layout: images
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,35 @@ class ModelSpec:
     def consumers(self, name: str) -> list[Node]:
         return [node for node in self.nodes if name in node.inputs]
 
+    def structure(self) -> dict[str, Any]:
+        """The spec without its names: what two specs of the same model share, whoever named the layers.
+
+        Each layer is its kind, its configuration with the kind's defaults filled in (an unknown
+        kind or key is kept as it is, so that it shows as a difference), and what it reads and
+        shares as positions: ``"input"`` for the model input, ``i`` for the i-th layer. The
+        model's own name is left out; the input shape and dtype and the output's position stay.
+        """
+        from parity.layers import REGISTRY
+
+        position: dict[str, Any] = {INPUT: INPUT, **{node.name: i for i, node in enumerate(self.nodes)}}
+        layers = []
+        for node in self.nodes:
+            defaults = REGISTRY[node.kind].defaults if node.kind in REGISTRY else {}
+            layers.append(
+                {
+                    "kind": node.kind,
+                    "config": {**defaults, **node.config},
+                    "inputs": [position[name] for name in node.inputs],
+                    "shares": None if node.shares is None else position[node.shares],
+                }
+            )
+        return {
+            "input_shape": list(self.input_shape),
+            "input_dtype": self.input_dtype,
+            "output": position.get(self.output),
+            "layers": layers,
+        }
+
     # Serialisation -------------------------------------------------------------
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +184,56 @@ class ModelSpec:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as error:
             raise SpecError(f"not a model spec (JSON): {error}") from None
+
+
+# Comparing specs up to names ---------------------------------------------------------------
+
+CONFIG_REL_TOL = 1e-12  # a float read back through 1 - (1 - m) (BatchNorm momentum) is off by ~1e-16
+
+
+def _same_value(x: Any, y: Any) -> bool:
+    """Equal, with floats compared to a relative 1e-12 and lists equal to tuples; booleans are not numbers."""
+    if isinstance(x, bool) or isinstance(y, bool):
+        return type(x) is type(y) and x == y
+    if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+        return math.isclose(x, y, rel_tol=CONFIG_REL_TOL)
+    if isinstance(x, (list, tuple)) and isinstance(y, (list, tuple)):
+        return len(x) == len(y) and all(_same_value(a, b) for a, b in zip(x, y))
+    if isinstance(x, dict) and isinstance(y, dict):
+        return x.keys() == y.keys() and all(_same_value(x[k], y[k]) for k in x)
+    return type(x) is type(y) and x == y
+
+
+def same_structure(a: ModelSpec, b: ModelSpec) -> list[str]:
+    """Every difference between two specs up to layer names, one readable line each; [] when equal.
+
+    Compares ``structure()``: the input, then layer by layer (by position) the kind, every
+    configuration key (defaults filled in, floats to a relative 1e-12), the inputs and the
+    shared weights, then the output. A layer that is missing or extra is one line.
+    """
+    sa, sb = a.structure(), b.structure()
+    lines = []
+    for key in ("input_shape", "input_dtype", "output"):
+        if not _same_value(sa[key], sb[key]):
+            lines.append(f"{key}: {sa[key]!r} != {sb[key]!r}")
+    for i, (la, lb) in enumerate(zip(sa["layers"], sb["layers"])):
+        where = f"layer {i} ({a.nodes[i].name!r} / {b.nodes[i].name!r})"
+        if la["kind"] != lb["kind"]:
+            lines.append(f"{where}: kind {la['kind']} != {lb['kind']}")
+            continue
+        for key in sorted(set(la["config"]) | set(lb["config"])):
+            missing = "<missing>"
+            va, vb = la["config"].get(key, missing), lb["config"].get(key, missing)
+            if not _same_value(va, vb):
+                lines.append(f"{where}, {la['kind']}: config {key}: {va!r} != {vb!r}")
+        for key in ("inputs", "shares"):
+            if not _same_value(la[key], lb[key]):
+                lines.append(f"{where}, {la['kind']}: {key} {la[key]!r} != {lb[key]!r}")
+    for i in range(len(sb["layers"]), len(sa["layers"])):
+        lines.append(f"layer {i} ({a.nodes[i].name!r}, {sa['layers'][i]['kind']}): only in {a.name!r}")
+    for i in range(len(sa["layers"]), len(sb["layers"])):
+        lines.append(f"layer {i} ({b.nodes[i].name!r}, {sb['layers'][i]['kind']}): only in {b.name!r}")
+    return lines
 
 
 def chain(name: str, input_shape, layers: list[tuple[str, str, dict[str, Any]]]) -> ModelSpec:
