@@ -199,6 +199,34 @@ CASES.append(
 )
 
 
+# zero padding -------------------------------------------------------------------
+
+
+def _padding_validate(config: Config) -> None:
+    _image("zero_padding2d", config)
+    pads = config["padding"]
+    ok = (
+        isinstance(pads, list)
+        and len(pads) == 2
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in pads)
+    )
+    require("zero_padding2d", ok, f"padding must be [[top, bottom], [left, right]] of integers >= 0, received {pads!r}")
+
+
+CASES.append(
+    Case(
+        name="zero_padding2d",
+        family="conv",
+        description="One ZeroPadding2D: zero rows above and below, zero columns left and right (asymmetric here)",
+        defaults={"padding": [[1, 2], [0, 3]], "input_shape": [4, 5, 3], "batch": 2},
+        spec=lambda c: stack("zero_padding2d", c["input_shape"], [("zero_padding2d", {"padding": c["padding"]})]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_padding_validate,
+    )
+)
+
+
 # batchnorm ----------------------------------------------------------------------
 
 
@@ -294,7 +322,12 @@ def _cnn_spec(batch_norm: bool):
         pool = _as_pair(c["pool_size"])
         layers = []
         for width in c["filters"]:
-            conv = {"filters": width, "kernel_size": _as_pair(c["kernel_size"]), "padding": c["padding"], "use_bias": not batch_norm}
+            conv = {
+                "filters": width,
+                "kernel_size": _as_pair(c["kernel_size"]),
+                "padding": c["padding"],
+                "use_bias": not batch_norm,
+            }
             layers.append(("conv2d", conv))
             if batch_norm:
                 layers.append(("batch_norm", {}))

@@ -308,4 +308,68 @@ BATCH_NORM = LayerKind(
 )
 
 
-KINDS = (CONV2D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM)
+# ZeroPadding2D ------------------------------------------------------------------------------
+
+
+def _pad_scratch(config: Config, name: str):
+    from scratch.padding import ZeroPadding2D
+
+    return ZeroPadding2D(tuple(tuple(p) for p in config["padding"]), name=name)
+
+
+def _pad_torch(config: Config, shapes, layout):
+    """nn.ZeroPad2d takes (left, right, top, bottom), the last axis first, as F.pad does
+    (torch/nn/modules/padding.py); Keras' ZeroPadding2D ((top, bottom), (left, right))."""
+    from torch import nn
+
+    (top, bottom), (left, right) = config["padding"]
+    return nn.ZeroPad2d((left, right, top, bottom))
+
+
+def _pad_config(pads) -> Config:
+    left, right, top, bottom = (int(p) for p in pads)
+    if min(left, right, top, bottom) < 0:
+        raise ValueError(f"negative padding {tuple(pads)} (cropping) is not supported")
+    return {"padding": [[top, bottom], [left, right]]}
+
+
+def _pad_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """F.pad(x, (left, right, top, bottom)) on an NCHW map: constant zeros over H and W only."""
+    pads = list(args[1]) if len(args) > 1 else list(kwargs.get("pad", ()))
+    mode = args[2] if len(args) > 2 else kwargs.get("mode", "constant")
+    value = args[3] if len(args) > 3 else kwargs.get("value", 0.0)
+    if len(pads) != 4 or mode != "constant" or (value or 0.0) != 0.0 or layout != CHANNELS_FIRST:
+        return None
+    return _pad_config(pads)
+
+
+def _pad_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.ZeroPadding2D(tuple(tuple(p) for p in config["padding"]), name=name)
+
+
+def _pad_keras_read(layer) -> Config:
+    _channels_last(layer)
+    (top, bottom), (left, right) = layer.padding
+    return {"padding": [[top, bottom], [left, right]]}
+
+
+ZERO_PADDING2D = LayerKind(
+    name="zero_padding2d",
+    family="conv",
+    summary="Z = X with zero rows above and below and zero columns left and right",
+    scratch=_pad_scratch,
+    torch=TorchSide(
+        build=_pad_torch,
+        modules=("torch.nn.ZeroPad2d",),
+        read_module=lambda module, shape: _pad_config(module.padding),
+        ops=("aten.constant_pad_nd.default", "aten.pad.default"),
+        read_op=_pad_torch_op,
+    ),
+    keras=KerasSide(build=_pad_keras, classes=("ZeroPadding2D",), read=_pad_keras_read),
+    defaults={"padding": [[1, 1], [1, 1]]},
+)
+
+
+KINDS = (CONV2D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM, ZERO_PADDING2D)
