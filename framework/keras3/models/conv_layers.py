@@ -43,6 +43,11 @@ def avgpool2d(
     )
 
 
+def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) -> keras.Sequential:
+    """Zero rows and columns around each map; ``padding`` is ((top, bottom), (left, right))."""
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.ZeroPadding2D(padding)])
+
+
 def batch_normalization(epsilon: float | None = None, momentum: float | None = None) -> layers.BatchNormalization:
     """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99)."""
     kwargs = {k: v for k, v in (("epsilon", epsilon), ("momentum", momentum)) if v is not None}

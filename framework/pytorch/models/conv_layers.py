@@ -74,6 +74,16 @@ def avgpool2d(
     return nn.Sequential(nn.AvgPool2d(pool_size, strides))
 
 
+def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) -> nn.Sequential:
+    """Zero rows and columns around each map: x (B, C, H, W) -> (B, C, top + H + bottom, left + W + right).
+
+    ``padding`` is ((top, bottom), (left, right)) as Keras writes it; nn.ZeroPad2d takes
+    (left, right, top, bottom), the last axis first (torch/nn/modules/padding.py).
+    """
+    (top, bottom), (left, right) = padding
+    return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)))
+
+
 def batch_norm_2d(channels: int, epsilon: float | None = None, momentum: float | None = None) -> nn.BatchNorm2d:
     """nn.BatchNorm2d from Keras-named arguments; None leaves torch's own default.
 
