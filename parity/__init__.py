@@ -1,4 +1,16 @@
-"""The parity harness: cases, conversion, runners, comparison, reports and the `parity` command."""
+"""The parity harness: cases, conversion, runners, comparison, reports and the `parity` command.
 
-IMPLEMENTATIONS = ("scratch", "torch", "keras-torch", "keras-jax", "keras-tensorflow")
-DTYPES = ("float32", "float64")
+The Python API for your own models: ``parity.compare(model_a, model_b, ...)`` (``parity.ports``).
+"""
+
+from parity.implementations import DTYPES, IMPLEMENTATIONS
+
+__all__ = ["DTYPES", "IMPLEMENTATIONS", "compare"]
+
+
+def compare(model_a, model_b, **options):
+    """Two models meant to be the same, compared (``parity.ports.compare``): a ``Comparison`` with
+    ``.agree``, ``.records`` (a DataFrame), ``.first_divergence``, ``.diagnosis``, ``.assert_agree()``."""
+    from parity.ports import compare as compare_ports
+
+    return compare_ports(model_a, model_b, **options)

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from parity.agreement.records import Record, compare_runs
 from parity.case import Case, CaseError, Config
 from parity.cases import get_case
-from parity.compare.records import Record, compare_runs
 from parity.convert.base import ConversionError
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult

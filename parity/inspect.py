@@ -1,7 +1,7 @@
 """Two implementations, layer by layer, and where they part (``parity inspect MODEL --impl A,B``).
 
 ``inspect_case`` runs the case on both with a trace and returns one row per scratch layer
-(``parity.compare.layerwise`` compares them and locates the difference); in float32 both
+(``parity.agreement.layerwise`` compares them and locates the difference); in float32 both
 implementations also run in float64, so every row shows their noise floors beside the
 error. A divergence case's naive port is inspected the same way by
 ``parity.divergences.inspection``; ``parity.cli.inspect`` prints either.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from parity.agreement.layerwise import LayerRow, compare_layers, locate
+from parity.agreement.noise import layer_floors
 from parity.cases import get_case
 from parity.check import make_request
-from parity.compare.layerwise import LayerRow, compare_layers, locate
-from parity.compare.noise import layer_floors
 from parity.runners import run
 from parity.tolerance import EPS, tolerance_for
 
@@ -81,7 +81,7 @@ def inspect_case(model: str, overrides: dict | None, impl_a: str, impl_b: str, d
     """Run ``model`` on both implementations with a trace and compare layer by layer.
 
     In float32 each implementation also runs in float64, so that every row shows the
-    larger of the two noise floors beside the agreement (``parity.compare.noise``).
+    larger of the two noise floors beside the agreement (``parity.agreement.noise``).
     """
     case = get_case(model)
     config = case.configure(overrides)

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from parity.compare.records import Record
+from parity.agreement.records import Record
 
 # A wide console when writing to a file or pipe, so tables are not squeezed to 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -37,15 +37,29 @@ def parse_source(source: str) -> tuple[Path, str | None]:
 
 
 def load_model(source: str):
-    """The model object (in the worker). Runs the factory's file: it is the user's own code."""
-    path, factory = parse_source(source)
-    if factory is None:
-        import keras
+    """The model object (in the worker). Runs the factory's file: it is the user's own code.
 
+    Keras' automatic layer names (``dense``, ``dense_1``, ...) are reset first, so that loading the
+    same source twice names its layers the same way twice."""
+    path, factory = parse_source(source)
+    import keras
+
+    keras.backend.clear_session()
+    if factory is None:
         try:
-            return keras.saving.load_model(path, safe_mode=True)
-        except ValueError as error:
+            model = keras.saving.load_model(path, safe_mode=True)
+        except (ValueError, TypeError) as error:
             raise SpecError(f"source {source!r}: refused to load: {str(error).splitlines()[0]}") from None
+        if keras.config.floatx() != model.dtype:  # the saved policy wins on load: rebuild in the working dtype
+            weights = model.get_weights()
+            model = keras.models.clone_model(
+                model,
+                clone_function=lambda layer: layer.__class__.from_config(
+                    {**layer.get_config(), "dtype": keras.config.floatx()}
+                ),
+            )
+            model.set_weights([np.asarray(w, dtype=keras.config.floatx()) for w in weights])
+        return model
     module_spec = importlib.util.spec_from_file_location(f"parity_user_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
     try:
@@ -130,28 +144,29 @@ def _scratch_layers(spec: ModelSpec):
     return layers, previous
 
 
-def original_run(model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray) -> dict:
+def original_run(model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray, dtype: str = "float64") -> dict:
     """Run the user's model in float64 on canonical ``inputs``; everything returned is canonical.
 
     Returns {"weights", "output", "grads"} with grads["input"] and every parameter's gradient of
     L = sum(output * cotangent), converted by each kind's converter.
     """
     if _is_torch(model):
-        return _torch_original(model, spec, inputs, cotangent)
-    return _keras_original(model, spec, inputs, cotangent)
+        return _torch_original(model, spec, inputs, cotangent, dtype)
+    return _keras_original(model, spec, inputs, cotangent, dtype)
 
 
-def _torch_original(model, spec, inputs, cotangent) -> dict:
+def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> dict:
     import torch
 
     from parity.spec.generate import input_layout, node_shapes, torch_layouts
 
     layers, previous = _scratch_layers(spec)
-    model = model.double().eval()
+    torch_dtype = getattr(torch, dtype)
+    model = model.to(torch_dtype).eval()
     layouts = torch_layouts(spec, node_shapes(spec))
-    X = torch.tensor(input_layout(spec).from_canonical(inputs), dtype=torch.float64, requires_grad=True)
+    X = torch.tensor(input_layout(spec).from_canonical(inputs), dtype=torch_dtype, requires_grad=True)
     Y = model(X)
-    G = torch.tensor(layouts[spec.output].from_canonical(cotangent), dtype=torch.float64)
+    G = torch.tensor(layouts[spec.output].from_canonical(cotangent), dtype=torch_dtype)
     weighted = [
         (node, model.get_submodule(node.name))
         for node in spec.nodes
@@ -176,6 +191,71 @@ def _torch_original(model, spec, inputs, cotangent) -> dict:
     return {"weights": weights, "output": layouts[spec.output].to_canonical(Y.detach().numpy()), "grads": out}
 
 
+def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
+    """Put canonical ``weights`` (keyed by the spec's layer names) into the user's own model,
+    through each kind's converter: the port's weights are the source's, converted."""
+    from parity.convert.base import ConversionError, layer_weights
+
+    layers, previous = _scratch_layers(spec)
+    torch_model = _is_torch(model)
+    for node in spec.nodes:
+        kind = REGISTRY[node.kind]
+        if node.shares is not None or kind.converter is NO_WEIGHTS:
+            continue
+        layer = layers[node.name]
+        try:
+            if torch_model:
+                import torch
+
+                module = model.get_submodule(node.name)
+                state = kind.converter.to_torch(layer, layer_weights(layer, weights), previous(node))
+                current = module.state_dict()
+                for key, value in current.items():
+                    if key not in state or tuple(np.shape(state[key])) != tuple(value.shape):
+                        raise ConversionError(
+                            node.name, key, tuple(value.shape), np.shape(state[key]) if key in state else None
+                        )
+                module.load_state_dict(
+                    {k: torch.as_tensor(np.asarray(v), dtype=current[k].dtype) for k, v in state.items()}
+                )
+            else:
+                klayer = _keras_layer(model, node.name)
+                values = kind.converter.to_keras(layer, layer_weights(layer, weights), previous(node))
+                for variable, value in zip(klayer.weights, values, strict=True):
+                    if tuple(np.shape(value)) != tuple(variable.shape):
+                        raise ConversionError(node.name, variable.name, tuple(variable.shape), np.shape(value))
+                klayer.set_weights([np.asarray(v, dtype=variable.dtype) for v, variable in zip(values, klayer.weights)])
+        except ConversionError as error:
+            raise error.in_model(spec.name) from None
+
+
+def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
+    """("torch" or "keras", the spec) of a source; runs in the worker."""
+    model = load_model(source)
+    return ("torch" if _is_torch(model) else "keras"), import_model(model, input_shape)
+
+
+def run_source(
+    source: str, input_shape, inputs, cotangent, weights=None, seed: int = 0, dtype: str = "float64"
+) -> dict:
+    """``original_run`` of a source in ``dtype``, its own (seeded) weights or the canonical ``weights`` loaded
+    into it first. Runs in the worker."""
+    import keras
+    import torch
+
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    keras.utils.set_random_seed(seed)
+    torch.manual_seed(seed)
+    model = load_model(source)
+    spec = import_model(model, input_shape)
+    if _is_torch(model):
+        model = model.to(getattr(torch, dtype))
+    if weights is not None:
+        load_canonical(model, spec, weights)
+    return original_run(model, spec, inputs, cotangent, dtype)
+
+
 def _keras_layer(model, path: str):
     """The layer at ``outer.inner`` (nested models) of a Keras model."""
     layer = model
@@ -184,7 +264,7 @@ def _keras_layer(model, path: str):
     return layer
 
 
-def _keras_original(model, spec, inputs, cotangent) -> dict:
+def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> dict:
     import keras
 
     from parity.runners.autodiff import two_gradients
@@ -199,8 +279,8 @@ def _keras_original(model, spec, inputs, cotangent) -> dict:
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
     ops = keras.ops
-    X = ops.convert_to_tensor(inputs.astype("float64"))
-    G = ops.convert_to_tensor(cotangent.astype("float64"))
+    X = ops.convert_to_tensor(inputs.astype(dtype))
+    G = ops.convert_to_tensor(cotangent.astype(dtype))
 
     def scalars(args):
         Y, _ = model.stateless_call(args[1:], non_trainable, args[0], training=False)

@@ -107,7 +107,7 @@ def tolerance_for(model: str, config: dict, impl: str, dtype: str) -> tuple[floa
     return tolerance(dtype), ""
 
 
-# Noise floor (parity.compare.noise): an implementation's own float32 rounding noise is its
+# Noise floor (parity.agreement.noise): an implementation's own float32 rounding noise is its
 # float32 result measured against its float64 result, per quantity. For two
 # implementations A and B, the triangle inequality bounds their float32 agreement::
 #

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from parity.agreement.records import Record, compare_arrays
 from parity.case import Case, CaseError
 from parity.cases import get_case
-from parity.compare.records import Record, compare_arrays
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.tolerance import TRAJECTORY_FLOAT64_REL

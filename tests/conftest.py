@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from parity import IMPLEMENTATIONS
+from parity.implementations import IMPLEMENTATIONS
+
+pytest_plugins = ["pytester"]  # tests/test_ports.py runs a separate project through the plugin
 
 FRAMEWORK_IMPLS = [impl for impl in IMPLEMENTATIONS if impl != "scratch"]
 

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parity import DTYPES
+from parity.agreement.records import compare_runs
 from parity.case import CaseError
 from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare.records import compare_runs
 from parity.convert.base import ConversionError, conversion_context
 from parity.convert.conv import BatchNormConverter, Conv2DConverter
+from parity.implementations import DTYPES
 from parity.layers import REGISTRY
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS, failures

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from parity.agreement.records import compare_runs, first_divergence
 from parity.cases import get_case
 from parity.check import check_case, make_request, with_config
-from parity.compare.records import compare_runs, first_divergence
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from parity.agreement.layerwise import compare_layers, locate
 from parity.cli import main
-from parity.compare.layerwise import compare_layers, locate
 from parity.divergences import all_divergences
 from parity.divergences.inspection import inspect_divergence
 from parity.inspect import inspect_case

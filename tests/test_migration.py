@@ -6,7 +6,7 @@ import difflib
 
 import pytest
 
-from parity.compare.records import Record
+from parity.agreement.records import Record
 from parity.divergences import select
 from parity.divergences.base import DivergenceResult
 from parity.divergences.outcome import DivergenceOutcome

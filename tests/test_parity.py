@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity import DTYPES
+from parity.agreement.records import compare_runs
 from parity.cases import all_cases, get_case
 from parity.check import check_case, make_request
-from parity.compare.records import compare_runs
+from parity.implementations import DTYPES
 from parity.runners import run
 from tests.conftest import FRAMEWORK_IMPLS, failures
 

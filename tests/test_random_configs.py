@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parity import DTYPES
 from parity.check import check_case
+from parity.implementations import DTYPES
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
 # Slopes are multiples of 1/64: exact in float32, as TensorFlow's LeakyRelu needs

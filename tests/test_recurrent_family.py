@@ -8,12 +8,12 @@ import torch
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from parity import DTYPES
+from parity.agreement.records import compare_runs
 from parity.cases import get_case
 from parity.check import check_case, make_request
-from parity.compare.records import compare_runs
 from parity.convert import ConversionError
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
+from parity.implementations import DTYPES
 from parity.layers import REGISTRY
 from parity.runners import run
 from parity.runners.pool import keras_worker

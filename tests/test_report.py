@@ -16,8 +16,8 @@ import pytest
 
 import parity.report.html as report_html
 import parity.report.writer as report
-from parity.compare.noise import noise_rows
-from parity.compare.records import Record
+from parity.agreement.noise import noise_rows
+from parity.agreement.records import Record
 from parity.runners.base import RunResult
 from parity.runners.pool import ImplementationUnavailable
 from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from parity.agreement.records import compare_arrays, compare_runs
 from parity.cli import main
-from parity.compare.records import compare_arrays, compare_runs
 from parity.runners import RunRequest, run
 from parity.sources import run_original, spec_from_source
 from parity.spec.generate import build_scratch

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from parity.compare.records import compare_runs
+from parity.agreement.records import compare_runs
 from parity.convert.base import NO_WEIGHTS
 from parity.layers import REGISTRY
 from parity.runners import RunRequest, run

@@ -8,9 +8,9 @@ import pytest
 import torch.nn.functional as F
 from torch import nn
 
+from parity.agreement.records import compare_runs
 from parity.cases import get_case
 from parity.check import check_case, make_request, with_config
-from parity.compare.records import compare_runs
 from parity.gradcheck import check_gradients
 from parity.runners import run
 from parity.spec.model import SpecError

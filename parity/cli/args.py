@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from parity import DTYPES, IMPLEMENTATIONS
 from parity.case import parse_value
 from parity.cases import get_case
+from parity.implementations import DTYPES, IMPLEMENTATIONS
 
 
 class UsageError(Exception):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from parity import IMPLEMENTATIONS
 from parity.cases import all_cases
+from parity.implementations import IMPLEMENTATIONS
 
 
 def add_parser(sub) -> None:

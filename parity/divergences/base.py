@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from parity.agreement.records import Record, compare_runs
 from parity.cases import get_case
 from parity.check import make_request, with_config
-from parity.compare.records import Record, compare_runs
 from parity.runners import run
 from parity.runners.base import RunRequest
 from parity.tolerance import tolerance
@@ -53,6 +53,9 @@ class Divergence:
         layer: the scratch layer where the difference lives (``inspect`` must point there).
         quantities: compare only records whose quantity starts with one of these.
         input_scale: multiplies the case's inputs (to saturate, say).
+        keys: the configuration keys of ``layer``'s kind whose values differ between the two
+            frameworks in this case (``epsilon``); ``parity compare`` names this case when two
+            paired layers differ in one of them.
     """
 
     name: str
@@ -68,6 +71,7 @@ class Divergence:
     dtype: str = "float64"
     quantities: tuple[str, ...] = ()
     input_scale: float = 1.0
+    keys: tuple[str, ...] = ()
 
 
 @dataclass

@@ -144,6 +144,7 @@ DIVERGENCES.append(
             Side("keras-jax", {"epsilon": None, "momentum": None}), Side("torch", {"epsilon": 1e-3, "momentum": 0.99})
         ),
         layer="batch_norm_0",
+        keys=('epsilon',),
     )
 )
 
@@ -162,6 +163,7 @@ DIVERGENCES.append(
         naive=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": None})),
         converted=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": 0.99})),
         layer="batch_norm_0",
+        keys=('momentum',),
         # The running mean carries the momentum alone; the running variance also needs the rule of
         # batchnorm_running_variance, whose conversion assumes the momentum the case was configured with.
         quantities=("weight:batch_norm_0.moving_mean",),

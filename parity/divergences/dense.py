@@ -21,6 +21,7 @@ DIVERGENCES.append(
         naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
         converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
         layer="leaky_relu_0",
+        keys=('negative_slope',),
     )
 )
 
@@ -38,6 +39,7 @@ DIVERGENCES.append(
         naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
         converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
         layer="leaky_relu_0",
+        keys=('negative_slope',),
     )
 )
 
@@ -55,6 +57,7 @@ DIVERGENCES.append(
         naive=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": None})),
         converted=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": False})),
         layer="gelu_0",
+        keys=('approximate',),
     )
 )
 

@@ -6,10 +6,10 @@ divergence adds an "optimizer" row comparing the two trajectories step by step.
 
 from __future__ import annotations
 
+from parity.agreement.layerwise import LayerRow, compare_layers, locate
+from parity.agreement.records import compare_runs
 from parity.cases import get_case
 from parity.check import make_request
-from parity.compare.layerwise import LayerRow, compare_layers, locate
-from parity.compare.records import compare_runs
 from parity.divergences.base import variant_requests
 from parity.inspect import Inspection, layer_kinds
 from parity.runners import run

@@ -143,5 +143,6 @@ DIVERGENCES.append(
         naive=Variant(Side("torch"), Side(KERAS, {"return_sequences": False})),
         converted=Variant(Side("torch"), Side(KERAS, {"return_sequences": True})),
         layer="lstm_0",
+        keys=('return_sequences',),
     )
 )

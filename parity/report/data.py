@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from parity.agreement.layerwise import LayerRow
+from parity.agreement.noise import NoiseRow
+from parity.agreement.records import Record
 from parity.case import Case
-from parity.compare.layerwise import LayerRow
-from parity.compare.noise import NoiseRow
-from parity.compare.records import Record
 
 
 @dataclass

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from parity import DTYPES
+from parity.implementations import DTYPES
 from parity.report.plots import plot_divergences, plot_layers, plot_noise, plot_trajectories
 from parity.report.tables import REFERENCE, case_summary, cells, divergence_frame, noise_frame
 from parity.tolerance import NOISE_FLOOR_MULTIPLE

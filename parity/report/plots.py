@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from parity import DTYPES
+from parity.implementations import DTYPES
 from parity.tolerance import EPS, NOISE_FLOOR_MIN_EPS, NOISE_FLOOR_MULTIPLE
 
 SHOWN_MIN_EPS = 1e-2  # errors of exactly 0 are drawn at this height on log axes

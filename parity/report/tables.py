@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from parity import DTYPES
-from parity.compare.noise import NoiseRow
-from parity.compare.records import Record
+from parity.agreement.noise import NoiseRow
+from parity.agreement.records import Record
+from parity.implementations import DTYPES
 from parity.output import records_json
 from parity.tolerance import EPS
 
@@ -120,7 +120,7 @@ def matrix_frame(data: ReportData) -> pd.DataFrame:
 
 def noise_frame(data: ReportData) -> pd.DataFrame:
     """Per (case, implementation): the float32 quantity closest to its noise bound."""
-    from parity.compare.noise import worst
+    from parity.agreement.noise import worst
 
     rows = []
     for case_run in data.cases:

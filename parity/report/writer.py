@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 from rich.progress import Progress
 
-from parity import DTYPES
+from parity.agreement.layerwise import compare_layers
+from parity.agreement.noise import noise_rows
+from parity.agreement.records import Record, compare_runs
 from parity.cases import all_cases
 from parity.check import make_request
-from parity.compare.layerwise import compare_layers
-from parity.compare.noise import noise_rows
-from parity.compare.records import Record, compare_runs
+from parity.implementations import DTYPES
 from parity.output import console, summary_table, write_atomic
 from parity.report.data import CaseRun, ReportData
 from parity.report.environment import environment

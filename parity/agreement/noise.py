@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from parity.compare.records import Record, compare_runs
+from parity.agreement.records import Record, compare_runs
 from parity.runners.base import RunResult
 from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE, noise_bound, relative_error
 

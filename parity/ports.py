@@ -1,0 +1,352 @@
+"""Two ports of one model, compared: the user's own models, not ours.
+
+``compare(model_a, model_b)`` reads both models' specs, pairs their layers (by position, up
+to names), gives B the weights of A converted through each kind's converter, runs both as the
+users wrote them and compares outputs, the input gradient and every parameter gradient, each
+also against scratch built from its spec. Where they part it names the first diverging layer
+and diagnoses it:
+
+- statically, from the two specs: every configuration difference between paired layers
+  (an epsilon, a momentum, a slope, ...), each with the registered divergence case and its
+  conversion rule where one exists;
+- numerically: for the first diverging layer, each differing key is set to A's value in B's
+  spec, and the keys that make scratch of B agree with A are reported.
+
+Models are sources (``path/to/file.py:factory`` or a ``.keras`` file, run in a Keras worker),
+torch modules (run in this process) or Keras models (saved to a temporary ``.keras`` file and
+loaded by the worker with ``safe_mode=True``).
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from parity.agreement.records import Record, compare_arrays
+from parity.divergences import all_divergences
+from parity.runners import RunRequest, run
+from parity.spec.model import ModelSpec, SpecError, _same_value
+from parity.tolerance import tolerance
+
+# Loading ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Side:
+    """One model: what it is, its spec, and how to run it with canonical weights (None: its own)."""
+
+    label: str
+    framework: str
+    spec: ModelSpec
+    run: Callable[[np.ndarray, np.ndarray, dict | None, str], dict]
+
+
+def _torch_shape(canonical: tuple[int, ...]) -> tuple[int, ...]:
+    """One sample's shape in torch's layout: images (H, W, C) are (C, H, W)."""
+    return (canonical[-1], *canonical[:-1]) if len(canonical) == 3 else tuple(canonical)
+
+
+def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int) -> Side:
+    """A Side for a source string, a torch module or a Keras model object."""
+    from parity.sources import _is_torch, import_model, load_canonical, original_run, parse_source
+
+    if isinstance(model, (str, Path)):
+        from parity.runners.pool import keras_worker
+
+        source = str(model)
+        parse_source(source)
+        worker = keras_worker("torch")
+        framework, spec = worker.call("parity.sources:describe", source, input_shape)
+
+        def run_source(X, G, weights, dtype):
+            return worker.call("parity.sources:run_source", source, input_shape, X, G, weights, seed, dtype)
+
+        return Side(label, framework, spec, run_source)
+    if _is_torch(model):
+        import torch
+
+        spec = import_model(model, input_shape)
+
+        def run_module(X, G, weights, dtype):
+            copied = copy.deepcopy(model).to(getattr(torch, dtype))  # the user's module is left as it was
+            if weights is not None:
+                load_canonical(copied, spec, weights)
+            return original_run(copied, spec, X, G, dtype)
+
+        return Side(label, "torch", spec, run_module)
+    # A Keras model object: saved, then loaded by the worker like any .keras file.
+    folder = Path(tempfile.mkdtemp(prefix="parity-"))
+    path = folder / f"{label}.keras"
+    model.save(path)
+    return load(str(path), label, None, seed)
+
+
+# Pairing and static diagnosis ------------------------------------------------------------------
+
+
+@dataclass
+class Difference:
+    """One configuration key that differs between two paired layers, and what is known about it."""
+
+    layer_a: str
+    layer_b: str
+    kind: str
+    key: str
+    value_a: Any
+    value_b: Any
+    divergences: list[str] = field(default_factory=list)  # registered cases about this key
+    rules: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        known = f" — divergence {', '.join(self.divergences)}: {' / '.join(self.rules)}" if self.divergences else ""
+        return f"{self.layer_a} / {self.layer_b} ({self.kind}): {self.key} {self.value_a!r} != {self.value_b!r}{known}"
+
+
+def _divergences_by_key() -> dict[tuple[str, str], list]:
+    """(kind, key) -> the registered divergence cases about that key of that kind."""
+    from parity.cases import get_case
+
+    table: dict[tuple[str, str], list] = {}
+    for divergence in all_divergences().values():
+        keys = getattr(divergence, "keys", ())
+        if not keys:
+            continue
+        case = get_case(divergence.case)
+        kind = case.model_spec(case.configure(divergence.config)).node(divergence.layer).kind
+        for key in keys:
+            table.setdefault((kind, key), []).append(divergence)
+    return table
+
+
+def pair(a: ModelSpec, b: ModelSpec) -> tuple[list[str], list[Difference]]:
+    """(structural differences that stop a pairing, configuration differences of paired layers)."""
+    sa, sb = a.structure(), b.structure()
+    structural = []
+    if not _same_value(sa["input_shape"], sb["input_shape"]):
+        structural.append(f"input shape {tuple(a.input_shape)} != {tuple(b.input_shape)}")
+    if len(sa["layers"]) != len(sb["layers"]):
+        structural.append(f"{len(a.nodes)} layers ({', '.join(a.kinds)}) != {len(b.nodes)} ({', '.join(b.kinds)})")
+    table = _divergences_by_key()
+    differences = []
+    for node_a, node_b, la, lb in zip(a.nodes, b.nodes, sa["layers"], sb["layers"]):
+        if la["kind"] != lb["kind"] or la["inputs"] != lb["inputs"]:
+            structural.append(
+                f"{node_a.name} ({la['kind']}, reads {la['inputs']}) / {node_b.name} ({lb['kind']}, reads {lb['inputs']})"
+            )
+            continue
+        for key in sorted(set(la["config"]) | set(lb["config"])):
+            va, vb = la["config"].get(key), lb["config"].get(key)
+            if not _same_value(va, vb):
+                cases = table.get((la["kind"], key), [])
+                differences.append(
+                    Difference(
+                        node_a.name,
+                        node_b.name,
+                        la["kind"],
+                        key,
+                        va,
+                        vb,
+                        [d.name for d in cases],
+                        [d.rule for d in cases],
+                    )
+                )
+    return structural, differences
+
+
+# Comparing -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Comparison:
+    """The verdict on two models that are meant to be the same."""
+
+    name_a: str
+    name_b: str
+    dtype: str
+    records: Any  # a pandas DataFrame, one row per compared quantity
+    structural: list[str]
+    differences: list[Difference]
+    first_divergence: str | None
+    fixes: dict[str, bool] = field(default_factory=dict)  # "layer.key" -> whether A's value makes B agree
+
+    @property
+    def agree(self) -> bool:
+        return not self.structural and bool(len(self.records)) and bool(self.records["passed"].all())
+
+    @property
+    def diagnosis(self) -> list[str]:
+        lines = list(self.structural)
+        lines += [difference.line() for difference in self.differences]
+        for key, fixed in self.fixes.items():
+            lines.append(f"setting {key} to {self.name_a}'s value {'makes them agree' if fixed else 'is not enough'}")
+        return lines
+
+    def table(self) -> str:
+        columns = ["impl_a", "impl_b", "quantity", "max_rel_err", "tolerance", "passed"]
+        return self.records[columns].to_string(index=False) if len(self.records) else "(nothing compared)"
+
+    def assert_agree(self) -> None:
+        if not self.agree:
+            where = f"first diverging layer: {self.first_divergence}\n" if self.first_divergence else ""
+            failed = self.records[~self.records["passed"]] if len(self.records) else self.records
+            raise AssertionError(
+                f"{self.name_a} and {self.name_b} disagree in {self.dtype}\n{where}"
+                + "\n".join(self.diagnosis)
+                + (
+                    "\n" + failed[["impl_a", "impl_b", "quantity", "max_rel_err", "tolerance"]].to_string(index=False)
+                    if len(failed)
+                    else ""
+                )
+            )
+
+
+def _scratch(spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False):
+    request = RunRequest(spec.name, {}, dtype, weights, X, np.zeros_like(G), G, trace=trace, spec=spec)
+    return run("scratch", request)
+
+
+def compare(
+    model_a,
+    model_b,
+    *,
+    inputs: np.ndarray | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    dtype: str = "float64",
+    batch: int = 2,
+    seed: int = 0,
+    weights_from: str = "a",
+) -> Comparison:
+    """Compare two models meant to be the same. ``input_shape``: one sample of a torch model, in
+    torch's layout (a Keras model declares its own); ``inputs``: the canonical (channels-last) batch
+    to use instead of a seeded normal one. ``weights_from``: whose weights both run with."""
+    import pandas as pd
+
+    if weights_from not in ("a", "b"):
+        raise SpecError(f"weights_from must be 'a' or 'b', received {weights_from!r}")
+    first = load(model_a if weights_from == "a" else model_b, "a" if weights_from == "a" else "b", input_shape, seed)
+    shape_other = input_shape or _torch_shape(first.spec.input_shape)
+    other = load(model_b if weights_from == "a" else model_a, "b" if weights_from == "a" else "a", shape_other, seed)
+    a, b = (first, other) if weights_from == "a" else (other, first)
+    name_a, name_b = f"{a.spec.name} ({a.framework})", f"{b.spec.name} ({b.framework})"
+    structural, differences = pair(a.spec, b.spec)
+    if structural:
+        return Comparison(
+            name_a,
+            name_b,
+            dtype,
+            pd.DataFrame(columns=list(Record.__dataclass_fields__)),
+            structural,
+            differences,
+            None,
+        )
+
+    rng = np.random.default_rng(seed)
+    X = inputs if inputs is not None else rng.standard_normal((batch, *a.spec.input_shape))
+    out_shape = _scratch_shape(a.spec)
+    G = rng.standard_normal((X.shape[0], *out_shape))
+    own = first.run(X, G, None, dtype)  # the first model with its own weights
+    converted = _rename_keys(own["weights"], _renaming(first.spec, other.spec))
+    ported = other.run(X, G, converted, dtype)  # the other with those weights, converted
+    ra, rb = (own, ported) if weights_from == "a" else (ported, own)
+    rb = {**rb, "grads": _rename_keys(rb["grads"], _renaming(b.spec, a.spec))}  # reported in A's names
+    weights_a = own["weights"] if weights_from == "a" else converted
+
+    tol = tolerance(dtype)
+    records = [compare_arrays(a.spec.name, "a", "b", dtype, "output", ra["output"], rb["output"], tol)]
+    for name, value in ra["grads"].items():
+        records.append(
+            compare_arrays(
+                a.spec.name,
+                "a",
+                "b",
+                dtype,
+                f"grad:{name}",
+                value,
+                rb["grads"].get(name, np.full_like(value, np.nan)),
+                tol,
+            )
+        )
+    # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
+    for label, side, result, side_weights in (
+        ("a", a, ra, weights_a),
+        ("b", b, rb, _rename_keys(weights_a, _renaming(a.spec, b.spec))),
+    ):
+        scratch = _scratch(side.spec, side_weights, X, G, dtype)
+        records.append(
+            compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
+        )
+    frame = pd.DataFrame([r.as_dict() for r in records])
+
+    comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
+    if not comparison.agree:
+        comparison.first_divergence = _first_divergence(a.spec, b.spec, weights_a, X, G, dtype)
+        comparison.fixes = _numerical_fixes(
+            a.spec, b.spec, weights_a, X, G, dtype, comparison.first_divergence, differences
+        )
+    return comparison
+
+
+def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:
+    from parity.spec.generate import build_scratch
+
+    return tuple(build_scratch(spec).output_shape)
+
+
+def _renaming(source: ModelSpec, target: ModelSpec) -> Callable[[str], str]:
+    """Canonical names of ``source`` ("conv1.W") as the paired layers of ``target`` name them ("conv2d.W")."""
+    names = {a.name: b.name for a, b in zip(source.nodes, target.nodes)}
+
+    def rename(key: str) -> str:
+        layer, _, param = key.rpartition(".")
+        if not layer or layer not in names:
+            return key
+        return f"{names[layer]}.{param}"
+
+    return rename
+
+
+def _rename_keys(weights: dict, rename) -> dict:
+    return {rename(k): v for k, v in weights.items()}
+
+
+def _first_divergence(a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str) -> str | None:
+    """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model)."""
+    tol = tolerance(dtype)
+    ta = _scratch(a, weights_a, X, G, dtype, trace=True).trace
+    tb = _scratch(b, _rename_keys(weights_a, _renaming(a, b)), X, G, dtype, trace=True).trace
+    for la, lb in zip(ta, tb):
+        if compare_arrays(a.name, "a", "b", dtype, "activation", la.output, lb.output, tol).passed is False:
+            return la.name if la.name == lb.name else f"{la.name} / {lb.name}"
+    return None
+
+
+def _numerical_fixes(a, b, weights_a, X, G, dtype, first, differences) -> dict[str, bool]:
+    """For each configuration difference of the first diverging layer: does A's value make B agree?"""
+    if first is None:
+        return {}
+    layer_a = first.split(" / ")[0]
+    reference = _scratch(a, weights_a, X, G, dtype)
+    fixes = {}
+    for difference in differences:
+        if difference.layer_a != layer_a:
+            continue
+        nodes = tuple(
+            type(node)(
+                node.name, node.kind, {**node.config, difference.key: difference.value_a}, node.inputs, node.shares
+            )
+            if node.name == difference.layer_b
+            else node
+            for node in b.nodes
+        )
+        fixed = ModelSpec(b.name, b.input_shape, nodes, b.output, b.input_dtype)
+        result = _scratch(fixed, _rename_keys(weights_a, _renaming(a, b)), X, G, dtype)
+        fixes[f"{difference.layer_b}.{difference.key}"] = bool(
+            compare_arrays(a.name, "a", "b", dtype, "output", reference.output, result.output, tolerance(dtype)).passed
+        )
+    return fixes

@@ -1,0 +1,139 @@
+"""Two ports of one model compared: the user's own models, the diagnosis, the Python API and the pytest plugin."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import parity
+from parity.cli import main
+from parity.ports import compare, pair
+from parity.tolerance import tolerance
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH_NET = f"{ROOT}/examples/bn_torch.py:Net"
+HURRIED = f"{ROOT}/examples/bn_keras.py:hurried"
+CAREFUL = f"{ROOT}/examples/bn_keras.py:careful"
+
+
+def test_a_hurried_keras_port_is_caught_and_diagnosed(capsys, tmp_path):
+    """Keras' BatchNorm defaults kept: exit 1, the BatchNorm layer named, both rules in the diagnosis."""
+    path = tmp_path / "compare.json"
+    code = main(["compare", TORCH_NET, HURRIED, "--input-shape", "3,6,6", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert code == 1
+    (result,) = json.loads(path.read_text())
+    assert result["agree"] is False
+    assert result["first_divergence"].startswith("bn")
+    diagnosis = "\n".join(result["diagnosis"])
+    assert "batchnorm_epsilon" in diagnosis and "batchnorm_momentum" in diagnosis
+    assert "epsilon to Net (torch)'s value makes them agree" in diagnosis
+    assert "disagree" in out
+
+
+def test_the_careful_port_agrees(capsys):
+    code = main(["compare", TORCH_NET, CAREFUL, "--input-shape", "3,6,6", "--dtype", "both"])
+    assert code == 0, capsys.readouterr().out
+
+
+def test_comparison_records_every_gradient_and_both_against_scratch():
+    result = compare(TORCH_NET, CAREFUL, input_shape=(3, 6, 6))
+    quantities = set(result.records["quantity"])
+    assert {
+        "output",
+        "grad:input",
+        "grad:conv.W",
+        "grad:bn.gamma",
+        "grad:bn.beta",
+        "grad:fc.W",
+        "grad:fc.b",
+    } <= quantities
+    scratch = result.records[result.records["impl_a"] == "scratch"]
+    assert set(scratch["impl_b"]) == {"a", "b"} and scratch["passed"].all()
+    assert result.records["max_rel_err"].max() <= tolerance("float64")
+    result.assert_agree()
+
+
+def test_weights_from_b_compares_the_same_way():
+    assert compare(TORCH_NET, CAREFUL, input_shape=(3, 6, 6), weights_from="b").agree
+
+
+def test_assert_agree_raises_a_readable_table():
+    result = parity.compare(TORCH_NET, HURRIED, input_shape=(3, 6, 6))
+    with pytest.raises(AssertionError) as error:
+        result.assert_agree()
+    text = str(error.value)
+    assert "first diverging layer: bn" in text and "grad:bn.gamma" in text and "epsilon" in text
+
+
+class Mlp(nn.Module):
+    def __init__(self, slope: float) -> None:
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(5, 6), nn.LeakyReLU(slope), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+def test_two_torch_modules_as_objects():
+    """Objects, not files: the slope differs, the static diagnosis names the registered case."""
+    torch.manual_seed(0)
+    same = parity.compare(Mlp(0.25), Mlp(0.25), input_shape=(5,))
+    assert same.agree
+    different = parity.compare(Mlp(0.25), Mlp(0.01), input_shape=(5,))
+    assert not different.agree and different.first_divergence == "act"
+    assert any("negative_slope" in line and "leaky_relu" in line for line in different.diagnosis)
+    assert different.fixes == {"act.negative_slope": True}
+
+
+def test_structural_differences_stop_the_pairing():
+    a = parity.compare(Mlp(0.25), nn.Sequential(nn.Linear(5, 6), nn.Linear(6, 3)), input_shape=(5,))
+    assert not a.agree and a.structural and not len(a.records)
+
+
+def test_pair_lists_config_differences():
+    from parity.spec.model import stack
+
+    a = stack("a", (4,), [("dense", {"units": 3}), ("batch_norm", {"epsilon": 1e-5})])
+    b = stack("b", (4,), [("dense", {"units": 3}), ("batch_norm", {"epsilon": 1e-3})])
+    structural, differences = pair(a, b)
+    assert not structural and [(d.key, d.value_a, d.value_b) for d in differences] == [("epsilon", 1e-5, 1e-3)]
+    assert differences[0].divergences == ["batchnorm_epsilon"]
+    np.testing.assert_equal(pair(a, a), ([], []))
+
+
+PLUGIN_TEST = """
+import torch
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, slope):
+        super().__init__()
+        self.fc, self.act = nn.Linear(4, 3), nn.LeakyReLU(slope)
+
+    def forward(self, x):
+        return self.act(self.fc(x))
+
+
+def test_port_agrees(parity_compare):
+    result = parity_compare(Net(0.25), Net(0.25), input_shape=(4,))
+    assert result.agree
+
+
+def test_port_disagrees(parity_compare):
+    parity_compare(Net(0.25), Net(0.5), input_shape=(4,))
+"""
+
+
+def test_pytest_plugin_from_a_separate_project(pytester):
+    """Registered through the pytest11 entry point: a project with only the public API uses the fixture."""
+    pytester.makepyfile(test_user_port=PLUGIN_TEST)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*first diverging layer: act*", "*negative_slope*"])
