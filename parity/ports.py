@@ -52,8 +52,8 @@ def _torch_shape(canonical: tuple[int, ...]) -> tuple[int, ...]:
     return (canonical[-1], *canonical[:-1]) if len(canonical) == 3 else tuple(canonical)
 
 
-def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int) -> Side:
-    """A Side for a source string, a torch module or a Keras model object."""
+def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weights_file: str | None = None) -> Side:
+    """A Side for a source string (with its own weights file, if given), a torch module or a Keras model object."""
     from parity.sources import _is_torch, import_model, load_canonical, original_run, parse_source
 
     if isinstance(model, (str, Path)):
@@ -65,9 +65,15 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int) -> S
         framework, spec = worker.call("parity.sources:describe", source, input_shape)
 
         def run_source(X, G, weights, dtype):
-            return worker.call("parity.sources:run_source", source, input_shape, X, G, weights, seed, dtype)
+            return worker.call(
+                "parity.sources:run_source", source, input_shape, X, G, weights, seed, dtype, weights_file
+            )
 
         return Side(label, framework, spec, run_source)
+    if weights_file is not None:
+        raise SpecError(
+            f"model {label!r}: a weights file goes with a source (file.py:factory or .keras), not a model object"
+        )
     if _is_torch(model):
         import torch
 
@@ -221,17 +227,24 @@ def compare(
     batch: int = 2,
     seed: int = 0,
     weights_from: str = "a",
+    weights_a: str | None = None,
+    weights_b: str | None = None,
 ) -> Comparison:
     """Compare two models meant to be the same. ``input_shape``: one sample of a torch model, in
     torch's layout (a Keras model declares its own); ``inputs``: the canonical (channels-last) batch
-    to use instead of a seeded normal one. ``weights_from``: whose weights both run with."""
+    to use instead of a seeded normal one. ``weights_from``: whose weights both run with.
+    ``weights_a`` / ``weights_b``: a weights file for a source (a torch state_dict loaded with
+    ``weights_only=True``, or a Keras ``.weights.h5``) instead of the factory's initial weights."""
     import pandas as pd
 
     if weights_from not in ("a", "b"):
         raise SpecError(f"weights_from must be 'a' or 'b', received {weights_from!r}")
-    first = load(model_a if weights_from == "a" else model_b, "a" if weights_from == "a" else "b", input_shape, seed)
+    files = {"a": weights_a, "b": weights_b}
+    order = ("a", "b") if weights_from == "a" else ("b", "a")
+    models = {"a": model_a, "b": model_b}
+    first = load(models[order[0]], order[0], input_shape, seed, files[order[0]])
     shape_other = input_shape or _torch_shape(first.spec.input_shape)
-    other = load(model_b if weights_from == "a" else model_a, "b" if weights_from == "a" else "a", shape_other, seed)
+    other = load(models[order[1]], order[1], shape_other, seed, files[order[1]])
     a, b = (first, other) if weights_from == "a" else (other, first)
     name_a, name_b = f"{a.spec.name} ({a.framework})", f"{b.spec.name} ({b.framework})"
     structural, differences = pair(a.spec, b.spec)

@@ -229,6 +229,53 @@ def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
             raise error.in_model(spec.name) from None
 
 
+def load_weights_file(model, path: str, name: str) -> None:
+    """The user's weights file into the user's model, loaded without executing code.
+
+    torch: ``torch.load(path, weights_only=True)`` (a checkpoint that needs arbitrary code to
+    unpickle is refused) holding a state_dict; every key and shape is checked first and the
+    missing, unexpected and mismatched entries are named. Keras: a ``.weights.h5`` file (HDF5,
+    no code) through ``model.load_weights``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"model {name!r}: no weights file {path!r}")
+    if _is_torch(model):
+        import pickle
+
+        import torch
+
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+            raise SpecError(
+                f"model {name!r}: refused to load {path!r} without running code: {str(error).splitlines()[0]}"
+            ) from None
+        if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+            raise SpecError(f"model {name!r}: {path!r} is not a state_dict (a dict of tensors)")
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        mismatched = [
+            f"{k}: expected {tuple(expected[k].shape)}, received {tuple(state[k].shape)}"
+            for k in sorted(set(state) & set(expected))
+            if tuple(state[k].shape) != tuple(expected[k].shape)
+        ]
+        if missing or unexpected or mismatched:
+            raise SpecError(
+                f"model {name!r}: {path!r} does not match the model: missing {missing or 'none'}, "
+                f"unexpected {unexpected or 'none'}, mismatched {mismatched or 'none'}"
+            )
+        model.load_state_dict(state)
+        return
+    if not file.name.endswith(".weights.h5"):
+        raise SpecError(f"model {name!r}: Keras weights must be a .weights.h5 file, received {path!r}")
+    try:
+        model.load_weights(file)
+    except (ValueError, KeyError, OSError) as error:
+        raise SpecError(f"model {name!r}: {path!r} does not match the model: {str(error).splitlines()[0]}") from None
+
+
 def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
     """("torch" or "keras", the spec) of a source; runs in the worker."""
     model = load_model(source)
@@ -236,10 +283,10 @@ def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
 
 
 def run_source(
-    source: str, input_shape, inputs, cotangent, weights=None, seed: int = 0, dtype: str = "float64"
+    source: str, input_shape, inputs, cotangent, weights=None, seed: int = 0, dtype: str = "float64", weights_file=None
 ) -> dict:
-    """``original_run`` of a source in ``dtype``, its own (seeded) weights or the canonical ``weights`` loaded
-    into it first. Runs in the worker."""
+    """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
+    canonical ``weights`` loaded into it. Runs in the worker."""
     import keras
     import torch
 
@@ -249,6 +296,8 @@ def run_source(
     torch.manual_seed(seed)
     model = load_model(source)
     spec = import_model(model, input_shape)
+    if weights_file is not None:
+        load_weights_file(model, weights_file, spec.name)
     if _is_torch(model):
         model = model.to(getattr(torch, dtype))
     if weights is not None:

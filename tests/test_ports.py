@@ -137,3 +137,43 @@ def test_pytest_plugin_from_a_separate_project(pytester):
     result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*first diverging layer: act*", "*negative_slope*"])
+
+
+def test_weights_files_are_loaded_safely_and_checked(tmp_path):
+    """A torch state_dict loads with weights_only=True; a pickled object is refused; wrong keys are named."""
+    from parity.spec.model import SpecError
+
+    torch.manual_seed(3)
+    net = torch.nn.Module()
+    source = tmp_path / "net.py"
+    source.write_text(
+        "import torch\nfrom torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))\n"
+    )
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    good = tmp_path / "good.pt"
+    torch.save(model.state_dict(), good)
+    own = compare(f"{source}:build", f"{source}:build", input_shape=(4,), weights_a=str(good))
+    assert own.agree
+    # The loaded weights are the file's, not the factory's: scratch of A ran with them.
+    X = np.ones((1, 4))
+    with torch.no_grad():
+        expected = model.double()(torch.tensor(X)).numpy()
+    from parity.ports import load
+
+    side = load(f"{source}:build", "a", (4,), 0, str(good))
+    np.testing.assert_allclose(
+        side.run(X, np.ones((1, 2)), None, "float64")["output"], expected, rtol=tolerance("float64")
+    )
+
+    wrong = tmp_path / "wrong.pt"
+    torch.save({"0.weight": torch.zeros(3, 5), "9.bias": torch.zeros(2)}, wrong)
+    with pytest.raises(
+        SpecError,
+        match=r"missing \[.*'0.bias'.*unexpected \['9.bias'\].*0.weight: expected \(3, 4\), received \(3, 5\)",
+    ):
+        compare(f"{source}:build", f"{source}:build", input_shape=(4,), weights_a=str(wrong))
+
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": net}, pickled)  # a whole module: unpickling it needs code
+    with pytest.raises(SpecError, match="refused to load"):
+        compare(f"{source}:build", f"{source}:build", input_shape=(4,), weights_a=str(pickled))

@@ -10,6 +10,12 @@ def add_parser(sub) -> None:
     p.add_argument("a", metavar="A", help="path/to/file.py:factory or a .keras file")
     p.add_argument("b", metavar="B", help="path/to/file.py:factory or a .keras file")
     p.add_argument("--weights-from", default="a", choices=("a", "b"), help="whose weights both run with (default a)")
+    p.add_argument(
+        "--weights-a",
+        metavar="FILE",
+        help="A's weights: a torch state_dict (.pt, loaded with weights_only=True) or a Keras .weights.h5",
+    )
+    p.add_argument("--weights-b", metavar="FILE", help="B's weights, the same way")
     p.add_argument("--input-shape", metavar="D,D,...", help="one sample of a torch model, in torch's layout (1,28,28)")
     p.add_argument("--dtype", default="float64", help="float64 (default), float32 or both")
     p.add_argument("--batch", type=int, default=2, help="the batch of seeded inputs (default 2)")
@@ -38,6 +44,8 @@ def run(args) -> int:
             batch=args.batch,
             seed=args.seed,
             weights_from=args.weights_from,
+            weights_a=args.weights_a,
+            weights_b=args.weights_b,
         )
         for dtype in parse_dtypes(args.dtype)
     ]
