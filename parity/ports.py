@@ -33,6 +33,9 @@ from parity.divergences import all_divergences
 from parity.runners import RunRequest, run
 from parity.spec.model import ModelSpec, SpecError, _same_value
 from parity.tolerance import tolerance
+from parity.training.spec import OPTIMIZERS
+
+OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 # Loading ---------------------------------------------------------------------------------------
 
@@ -229,6 +232,8 @@ def compare(
     weights_from: str = "a",
     weights_a: str | None = None,
     weights_b: str | None = None,
+    steps: int = 0,
+    optimizer: str = "sgd",
 ) -> Comparison:
     """Compare two models meant to be the same. ``input_shape``: one sample of a torch model, in
     torch's layout (a Keras model declares its own); ``inputs``: the canonical (channels-last) batch
@@ -294,6 +299,8 @@ def compare(
         records.append(
             compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
         )
+    if steps:
+        records += _training(a, b, weights_a, X, dtype, steps, optimizer, seed)
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
@@ -303,6 +310,39 @@ def compare(
             a.spec, b.spec, weights_a, X, G, dtype, comparison.first_divergence, differences
         )
     return comparison
+
+
+def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> list[Record]:
+    """Both specs trained ``steps`` steps in their own frameworks (mean squared error to seeded targets)."""
+    from parity.train import compare_trajectories, optimizer_spec, run_training
+    from parity.training.spec import TrainRequest
+
+    if optimizer not in OPTIMIZER_NAMES:
+        raise SpecError(f"unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZER_NAMES)}")
+    rng = np.random.default_rng([seed, 1])
+    T = rng.standard_normal((X.shape[0], *_scratch_shape(a.spec)))
+    batches = [np.arange(X.shape[0])] * steps
+    common = dict(
+        case=a.spec.name,
+        config={},
+        dtype=dtype,
+        inputs=X,
+        targets=T,
+        batches=batches,
+        optimizer=optimizer_spec(optimizer, {}),
+    )
+    impl = {"torch": "torch", "keras": "keras-torch"}
+    result_a = run_training(
+        impl[a.framework], TrainRequest(weights=weights_a, spec=a.spec, loss="mean_squared_error", **common)
+    )
+    to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
+    result_b = run_training(
+        impl[b.framework],
+        TrainRequest(weights=_rename_keys(weights_a, to_b), spec=b.spec, loss="mean_squared_error", **common),
+    )
+    result_b.weights = [_rename_keys(w, to_a) for w in result_b.weights]
+    result_a.impl, result_b.impl = "a", "b"
+    return compare_trajectories(a.spec.name, dtype, result_a, result_b)
 
 
 def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:

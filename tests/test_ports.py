@@ -177,3 +177,28 @@ def test_weights_files_are_loaded_safely_and_checked(tmp_path):
     torch.save({"model": net}, pickled)  # a whole module: unpickling it needs code
     with pytest.raises(SpecError, match="refused to load"):
         compare(f"{source}:build", f"{source}:build", input_shape=(4,), weights_a=str(pickled))
+
+
+MOMENTUM_ONLY = """
+import keras
+from keras import layers
+
+
+def build():
+    return keras.Sequential([keras.Input((6, 6, 3)), layers.Conv2D(8, 3, padding="same", use_bias=False),
+                             layers.BatchNormalization(epsilon=1e-5), layers.ReLU(), layers.Flatten(), layers.Dense(4)])
+"""
+
+
+def test_a_momentum_difference_shows_only_in_training_steps(tmp_path):
+    """Epsilon converted, momentum left at Keras' 0.99: one pass agrees, training steps part on the moving statistics."""
+    source = tmp_path / "momentum_only.py"
+    source.write_text(MOMENTUM_ONLY)
+    one_pass = compare(TORCH_NET, f"{source}:build", input_shape=(3, 6, 6))
+    assert one_pass.agree
+    assert [d.key for d in one_pass.differences] == ["momentum"]  # named statically all the same
+    trained = compare(TORCH_NET, f"{source}:build", input_shape=(3, 6, 6), steps=2, batch=4)
+    failed = set(trained.records.loc[~trained.records["passed"].astype(bool), "quantity"])
+    assert {"weight:bn.moving_mean", "weight:bn.moving_var"} <= failed
+    assert "weight:conv.W" not in failed  # the first step's update of the kernel still agrees
+    assert compare(TORCH_NET, CAREFUL, input_shape=(3, 6, 6), steps=2, batch=4).agree

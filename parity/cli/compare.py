@@ -20,6 +20,10 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="float64", help="float64 (default), float32 or both")
     p.add_argument("--batch", type=int, default=2, help="the batch of seeded inputs (default 2)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--steps", type=int, default=0, help="also compare N training steps (loss and every weight per step)"
+    )
+    p.add_argument("--optimizer", default="sgd", help="the optimiser of those steps (default sgd)")
     p.add_argument("--json", metavar="PATH", help="write the records and the diagnosis as JSON")
     p.set_defaults(func=run)
 
@@ -33,6 +37,8 @@ def run(args) -> int:
     from parity.output import console, write_atomic
     from parity.ports import compare
 
+    if args.steps < 0:
+        raise UsageError(f"--steps must be 0 or more, received {args.steps}")
     if args.batch < 1:
         raise UsageError(f"--batch must be a positive integer, received {args.batch}")
     results = [
@@ -46,6 +52,8 @@ def run(args) -> int:
             weights_from=args.weights_from,
             weights_a=args.weights_a,
             weights_b=args.weights_b,
+            steps=args.steps,
+            optimizer=args.optimizer,
         )
         for dtype in parse_dtypes(args.dtype)
     ]
