@@ -4,7 +4,7 @@ Keras 3 has no backend-neutral gradient API; each backend's own is the documente
 way (Keras guides "Writing a training loop from scratch in JAX / TensorFlow / PyTorch").
 ``fn(args)`` returns ``(l1, l2, aux)``: two scalars and anything else. The forward
 pass runs once; both gradients are taken from it, so a stateful layer
-(BatchNorm in training mode) is not updated twice.
+(running statistics in training mode) is not updated twice.
 """
 
 from __future__ import annotations

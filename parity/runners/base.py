@@ -89,7 +89,7 @@ HIDDEN_IMPLEMENTATIONS = {"keras-jax-x32": ("jax", False), "keras-torch-x32": ("
 def needs_x64(impl: str, dtype: str) -> bool:
     """JAX runs float32 exactly as users run it (x64 off) and float64 with x64 on.
 
-    (x64 changes more than float64: with it on, Keras 3.15's JAX GRU without biases
+    (x64 changes more than float64: with it on, Keras 3.15's JAX recurrent layer without biases
     crashes in float32, because keras/src/backend/jax/rnn.py makes its zero biases
     with jnp.zeros and no dtype.)
     """

@@ -2,7 +2,7 @@
 
 Each layer is applied with ``layer.stateless_call`` (keras/src/layers/layer.py), in the spec's
 order, so the same code differentiates any graph on JAX, TensorFlow and PyTorch: trainable
-values are plain tensors passed in, and updated non-trainable values (BatchNorm's moving
+values are plain tensors passed in, and updated non-trainable values (running
 statistics) come back out instead of being written in place.
 """
 
@@ -38,7 +38,7 @@ class KerasGraph:
         for node, klayer in zip(self.spec.nodes, self.keras):
             kind, layer = REGISTRY[node.kind], self.layers[node.name]
             if kind.converter is NO_WEIGHTS:
-                continue  # nothing to load (a Keras Dropout's only variable is its seed state)
+                continue  # nothing to load (a stochastic layer's only variable is its seed state)
             try:
                 values = kind.converter.to_keras(layer, layer_weights(layer, weights), self.previous(node))
                 expected = [tuple(v.shape) for v in klayer.weights]

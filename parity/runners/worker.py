@@ -20,7 +20,7 @@ def keep_float64() -> None:
     Keras 3.15's type promotion maps float64 to float32 on every backend but
     TensorFlow (``BIT64_TO_BIT32_DTYPE`` in keras/src/backend/common/dtypes.py, "to be
     aligned with JAX's default behavior"). Ops that take their result type from it
-    demote float64: on torch, matmul and the binary ops, so a float64 Dense layer
+    demote float64: on torch, matmul and the binary ops, so a float64 layer built on a matmul
     silently computes in float32 (keras-team/keras issue #23704, open); on JAX, even
     with x64 enabled, ``ops.mean`` (hence every loss's reduction). There is no public
     switch, so the worker changes this one table entry; the divergence cases

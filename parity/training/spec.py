@@ -62,7 +62,7 @@ class TrainRequest:
     batches: list[np.ndarray]  # index arrays, one per step, in order
     optimizer: dict[str, Any]  # {"kind": ..., hyperparameters...}
     convention: str = "keras"  # scratch only
-    training: bool = True  # layers in training mode (BatchNorm statistics, dropout)
+    training: bool = True  # layers in training mode (running statistics, stochastic masks)
     record_weights: bool = True  # False: keep only the final weights (long runs)
     disabled_rules: tuple[str, ...] = ()
     dropout_masks: dict[str, list[np.ndarray]] | None = None  # scratch only: masks drawn by a framework
