@@ -143,6 +143,9 @@ PORTS: dict[str, Port] = {
     "lstm_seq": Port("rnn", "lstm_seq", _keys("units", "output_units"), "every step -> Linear"),
     "lstm_classifier": Port("rnn", "lstm_classifier", _keys("units", "num_classes"), "out[:, -1] -> Linear"),
     "gru_classifier": Port("rnn", "gru_classifier", _keys("units", "num_classes", "reset_after")),
+    # normalisation family: features or batch-first sequences
+    "layernorm": Port("norm_layers", "layernorm", _keys("axis", "epsilon", "scale", "center"), "eps passed: torch 1e-5"),
+    "rmsnorm": Port("norm_layers", "rmsnorm", _keys("axis", "epsilon"), "eps passed: torch None"),
 }
 
 

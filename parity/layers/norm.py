@@ -1,0 +1,190 @@
+"""The normalisation family: LayerNorm and RMSNorm over trailing (feature) axes.
+
+Both normalise each sample over its last k axes, k = len(axis), with ``axis`` as Keras
+writes it (-1, or consecutive trailing axes [-2, -1]); torch's ``normalized_shape`` is the
+shape of those axes. They run on features (F,) and on batch-first sequences (T, F), whose
+torch layout is the canonical one. On an image, torch's trailing axis is W, not the channels
+(NCHW), so the generated torch model and the importer refuse images.
+
+``epsilon`` None means the framework's own default (the divergence cases
+``layernorm_epsilon`` and ``rmsnorm_epsilon``); scratch then takes Keras'.
+"""
+
+from __future__ import annotations
+
+from parity.convert.norm import LayerNormConverter, RMSNormConverter
+from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, TorchSide
+
+
+def _normalized_shape(config: Config, shapes, layout) -> tuple[int, ...]:
+    if layout == CHANNELS_FIRST:
+        raise ValueError(
+            "normalising an image: torch's trailing axis of an NCHW map is W, not the channels (features or sequences only)"
+        )
+    shape = tuple(shapes[0])
+    k = len(config["axis"])
+    if k > len(shape):
+        raise ValueError(f"axis {config['axis']} normalises {k} axes of inputs of shape {shape}")
+    return shape[len(shape) - k:]
+
+
+def _axis_of(normalized_shape, shape) -> list[int]:
+    """Keras' ``axis`` of a torch ``normalized_shape``: the trailing axes it covers."""
+    k = len(tuple(normalized_shape))
+    if len(shape) == 3:
+        raise ValueError("normalising an NCHW image map over its trailing axes (W, not the channels) is not supported")
+    if tuple(shape[len(shape) - k:]) != tuple(int(d) for d in normalized_shape):
+        raise ValueError(f"normalized_shape {tuple(normalized_shape)} is not the trailing shape of inputs {tuple(shape)}")
+    return list(range(-k, 0))
+
+
+def _keras_axis(layer) -> list[int]:
+    axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    rank = len(layer.input.shape)
+    axes = sorted(a - rank if a >= 0 else a for a in axes)
+    if axes != list(range(-len(axes), 0)):
+        raise ValueError(f"axis={layer.axis} (only consecutive trailing axes, like -1 or [-2, -1], are supported)")
+    if rank == 4:
+        raise ValueError("normalising images is not supported (features or sequences only)")
+    return axes
+
+
+def _config_axis(config: Config):
+    return config["axis"][0] if len(config["axis"]) == 1 else list(config["axis"])
+
+
+# LayerNorm ----------------------------------------------------------------------------------
+
+
+def _ln_scratch(config: Config, name: str):
+    from scratch.layernorm import LayerNorm
+
+    kwargs = {} if config["epsilon"] is None else {"epsilon": config["epsilon"]}
+    return LayerNorm(list(config["axis"]), scale=config["scale"], center=config["center"], name=name, **kwargs)
+
+
+def _ln_torch(config: Config, shapes, layout):
+    """nn.LayerNorm(normalized_shape, eps, elementwise_affine=scale or center, bias=center); a shift
+    without a scale (center without scale) does not exist in torch (torch/nn/modules/normalization.py)."""
+    from torch import nn
+
+    if config["center"] and not config["scale"]:
+        raise ValueError("center=True with scale=False: nn.LayerNorm has no bias without a weight")
+    kwargs = {} if config["epsilon"] is None else {"eps": config["epsilon"]}
+    affine = config["scale"] or config["center"]
+    return nn.LayerNorm(_normalized_shape(config, shapes, layout), elementwise_affine=affine, bias=config["center"], **kwargs)
+
+
+def _ln_torch_read(module, shape) -> Config:
+    affine = module.elementwise_affine
+    return {
+        "axis": _axis_of(module.normalized_shape, shape),
+        "epsilon": float(module.eps),
+        "scale": bool(affine),
+        "center": bool(affine and module.bias is not None),
+    }
+
+
+def _ln_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """F.layer_norm(x, normalized_shape, eps=...) with no weight or bias (a parameter outside a module
+    is refused by the importer before this is asked)."""
+    if layout == CHANNELS_FIRST:
+        return None
+    normalized = args[1] if len(args) > 1 else kwargs["normalized_shape"]
+    eps = args[4] if len(args) > 4 else kwargs.get("eps", 1e-5)
+    return {"axis": _axis_of(normalized, shapes[0]), "epsilon": float(eps), "scale": False, "center": False}
+
+
+def _ln_keras(config: Config, name: str):
+    import keras
+
+    kwargs = {} if config["epsilon"] is None else {"epsilon": config["epsilon"]}
+    return keras.layers.LayerNormalization(
+        axis=_config_axis(config), center=config["center"], scale=config["scale"], name=name, **kwargs
+    )
+
+
+def _ln_keras_read(layer) -> Config:
+    if getattr(layer, "rms_scaling", False):
+        raise ValueError("rms_scaling=True (deprecated; keras.layers.RMSNormalization is the rms_norm kind)")
+    return {"axis": _keras_axis(layer), "epsilon": float(layer.epsilon), "scale": bool(layer.scale), "center": bool(layer.center)}
+
+
+LAYER_NORM = LayerKind(
+    name="layer_norm",
+    family="norm",
+    summary="Z = gamma * (X - mean) / sqrt(var + epsilon) + beta, statistics per sample over the trailing axes",
+    scratch=_ln_scratch,
+    torch=TorchSide(
+        build=_ln_torch,
+        modules=("torch.nn.LayerNorm",),
+        read_module=_ln_torch_read,
+        ops=("aten.layer_norm.default",),
+        read_op=_ln_torch_op,
+    ),
+    keras=KerasSide(build=_ln_keras, classes=("LayerNormalization",), read=_ln_keras_read),
+    converter=LayerNormConverter(),
+    defaults={"axis": [-1], "epsilon": 1e-3, "scale": True, "center": True},
+)
+
+
+# RMSNorm ------------------------------------------------------------------------------------
+
+
+def _rms_scratch(config: Config, name: str):
+    from scratch.rmsnorm import RMSNorm
+
+    kwargs = {} if config["epsilon"] is None else {"epsilon": config["epsilon"]}
+    return RMSNorm(list(config["axis"]), name=name, **kwargs)
+
+
+def _rms_torch(config: Config, shapes, layout):
+    """nn.RMSNorm(normalized_shape, eps): eps=None (torch's default) is the dtype's machine epsilon."""
+    from torch import nn
+
+    return nn.RMSNorm(_normalized_shape(config, shapes, layout), eps=config["epsilon"])
+
+
+def _rms_torch_read(module, shape) -> Config:
+    if not module.elementwise_affine:
+        raise ValueError("elementwise_affine=False (keras.layers.RMSNormalization always has a scale)")
+    if module.eps is None:
+        raise ValueError("eps=None, the machine epsilon of the dtype (pass a number; Keras' default is 1e-6)")
+    return {"axis": _axis_of(module.normalized_shape, shape), "epsilon": float(module.eps)}
+
+
+def _rms_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """F.rms_norm(x, normalized_shape, eps=...) with no weight (RMSNormalization always scales: refused)."""
+    raise ValueError("F.rms_norm has no scale outside a module; use nn.RMSNorm (Keras' RMSNormalization always has one)")
+
+
+def _rms_keras(config: Config, name: str):
+    import keras
+
+    kwargs = {} if config["epsilon"] is None else {"epsilon": config["epsilon"]}
+    return keras.layers.RMSNormalization(axis=_config_axis(config), name=name, **kwargs)
+
+
+def _rms_keras_read(layer) -> Config:
+    return {"axis": _keras_axis(layer), "epsilon": float(layer.epsilon)}
+
+
+RMS_NORM = LayerKind(
+    name="rms_norm",
+    family="norm",
+    summary="Z = scale * X / sqrt(mean(X**2) + epsilon), per sample over the trailing axes",
+    scratch=_rms_scratch,
+    torch=TorchSide(
+        build=_rms_torch,
+        modules=("torch.nn.RMSNorm",),
+        read_module=_rms_torch_read,
+        ops=("aten.rms_norm.default",),
+        read_op=_rms_torch_op,
+    ),
+    keras=KerasSide(build=_rms_keras, classes=("RMSNormalization",), read=_rms_keras_read),
+    converter=RMSNormConverter(),
+    defaults={"axis": [-1], "epsilon": 1e-6},
+)
+
+
+KINDS = (LAYER_NORM, RMS_NORM)
