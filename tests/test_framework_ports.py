@@ -143,6 +143,13 @@ PORTS: dict[str, Port] = {
     "lstm_seq": Port("rnn", "lstm_seq", _keys("units", "output_units"), "every step -> Linear"),
     "lstm_classifier": Port("rnn", "lstm_classifier", _keys("units", "num_classes"), "out[:, -1] -> Linear"),
     "gru_classifier": Port("rnn", "gru_classifier", _keys("units", "num_classes", "reset_after")),
+    # attention family: batch-first (B, T, E)
+    "multi_head_attention": Port(
+        "attention",
+        "multi_head_attention",
+        _keys("num_heads", "key_dim", "use_bias", "causal"),
+        "attn(x, x, x, need_weights=False)[0] / MHA(x, x)",
+    ),
 }
 
 
