@@ -146,6 +146,13 @@ PORTS: dict[str, Port] = {
     # normalisation family: features or batch-first sequences
     "layernorm": Port("norm_layers", "layernorm", _keys("axis", "epsilon", "scale", "center"), "eps passed: torch 1e-5"),
     "rmsnorm": Port("norm_layers", "rmsnorm", _keys("axis", "epsilon"), "eps passed: torch None"),
+    # attention family: batch-first (B, T, E)
+    "multi_head_attention": Port(
+        "attention",
+        "multi_head_attention",
+        _keys("num_heads", "key_dim", "use_bias", "causal"),
+        "attn(x, x, x, need_weights=False)[0] / MHA(x, x)",
+    ),
 }
 
 

@@ -63,6 +63,11 @@ def enabled(rule: str) -> bool:
     return rule not in _DISABLED.get()
 
 
+def disabled_now() -> frozenset[str]:
+    """The rules switched off in the current context (a model built now keeps them for its forward pass)."""
+    return _DISABLED.get()
+
+
 @contextmanager
 def disabled_rules(rules) -> Iterator[None]:
     token = _DISABLED.set(frozenset(rules))

@@ -75,6 +75,13 @@ class KerasSide:
         splits_activation: the layer takes an ``activation=`` argument, which the importer
             reads as a separate activation layer after it (Dense, Conv2D; not the recurrent
             layers, whose ``activation`` is part of the cell).
+        call: (config, inputs) -> (args, kwargs) the layer is called with; ``layer(inputs[0])``
+            (``layer(inputs)`` for arity 0) when None. Self-attention is ``layer(x, x,
+            use_causal_mask=...)``.
+        read_call: (the call's keyword arguments) -> config entries, for the importer (what a
+            Keras model fixes when it calls the layer rather than when it builds it).
+        keep: (what the call returns) -> the output the model keeps; the value itself when None
+            (MultiHeadAttention asked for its scores returns (output, scores)).
     """
 
     build: Callable[..., Any]
@@ -83,6 +90,19 @@ class KerasSide:
     activations: tuple[str, ...] = ()
     activation_config: Callable[[str], Config] | None = None
     splits_activation: bool = False
+    call: Callable[..., tuple[tuple, dict]] | None = None
+    read_call: Callable[[dict], Config] | None = None
+    keep: Callable[[Any], Any] | None = None
+
+    def arguments(self, config: Config, inputs: list, arity: int) -> tuple[tuple, dict]:
+        """The positional and keyword arguments the layer is applied to."""
+        if self.call is not None:
+            return self.call(config, inputs)
+        return ((inputs if arity == 0 else inputs[0]),), {}
+
+    def output(self, value):
+        """What the model keeps of the layer's return value."""
+        return value if self.keep is None else self.keep(value)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import inspect
 
 import numpy as np
 
-from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_rules, layer_weights
+from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_now, disabled_rules, layer_weights
 from parity.layers import REGISTRY
 from parity.runners.autodiff import two_gradients
 from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, target_array
@@ -29,6 +29,7 @@ class KerasGraph:
         self.layers = {layer.name: layer for layer in self.scratch.layers}
         self.model = build_keras(spec)
         self.keras = [self.model.spec_layers[node.name] for node in spec.nodes]
+        self.rules = disabled_now()  # the rules a call may read (parity.layers.attention) stay off in forward
 
     def previous(self, node):
         source = layout_source(self.spec, node)
@@ -62,15 +63,20 @@ class KerasGraph:
         values, states, losses = {INPUT: X}, [], []
         for i, (node, klayer) in enumerate(zip(self.spec.nodes, self.keras)):
             kwargs = {"training": training} if "training" in inspect.signature(klayer.call).parameters else {}
-            args = [values[name] for name in node.inputs]
-            A = args if REGISTRY[node.kind].arity == 0 else args[0]
+            kind = REGISTRY[node.kind]
+            with disabled_rules(self.rules):
+                args, call_kwargs = kind.keras.arguments(
+                    kind.configure(node.config), [values[name] for name in node.inputs], kind.arity
+                )
+            kwargs.update(call_kwargs)
             if return_losses:
                 A, new_state, layer_losses = klayer.stateless_call(
-                    trainable[i], non_trainable[i], A, return_losses=True, **kwargs
+                    trainable[i], non_trainable[i], *args, return_losses=True, **kwargs
                 )
                 losses.extend(layer_losses)
             else:
-                A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], A, **kwargs)
+                A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], *args, **kwargs)
+            A = kind.keras.output(A)
             if probes:
                 A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
             values[node.name] = A

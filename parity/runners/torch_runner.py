@@ -128,7 +128,8 @@ def run_torch(request: RunRequest) -> RunResult:
     model.train(request.training)
 
     X = graph.to_torch(request.inputs, input_layout(spec)).requires_grad_(True)
-    Y = model(X, probe=request.trace)
+    with disabled_rules(request.disabled_rules):  # rules applied in forward (a causal mask's polarity)
+        Y = model(X, probe=request.trace)
     out_layout = graph.layouts[spec.output]
     G = graph.to_torch(request.cotangent, out_layout)
     masks = {

@@ -167,8 +167,8 @@ def build_keras(spec: ModelSpec):
         kind = _kind(spec, node)
         layer = kind.keras.build(kind.configure(node.config), keras_name(node.name))
         layers[node.name] = layer
-        args = [values[i] for i in node.inputs]
-        values[node.name] = layer(args if kind.arity == 0 else args[0])
+        args, kwargs = kind.keras.arguments(kind.configure(node.config), [values[i] for i in node.inputs], kind.arity)
+        values[node.name] = kind.keras.output(layer(*args, **kwargs))
     model = keras.Model(inputs, values[spec.output], name=keras_name(spec.name))
     model.spec_layers = layers  # node name -> Keras layer
     return model

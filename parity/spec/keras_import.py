@@ -70,12 +70,12 @@ class _Reader:
                 if knode.is_input or isinstance(knode.operation, keras.layers.InputLayer):
                     continue
                 inputs = [names[id(t)] for t in knode.input_tensors]
-                out = self.emit(knode.operation, inputs, prefix)
+                out = self.emit(knode.operation, inputs, prefix, dict(knode.arguments.kwargs))
                 for tensor in knode.output_tensors:
                     names[id(tensor)] = out
         return names[id(model.outputs[0])]
 
-    def emit(self, layer, inputs: list[str], prefix: str) -> str:
+    def emit(self, layer, inputs: list[str], prefix: str, call_kwargs: dict | None = None) -> str:
         import keras
 
         where = prefix + layer.name
@@ -93,8 +93,12 @@ class _Reader:
             self.fail(where, f"unsupported Keras layer {cls}; supported: {', '.join(REGISTRY.keras_class_names())}")
         try:
             config = kind.keras.read(layer)
+            if kind.keras.read_call is not None:
+                config.update(kind.keras.read_call(call_kwargs or {}))
         except ValueError as error:
             self.fail(where, f"{cls}: {error}")
+        if kind.arity == 1 and len(inputs) > 1 and len(set(inputs)) == 1:
+            inputs = inputs[:1]  # layer(x, x): self-attention reads one tensor
         out = self.add(layer, where, kind, config, inputs)
         if kind.keras.splits_activation:
             activation = _activation_name(layer.activation)

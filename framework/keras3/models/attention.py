@@ -1,0 +1,15 @@
+"""Multi-head self-attention in Keras 3: the layer called with the same sequence as query and value."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def multi_head_attention(
+    input_shape: tuple[int, int], num_heads: int, key_dim: int, use_bias: bool = True, causal: bool = False
+) -> keras.Model:
+    """Self-attention: x (B, T, E) -> (B, T, E); ``causal`` lets step t attend steps s <= t only."""
+    x = keras.Input(shape=tuple(input_shape))
+    z = layers.MultiHeadAttention(num_heads, key_dim, use_bias=use_bias)(x, x, use_causal_mask=causal)
+    return keras.Model(x, z)

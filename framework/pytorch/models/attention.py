@@ -1,0 +1,48 @@
+"""Multi-head self-attention in torch.nn, returning what Keras' MultiHeadAttention returns.
+
+nn.MultiheadAttention is called ``attn(query, key, value)`` and returns ``(output, weights)``
+(torch/nn/modules/activation.py); self-attention passes one sequence three times, keeps the
+output and asks for no weights. Inputs are batch-first (B, T, E): the module is built with
+``batch_first=True`` (torch's default reads (T, B, E)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SelfAttention(nn.Module):
+    """Z = softmax(Q K^T / sqrt(d)) V, per head, projected back to E; Q, K, V all from x.
+
+    A causal mask lets step t attend steps s <= t only. torch's boolean ``attn_mask`` is True
+    where attention is NOT allowed: the strict upper triangle.
+
+    Shapes:
+        x: (B, T, E)  ->  (B, T, E),  E = num_heads * key_dim
+        attn.in_proj_weight: (3E, E);  attn.in_proj_bias: (3E,)
+        attn.out_proj.weight: (E, E);  attn.out_proj.bias: (E,)
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, use_bias: bool = True, causal: bool = False) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(embed_dim, num_heads, bias=use_bias, batch_first=True)
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = None
+        if self.causal:
+            T = x.shape[1]
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): True = masked out
+        out, _ = self.attn(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, E)
+        return out
+
+
+def multi_head_attention(
+    input_shape: tuple[int, int], num_heads: int, key_dim: int, use_bias: bool = True, causal: bool = False
+) -> SelfAttention:
+    """Self-attention: x (B, T, E) -> (B, T, E); torch needs E = num_heads * key_dim."""
+    _, E = input_shape
+    if num_heads * key_dim != E:
+        raise ValueError(f"nn.MultiheadAttention needs num_heads * key_dim == E: {num_heads} * {key_dim} != {E}")
+    return SelfAttention(E, num_heads, use_bias, causal)

@@ -1,0 +1,61 @@
+"""Cases of the attention family: multi-head self-attention alone.
+
+Inputs are batch-first, ``input_shape = [T, E]`` (steps, embedding). torch's
+nn.MultiheadAttention needs ``num_heads * key_dim == E``; the validation says so in one line.
+The naive torch ports of the divergence cases are this spec with a rule switched off
+(``mha_batch_first``, ``mha_mask_polarity``, ``mha_packed_in_proj``; parity/layers/attention.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity.case import Case, Config, require
+from parity.spec.model import stack
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
+
+
+def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def _attention_validate(config: Config) -> None:
+    model = "multi_head_attention"
+    shape = config["input_shape"]
+    require(model, len(shape) == 2, f"input_shape must be [steps, embedding] (two entries), received {shape}")
+    for key in ("num_heads", "key_dim"):
+        value = config[key]
+        require(
+            model,
+            isinstance(value, int) and not isinstance(value, bool) and value > 0,
+            f"{key} must be a positive integer, received {value!r}",
+        )
+    for key in ("use_bias", "causal"):
+        require(model, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+    h, d, E = config["num_heads"], config["key_dim"], shape[-1]
+    require(
+        model,
+        h * d == E,
+        f"num_heads * key_dim must equal the embedding size (nn.MultiheadAttention's head_dim = E // num_heads): "
+        f"{h} * {d} != {E}",
+    )
+
+
+CASES.append(
+    Case(
+        name="multi_head_attention",
+        family="attention",
+        description="One multi-head self-attention layer: softmax(Q K^T / sqrt(d)) V per head, then the output projection",
+        defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False, "input_shape": [5, 8], "batch": 3},
+        spec=lambda c: stack(
+            "multi_head_attention",
+            c["input_shape"],
+            [("multi_head_attention", {k: c[k] for k in ("num_heads", "key_dim", "use_bias", "causal")})],
+        ),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_attention_validate,
+    )
+)

@@ -1,0 +1,173 @@
+"""The attention family: multi-head self-attention on batch-first (B, T, E) sequences.
+
+torch's ``nn.MultiheadAttention(E, num_heads)`` is called ``attn(q, k, v)`` and returns
+``(output, weights)`` (torch/nn/modules/activation.py, MultiheadAttention.forward); Keras'
+``MultiHeadAttention(num_heads, key_dim)`` is called ``attn(query, value)`` and returns the
+output (keras/src/layers/attention/multi_head_attention.py). Self-attention passes the one
+sequence as query, key and value; a generated torch model keeps the output and asks for no
+weights (``need_weights=False``), so the averaged-weights default never matters here.
+
+Key-padding masks (torch ``key_padding_mask``, Keras ``key_mask`` / ``attention_mask``) need a
+second model input, which a model spec does not have yet: not supported.
+
+Rules applied where the torch module is built or called:
+
+``mha_batch_first``
+    nn.MultiheadAttention reads (T, B, E) unless ``batch_first=True`` (its default is False,
+    torch/nn/modules/activation.py); the data here is (B, T, E). The naive port keeps the default.
+``mha_mask_polarity``
+    torch's boolean ``attn_mask`` marks with True the pairs that may NOT attend
+    (torch/nn/functional.py, multi_head_attention_forward: "True ... not allowed to attend");
+    Keras' ``attention_mask`` (and the causal mask ``use_causal_mask`` builds,
+    ``_compute_causal_mask``: a lower triangle) marks with True the pairs that DO attend. The
+    causal mask in torch is the strict upper triangle; the naive port passes Keras' lower one.
+
+Rules applied where the Keras layer is built or called. Without them a float64 model agrees
+only to float32 precision:
+
+``mha_jax_float32_softmax``
+    On JAX the fused ``ops.dot_product_attention`` path (keras/src/layers/attention/
+    multi_head_attention.py, ``_compute_attention``) computes the softmax in float32 whatever the
+    input dtype (keras/src/backend/jax/nn.py, ``_dot_product_attention_core``: "always carried
+    out in fp32"). Asking for the scores (``return_attention_scores=True``) and keeping the
+    output takes the explicit einsum, Softmax, einsum path, in the model's dtype.
+``mha_tf_float32_scale``
+    On TensorFlow the scores are multiplied by ``tf.cast(scale, dtype)`` with ``scale`` the
+    Python float ``layer._inverse_sqrt_key_dim`` (keras/src/backend/tensorflow/nn.py,
+    ``_dot_product_attention_xla``; the explicit path's ``ops.cast`` does the same): the float
+    becomes a float32 tensor first, so 1/sqrt(key_dim) is rounded to float32 (exact only when
+    key_dim is a power of 4). Storing that attribute as a NumPy float64 (a private attribute:
+    no public argument sets the scale) keeps it exact.
+"""
+
+from __future__ import annotations
+
+from parity.convert.attention import MultiHeadAttentionConverter
+from parity.convert.base import enabled
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide
+
+
+def _scratch(config: Config, name: str):
+    from scratch.attention import MultiHeadAttention
+
+    return MultiHeadAttention(
+        config["num_heads"], config["key_dim"], use_bias=config["use_bias"], causal=config["causal"], name=name
+    )
+
+
+def _validate_sizes(config: Config, E: int) -> None:
+    h, d = config["num_heads"], config["key_dim"]
+    if h * d != E:
+        raise ValueError(
+            f"nn.MultiheadAttention needs num_heads * key_dim == embed_dim (head_dim = embed_dim // num_heads): "
+            f"{h} * {d} != {E}"
+        )
+
+
+def _torch(config: Config, shapes, layout):
+    from torch import nn
+
+    E = shapes[0][-1]
+    _validate_sizes(config, E)
+    return nn.MultiheadAttention(
+        E, config["num_heads"], bias=config["use_bias"], batch_first=enabled("mha_batch_first")
+    )
+
+
+def _torch_call(module, config: Config, x):
+    import torch
+
+    mask = None
+    if config["causal"]:
+        T = x.shape[0] if not module.batch_first else x.shape[1]
+        allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # (T, T), True = may attend
+        mask = ~allowed if enabled("mha_mask_polarity") else allowed  # torch: True = masked out
+    output, _ = module(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
+    return output
+
+
+def _torch_read(module, shape) -> Config:
+    if not module.batch_first:
+        raise ValueError("batch_first=False (the model's input must be (B, T, E): build it with batch_first=True)")
+    if not module._qkv_same_embed_dim:
+        raise ValueError("kdim or vdim other than embed_dim (only self-attention is supported)")
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ValueError("add_bias_kv or add_zero_attn (not supported)")
+    if module.dropout:
+        raise ValueError(f"dropout={module.dropout} (only 0 is supported)")
+    use_bias = module.in_proj_bias is not None
+    if use_bias != (module.out_proj.bias is not None):
+        raise ValueError("bias on only some projections (not supported)")
+    return {"num_heads": module.num_heads, "key_dim": module.head_dim, "use_bias": use_bias, "causal": False}
+
+
+def _keras(config: Config, name: str):
+    import keras
+    import numpy as np
+
+    layer = keras.layers.MultiHeadAttention(config["num_heads"], config["key_dim"], use_bias=config["use_bias"], name=name)
+    if keras.backend.backend() == "tensorflow" and enabled("mha_tf_float32_scale"):
+        layer._inverse_sqrt_key_dim = np.float64(layer._inverse_sqrt_key_dim)  # a float64 tensor, not float32
+    return layer
+
+
+def _keras_call(config: Config, inputs: list) -> tuple[tuple, dict]:
+    import keras
+
+    x = inputs[0]
+    kwargs = {"use_causal_mask": config["causal"]}  # query = value (= key)
+    if keras.backend.backend() == "jax" and enabled("mha_jax_float32_softmax"):
+        kwargs["return_attention_scores"] = True  # the explicit path, in the model's dtype
+    return (x, x), kwargs
+
+
+def _keras_keep(value):
+    return value[0] if isinstance(value, (tuple, list)) else value  # (output, scores) -> output
+
+
+def _keras_read(layer) -> Config:
+    for attribute, expected in (("_dropout", 0.0), ("_output_shape", None), ("_use_gate", False)):
+        if getattr(layer, attribute, expected) not in (expected,):
+            raise ValueError(f"{attribute.lstrip('_')}={getattr(layer, attribute)!r} (only {expected!r} is supported)")
+    if layer._value_dim != layer._key_dim:
+        raise ValueError(f"value_dim={layer._value_dim} differs from key_dim={layer._key_dim} (not supported)")
+    if layer._attention_axes not in (None, (1,)):
+        raise ValueError(f"attention_axes={layer._attention_axes} (only the sequence axis is supported)")
+    return {"num_heads": layer.num_heads, "key_dim": layer.key_dim, "use_bias": layer._use_bias, "causal": False}
+
+
+def _keras_read_call(kwargs: dict) -> Config:
+    for key in ("attention_mask", "query_mask", "value_mask", "key_mask"):
+        if kwargs.get(key) is not None:
+            raise ValueError(f"{key} (masks other than use_causal_mask need a second model input; not supported)")
+    if kwargs.get("key") is not None:
+        raise ValueError("a separate key tensor (only self-attention is supported)")
+    return {"causal": bool(kwargs.get("use_causal_mask", False))}
+
+
+MULTI_HEAD_ATTENTION = LayerKind(
+    name="multi_head_attention",
+    family="attention",
+    summary="Z = softmax(Q K^T / sqrt(d)) V Wo + bo per head, Q, K, V = X Wq + bq, X Wk + bk, X Wv + bv",
+    scratch=_scratch,
+    torch=TorchSide(
+        build=_torch,
+        call=_torch_call,
+        modules=("torch.nn.MultiheadAttention",),
+        read_module=_torch_read,
+        layout=CANONICAL,
+    ),
+    keras=KerasSide(
+        build=_keras,
+        classes=("MultiHeadAttention",),
+        read=_keras_read,
+        call=_keras_call,
+        read_call=_keras_read_call,
+        keep=_keras_keep,
+    ),
+    converter=MultiHeadAttentionConverter(),
+    defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False},
+)
+
+
+KINDS = (MULTI_HEAD_ATTENTION,)

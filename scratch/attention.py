@@ -1,0 +1,178 @@
+"""Multi-head attention: scaled dot-product attention, then the per-head projections around it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratch.layer import Layer, glorot_uniform
+
+
+def causal_mask(T: int, S: int) -> np.ndarray:
+    """M[t, s] = True where query t may attend key s (s <= t): Keras' polarity, True = attend."""
+    return np.tril(np.ones((T, S), dtype=bool))  # (T, S)
+
+
+class ScaledDotProductAttention:
+    """O = softmax(Q K^T / sqrt(d) + mask) V, per batch entry and head.
+
+    Forward::
+
+        S = Q K^T / sqrt(d)                      # scores
+        S[~M] = -inf                             # masked keys get zero weight (M True = attend)
+        P = softmax(S)       (over the key axis)
+        O = P V
+
+    Backward, given dO::
+
+        dV = P^T dO
+        dP = dO V^T
+        dS = P * (dP - sum_s(dP * P))           # softmax backward, row by row
+        dQ = dS K / sqrt(d)
+        dK = dS^T Q / sqrt(d)
+
+    Shapes:
+        Q, dQ: (B, h, T, d)
+        K, dK, V, dV: (B, h, S, d)
+        M: (T, S) booleans, or None
+        S, P, dS, dP: (B, h, T, S)
+        O, dO: (B, h, T, d)
+    """
+
+    def forward(self, Q: np.ndarray, K: np.ndarray, V: np.ndarray, M: np.ndarray | None = None) -> np.ndarray:
+        d = Q.shape[-1]
+        self.scale = 1.0 / np.sqrt(d)
+        S = (Q @ K.swapaxes(-1, -2)) * self.scale  # (B, h, T, S)
+        if M is not None:
+            S = np.where(M, S, -np.inf)  # every row keeps at least one key (the diagonal, when causal)
+        S = S - S.max(axis=-1, keepdims=True)
+        E = np.exp(S)
+        P = E / E.sum(axis=-1, keepdims=True)  # (B, h, T, S)
+        self.Q, self.K, self.V, self.P = Q, K, V, P
+        return P @ V  # (B, h, T, d)
+
+    def backward(self, dO: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        Q, K, V, P, scale = self.Q, self.K, self.V, self.P, self.scale
+        dV = P.swapaxes(-1, -2) @ dO  # (B, h, S, d)
+        dP = dO @ V.swapaxes(-1, -2)  # (B, h, T, S)
+        dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, h, T, S)
+        dQ = (dS @ K) * scale  # (B, h, T, d)
+        dK = (dS.swapaxes(-1, -2) @ Q) * scale  # (B, h, S, d)
+        return dQ, dK, dV
+
+
+class MultiHeadAttention(Layer):
+    """Self-attention with h heads: Z = Attention(X Wq + bq, X Wk + bk, X Wv + bv) Wo + bo.
+
+    Forward (every projection per head; ``n`` runs over heads, ``j`` over a head's d features)::
+
+        Q[b, n, t, j] = sum_e X[b, t, e] Wq[e, n, j] + bq[n, j]        (V the same with Wv, bv)
+        K[b, n, t, j] = sum_e X[b, t, e] Wk[e, n, j]                   # no key bias: see below
+        O = ScaledDotProductAttention(Q, K, V, M)                      # M = causal_mask(T, T) if causal
+        Z[b, t, e] = sum_{n, j} O[b, n, t, j] Wo[n, j, e] + bo[e]
+
+    Backward, given dZ::
+
+        dWo[n, j, e] = sum_{b, t} O[b, n, t, j] dZ[b, t, e],   dbo = sum_{b, t} dZ
+        dO[b, n, t, j] = sum_e dZ[b, t, e] Wo[n, j, e]
+        dQ, dK, dV = ScaledDotProductAttention.backward(dO)
+        dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ   (dWk, dWv, dbv the same)
+        dX = dQ . Wq + dK . Wk + dV . Wv     (each summed over n, j: X feeds all three)
+
+    The key bias of Keras and torch is left out because nothing depends on it: it adds
+    Q[t] . bk to every score of row t, a constant the softmax removes, so dL/dbk = 0 exactly
+    (the frameworks report rounding noise). The converters load it as zeros and drop it back.
+
+    Shapes:
+        X, dX: (B, T, E)
+        Wq, Wk, Wv and their gradients: (E, h, d)  # Keras' query/key/value kernels; torch packs
+                                                   # in_proj_weight (3E, E) = [Wq; Wk; Wv] as (h d, E) each
+        bq, bv: (h, d)                             # torch in_proj_bias (3E,) = [bq; 0; bv] flattened
+        Wo, dWo: (h, d, E)                         # torch out_proj.weight (E, h d) = Wo reshaped, transposed
+        bo, dbo: (E,)
+        Q, K, V, O: (B, h, T, d)
+        Z, dZ: (B, T, E)
+
+    Initialisation (Keras defaults): kernels Glorot-uniform over the flattened (E, h d) and (h d, E)
+    matrices, biases zero.
+
+    Args:
+        num_heads: h.
+        key_dim: d, the features per head (Keras' ``key_dim``; torch's ``embed_dim // num_heads``).
+        use_bias: whether bq, bv, bo exist.
+        causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``).
+    """
+
+    def __init__(
+        self, num_heads: int, key_dim: int, use_bias: bool = True, causal: bool = False, name: str | None = None
+    ) -> None:
+        super().__init__(name)
+        for key, value in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if isinstance(value, bool) or int(value) != value or value < 1:
+                raise ValueError(f"MultiHeadAttention {self.name!r}: {key} must be a positive integer, received {value!r}")
+        self.num_heads, self.key_dim = int(num_heads), int(key_dim)
+        self.use_bias, self.causal = bool(use_bias), bool(causal)
+        self.embed_dim: int | None = None
+        self.attention = ScaledDotProductAttention()
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        if len(input_shape) != 2:
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), received {input_shape}"
+            )
+        self.embed_dim = int(input_shape[-1])
+
+    def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        E, h, d = self.embed_dim, self.num_heads, self.key_dim
+        shapes = {}
+        for p in ("q", "k", "v"):
+            shapes[f"W{p}"] = (E, h, d)
+            if self.use_bias and p != "k":
+                shapes[f"b{p}"] = (h, d)
+        shapes["Wo"] = (h, d, E)
+        if self.use_bias:
+            shapes["bo"] = (E,)
+        return shapes
+
+    def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
+        E, h, d = self.embed_dim, self.num_heads, self.key_dim
+        for key, shape in self.weight_shapes().items():
+            if key.startswith("b"):
+                self.params[key] = np.zeros(shape, dtype=dtype)
+            elif key == "Wo":
+                self.params[key] = glorot_uniform(rng, h * d, E, shape, dtype)
+            else:
+                self.params[key] = glorot_uniform(rng, E, h * d, shape, dtype)
+
+    def _project(self, X: np.ndarray, p: str) -> np.ndarray:
+        A = np.einsum("bte,enj->bntj", X, self.params[f"W{p}"])  # (B, h, T, d)
+        if f"b{p}" in self.params:
+            A = A + self.params[f"b{p}"][:, None, :]  # (h, 1, d) broadcasts over B and T
+        return A
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        B, T, E = X.shape
+        if E != self.embed_dim:
+            raise ValueError(f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}), received {X.shape}")
+        Q, K, V = (self._project(X, p) for p in ("q", "k", "v"))  # (B, h, T, d) each
+        M = causal_mask(T, T) if self.causal else None
+        O = self.attention.forward(Q, K, V, M)  # (B, h, T, d)
+        Z = np.einsum("bntj,nje->bte", O, self.params["Wo"])  # (B, T, E): heads merged by the projection
+        if self.use_bias:
+            Z = Z + self.params["bo"]
+        self.X, self.O = X, O
+        return Z
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray:
+        X, O = self.X, self.O
+        self.grads["Wo"] = np.einsum("bntj,bte->nje", O, dZ)  # (h, d, E)
+        if self.use_bias:
+            self.grads["bo"] = dZ.sum(axis=(0, 1))
+        dO = np.einsum("bte,nje->bntj", dZ, self.params["Wo"])  # (B, h, T, d)
+        dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d) each
+        dX = np.zeros_like(X)
+        for p, dA in (("q", dQ), ("k", dK), ("v", dV)):
+            self.grads[f"W{p}"] = np.einsum("bte,bntj->enj", X, dA)  # (E, h, d)
+            if f"b{p}" in self.params:
+                self.grads[f"b{p}"] = dA.sum(axis=(0, 2))  # (h, d)
+            dX += np.einsum("bntj,enj->bte", dA, self.params[f"W{p}"])  # (B, T, E)
+        return dX
