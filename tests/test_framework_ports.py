@@ -146,6 +146,11 @@ PORTS: dict[str, Port] = {
     # normalisation family: features or batch-first sequences
     "layernorm": Port("norm_layers", "layernorm", _keys("axis", "epsilon", "scale", "center"), "eps passed: torch 1e-5"),
     "rmsnorm": Port("norm_layers", "rmsnorm", _keys("axis", "epsilon"), "eps passed: torch None"),
+    # global pooling family
+    "global_avg_pool2d": Port("pooling_layers", "global_avg_pool2d", _keys("keepdims"), "AdaptiveAvgPool2d(1), Flatten"),
+    "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
+    "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
+    "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
 }
 
 

@@ -5,10 +5,10 @@ nothing in a family imports it back. ``parity.case`` holds the ``Case`` dataclas
 """
 
 from parity.case import Case, CaseError
-from parity.cases import conv, dense, norm, recurrent
+from parity.cases import conv, dense, norm, pooling, recurrent
 
 CASES: dict[str, Case] = {}
-for _family in (conv, dense, recurrent, norm):
+for _family in (conv, dense, recurrent, norm, pooling):
     for _case in _family.CASES:
         if _case.name in CASES:
             raise ValueError(f"case {_case.name!r} registered twice")
