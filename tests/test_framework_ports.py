@@ -153,6 +153,11 @@ PORTS: dict[str, Port] = {
         _keys("num_heads", "key_dim", "use_bias", "causal"),
         "attn(x, x, x, need_weights=False)[0] / MHA(x, x)",
     ),
+    # global pooling family
+    "global_avg_pool2d": Port("pooling_layers", "global_avg_pool2d", _keys("keepdims"), "AdaptiveAvgPool2d(1), Flatten"),
+    "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
+    "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
+    "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
 }
 
 

@@ -1,0 +1,68 @@
+"""Global pooling as people write it: ``x.mean(dim=1)`` over the steps of batch-first
+sequences (B, T, F), ``x.mean(dim=(2, 3))`` over the pixels of (B, C, H, W) images.
+
+torch.nn's global poolings (``nn.AdaptiveAvgPool1d(1)``) read channels-first (B, F, T), and
+``nn.AdaptiveAvgPool2d(1)`` keeps a (C, 1, 1) map that a ``nn.Flatten()`` must follow. These
+modules are the one line, named.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GlobalAvgPool1d(nn.Module):
+    """z = mean over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims."""
+
+    def __init__(self, keepdims: bool = False) -> None:
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1, keepdim=self.keepdims)  # (B, F) or (B, 1, F)
+
+    def extra_repr(self) -> str:
+        return f"keepdims={self.keepdims}"
+
+
+class GlobalMaxPool1d(nn.Module):
+    """z = max over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims."""
+
+    def __init__(self, keepdims: bool = False) -> None:
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=1, keepdim=self.keepdims)  # (B, F) or (B, 1, F)
+
+    def extra_repr(self) -> str:
+        return f"keepdims={self.keepdims}"
+
+
+class GlobalAvgPool2d(nn.Module):
+    """z = mean over every pixel: x (B, C, H, W) -> (B, C); with keepdims this is nn.AdaptiveAvgPool2d(1)."""
+
+    def __init__(self, keepdims: bool = False) -> None:
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=self.keepdims)  # (B, C) or (B, C, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"keepdims={self.keepdims}"
+
+
+class GlobalMaxPool2d(nn.Module):
+    """z = max over every pixel: x (B, C, H, W) -> (B, C); with keepdims this is nn.AdaptiveMaxPool2d(1)."""
+
+    def __init__(self, keepdims: bool = False) -> None:
+        super().__init__()
+        self.keepdims = keepdims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)  # (B, C) or (B, C, 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"keepdims={self.keepdims}"
