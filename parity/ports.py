@@ -224,11 +224,15 @@ def compare(
 ) -> Comparison:
     """Compare two models meant to be the same. ``input_shape``: one sample of a torch model, in
     torch's layout (a Keras model declares its own); ``inputs``: the canonical (channels-last) batch
-    to use instead of a seeded normal one. ``weights_from``: whose weights both run with."""
+    to use instead of a seeded normal one. ``weights_from``: whose weights both run with, or "own":
+    each its own (A's and B's as their float64 builds hold them), and every weight is compared too
+    (``weight:<layer>.<name>``), which is how a port saved with its weights is checked."""
     import pandas as pd
 
-    if weights_from not in ("a", "b"):
-        raise SpecError(f"weights_from must be 'a' or 'b', received {weights_from!r}")
+    if weights_from not in ("a", "b", "own"):
+        raise SpecError(f"weights_from must be 'a', 'b' or 'own', received {weights_from!r}")
+    own_mode = weights_from == "own"
+    weights_from = "a" if own_mode else weights_from
     first = load(model_a if weights_from == "a" else model_b, "a" if weights_from == "a" else "b", input_shape, seed)
     shape_other = input_shape or _torch_shape(first.spec.input_shape)
     other = load(model_b if weights_from == "a" else model_a, "b" if weights_from == "a" else "a", shape_other, seed)
@@ -250,15 +254,25 @@ def compare(
     X = inputs if inputs is not None else rng.standard_normal((batch, *a.spec.input_shape))
     out_shape = _scratch_shape(a.spec)
     G = rng.standard_normal((X.shape[0], *out_shape))
-    own = first.run(X, G, None, dtype)  # the first model with its own weights
-    converted = _rename_keys(own["weights"], _renaming(first.spec, other.spec))
-    ported = other.run(X, G, converted, dtype)  # the other with those weights, converted
-    ra, rb = (own, ported) if weights_from == "a" else (ported, own)
+    if own_mode:
+        ra, weights_a = _own(a, X, G, dtype)
+        rb, weights_b = _own(b, X, G, dtype)
+    else:
+        own = first.run(X, G, None, dtype)  # the first model with its own weights
+        converted = _rename_keys(own["weights"], _renaming(first.spec, other.spec))
+        ported = other.run(X, G, converted, dtype)  # the other with those weights, converted
+        ra, rb = (own, ported) if weights_from == "a" else (ported, own)
+        weights_a = own["weights"] if weights_from == "a" else converted
+        weights_b = _rename_keys(weights_a, _renaming(a.spec, b.spec))
     rb = {**rb, "grads": _rename_keys(rb["grads"], _renaming(b.spec, a.spec))}  # reported in A's names
-    weights_a = own["weights"] if weights_from == "a" else converted
 
     tol = tolerance(dtype)
     records = [compare_arrays(a.spec.name, "a", "b", dtype, "output", ra["output"], rb["output"], tol)]
+    if own_mode:
+        weights_b_as_a = _rename_keys(weights_b, _renaming(b.spec, a.spec))
+        for name, value in weights_a.items():
+            other_value = weights_b_as_a.get(name, np.full_like(value, np.nan))
+            records.append(compare_arrays(a.spec.name, "a", "b", dtype, f"weight:{name}", value, other_value, tol))
     for name, value in ra["grads"].items():
         records.append(
             compare_arrays(
@@ -273,10 +287,7 @@ def compare(
             )
         )
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
-    for label, side, result, side_weights in (
-        ("a", a, ra, weights_a),
-        ("b", b, rb, _rename_keys(weights_a, _renaming(a.spec, b.spec))),
-    ):
+    for label, side, result, side_weights in (("a", a, ra, weights_a), ("b", b, rb, weights_b)):
         scratch = _scratch(side.spec, side_weights, X, G, dtype)
         records.append(
             compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
@@ -285,7 +296,11 @@ def compare(
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
     if not comparison.agree:
-        comparison.first_divergence = _first_divergence(a.spec, b.spec, weights_a, X, G, dtype)
+        wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
+        if wrong:  # a weight that differs is where they part, whatever the activations say
+            comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
+        else:
+            comparison.first_divergence = _first_divergence(a.spec, b.spec, weights_a, X, G, dtype, weights_b)
         comparison.fixes = _numerical_fixes(
             a.spec, b.spec, weights_a, X, G, dtype, comparison.first_divergence, differences
         )
@@ -315,11 +330,23 @@ def _rename_keys(weights: dict, rename) -> dict:
     return {rename(k): v for k, v in weights.items()}
 
 
-def _first_divergence(a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str) -> str | None:
-    """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model)."""
+def _own(side: Side, X, G, dtype: str) -> tuple[dict, dict]:
+    """(a run of ``side`` in ``dtype`` with its own weights, those weights): the weights are read in
+    float64, so that a model whose initialisers draw differently per dtype still runs with one set."""
+    result = side.run(X, G, None, "float64")
+    weights = result["weights"]
+    return (result if dtype == "float64" else side.run(X, G, weights, dtype)), weights
+
+
+def _first_divergence(
+    a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str, weights_b: dict | None = None
+) -> str | None:
+    """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model).
+    B runs with ``weights_b`` (its own names), A's converted when None."""
     tol = tolerance(dtype)
     ta = _scratch(a, weights_a, X, G, dtype, trace=True).trace
-    tb = _scratch(b, _rename_keys(weights_a, _renaming(a, b)), X, G, dtype, trace=True).trace
+    weights_b = _rename_keys(weights_a, _renaming(a, b)) if weights_b is None else weights_b
+    tb = _scratch(b, weights_b, X, G, dtype, trace=True).trace
     for la, lb in zip(ta, tb):
         if compare_arrays(a.name, "a", "b", dtype, "activation", la.output, lb.output, tol).passed is False:
             return la.name if la.name == lb.name else f"{la.name} / {lb.name}"
