@@ -305,6 +305,8 @@ def _gelu_keras(config: Config, name: str):
 
     approximate = config["approximate"]
     function = keras.ops.gelu if config["keras_form"] == "ops" else keras.activations.gelu
+    if approximate is False and config["keras_form"] != "ops":
+        return keras.layers.Activation("gelu", name=name)  # exact, its default; a string the importer reads back
     if approximate is None:
         return keras.layers.Activation(function, name=name)
     return keras.layers.Activation(lambda x: function(x, approximate=bool(approximate)), name=name)

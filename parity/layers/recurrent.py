@@ -31,13 +31,19 @@ def _call(module, config: Config, x):
 
 
 def _torch_read(module, shape) -> Config:
-    if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+    # GRUResetBefore is always one unidirectional layer and has no num_layers or bidirectional
+    if (
+        getattr(module, "num_layers", 1) != 1
+        or getattr(module, "bidirectional", False)
+        or getattr(module, "proj_size", 0)
+    ):
         raise ValueError("num_layers > 1, bidirectional or proj_size (only one unidirectional layer is supported)")
     if not module.batch_first:
         raise ValueError("batch_first=False (the model's input must be (B, T, F): build it with batch_first=True)")
     if getattr(module, "nonlinearity", "tanh") != "tanh":
         raise ValueError(f"nonlinearity={module.nonlinearity!r} (only tanh is supported)")
-    config = {"units": module.hidden_size, "return_sequences": True, "use_bias": module.bias}
+    use_bias = getattr(module, "bias", getattr(module, "bias_ih_l0", None) is not None)
+    config = {"units": module.hidden_size, "return_sequences": True, "use_bias": bool(use_bias)}
     return config
 
 
