@@ -88,6 +88,7 @@ import numpy as np
 if sys.argv[2] == "keras":
     import keras
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
 spec = importlib.util.spec_from_file_location("model", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
@@ -98,7 +99,7 @@ if sys.argv[2] == "torch":
     with torch.no_grad():
         Y = model.eval()(torch.from_numpy(X)).numpy()
 else:
-    Y = np.asarray(model(X, training=False))
+    Y = keras.ops.convert_to_numpy(model(X, training=False))
 np.save(sys.argv[4], Y)
 """
 
@@ -116,7 +117,9 @@ def test_the_generated_model_runs_on_its_own(case, ported, tmp_path):
     target_X = np.moveaxis(X, -1, 1) if case.to == "torch" and X.ndim == 4 else X  # NCHW for torch
     np.save(tmp_path / "x.npy", target_X)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["KERAS_BACKEND"] = "torch"
+    # TensorFlow computes float64 in float64; Keras 3.15 on torch demotes matmuls to float32 (keras-team/keras
+    # issue #23704; the workers patch it, parity.runners.worker.keep_float64), which a fresh process must not need
+    env["KERAS_BACKEND"] = "tensorflow"
     done = subprocess.run(
         [sys.executable, "-c", RUN_ALONE, str(folder / "model.py"), case.to, "x.npy", "y.npy"],
         cwd=tmp_path,
