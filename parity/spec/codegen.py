@@ -56,9 +56,10 @@ def _shape(shape) -> str:
 
 def _docstring(spec: ModelSpec, origin: str, framework: str, sample: tuple, weights: str, extra: str) -> str:
     images = "images are channels-last, as Keras reads them" if framework == "Keras" else "images are NCHW"
+    owner = "Keras'" if framework == "Keras" else "PyTorch's"
     return f'''"""{spec.name}, ported to {framework} from {origin} by `parity port`.
 
-Inputs in {framework}'s own convention ({images}): one sample is {sample},
+Inputs in {owner} own convention ({images}): one sample is {sample},
 a batch {_shape(sample)}.{extra}
 
 build() makes the model; build_with_weights() also loads {weights}, saved beside this
