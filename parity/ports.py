@@ -237,13 +237,17 @@ def compare(
 ) -> Comparison:
     """Compare two models meant to be the same. ``input_shape``: one sample of a torch model, in
     torch's layout (a Keras model declares its own); ``inputs``: the canonical (channels-last) batch
-    to use instead of a seeded normal one. ``weights_from``: whose weights both run with.
+    to use instead of a seeded normal one. ``weights_from``: whose weights both run with, or "own":
+    each its own (A's and B's as their float64 builds hold them), and every weight is compared too
+    (``weight:<layer>.<name>``), which is how a port saved with its weights is checked.
     ``weights_a`` / ``weights_b``: a weights file for a source (a torch state_dict loaded with
     ``weights_only=True``, or a Keras ``.weights.h5``) instead of the factory's initial weights."""
     import pandas as pd
 
-    if weights_from not in ("a", "b"):
-        raise SpecError(f"weights_from must be 'a' or 'b', received {weights_from!r}")
+    if weights_from not in ("a", "b", "own"):
+        raise SpecError(f"weights_from must be 'a', 'b' or 'own', received {weights_from!r}")
+    own_mode = weights_from == "own"
+    weights_from = "a" if own_mode else weights_from
     files = {"a": weights_a, "b": weights_b}
     order = ("a", "b") if weights_from == "a" else ("b", "a")
     models = {"a": model_a, "b": model_b}
@@ -268,15 +272,25 @@ def compare(
     X = inputs if inputs is not None else rng.standard_normal((batch, *a.spec.input_shape))
     out_shape = _scratch_shape(a.spec)
     G = rng.standard_normal((X.shape[0], *out_shape))
-    own = first.run(X, G, None, dtype)  # the first model with its own weights
-    converted = _rename_keys(own["weights"], _renaming(first.spec, other.spec))
-    ported = other.run(X, G, converted, dtype)  # the other with those weights, converted
-    ra, rb = (own, ported) if weights_from == "a" else (ported, own)
+    if own_mode:
+        ra, canonical_a = _own(a, X, G, dtype)
+        rb, canonical_b = _own(b, X, G, dtype)
+    else:
+        own = first.run(X, G, None, dtype)  # the first model with its own weights
+        converted = _rename_keys(own["weights"], _renaming(first.spec, other.spec))
+        ported = other.run(X, G, converted, dtype)  # the other with those weights, converted
+        ra, rb = (own, ported) if weights_from == "a" else (ported, own)
+        canonical_a = own["weights"] if weights_from == "a" else converted
+        canonical_b = _rename_keys(canonical_a, _renaming(a.spec, b.spec))
     rb = {**rb, "grads": _rename_keys(rb["grads"], _renaming(b.spec, a.spec))}  # reported in A's names
-    weights_a = own["weights"] if weights_from == "a" else converted
 
     tol = tolerance(dtype)
     records = [compare_arrays(a.spec.name, "a", "b", dtype, "output", ra["output"], rb["output"], tol)]
+    if own_mode:
+        weights_b_as_a = _rename_keys(canonical_b, _renaming(b.spec, a.spec))
+        for name, value in canonical_a.items():
+            other_value = weights_b_as_a.get(name, np.full_like(value, np.nan))
+            records.append(compare_arrays(a.spec.name, "a", "b", dtype, f"weight:{name}", value, other_value, tol))
     for name, value in ra["grads"].items():
         records.append(
             compare_arrays(
@@ -291,23 +305,24 @@ def compare(
             )
         )
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
-    for label, side, result, side_weights in (
-        ("a", a, ra, weights_a),
-        ("b", b, rb, _rename_keys(weights_a, _renaming(a.spec, b.spec))),
-    ):
+    for label, side, result, side_weights in (("a", a, ra, canonical_a), ("b", b, rb, canonical_b)):
         scratch = _scratch(side.spec, side_weights, X, G, dtype)
         records.append(
             compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
         )
     if steps:
-        records += _training(a, b, weights_a, X, dtype, steps, optimizer, seed)
+        records += _training(a, b, canonical_a, X, dtype, steps, optimizer, seed)
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
     if not comparison.agree:
-        comparison.first_divergence = _first_divergence(a.spec, b.spec, weights_a, X, G, dtype)
+        wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
+        if wrong:  # a weight that differs is where they part, whatever the activations say
+            comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
+        else:
+            comparison.first_divergence = _first_divergence(a.spec, b.spec, canonical_a, X, G, dtype, canonical_b)
         comparison.fixes = _numerical_fixes(
-            a.spec, b.spec, weights_a, X, G, dtype, comparison.first_divergence, differences
+            a.spec, b.spec, canonical_a, X, G, dtype, comparison.first_divergence, differences
         )
     return comparison
 
@@ -368,11 +383,23 @@ def _rename_keys(weights: dict, rename) -> dict:
     return {rename(k): v for k, v in weights.items()}
 
 
-def _first_divergence(a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str) -> str | None:
-    """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model)."""
+def _own(side: Side, X, G, dtype: str) -> tuple[dict, dict]:
+    """(a run of ``side`` in ``dtype`` with its own weights, those weights): the weights are read in
+    float64, so that a model whose initialisers draw differently per dtype still runs with one set."""
+    result = side.run(X, G, None, "float64")
+    weights = result["weights"]
+    return (result if dtype == "float64" else side.run(X, G, weights, dtype)), weights
+
+
+def _first_divergence(
+    a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str, weights_b: dict | None = None
+) -> str | None:
+    """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model).
+    B runs with ``weights_b`` (its own names), A's converted when None."""
     tol = tolerance(dtype)
     ta = _scratch(a, weights_a, X, G, dtype, trace=True).trace
-    tb = _scratch(b, _rename_keys(weights_a, _renaming(a, b)), X, G, dtype, trace=True).trace
+    weights_b = _rename_keys(weights_a, _renaming(a, b)) if weights_b is None else weights_b
+    tb = _scratch(b, weights_b, X, G, dtype, trace=True).trace
     for la, lb in zip(ta, tb):
         if compare_arrays(a.name, "a", "b", dtype, "activation", la.output, lb.output, tol).passed is False:
             return la.name if la.name == lb.name else f"{la.name} / {lb.name}"

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from parity.compare.records import compare_runs
 from torch import nn
 
 from parity import DTYPES
 from parity.case import CaseError
 from parity.cases import get_case
 from parity.check import check_case, make_request, with_config
-from parity.compare.records import compare_runs
 from parity.gradcheck import check_gradients
 from parity.runners import run
 from parity.spec.model import SpecError

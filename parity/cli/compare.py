@@ -9,7 +9,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("compare", help="compare two models meant to be the same (a torch and a Keras port, say)")
     p.add_argument("a", metavar="A", help="path/to/file.py:factory or a .keras file")
     p.add_argument("b", metavar="B", help="path/to/file.py:factory or a .keras file")
-    p.add_argument("--weights-from", default="a", choices=("a", "b"), help="whose weights both run with (default a)")
+    p.add_argument(
+        "--weights-from",
+        default="a",
+        choices=("a", "b", "own"),
+        help="whose weights both run with (default a); own: each its own, every weight compared too",
+    )
     p.add_argument(
         "--weights-a",
         metavar="FILE",

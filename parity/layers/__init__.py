@@ -11,6 +11,7 @@ from parity.layers.base import (
     KerasSide,
     LayerKind,
     Registry,
+    Source,
     TorchSide,
     Traits,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "KerasSide",
     "LayerKind",
     "Registry",
+    "Source",
     "TorchSide",
     "Traits",
 ]

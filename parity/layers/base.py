@@ -11,7 +11,10 @@ An entry says everything the harness needs to know about one kind of layer:
 - how the torch activation is laid out against the canonical one (``torch.layout``), so a
   per-layer trace of an NCHW torch model compares with the NHWC scratch trace;
 - what is special about it, as data (``traits``): running statistics, stochastic masks,
-  regularisers.
+  regularisers;
+- how a person writes it (``torch.source``, ``keras.source``): the constructor as source code,
+  with a comment for each conversion rule that shaped it, next to the ``build`` it mirrors
+  (``parity port`` writes these into a model.py; a test checks both give the same spec).
 
 Nothing in this module imports torch or Keras: the callables do, when called, so the parent
 process never imports Keras (each backend lives in its own worker process).
@@ -35,6 +38,26 @@ FLAT_CHANNELS_FIRST = "flat_channels_first"  # a flattened channels-first map: (
 
 
 @dataclass(frozen=True)
+class Source:
+    """A layer as a person writes it: the constructor expression and why it reads as it does.
+
+    Attributes:
+        expression: the constructor (``nn.Linear(784, 32)``, ``layers.Dense(32, name="fc1")``);
+            None for a torch operation written in ``forward`` only (``x + y``).
+        comments: one line per conversion rule that shaped the call (``eps carried over: ...``).
+        imports: import lines the expression needs besides ``torch`` / ``nn`` / ``keras`` / ``layers``.
+        call: torch only: how ``forward`` applies it, lines with ``{y}`` (the result), ``{m}`` (the
+            module, ``self.conv1``) and ``{x}`` (its inputs, comma-separated; ``{x0}``, ``{x1}``, ...);
+            None for ``{y} = {m}({x})``.
+    """
+
+    expression: str | None
+    comments: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    call: str | None = None
+
+
+@dataclass(frozen=True)
 class TorchSide:
     """The PyTorch half of an entry.
 
@@ -50,6 +73,7 @@ class TorchSide:
             may return None when the call is not one this kind covers.
         layout: the layout of the output: "follow" (the first input's), or one of
             CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input).
+        source: (config, input shapes, input layout) -> ``Source``: what ``build`` builds, as code.
     """
 
     build: Callable[..., Any]
@@ -59,6 +83,7 @@ class TorchSide:
     ops: tuple[str, ...] = ()
     read_op: Callable[..., Config | None] | None = None
     layout: str = "follow"
+    source: Callable[..., Source] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +107,8 @@ class KerasSide:
             Keras model fixes when it calls the layer rather than when it builds it).
         keep: (what the call returns) -> the output the model keeps; the value itself when None
             (MultiHeadAttention asked for its scores returns (output, scores)).
+        source: (config, name) -> ``Source``: what ``build`` builds, as code (``layers.`` is
+            ``keras.layers``).
     """
 
     build: Callable[..., Any]
@@ -90,6 +117,7 @@ class KerasSide:
     activations: tuple[str, ...] = ()
     activation_config: Callable[[str], Config] | None = None
     splits_activation: bool = False
+    source: Callable[..., Source] | None = None
     call: Callable[..., tuple[tuple, dict]] | None = None
     read_call: Callable[[dict], Config] | None = None
     keep: Callable[[Any], Any] | None = None
@@ -216,3 +244,33 @@ def _resolve(path: str):
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         return None
+
+
+# Writing constructors as code ---------------------------------------------------------------
+
+
+def literal(value: Any) -> str:
+    """A Python literal as a person types it: double-quoted strings, tuples, short floats."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        short = f"{value:.12g}"  # 1 - 0.99 is 0.010000000000000009: written 0.01
+        return short if any(c in short for c in ".en") else short + ".0"
+    if isinstance(value, (list, tuple)):
+        items = [literal(v) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+    return repr(value)
+
+
+def code(callee: str, *args: Any, **kwargs: Any) -> str:
+    """``callee(arg, ..., key=value, ...)`` with every value a ``literal``."""
+    parts = [literal(a) for a in args] + [f"{k}={literal(v)}" for k, v in kwargs.items()]
+    return f"{callee}({', '.join(parts)})"
+
+
+def size(value) -> int | tuple[int, ...]:
+    """A pair written as one number when both are equal (``3`` for (3, 3)), as people write kernel sizes."""
+    value = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
+    return value[0] if isinstance(value, tuple) and len(set(value)) == 1 else value

@@ -17,9 +17,11 @@ what the rule disabled builds (divergences ``same_padding_stride2`` and
 
 from __future__ import annotations
 
+import math
+
 from parity.convert.base import enabled
 from parity.convert.conv import BatchNormConverter, Conv2DConverter
-from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, TorchSide, Traits
+from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, Traits, code, size
 
 
 def _pair(value) -> tuple[int, int]:
@@ -63,6 +65,47 @@ def _conv_torch(config: Config, shapes, layout):
     if s == (1, 1):
         return nn.Conv2d(C_in, config["filters"], k, padding="same", **args)
     return Conv2d(C_in, config["filters"], k, padding="same", **args)
+
+
+_SAME_STRIDED = "Keras' 'same' pads (total // 2, total - total // 2); nn.Conv2d(padding='same') refuses strides > 1"
+
+
+def _conv_torch_source(config: Config, shapes, layout) -> Source:
+    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
+    kwargs: Config = {}
+    if s != (1, 1):
+        kwargs["stride"] = size(s)
+    callee, imports, comments = (
+        "nn.Conv2d",
+        (),
+        ["weight = kernel.transpose(3, 2, 0, 1): torch stores (out, in, kh, kw)"],
+    )
+    if config["padding"] == "same" and not enabled("same_padding"):
+        kwargs["padding"] = size(_naive_padding(k))
+    elif config["padding"] == "same":
+        kwargs["padding"] = "same"
+        if s != (1, 1):
+            callee, imports = "Conv2d", ("from framework.pytorch.conv import Conv2d",)
+            comments.append(_SAME_STRIDED)
+    if d != (1, 1):
+        kwargs["dilation"] = size(d)
+    if not config["use_bias"]:
+        kwargs["bias"] = False
+    return Source(code(callee, shapes[0][-1], config["filters"], size(k), **kwargs), tuple(comments), imports)
+
+
+def _conv_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    if tuple(config["strides"]) != (1, 1):
+        kwargs["strides"] = size(config["strides"])
+    if config["padding"] != "valid":
+        kwargs["padding"] = config["padding"]
+    if tuple(config["dilation_rate"]) != (1, 1):
+        kwargs["dilation_rate"] = size(config["dilation_rate"])
+    if not config["use_bias"]:
+        kwargs["use_bias"] = False
+    expression = code("layers.Conv2D", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
+    return Source(expression, ("kernel = weight.transpose(2, 3, 1, 0): Keras stores (kh, kw, C_in, C_out)",))
 
 
 def _conv_torch_read(module, shape) -> Config:
@@ -143,8 +186,15 @@ CONV2D = LayerKind(
         modules=("torch.nn.Conv2d", "framework.pytorch.conv.Conv2d"),
         read_module=_conv_torch_read,
         layout=CHANNELS_FIRST,
+        source=_conv_torch_source,
     ),
-    keras=KerasSide(build=_conv_keras, classes=("Conv2D",), read=_conv_keras_read, splits_activation=True),
+    keras=KerasSide(
+        build=_conv_keras,
+        classes=("Conv2D",),
+        read=_conv_keras_read,
+        splits_activation=True,
+        source=_conv_keras_source,
+    ),
     converter=Conv2DConverter(),
     defaults={
         "filters": 1,
@@ -181,6 +231,28 @@ def _pool_kind(
         if not enabled("same_padding"):
             return getattr(nn, torch_class)(k, s, padding=_naive_padding(k))
         return getattr(conv, framework_class)(k, s, padding="same")
+
+    def source_torch(config: Config, shapes, layout) -> Source:
+        k, s = _pair(config["pool_size"]), _pair(config["strides"])
+        stride = {} if s == k else {"stride": size(s)}
+        if config["padding"] == "valid":
+            return Source(code(f"nn.{torch_class}", size(k), **stride))
+        if not enabled("same_padding"):
+            return Source(code(f"nn.{torch_class}", size(k), **stride, padding=size(_naive_padding(k))))
+        why = "Keras' 'same' pads (total // 2, total - total // 2), the mean over real cells only"
+        return Source(
+            code(framework_class, size(k), size(s), padding="same"),
+            (why,),
+            (f"from framework.pytorch.conv import {framework_class}",),
+        )
+
+    def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        kwargs: Config = {}
+        if tuple(config["strides"]) != tuple(config["pool_size"]):
+            kwargs["strides"] = size(config["strides"])
+        if config["padding"] != "valid":
+            kwargs["padding"] = config["padding"]
+        return Source(code(f"layers.{keras_class}", size(config["pool_size"]), **kwargs, name=layer_name))
 
     def read_torch(module, shape) -> Config:
         if isinstance(module.padding, str):  # framework.pytorch.conv's pools
@@ -227,8 +299,9 @@ def _pool_kind(
             read_module=read_torch,
             ops=(op,),
             read_op=read_op,
+            source=source_torch,
         ),
-        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras),
+        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),
         defaults={"pool_size": [2, 2], "strides": [2, 2], "padding": "valid"},
     )
 
@@ -268,6 +341,37 @@ def _bn_torch(config: Config, shapes, layout):
     raise ValueError(f"BatchNorm over inputs of shape {shapes[0]} (images (H, W, C) or features (F,) only)")
 
 
+_MOMENTUM = "(torch weighs the new batch; Keras the old)"
+
+
+def _bn_torch_source(config: Config, shapes, layout) -> Source:
+    kwargs: Config = {}
+    comments = []
+    if config["epsilon"] is not None and not math.isclose(config["epsilon"], 1e-5):
+        kwargs["eps"] = config["epsilon"]
+        comments.append("eps carried over: torch's default is 1e-5")
+    if config["momentum"] is not None and not math.isclose(1.0 - config["momentum"], 0.1):
+        kwargs["momentum"] = 1.0 - config["momentum"]
+        comments.append(f"momentum {config['momentum']:.12g} -> {1.0 - config['momentum']:.12g} {_MOMENTUM}")
+    rank = len(shapes[0])
+    if rank not in (1, 3):
+        raise ValueError(f"BatchNorm over inputs of shape {shapes[0]} (images (H, W, C) or features (F,) only)")
+    callee = "nn.BatchNorm2d" if rank == 3 else "nn.BatchNorm1d"
+    return Source(code(callee, shapes[0][-1], **kwargs), tuple(comments))
+
+
+def _bn_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    comments = []
+    if config["epsilon"] is not None and not math.isclose(config["epsilon"], 1e-3):
+        kwargs["epsilon"] = config["epsilon"]
+        comments.append("epsilon carried over: Keras' default is 1e-3")
+    if config["momentum"] is not None and not math.isclose(config["momentum"], 0.99):
+        kwargs["momentum"] = config["momentum"]
+        comments.append(f"momentum {1.0 - config['momentum']:.12g} -> {config['momentum']:.12g} {_MOMENTUM}")
+    return Source(code("layers.BatchNormalization", **kwargs, name=name), tuple(comments))
+
+
 def _bn_torch_read(module, shape) -> Config:
     if not module.affine or not module.track_running_stats:
         raise ValueError("affine=False or track_running_stats=False (only the default BatchNorm is supported)")
@@ -300,8 +404,9 @@ BATCH_NORM = LayerKind(
         build=_bn_torch,
         modules=("torch.nn.BatchNorm2d", "torch.nn.BatchNorm1d"),
         read_module=_bn_torch_read,
+        source=_bn_torch_source,
     ),
-    keras=KerasSide(build=_bn_keras, classes=("BatchNormalization",), read=_bn_keras_read),
+    keras=KerasSide(build=_bn_keras, classes=("BatchNormalization",), read=_bn_keras_read, source=_bn_keras_source),
     converter=BatchNormConverter(),
     traits=Traits(running_statistics=("moving_mean", "moving_var"), training_flag=True),
     defaults={"epsilon": 1e-3, "momentum": 0.99},
@@ -324,6 +429,18 @@ def _pad_torch(config: Config, shapes, layout):
 
     (top, bottom), (left, right) = config["padding"]
     return nn.ZeroPad2d((left, right, top, bottom))
+
+
+def _pad_torch_source(config: Config, shapes, layout) -> Source:
+    (top, bottom), (left, right) = config["padding"]
+    why = "(left, right, top, bottom): the last axis first, as F.pad reads it"
+    return Source(code("nn.ZeroPad2d", (left, right, top, bottom)), (why,))
+
+
+def _pad_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    (top, bottom), (left, right) = config["padding"]
+    why = "((top, bottom), (left, right)); torch's ZeroPad2d takes (left, right, top, bottom)"
+    return Source(code("layers.ZeroPadding2D", ((top, bottom), (left, right)), name=name), (why,))
 
 
 def _pad_config(pads) -> Config:
@@ -366,8 +483,9 @@ ZERO_PADDING2D = LayerKind(
         read_module=lambda module, shape: _pad_config(module.padding),
         ops=("aten.constant_pad_nd.default", "aten.pad.default"),
         read_op=_pad_torch_op,
+        source=_pad_torch_source,
     ),
-    keras=KerasSide(build=_pad_keras, classes=("ZeroPadding2D",), read=_pad_keras_read),
+    keras=KerasSide(build=_pad_keras, classes=("ZeroPadding2D",), read=_pad_keras_read, source=_pad_keras_source),
     defaults={"padding": [[1, 1], [1, 1]]},
 )
 

@@ -10,7 +10,19 @@ from __future__ import annotations
 import math
 
 from parity.convert.dense import DenseConverter
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide, Traits
+from parity.layers.base import (
+    CANONICAL,
+    CHANNELS_FIRST,
+    FLAT_CHANNELS_FIRST,
+    Config,
+    KerasSide,
+    LayerKind,
+    Source,
+    TorchSide,
+    Traits,
+    code,
+    literal,
+)
 
 # Dense ---------------------------------------------------------------------------------
 
@@ -66,6 +78,33 @@ def _dense_keras_read(layer) -> Config:
     return {"units": layer.units, "use_bias": layer.use_bias, "kernel_regularizer": l2}
 
 
+_ROWS = "rows permuted: torch flattens (C, H, W), Keras (H, W, C)"
+
+
+def _dense_torch_source(config: Config, shapes, layout) -> Source:
+    kwargs = {} if config["use_bias"] else {"bias": False}
+    comments = ["weight = kernel.T: torch stores (out_features, in_features)"]
+    if layout == FLAT_CHANNELS_FIRST:
+        comments.append(_ROWS)
+    if config["kernel_regularizer"]:
+        comments.append(
+            f"L2 {config['kernel_regularizer']} on the weight: add it to the loss (torch layers carry none)"
+        )
+    return Source(code("nn.Linear", math.prod(shapes[0][-1:]), config["units"], **kwargs), tuple(comments))
+
+
+def _dense_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {} if config["use_bias"] else {"use_bias": False}
+    l2 = config["kernel_regularizer"]
+    expression = code("layers.Dense", config["units"], **kwargs, name=name)
+    if l2:
+        expression = expression[:-1] + f", kernel_regularizer=keras.regularizers.L2({l2!r}))"
+    comments = ["kernel = weight.T: Keras stores (in_features, units)"]
+    if layout == FLAT_CHANNELS_FIRST:
+        comments.append(_ROWS)
+    return Source(expression, tuple(comments))
+
+
 DENSE = LayerKind(
     name="dense",
     family="dense",
@@ -76,8 +115,15 @@ DENSE = LayerKind(
         modules=("torch.nn.Linear",),
         read_module=_dense_torch_read,
         layout=CANONICAL,
+        source=_dense_torch_source,
     ),
-    keras=KerasSide(build=_dense_keras, classes=("Dense",), read=_dense_keras_read, splits_activation=True),
+    keras=KerasSide(
+        build=_dense_keras,
+        classes=("Dense",),
+        read=_dense_keras_read,
+        splits_activation=True,
+        source=_dense_keras_source,
+    ),
     converter=DenseConverter(),
     traits=Traits(regularizer="kernel_regularizer"),
     defaults={"units": 1, "use_bias": True, "kernel_regularizer": None},
@@ -100,6 +146,8 @@ def _activation(
     torch_read_op=None,
     keras_build=None,
     keras_read=None,
+    torch_source=None,
+    keras_source=None,
 ) -> LayerKind:
     """An element-wise (or last-axis) activation: the same shape out as in."""
 
@@ -128,6 +176,12 @@ def _activation(
     def read_keras(layer) -> Config:
         return {}
 
+    def source_torch(config: Config, shapes, layout) -> Source:
+        return Source(f"nn.{torch_module.rpartition('.')[2]}()")
+
+    def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        return Source(code("layers.Activation", name, name=layer_name))
+
     return LayerKind(
         name=name,
         family="dense",
@@ -139,6 +193,7 @@ def _activation(
             read_module=torch_read or (lambda module, shape: {}),
             ops=torch_ops,
             read_op=torch_read_op or (lambda args, kwargs, shapes, layout: {}),
+            source=torch_source or source_torch,
         ),
         keras=KerasSide(
             build=keras_build or build_keras,
@@ -146,6 +201,7 @@ def _activation(
             read=keras_read or read_keras,
             activations=keras_names,
             activation_config=lambda activation: dict(defaults or {}),
+            source=keras_source or source_keras,
         ),
         defaults=dict(defaults or {}),
     )
@@ -182,6 +238,55 @@ def _leaky_keras_read(layer) -> Config:
     return {"negative_slope": float(layer.negative_slope), "keras_form": "layer"}
 
 
+_SLOPE = "negative_slope explicit: torch's default is 0.01, Keras' LeakyReLU 0.3"
+
+
+def _leaky_torch_source(config: Config, shapes, layout) -> Source:
+    slope = config["negative_slope"]
+    return Source("nn.LeakyReLU()") if slope is None else Source(code("nn.LeakyReLU", slope), (_SLOPE,))
+
+
+def _leaky_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    slope = config["negative_slope"]
+    if slope is not None:
+        return Source(code("layers.LeakyReLU", negative_slope=slope, name=name), (_SLOPE,))
+    if config["keras_form"] == "layer":
+        return Source(code("layers.LeakyReLU", name=name))
+    if config["keras_form"] == "string":
+        return Source(code("layers.Activation", "leaky_relu", name=name))
+    return Source(f"layers.Activation(keras.ops.leaky_relu, name={literal(name)})")
+
+
+def _gelu_torch_source(config: Config, shapes, layout) -> Source:
+    if config["approximate"]:
+        return Source('nn.GELU(approximate="tanh")', ("the tanh approximation, as the source computes it",))
+    return Source("nn.GELU()")
+
+
+def _gelu_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    """Only the exact form: Keras has no activation string for the tanh approximation, and a
+    lambda would not read back (``Activation("gelu")`` is ``keras.activations.gelu``, exact)."""
+    if config["approximate"] or config["keras_form"] == "ops":
+        raise ValueError("GELU with the tanh approximation has no Keras layer to write (only the exact form)")
+    return Source(code("layers.Activation", "gelu", name=name))
+
+
+def _softmax_dim(layout) -> tuple[int, tuple[str, ...]]:
+    if layout == CHANNELS_FIRST:
+        return 1, ("dim=1: the channels of an NCHW map, Keras' last axis",)
+    return -1, ()
+
+
+def _softmax_torch_source(config: Config, shapes, layout) -> Source:
+    dim, comments = _softmax_dim(layout)
+    return Source(code("nn.Softmax", dim=dim), comments)
+
+
+def _log_softmax_torch_source(config: Config, shapes, layout) -> Source:
+    dim, comments = _softmax_dim(layout)
+    return Source(code("nn.LogSoftmax", dim=dim), comments)
+
+
 def _gelu_torch(config: Config, shapes, layout):
     from torch import nn
 
@@ -200,6 +305,8 @@ def _gelu_keras(config: Config, name: str):
 
     approximate = config["approximate"]
     function = keras.ops.gelu if config["keras_form"] == "ops" else keras.activations.gelu
+    if approximate is False and config["keras_form"] != "ops":
+        return keras.layers.Activation("gelu", name=name)  # exact, its default; a string the importer reads back
     if approximate is None:
         return keras.layers.Activation(function, name=name)
     return keras.layers.Activation(lambda x: function(x, approximate=bool(approximate)), name=name)
@@ -284,6 +391,7 @@ RELU = _activation(
     keras_classes=("ReLU",),
     keras_build=_relu_keras,
     keras_read=_relu_keras_read,
+    keras_source=lambda config, name, shapes=None, layout=None: Source(code("layers.ReLU", name=name)),
 )
 LEAKY_RELU = _activation(
     "leaky_relu",
@@ -299,6 +407,8 @@ LEAKY_RELU = _activation(
     torch_read_op=_leaky_torch_op,
     keras_build=_leaky_keras,
     keras_read=_leaky_keras_read,
+    torch_source=_leaky_torch_source,
+    keras_source=_leaky_keras_source,
 )
 SOFTMAX = _activation(
     "softmax",
@@ -312,6 +422,8 @@ SOFTMAX = _activation(
     torch_read_op=_softmax_torch_op,
     keras_build=_softmax_keras,
     keras_read=_softmax_keras_read,
+    torch_source=_softmax_torch_source,
+    keras_source=lambda config, name, shapes=None, layout=None: Source(code("layers.Softmax", name=name)),
 )
 LOG_SOFTMAX = _activation(
     "log_softmax",
@@ -322,6 +434,7 @@ LOG_SOFTMAX = _activation(
     torch_build=_log_softmax_torch,
     torch_read=_softmax_torch_read,
     torch_read_op=_softmax_torch_op,
+    torch_source=_log_softmax_torch_source,
 )
 GELU = _activation(
     "gelu",
@@ -334,6 +447,8 @@ GELU = _activation(
     torch_read=lambda module, shape: {"approximate": module.approximate == "tanh", "keras_form": "layer"},
     torch_read_op=_gelu_torch_op,
     keras_build=_gelu_keras,
+    torch_source=_gelu_torch_source,
+    keras_source=_gelu_keras_source,
 )
 
 
@@ -382,8 +497,14 @@ DROPOUT = LayerKind(
         read_module=lambda module, shape: {"rate": float(module.p)},
         ops=("aten.dropout.default", "aten.dropout_.default", "aten.native_dropout.default"),
         read_op=_dropout_torch_op,
+        source=lambda config, shapes, layout: Source(code("nn.Dropout", config["rate"])),
     ),
-    keras=KerasSide(build=_dropout_keras, classes=("Dropout",), read=_dropout_keras_read),
+    keras=KerasSide(
+        build=_dropout_keras,
+        classes=("Dropout",),
+        read=_dropout_keras_read,
+        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Dropout", config["rate"], name=name)),
+    ),
     traits=Traits(stochastic=True, training_flag=True),
     defaults={"rate": 0.5},
 )
@@ -435,6 +556,12 @@ def _flatten_keras_read(layer) -> Config:
     return {}
 
 
+def _flatten_torch_source(config: Config, shapes, layout) -> Source:
+    if layout == CHANNELS_FIRST:
+        return Source("nn.Flatten()", ("flattens (C, H, W): the next layer's rows are in that order",))
+    return Source("nn.Flatten()")
+
+
 FLATTEN = LayerKind(
     name="flatten",
     family="dense",
@@ -447,8 +574,14 @@ FLATTEN = LayerKind(
         ops=("aten.flatten.using_ints", "aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"),
         read_op=_flatten_torch_op,
         layout="flatten",
+        source=_flatten_torch_source,
     ),
-    keras=KerasSide(build=_flatten_keras, classes=("Flatten",), read=_flatten_keras_read),
+    keras=KerasSide(
+        build=_flatten_keras,
+        classes=("Flatten",),
+        read=_flatten_keras_read,
+        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Flatten", name=name)),
+    ),
 )
 
 

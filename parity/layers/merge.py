@@ -6,7 +6,7 @@ torch tensor that is dim 1, so the torch module is built for the layout it recei
 
 from __future__ import annotations
 
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 
 def _add_torch(config: Config, shapes, layout):
@@ -25,6 +25,20 @@ def _cat_torch(config: Config, shapes, layout):
     from framework.pytorch.merge import Concatenate
 
     return Concatenate(dim=-1 if layout == CANONICAL else 1)
+
+
+def _add_torch_source(config: Config, shapes, layout) -> Source:
+    """``x + y`` in forward, as people write a residual connection (two inputs: a + b + c is two adds)."""
+    if len(shapes) != 2:
+        raise ValueError(f"an add of {len(shapes)} inputs (only two are written as x + y)")
+    return Source(None, call="{y} = {x0} + {x1}")
+
+
+def _cat_torch_source(config: Config, shapes, layout) -> Source:
+    if layout == CANONICAL:
+        return Source(None, call="{y} = torch.cat([{x}], dim=-1)")
+    why = "dim=1: the channels of an NCHW map, Keras' last axis"
+    return Source(None, (why,), call="{y} = torch.cat([{x}], dim=1)")
 
 
 def _cat_torch_op(args, kwargs, shapes, layout) -> Config | None:
@@ -70,8 +84,14 @@ ADD = LayerKind(
         read_module=lambda m, s: {},
         ops=("aten.add.Tensor", "aten.add_.Tensor"),
         read_op=lambda args, kwargs, shapes, layout: {} if len(shapes) == 2 and kwargs.get("alpha", 1) == 1 else None,
+        source=_add_torch_source,
     ),
-    keras=KerasSide(build=_add_keras, classes=("Add",), read=lambda layer: {}),
+    keras=KerasSide(
+        build=_add_keras,
+        classes=("Add",),
+        read=lambda layer: {},
+        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Add", name=name)),
+    ),
     arity=0,
 )
 
@@ -86,8 +106,14 @@ CONCATENATE = LayerKind(
         read_module=lambda m, s: {"axis": -1},
         ops=("aten.cat.default",),
         read_op=_cat_torch_op,
+        source=_cat_torch_source,
     ),
-    keras=KerasSide(build=_cat_keras, classes=("Concatenate",), read=_cat_keras_read),
+    keras=KerasSide(
+        build=_cat_keras,
+        classes=("Concatenate",),
+        read=_cat_keras_read,
+        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Concatenate", name=name)),
+    ),
     arity=0,
     defaults={"axis": -1},
 )

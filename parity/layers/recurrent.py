@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from parity.convert.base import enabled
 from parity.convert.recurrent import GRUConverter, LSTMConverter, SimpleRNNConverter
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 DEFAULTS: Config = {"units": 1, "return_sequences": False, "use_bias": True}
 
@@ -31,13 +31,19 @@ def _call(module, config: Config, x):
 
 
 def _torch_read(module, shape) -> Config:
-    if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
+    # GRUResetBefore is always one unidirectional layer and has no num_layers or bidirectional
+    if (
+        getattr(module, "num_layers", 1) != 1
+        or getattr(module, "bidirectional", False)
+        or getattr(module, "proj_size", 0)
+    ):
         raise ValueError("num_layers > 1, bidirectional or proj_size (only one unidirectional layer is supported)")
     if not module.batch_first:
         raise ValueError("batch_first=False (the model's input must be (B, T, F): build it with batch_first=True)")
     if getattr(module, "nonlinearity", "tanh") != "tanh":
         raise ValueError(f"nonlinearity={module.nonlinearity!r} (only tanh is supported)")
-    config = {"units": module.hidden_size, "return_sequences": True, "use_bias": module.bias}
+    use_bias = getattr(module, "bias", getattr(module, "bias_ih_l0", None) is not None)
+    config = {"units": module.hidden_size, "return_sequences": True, "use_bias": bool(use_bias)}
     return config
 
 
@@ -100,6 +106,49 @@ def _kind(
         kwargs = {"nonlinearity": "tanh"} if torch_class == "RNN" else {}
         return getattr(nn, torch_class)(F, H, bias=config["use_bias"], batch_first=batch_first, **kwargs)
 
+    def source_torch(config: Config, shapes, layout) -> Source:
+        F, H = shapes[0][-1], config["units"]
+        kwargs: Config = {} if config["use_bias"] else {"bias": False}
+        batch_first = enabled("rnn_batch_first")
+        if batch_first:
+            kwargs["batch_first"] = True
+        comments = [
+            "batch_first: the data is (B, T, F), as Keras reads it" if batch_first else "(T, B, F): torch's default",
+            "weight_ih_l0 = kernel.T, weight_hh_l0 = recurrent_kernel.T",
+        ]
+        callee, imports = f"nn.{torch_class}", ()
+        if torch_class == "GRU":
+            comments.append("gates (z, r, h) reordered to torch's (r, z, n)")
+            if not config["reset_after"] and enabled("gru_reset_before"):
+                callee, imports = "GRUResetBefore", ("from framework.pytorch.recurrent import GRUResetBefore",)
+                comments.append("Keras' reset_after=False: the reset gate before the recurrent matmul (nn.GRU: after)")
+            elif config["use_bias"]:
+                comments.append("Keras' (2, 3H) bias: row 0 is bias_ih_l0, row 1 bias_hh_l0")
+        elif config["use_bias"]:
+            comments.append("Keras' one bias in bias_ih_l0, zeros in bias_hh_l0 (torch adds the two)")
+        if config["return_sequences"]:
+            call = "{y}, _ = {m}({x})  # (B, T, H): every step's hidden state, what Keras returns"
+        else:
+            call = "out, _ = {m}({x})  # (B, T, H): every step's hidden state\n{y} = out[:, -1]  # (B, H): the last step, what Keras returns"
+        return Source(code(callee, F, H, **kwargs), tuple(comments), imports, call)
+
+    def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        kwargs: Config = {k: config[k] for k in extra if config[k] != True}  # noqa: E712  reset_after's default
+        if config["return_sequences"]:
+            kwargs["return_sequences"] = True
+        if not config["use_bias"]:
+            kwargs["use_bias"] = False
+        comments = ["kernel = weight_ih_l0.T, recurrent_kernel = weight_hh_l0.T"]
+        if keras_class == "GRU":
+            comments.append("gates (r, z, n) reordered to Keras' (z, r, h)")
+        if config["use_bias"]:
+            comments.append(
+                "bias = (bias_ih_l0, bias_hh_l0), torch's two rows"
+                if keras_class == "GRU" and config["reset_after"]
+                else "bias = bias_ih_l0 + bias_hh_l0 (torch adds the two)"
+            )
+        return Source(code(f"layers.{keras_class}", config["units"], **kwargs, name=layer_name), tuple(comments))
+
     def read_torch(module, shape) -> Config:
         config = _torch_read(module, shape)
         if torch_class == "GRU":
@@ -132,8 +181,15 @@ def _kind(
         family="recurrent",
         summary=summary,
         scratch=scratch,
-        torch=TorchSide(build=build_torch, call=_call, modules=modules, read_module=read_torch, layout=CANONICAL),
-        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras),
+        torch=TorchSide(
+            build=build_torch,
+            call=_call,
+            modules=modules,
+            read_module=read_torch,
+            layout=CANONICAL,
+            source=source_torch,
+        ),
+        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),
         converter=converter,
         defaults={**DEFAULTS, **extra},
     )

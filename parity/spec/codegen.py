@@ -1,0 +1,211 @@
+"""A model spec -> readable source code: a Keras ``build()`` or a torch ``nn.Module``.
+
+What ``parity port`` writes into ``model.py``: the model as a person writes it in the target
+framework, each layer's constructor from its registry entry's ``source`` (the code twin of its
+``build``), a comment on each line where a conversion rule applied, and a
+``build_with_weights()`` that loads the converted weights saved beside the file.
+
+The port takes inputs in the target framework's own convention: channels-last images for
+Keras, NCHW for torch. The channels-last / channels-first difference is then entirely in the
+weights (a kernel transposed, the rows after a Flatten permuted) and in a dim argument
+(softmax, concatenation over the channels), so ``forward`` needs no ``permute``.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+from parity.layers import CHANNELS_FIRST, REGISTRY
+from parity.spec.generate import keras_name, node_shapes, torch_layouts
+from parity.spec.model import INPUT, ModelSpec, SpecError
+
+KERAS_WEIGHTS = "model.weights.h5"
+TORCH_WEIGHTS = "model.pt"
+_RESERVED = {"x", "inputs", "out", "keras", "layers", "torch", "nn", "self", "model", "state", "build", "Path"}
+_MODULE_ATTRIBUTES = {"training", "forward", "cuda", "cpu", "float", "double", "eval", "train", "type", "to"}
+
+
+def identifier(name: str) -> str:
+    """A layer name as a Python name: ``features.0`` -> ``features_0``, ``0`` -> ``layer_0``."""
+    text = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    if not text.isidentifier() or keyword.iskeyword(text) or text in _RESERVED | _MODULE_ATTRIBUTES:
+        text = f"layer_{text}"
+    return text
+
+
+def _source(spec: ModelSpec, node, side: str):
+    kind = REGISTRY[node.kind] if node.kind in REGISTRY else None
+    writer = getattr(kind, side).source if kind else None
+    if writer is None:
+        framework = "PyTorch" if side == "torch" else "Keras"
+        raise SpecError(f"model {spec.name!r}, layer {node.name!r}: layer kind {node.kind!r} has no {framework} source")
+    if node.shares is not None:
+        raise SpecError(
+            f"model {spec.name!r}, layer {node.name!r}: a layer called twice (shared weights) is not supported"
+        )
+    return kind, writer
+
+
+def _comment(comments) -> str:
+    return f"  # {'; '.join(comments)}" if comments else ""
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join(["B", *(str(d) for d in shape)]) + ")"
+
+
+def _docstring(spec: ModelSpec, origin: str, framework: str, sample: tuple, weights: str, extra: str) -> str:
+    images = "images are channels-last, as Keras reads them" if framework == "Keras" else "images are NCHW"
+    owner = "Keras'" if framework == "Keras" else "PyTorch's"
+    return f'''"""{spec.name}, ported to {framework} from {origin} by `parity port`.
+
+Inputs in {owner} own convention ({images}): one sample is {sample},
+a batch {_shape(sample)}.{extra}
+
+build() makes the model; build_with_weights() also loads {weights}, saved beside this
+file: the source's weights, converted. A comment marks each line where a conversion rule
+applied. parity.md beside it is the verdict of comparing this port with its source.
+"""
+'''
+
+
+def _layer_error(spec: ModelSpec, node, error: Exception) -> SpecError:
+    return SpecError(f"model {spec.name!r}, layer {node.name!r} ({node.kind}): {error}")
+
+
+# Keras ---------------------------------------------------------------------------------------
+
+
+def keras_source(spec: ModelSpec, origin: str) -> str:
+    """``model.py`` of a Keras functional model with the spec's layers, named after them."""
+    shapes = node_shapes(spec)
+    layouts = torch_layouts(spec, shapes)
+    chain = spec.is_chain
+    names = {INPUT: "inputs", **{node.name: "x" if chain else identifier(node.name) for node in spec.nodes}}
+    imports: list[str] = []
+    dtype = ', dtype="int32"' if spec.input_dtype == "int" else ""
+    lines = [f'    inputs = keras.Input(shape={tuple(spec.input_shape)!r}{dtype}, name="input")']
+    for node in spec.nodes:
+        kind, writer = _source(spec, node, "keras")
+        try:
+            source = writer(
+                kind.configure(node.config),
+                keras_name(node.name),
+                [shapes[i] for i in node.inputs],
+                layouts[node.inputs[0]].tag,
+            )
+        except (ValueError, TypeError) as error:
+            raise _layer_error(spec, node, error) from None
+        imports += [i for i in source.imports if i not in imports]
+        args = [names[i] for i in node.inputs]
+        argument = f"[{', '.join(args)}]" if kind.arity == 0 else args[0]
+        lines.append(f"    {names[node.name]} = {source.expression}({argument}){_comment(source.comments)}")
+    lines.append(f'    return keras.Model(inputs, {names[spec.output]}, name="{keras_name(spec.name)}")')
+    header = [
+        _docstring(spec, origin, "Keras", tuple(spec.input_shape), KERAS_WEIGHTS, ""),
+        "from pathlib import Path",
+        "",
+        "import keras",
+        "from keras import layers",
+        *imports,
+        "",
+        "",
+        "def build() -> keras.Model:",
+    ]
+    footer = [
+        "",
+        "",
+        "def build_with_weights() -> keras.Model:",
+        "    model = build()",
+        f'    model.load_weights(Path(__file__).with_name("{KERAS_WEIGHTS}"))',
+        "    return model",
+    ]
+    return "\n".join([*header, *lines, *footer]) + "\n"
+
+
+# torch ---------------------------------------------------------------------------------------
+
+
+def _torch_shape(shape, layout: str) -> tuple:
+    return (shape[-1], *shape[:-1]) if layout == CHANNELS_FIRST else tuple(shape)
+
+
+def torch_source(spec: ModelSpec, origin: str) -> str:
+    """``model.py`` of an ``nn.Module``: submodules named after the spec's layers, applied in ``forward``."""
+    shapes = node_shapes(spec)
+    layouts = torch_layouts(spec, shapes)
+    chain = spec.is_chain
+    names = {INPUT: "x", **{node.name: "x" if chain else identifier(node.name) for node in spec.nodes}}
+    imports: list[str] = []
+    init, forward = [], []
+    for node in spec.nodes:
+        kind, writer = _source(spec, node, "torch")
+        layout = layouts[node.inputs[0]].tag
+        try:
+            source = writer(kind.configure(node.config), [shapes[i] for i in node.inputs], layout)
+        except (ValueError, TypeError) as error:
+            raise _layer_error(spec, node, error) from None
+        imports += [i for i in source.imports if i not in imports]
+        args = [names[i] for i in node.inputs]
+        fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
+        comments = list(source.comments)
+        if source.expression is not None:
+            attribute = identifier(node.name.replace(".", "_"))
+            init.append(f"        self.{attribute} = {source.expression}{_comment(comments)}")
+            fields["m"] = f"self.{attribute}"
+            comments = []
+        call = source.call or "{y} = {m}({x})"
+        steps = call.format(**fields).split("\n")
+        shape = _shape(_torch_shape(shapes[node.name], layouts[node.name].tag))
+        if len(steps) == 1 and "#" not in steps[0]:
+            comments.append(shape)
+        forward += [f"        {step}" for step in steps[:-1]] + [f"        {steps[-1]}{_comment(comments)}"]
+    forward.append(f"        return {names[spec.output]}")
+    cls = identifier(spec.name)
+    cls = cls[0].upper() + cls[1:]
+    sample = _torch_shape(spec.input_shape, layouts[INPUT].tag)
+    extra = ""
+    if layouts[INPUT].tag == CHANNELS_FIRST:
+        extra = (
+            "\nThe source's channels-last layout lives in the weights (kernels transposed, the rows\n"
+            "after a Flatten permuted) and in dim=1 arguments, so forward needs no permute."
+        )
+    header = [
+        _docstring(spec, origin, "PyTorch", sample, TORCH_WEIGHTS, extra),
+        "from pathlib import Path",
+        "",
+        "import torch",
+        "from torch import nn",
+        *imports,
+        "",
+        "",
+        f"class {cls}(nn.Module):",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+        *init,
+        "",
+        "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
+    ]
+    footer = [
+        "",
+        "",
+        f"def build() -> {cls}:",
+        f"    return {cls}()",
+        "",
+        "",
+        f"def build_with_weights() -> {cls}:",
+        "    model = build()",
+        f'    state = torch.load(Path(__file__).with_name("{TORCH_WEIGHTS}"), weights_only=True)',
+        "    model.load_state_dict(state, assign=True)  # the saved float64 tensors, not copies into float32",
+        "    return model",
+    ]
+    return "\n".join([*header, *forward, *footer]) + "\n"
+
+
+def model_source(spec: ModelSpec, target: str, origin: str) -> str:
+    """``keras_source`` or ``torch_source``."""
+    if target == "keras":
+        return keras_source(spec, origin)
+    if target == "torch":
+        return torch_source(spec, origin)
+    raise SpecError(f"unknown target framework {target!r}; choose keras or torch")

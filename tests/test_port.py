@@ -1,0 +1,313 @@
+"""`parity port`: the frameworks' tutorial models ported both ways, each port agreeing with its source,
+its model.py running on its own in a fresh process, the failures it must catch, and every kind's
+``source`` giving the same spec as its ``build``.
+
+What to port is data (``PORTS``); how is the generic code below.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from parity.cli import main
+from parity.layers import REGISTRY
+from parity.runners.pool import keras_worker
+from parity.spec.codegen import model_source
+from parity.spec.model import ModelSpec, Node, SpecError, same_structure
+from parity.tolerance import tolerance
+
+ROOT = Path(__file__).resolve().parents[1]
+TOL = tolerance("float64")
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str  # relative to the repository root
+    to: str
+    input_shape: tuple[int, ...] | None  # a torch source's sample, NCHW
+    why: str
+
+
+PORTS = [
+    Case("examples/mnist_torch.py:Net", "keras", (1, 28, 28), "functional calls (F.relu, F.max_pool2d, torch.flatten)"),
+    Case("examples/bn_torch.py:Net", "keras", (3, 6, 6), "BatchNorm: eps and momentum carried over"),
+    Case("examples/convnet_keras.py:build", "torch", None, "Sequential, activation= strings, Dropout"),
+    Case("examples/residual_keras.py:build", "torch", None, "a residual Add with BatchNorm"),
+]
+
+
+def _shape_arg(case: Case) -> list[str]:
+    return ["--input-shape", ",".join(map(str, case.input_shape))] if case.input_shape else []
+
+
+@pytest.fixture(scope="module")
+def ported(tmp_path_factory) -> dict[str, Path]:
+    """Each case ported once, through the command line; the folder of each."""
+    folders = {}
+    for case in PORTS:
+        out = tmp_path_factory.mktemp("ports") / case.source.split("/")[-1].replace(".py:", "_")
+        code = main(["port", f"{ROOT}/{case.source}", "--to", case.to, "--out", str(out), *_shape_arg(case)])
+        assert code == 0, (case, (out / "parity.md").read_text() if out.exists() else "nothing written")
+        folders[case.source] = out
+    return folders
+
+
+@pytest.mark.parametrize("case", PORTS, ids=[f"{c.source.split('/')[-1]}->{c.to}" for c in PORTS])
+def test_the_port_agrees_with_its_source(case, ported):
+    """Outputs, every gradient and every weight within float64's tolerance; the files in the target's format."""
+    folder = ported[case.source]
+    weights = "model.weights.h5" if case.to == "keras" else "model.pt"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["model.py", weights, "parity.json", "parity.md"])
+    verdict = json.loads((folder / "parity.json").read_text())
+    (result,) = verdict["comparisons"]
+    assert verdict["agree"] and result["agree"] and result["dtype"] == "float64"
+    quantities = {r["quantity"] for r in result["records"]}
+    assert {"output", "grad:input"} <= quantities
+    assert any(q.startswith("weight:") for q in quantities) and any(
+        q.startswith("grad:") and "." in q for q in quantities
+    )
+    assert max(r["max_rel_err"] for r in result["records"]) <= TOL
+    assert "agrees with" in (folder / "parity.md").read_text()
+    if case.to == "torch":  # torch's own loader, with nothing but tensors
+        state = torch.load(folder / weights, weights_only=True)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+RUN_ALONE = """
+import importlib.util, sys
+import numpy as np
+if sys.argv[2] == "keras":
+    import keras
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+spec = importlib.util.spec_from_file_location("model", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+model = module.build_with_weights()
+X = np.load(sys.argv[3])
+if sys.argv[2] == "torch":
+    import torch
+    with torch.no_grad():
+        Y = model.eval()(torch.from_numpy(X)).numpy()
+else:
+    Y = keras.ops.convert_to_numpy(model(X, training=False))
+np.save(sys.argv[4], Y)
+"""
+
+
+@pytest.mark.parametrize("case", PORTS, ids=[f"{c.source.split('/')[-1]}->{c.to}" for c in PORTS])
+def test_the_generated_model_runs_on_its_own(case, ported, tmp_path):
+    """model.py imported in a fresh process (no PYTHONPATH, not in the repository): the source's outputs."""
+    folder = ported[case.source]
+    spec = keras_worker("torch").call("parity.sources:describe", f"{ROOT}/{case.source}", case.input_shape)[1]
+    X = np.random.default_rng(0).standard_normal((3, *spec.input_shape))  # canonical, channels-last
+    G = np.zeros((3, *_output_shape(spec)))
+    source = keras_worker("torch").call(
+        "parity.sources:run_source", f"{ROOT}/{case.source}", case.input_shape, X, G, None, 0, "float64"
+    )
+    target_X = np.moveaxis(X, -1, 1) if case.to == "torch" and X.ndim == 4 else X  # NCHW for torch
+    np.save(tmp_path / "x.npy", target_X)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # TensorFlow computes float64 in float64; Keras 3.15 on torch demotes matmuls to float32 (keras-team/keras
+    # issue #23704; the workers patch it, parity.runners.worker.keep_float64), which a fresh process must not need
+    env["KERAS_BACKEND"] = "tensorflow"
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_ALONE, str(folder / "model.py"), case.to, "x.npy", "y.npy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    Y = np.load(tmp_path / "y.npy")
+    assert Y.shape == source["output"].shape
+    np.testing.assert_allclose(Y, source["output"], rtol=TOL, atol=TOL)
+
+
+def _output_shape(spec: ModelSpec) -> tuple[int, ...]:
+    from parity.spec.generate import build_scratch
+
+    return tuple(build_scratch(spec).output_shape)
+
+
+# What it must catch --------------------------------------------------------------------------------
+
+
+def test_a_corrupted_weights_file_disagrees(ported, tmp_path, capsys):
+    """One weight changed in model.pt: compare (each its own weights) exits 1 and names the layer."""
+    case = PORTS[3]
+    copy = tmp_path / "corrupted"
+    copy.mkdir()
+    (copy / "model.py").write_text((ported[case.source] / "model.py").read_text())
+    state = torch.load(ported[case.source] / "model.pt", weights_only=True)
+    state["conv.weight"] = state["conv.weight"] * (1 + 1e-6)
+    torch.save(state, copy / "model.pt")
+    path = tmp_path / "compare.json"
+    code = main(
+        ["compare", f"{ROOT}/{case.source}", f"{copy}/model.py:build_with_weights", "--weights-from", "own"]
+        + ["--json", str(path)]
+    )
+    assert code == 1, capsys.readouterr().out
+    (result,) = json.loads(path.read_text())
+    assert result["first_divergence"] == "conv"
+    failed = {r["quantity"] for r in result["records"] if not r["passed"]}
+    assert "weight:conv.W" in failed and "output" in failed
+
+
+def test_a_port_that_loads_wrong_weights_exits_1(monkeypatch, tmp_path, capsys):
+    """A generator whose build_with_weights scales one kernel: the port is written, and says it disagrees."""
+    import parity.porting
+
+    original = parity.porting.model_source
+
+    def tampered(spec, target, origin):
+        text = original(spec, target, origin)
+        line = '    model.load_weights(Path(__file__).with_name("model.weights.h5"))\n'
+        assert line in text
+        return text.replace(line, line + '    model.get_layer("fc").kernel.assign(model.get_layer("fc").kernel * 2)\n')
+
+    monkeypatch.setattr(parity.porting, "model_source", tampered)
+    out = tmp_path / "port"
+    code = main(
+        ["port", f"{ROOT}/examples/bn_torch.py:Net", "--to", "keras", "--input-shape", "3,6,6", "--out", str(out)]
+    )
+    assert code == 1, capsys.readouterr().out
+    verdict = json.loads((out / "parity.json").read_text())
+    assert verdict["agree"] is False and verdict["comparisons"][0]["first_divergence"] == "fc"
+    assert "DISAGREES" in (out / "parity.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--to", "jax"], "--to must be keras or torch"),
+        ([], "needs --input-shape"),
+        (["--to", "keras", "--input-shape", "1,28"], "input"),
+    ],
+    ids=["unknown-target", "torch-without-input-shape", "wrong-input-shape"],
+)
+def test_bad_input_exits_2_in_one_line_and_writes_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "port"
+    argv = argv if "--to" in argv else ["--to", "keras", *argv]
+    code = main(["port", f"{ROOT}/examples/mnist_torch.py:Net", "--out", str(out), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_port_leaves_an_existing_folder_as_it_was(tmp_path, capsys):
+    out = tmp_path / "port"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code = main(["port", f"{ROOT}/examples/mnist_torch.py:Net", "--to", "keras", "--out", str(out)])
+    assert code == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["port"] and (out / "keep.txt").read_text() == "mine"
+
+
+def test_a_kind_without_source_is_one_line(monkeypatch):
+    import dataclasses
+
+    from parity.layers import base
+
+    kind = REGISTRY["relu"]
+    monkeypatch.setitem(REGISTRY.kinds, "relu", dataclasses.replace(kind, keras=base.KerasSide(build=kind.keras.build)))
+    spec = ModelSpec("m", (4,), (Node("fc", "dense", {"units": 3}), Node("act", "relu", {}, ("fc",))))
+    with pytest.raises(SpecError, match="layer kind 'relu' has no Keras source"):
+        model_source(spec, "keras", "m.py:m")
+
+
+# source and build agree, for every kind ------------------------------------------------------------
+
+
+def _image_spec() -> ModelSpec:
+    n = Node
+    return ModelSpec(
+        "images",
+        (8, 8, 3),
+        (
+            n("c1", "conv2d", {"filters": 4, "kernel_size": [3, 3], "padding": "same"}),
+            n("bn", "batch_norm", {"epsilon": 1e-5, "momentum": 0.9}, ("c1",)),
+            n("r", "relu", {}, ("bn",)),
+            n("c2", "conv2d", {"filters": 4, "kernel_size": [3, 3], "padding": "same", "use_bias": False}, ("r",)),
+            n("sum", "add", {}, ("r", "c2")),
+            n("cat", "concatenate", {"axis": -1}, ("sum", "c1")),
+            n("pad", "zero_padding2d", {"padding": [[1, 0], [0, 1]]}, ("cat",)),
+            n("mp", "max_pool2d", {"pool_size": [2, 2], "strides": [2, 2], "padding": "same"}, ("pad",)),
+            n("ap", "avg_pool2d", {"pool_size": [2, 2], "strides": [1, 1]}, ("mp",)),
+            n("c3", "conv2d", {"filters": 4, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same"}, ("ap",)),
+            n("flat", "flatten", {}, ("c3",)),
+            n("sm", "softmax", {}, ("flat",)),  # over an NCHW map's channels torch's importer reads no nn.Softmax
+            n("fc", "dense", {"units": 6}, ("sm",)),
+            n("leaky", "leaky_relu", {"negative_slope": 0.1}, ("fc",)),
+            n("drop", "dropout", {"rate": 0.25}, ("leaky",)),
+            n("bn1", "batch_norm", {"epsilon": 1e-3, "momentum": 0.99}, ("drop",)),
+            n("sig", "sigmoid", {}, ("bn1",)),
+            n("th", "tanh", {}, ("sig",)),
+            n("ge", "gelu", {"approximate": False}, ("th",)),
+            n("lin", "linear", {}, ("ge",)),
+            n("ls", "log_softmax", {}, ("lin",)),
+        ),
+    )
+
+
+def _sequence_spec() -> ModelSpec:
+    n = Node
+    return ModelSpec(
+        "sequences",
+        (5, 3),
+        (
+            n("rnn", "simple_rnn", {"units": 4, "return_sequences": True}),
+            n("lstm", "lstm", {"units": 4, "return_sequences": True}, ("rnn",)),
+            n("gru_before", "gru", {"units": 3, "return_sequences": True, "reset_after": False}, ("lstm",)),
+            n("gru", "gru", {"units": 3, "use_bias": False}, ("gru_before",)),
+            n("fc", "dense", {"units": 2}, ("gru",)),
+        ),
+    )
+
+
+SPECS = [_image_spec(), _sequence_spec()]
+
+
+def test_the_specs_cover_every_kind():
+    assert {node.kind for spec in SPECS for node in spec.nodes} == set(REGISTRY.names())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+@pytest.mark.parametrize("target", ["torch", "keras"])
+def test_source_builds_what_build_builds(spec, target, tmp_path):
+    """The generated model.py's build() and the registry's build give the same spec, and both the spec itself."""
+    from parity.ports import _torch_shape
+
+    path = tmp_path / "model.py"
+    path.write_text(model_source(spec, target, "test"))
+    torch_shape = _torch_shape(spec.input_shape) if target == "torch" else None
+    builder = f"parity.spec.generate:build_{target}"
+    worker = keras_worker("torch")
+    built = worker.call("parity.sources:spec_of_builder", builder, {"spec": spec}, torch_shape)
+    written = worker.call("parity.sources:spec_in_worker", f"{path}:build", torch_shape)
+    assert same_structure(built, written) == [], path.read_text()
+    assert same_structure(_readable(spec, target), written) == []
+
+
+def _readable(spec: ModelSpec, target: str) -> ModelSpec:
+    """The spec as the importer reads it back: nn.Identity computes nothing, so torch.export sees no linear layer."""
+    if target == "keras":
+        return spec
+    nodes, skipped = [], {}
+    for node in spec.nodes:
+        inputs = tuple(skipped.get(i, i) for i in node.inputs)
+        if node.kind == "linear":
+            skipped[node.name] = inputs[0]
+            continue
+        nodes.append(Node(node.name, node.kind, node.config, inputs, node.shares))
+    return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output))
