@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity.compare.records import compare_runs
+from parity.agreement.records import compare_runs
 from torch import nn
 
 from parity import DTYPES
