@@ -132,7 +132,7 @@ def _kind(
         family="recurrent",
         summary=summary,
         scratch=scratch,
-        torch=TorchSide(build=build_torch, call=_call, modules=modules, read_module=read_torch, layout=CANONICAL),
+        torch=TorchSide(build=build_torch, call=_call, modules=modules, read_module=read_torch, layout=CANONICAL, reads=CANONICAL),
         keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras),
         converter=converter,
         defaults={**DEFAULTS, **extra},
