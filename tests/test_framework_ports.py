@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from parity.cases import all_cases
+from parity.layers import CHANNELS_FIRST
 from parity.sources import spec_of_builder
+from parity.spec.generate import input_layout
 from parity.spec.model import INPUT, ModelSpec, Node, same_structure, stack
 
 Config = dict[str, Any]
@@ -129,6 +131,18 @@ PORTS: dict[str, Port] = {
         _keys("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias"),
         "same at stride 2: framework.pytorch.conv.Conv2d",
     ),
+    "depthwise_conv2d": Port(
+        "conv_layers",
+        "depthwise_conv2d",
+        _keys("kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
+        "nn.Conv2d(C, C * m, groups=C): read as depthwise, not conv2d",
+    ),
+    "conv1d": Port(
+        "conv_layers",
+        "conv1d",
+        _keys("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias"),
+        "causal: framework.pytorch.conv.Conv1d; torch reads (B, C, L)",
+    ),
     "maxpool2d": Port("conv_layers", "maxpool2d", _keys("pool_size", "strides", "padding"), "same: MaxPool2d"),
     "avgpool2d": Port("conv_layers", "avgpool2d", _keys("pool_size", "strides", "padding"), "valid: nn.AvgPool2d"),
     "batchnorm": Port("conv_layers", "batchnorm", _keys("epsilon", "momentum"), "torch momentum = 1 - Keras'"),
@@ -161,10 +175,12 @@ PORTS: dict[str, Port] = {
 }
 
 
-def torch_input_shape(config: Config) -> tuple[int, ...]:
-    """One sample as the torch port reads it: images (C, H, W), anything else as the case has it."""
-    shape = tuple(config["input_shape"])
-    return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
+def torch_input_shape(name: str) -> tuple[int, ...]:
+    """One sample as the torch port reads it: in the layout the spec's first layer reads (images and
+    Conv1d's sequences channels-first, (C, H, W) / (C, L); recurrent sequences as the case has them)."""
+    _, spec = expected(name)
+    shape = tuple(spec.input_shape)
+    return (shape[-1], *shape[:-1]) if input_layout(spec).tag == CHANNELS_FIRST else shape
 
 
 def expected(name: str) -> tuple[Config, ModelSpec]:
@@ -186,7 +202,7 @@ def test_every_case_has_a_port():
 def test_torch_port_is_the_case(name):
     config, _ = expected(name)
     port = PORTS[name]
-    imported = spec_of_builder(port.torch, port.kwargs(config), torch_input_shape(config))
+    imported = spec_of_builder(port.torch, port.kwargs(config), torch_input_shape(name))
     diff = differences(name, imported)
     assert not diff, f"{port.torch} differs from case {name!r}:\n{diff}"
 

@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from parity.agreement.records import compare_runs
 from torch import nn
 
 from parity import DTYPES
+from parity.agreement.records import compare_runs
 from parity.case import CaseError
 from parity.cases import get_case
 from parity.check import check_case, make_request, with_config

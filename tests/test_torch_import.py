@@ -374,12 +374,12 @@ def test_a_module_read_error_names_the_layer():
     class Grouped(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1 = nn.Conv2d(2, 2, 3, groups=2)
+            self.conv1 = nn.Conv2d(4, 4, 3, groups=2)  # neither conv2d (groups=1) nor depthwise (groups=4)
 
         def forward(self, x):
             return self.conv1(x)
 
-    message = refusal(Grouped(), (2, 5, 5))
+    message = refusal(Grouped(), (4, 5, 5))
     assert message.startswith("model 'Grouped', layer 'conv1' (Conv2d): groups=2")
 
 

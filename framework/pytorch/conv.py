@@ -16,7 +16,8 @@ hand port ``padding=k // 2`` agrees only when the total is even: with stride 2, 
 and an even size, Keras pads (0, 1) and ``k // 2`` pads (1, 1), so every window is
 shifted by one pixel (divergence case ``same_padding_stride2``).
 
-All modules here are NCHW, (B, C, H, W), like the torch.nn modules they extend.
+All modules here are channels-first, (B, C, H, W) or (B, C, L), like the torch.nn modules they extend.
+``Conv1d`` adds Keras' "causal" padding, which torch does not have.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class Conv2d(nn.Conv2d):
         x: (B, C_in, H, W)  ->  y: (B, C_out, H_out, W_out), H_out = ceil(H / stride) for "same"
         weight: (C_out, C_in, kh, kw);  bias: (C_out,)
 
-    Everything else (weight layout, initialisation, dilation) is nn.Conv2d's.
+    Everything else (weight layout, initialisation, dilation, groups: a depthwise convolution is
+    groups=in_channels) is nn.Conv2d's.
     """
 
     def __init__(
@@ -71,10 +73,13 @@ class Conv2d(nn.Conv2d):
         padding: str = "valid",
         dilation: int | tuple[int, int] = 1,
         bias: bool = True,
+        groups: int = 1,
     ) -> None:
         if padding not in ("valid", "same"):
             raise ValueError(f"Conv2d: padding must be 'valid' or 'same', received {padding!r}")
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, bias=bias)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, groups=groups, bias=bias
+        )
         self.same = padding == "same"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,6 +89,56 @@ class Conv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (", padding=same (Keras)" if self.same else "")
+
+
+class Conv1d(nn.Conv1d):
+    """nn.Conv1d over (B, C, L) whose ``padding`` is Keras' "valid", "same" or "causal", for every stride.
+
+    Forward::
+
+        y = conv1d(pad(x, ((k - 1) * d, 0)), weight) + bias          # "causal": zeros before only
+        y = conv1d(pad(x, same_padding(L)), weight) + bias            # "same", Keras' rule
+        y = conv1d(x, weight) + bias                                  # "valid"
+
+    torch has no causal padding: nn.Conv1d's ``padding`` is symmetric (torch/nn/modules/conv.py),
+    and the symmetric (k - 1) * d // 2 lets y[t] read x[t + 1:] (divergence ``conv1d_causal_padding``).
+    Keras pads (k - 1) * d zeros on the left and convolves "valid"
+    (keras/src/layers/convolutional/conv1d.py, ``_compute_causal_padding``).
+
+    Shapes:
+        x: (B, C_in, L)  ->  y: (B, C_out, L_out);  weight: (C_out, C_in, k);  bias: (C_out,)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: str = "valid",
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
+        if padding not in ("valid", "same", "causal"):
+            raise ValueError(f"Conv1d: padding must be 'valid', 'same' or 'causal', received {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, dilation=dilation, bias=bias)
+        self.keras_padding = padding
+
+    def pads(self, length: int) -> tuple[int, int]:
+        """(before, after) zeros along the steps."""
+        (k,), (s,), (d,) = self.kernel_size, self.stride, self.dilation
+        if self.keras_padding == "causal":
+            return (k - 1) * d, 0
+        if self.keras_padding == "same":
+            return same_padding(length, k, s, d)
+        return 0, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, self.pads(x.shape[-1]))  # (B, C_in, before + L + after)
+        return self._conv_forward(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", padding={self.keras_padding} (Keras)"
 
 
 class MaxPool2d(nn.Module):

@@ -1,4 +1,4 @@
-"""Cases of the convolutional family: conv2d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
+"""Cases of the convolutional family: conv2d, depthwise_conv2d, conv1d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
 
 Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
@@ -129,6 +129,116 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_conv2d_validate,
+    )
+)
+
+
+# depthwise_conv2d ---------------------------------------------------------------
+
+
+def _depthwise_validate(config: Config) -> None:
+    m = "depthwise_conv2d"
+    H, W, _ = _image(m, config)
+    _positive_int(m, config, "depth_multiplier")
+    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
+    require(
+        m,
+        max(s) == 1 or max(d) == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: Keras refuses "
+        "strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_depthwise_conv.py); set one to 1",
+    )
+    _choice(m, config, "padding", PADDINGS)
+    _boolean(m, config, "use_bias")
+    if config["padding"] == "valid":
+        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+
+
+def _depthwise_layer(c: Config) -> tuple[str, Config]:
+    return "depthwise_conv2d", {
+        "kernel_size": _as_pair(c["kernel_size"]),
+        "strides": _as_pair(c["strides"]),
+        "padding": c["padding"],
+        "depth_multiplier": c["depth_multiplier"],
+        "dilation_rate": _as_pair(c["dilation_rate"]),
+        "use_bias": c["use_bias"],
+    }
+
+
+CASES.append(
+    Case(
+        name="depthwise_conv2d",
+        family="conv",
+        description="One DepthwiseConv2D: each channel convolved with its own depth_multiplier filters",
+        defaults={
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "depth_multiplier": 2,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "input_shape": [7, 6, 3],
+            "batch": 2,
+        },
+        spec=lambda c: stack("depthwise_conv2d", c["input_shape"], [_depthwise_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_depthwise_validate,
+    )
+)
+
+
+# conv1d -------------------------------------------------------------------------
+
+CONV1D_PADDINGS = ("valid", "same", "causal")
+
+
+def _conv1d_validate(config: Config) -> None:
+    m = "conv1d"
+    shape = config["input_shape"]
+    require(m, len(shape) == 2, f"input_shape must be [L, C] (steps, channels), received {shape}")
+    for key in ("filters", "kernel_size", "strides", "dilation_rate"):
+        _positive_int(m, config, key)
+    require(
+        m,
+        config["strides"] == 1 or config["dilation_rate"] == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: Keras' Conv1D refuses "
+        "strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_conv.py); set one of them to 1",
+    )
+    _choice(m, config, "padding", CONV1D_PADDINGS)
+    _boolean(m, config, "use_bias")
+    K = (config["kernel_size"] - 1) * config["dilation_rate"] + 1
+    require(
+        m,
+        config["padding"] != "valid" or shape[0] >= K,
+        f"input of {shape[0]} steps is shorter than the dilated kernel {K} with padding 'valid'; "
+        "use padding 'same' or 'causal', or a longer input_shape",
+    )
+
+
+def _conv1d_layer(c: Config) -> tuple[str, Config]:
+    keys = ("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias")
+    return "conv1d", {key: c[key] for key in keys}
+
+
+CASES.append(
+    Case(
+        name="conv1d",
+        family="conv",
+        description="One Conv1D on (B, L, C) sequences: Z = conv(X, W) + b ('causal' padding, dilation 2)",
+        defaults={
+            "filters": 4,
+            "kernel_size": 3,
+            "strides": 1,
+            "padding": "causal",
+            "dilation_rate": 2,
+            "use_bias": True,
+            "input_shape": [9, 3],
+            "batch": 2,
+        },
+        spec=lambda c: stack("conv1d", c["input_shape"], [_conv1d_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_conv1d_validate,
     )
 )
 

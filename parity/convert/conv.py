@@ -31,17 +31,17 @@ class Conv2DConverter(Converter):
     rules = ("conv_kernel_layout",)
 
     def _shapes(self, layer):
-        (kh, kw), C_in = layer.kernel_size, layer.input_shape[2]
-        return (kh, kw, C_in, layer.filters), (layer.filters,)
+        return layer.weight_shapes()["W"], (layer.filters,)  # (*k, C_in, C_out), (C_out,)
 
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
         W = expect(layer, "W", weights.get("W"), w_shape)
-        kh, kw, C_in, C_out = w_shape
+        *k, C_in, C_out = w_shape
+        n = len(k)
         if enabled("conv_kernel_layout"):
-            weight = W.transpose(3, 2, 0, 1)  # (C_out, C_in, kh, kw)
+            weight = W.transpose(n + 1, n, *range(n))  # (C_out, C_in, *k)
         else:
-            weight = W.reshape(C_out, C_in, kh, kw)  # the naive port: right shape, wrong order
+            weight = W.reshape(C_out, C_in, *k)  # the naive port: right shape, wrong order
         out = {"weight": weight}
         if layer.use_bias:
             out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
@@ -49,11 +49,83 @@ class Conv2DConverter(Converter):
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
-        kh, kw, C_in, C_out = w_shape
-        weight = expect(layer, "weight", state.get("weight"), (C_out, C_in, kh, kw))
+        *k, C_in, C_out = w_shape
+        n = len(k)
+        weight = expect(layer, "weight", state.get("weight"), (C_out, C_in, *k))
         # Always read back correctly (as DenseConverter does): a wrongly loaded kernel then
         # shows as a wrong weight:<layer>.W instead of cancelling out in the round trip.
-        out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_in, C_out)
+        out = {"W": weight.transpose(*range(2, n + 2), 1, 0)}  # (*k, C_in, C_out)
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
+        return out
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        w_shape, b_shape = self._shapes(layer)
+        out = [expect(layer, "W", weights.get("W"), w_shape)]
+        if layer.use_bias:
+            out.append(expect(layer, "b", weights.get("b"), b_shape))
+        return out
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        out = {"W": expect(layer, "kernel", values[0], w_shape)}
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", values[1], b_shape)
+        return out
+
+
+class Conv1DConverter(Conv2DConverter):
+    """Canonical ``W`` (k, C_in, C_out), ``b`` (C_out,): Conv2D's rule, one spatial axis fewer.
+
+    PyTorch: ``nn.Conv1d.weight`` is (out_channels, in_channels // groups, k) (torch/nn/modules/conv.py,
+    ``_ConvNd.__init__``). Keras: ``Conv1D.kernel`` is ``kernel_size + (input_channel // groups, filters)``
+    = (k, C_in, C_out) (keras/src/layers/convolutional/base_conv.py, ``build``), the scratch layout.
+
+    Rule ``conv_kernel_layout``: ``weight = W.transpose(2, 1, 0)``, and back the same way
+    (the naive port ``W.reshape(C_out, C_in, k)`` loads silently, scrambled).
+    """
+
+
+class DepthwiseConv2DConverter(Converter):
+    """Canonical ``W`` (kh, kw, C, m), ``b`` (C*m,): channel c's k-th filter is output channel c*m + k.
+
+    PyTorch: a depthwise convolution is ``nn.Conv2d(C, C*m, k, groups=C)``, whose weight is
+    (out_channels, in_channels // groups, kh, kw) = (C*m, 1, kh, kw) and whose output channel
+    o reads input channel o // m (torch/nn/modules/conv.py, ``_ConvNd.__init__``; the groups split
+    the outputs into C consecutive blocks of m). Keras: ``DepthwiseConv2D.kernel`` is
+    ``kernel_size + (input_channel, depth_multiplier)`` = (kh, kw, C, m)
+    (keras/src/layers/convolutional/base_depthwise_conv.py, ``build``), the scratch layout; its
+    output channel c*m + k is the same order (the backends reshape the kernel to (kh, kw, 1, C*m)).
+
+    Rule ``depthwise_kernel_layout``: ``weight = W.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]``
+    and back ``weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m)``. The naive port,
+    ``W.reshape(C*m, 1, kh, kw)``, has the right shape and loads silently. The bias is the same vector.
+    """
+
+    rules = ("depthwise_kernel_layout",)
+
+    def _shapes(self, layer):
+        shapes = layer.weight_shapes()
+        return shapes["W"], (shapes["W"][2] * shapes["W"][3],)
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        W = expect(layer, "W", weights.get("W"), w_shape)
+        kh, kw, C, m = w_shape
+        if enabled("depthwise_kernel_layout"):
+            weight = W.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
+        else:
+            weight = W.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
+        out = {"weight": weight}
+        if layer.use_bias:
+            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        kh, kw, C, m = w_shape
+        weight = expect(layer, "weight", state.get("weight"), (C * m, 1, kh, kw))
+        out = {"W": weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m)}  # always read back correctly
         if layer.use_bias:
             out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
         return out

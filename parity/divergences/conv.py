@@ -207,3 +207,64 @@ DIVERGENCES.append(
         layer="batch_norm_0",
     )
 )
+
+DIVERGENCES.append(
+    Divergence(
+        name="conv1d_channel_order",
+        area="convolution",
+        differs="keras.layers.Conv1D reads batch-first, channels-last sequences (B, L, C) "
+        "(keras/src/layers/convolutional/base_conv.py, data_format='channels_last'); nn.Conv1d reads (B, C, L) "
+        "(torch/nn/modules/conv.py), while nn.LSTM(batch_first=True) reads (B, L, C). Handing the Keras-ordered "
+        "array to nn.Conv1d usually fails on the channel count, but when L == C it runs and convolves across "
+        "channels instead of steps.",
+        rule="x.permute(0, 2, 1) before nn.Conv1d (and back before an nn.LSTM or a batch-first loss): the generated "
+        "model hands its input over in the layout the first layer declares it reads, and permutes between layers "
+        "that read different layouts.",
+        converter="parity.spec.generate.layouts_of (TorchSide.reads) and parity.runners.torch_runner.TorchGraph "
+        "(rule channels_last_input)",
+        case="conv1d",
+        # L == C == filters with 'same' padding: every shape fits both ways
+        config={"input_shape": [4, 4], "filters": 4, "padding": "same", "dilation_rate": 1},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("channels_last_input",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv1d_0",
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="conv1d_causal_padding",
+        area="convolution",
+        differs="Keras' Conv1D(padding='causal') pads (k - 1) * d zeros before the steps and none after "
+        "(keras/src/layers/convolutional/conv1d.py, _compute_causal_padding), so output[t] reads input[:t + 1] "
+        "only. torch has no causal padding: nn.Conv1d's padding is symmetric (torch/nn/modules/conv.py), and the "
+        "hand port padding=(k - 1) * d // 2 keeps the length but lets every output read (k - 1) * d // 2 steps of "
+        "the future.",
+        rule="Pad on the left only, F.pad(x, ((k - 1) * d, 0)), then convolve with padding=0 "
+        "(framework.pytorch.conv.Conv1d(padding='causal')).",
+        converter="parity.layers.conv._conv1d_torch (rule causal_padding: framework.pytorch.conv.Conv1d)",
+        case="conv1d",
+        config={"padding": "causal", "kernel_size": 3, "dilation_rate": 2},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("causal_padding",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv1d_0",
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="depthwise_kernel_layout",
+        area="convolution",
+        differs="Keras' DepthwiseConv2D kernel is (kh, kw, C, m) (keras/src/layers/convolutional/base_depthwise_conv.py); "
+        "torch's depthwise nn.Conv2d(C, C*m, k, groups=C) has weight (C*m, 1, kh, kw), output channel c*m + k "
+        "(torch/nn/modules/conv.py). The naive port W.reshape(C*m, 1, kh, kw) has the right shape and loads silently.",
+        rule="weight = W.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]; W = weight[:, 0].transpose(1, 2, 0)"
+        ".reshape(kh, kw, C, m). The bias is unchanged.",
+        converter="parity.convert.conv.DepthwiseConv2DConverter (rule depthwise_kernel_layout)",
+        case="depthwise_conv2d",
+        config={},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("depthwise_kernel_layout",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="depthwise_conv2d_0",
+    )
+)

@@ -37,6 +37,12 @@ CHANNELS_FIRST = "channels_first"  # (B, C, *spatial) for a canonical (B, *spati
 FLAT_CHANNELS_FIRST = "flat_channels_first"  # a flattened channels-first map: (C, *spatial) order
 
 
+class NotThisKind(ValueError):
+    """Raised by a ``read_module`` whose class matches but whose configuration is another kind's
+    (an ``nn.Conv2d`` with groups == in_channels is a depthwise convolution, not a conv2d): the
+    registry then tries the next kind that lists the class."""
+
+
 @dataclass(frozen=True)
 class Source:
     """A layer as a person writes it: the constructor expression and why it reads as it does.
@@ -67,13 +73,19 @@ class TorchSide:
         call: how a generated model applies the module to its inputs; ``module(*xs)`` when None.
             (A recurrent module returns a tuple: its ``call`` keeps what Keras returns.)
         modules: torch.nn classes this kind stands for, as import paths (``"torch.nn.Linear"``).
-        read_module: (module, canonical input shape) -> config, for the importer.
+        read_module: (module, canonical input shape) -> config, for the importer; raises
+            ``NotThisKind`` when the module is another kind listing the same class.
         ops: ATen operators this kind stands for in a captured graph (``"aten.relu.default"``).
         read_op: (args, kwargs, canonical input shapes, input layout) -> config, for the importer;
             may return None when the call is not one this kind covers.
-        layout: the layout of the output: "follow" (the first input's), or one of
+        layout: the layout of the output: "follow" (the layout the module read), or one of
             CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input).
         source: (config, input shapes, input layout) -> ``Source``: what ``build`` builds, as code.
+        reads: the layout the module needs its input in (CHANNELS_FIRST for nn.Conv1d and
+            nn.Conv2d, CANONICAL for the batch-first recurrent modules), or None for any (an
+            activation reads what it gets). Where the producer's layout differs, the generated
+            model permutes between the two (``parity.spec.generate.relayouts``); the model's
+            input is handed over in the layout its first reader needs.
     """
 
     build: Callable[..., Any]
@@ -84,6 +96,7 @@ class TorchSide:
     read_op: Callable[..., Config | None] | None = None
     layout: str = "follow"
     source: Callable[..., Source] | None = None
+    reads: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,13 +218,29 @@ class Registry:
         return sorted(self.kinds)
 
     def for_torch_module(self, module) -> LayerKind | None:
-        """The kind whose ``torch.modules`` lists the module's exact class."""
+        """The first kind whose ``torch.modules`` lists the module's exact class."""
+        kinds = self.torch_module_kinds(module)
+        return kinds[0] if kinds else None
+
+    def torch_module_kinds(self, module) -> list[LayerKind]:
+        """Every kind whose ``torch.modules`` lists the module's exact class, in registry order."""
         path = f"{type(module).__module__}.{type(module).__qualname__}"
-        for kind in self:
-            for candidate in kind.torch.modules:
-                if candidate == path or _resolve(candidate) is type(module):
-                    return kind
-        return None
+        return [
+            kind
+            for kind in self
+            if any(candidate == path or _resolve(candidate) is type(module) for candidate in kind.torch.modules)
+        ]
+
+    def read_torch_module(self, module, shape) -> tuple[LayerKind, Config]:
+        """(kind, config) of a torch module: the first kind listing its class whose ``read_module``
+        does not answer ``NotThisKind``. Raises ValueError (the first reason) when none takes it."""
+        reasons = []
+        for kind in self.torch_module_kinds(module):
+            try:
+                return kind, dict(kind.torch.read_module(module, shape))
+            except NotThisKind as reason:
+                reasons.append(str(reason))
+        raise ValueError(reasons[0] if reasons else f"no registered kind reads {type(module).__name__}")
 
     def for_torch_op(self, op: str) -> list[LayerKind]:
         return [kind for kind in self if op in kind.torch.ops]

@@ -1,4 +1,4 @@
-"""The convolutional family: Conv2D, MaxPool2D, AvgPool2D, BatchNorm.
+"""The convolutional family: Conv2D, DepthwiseConv2D, Conv1D, MaxPool2D, AvgPool2D, BatchNorm, ZeroPadding2D.
 
 Canonical images are channels-last, (H, W, C); the generated torch modules read NCHW, as
 every torch.nn image module does, and the torch model changes layout once, at its input.
@@ -20,8 +20,19 @@ from __future__ import annotations
 import math
 
 from parity.convert.base import enabled
-from parity.convert.conv import BatchNormConverter, Conv2DConverter
-from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, Traits, code, size
+from parity.convert.conv import BatchNormConverter, Conv1DConverter, Conv2DConverter, DepthwiseConv2DConverter
+from parity.layers.base import (
+    CHANNELS_FIRST,
+    Config,
+    KerasSide,
+    LayerKind,
+    NotThisKind,
+    Source,
+    TorchSide,
+    Traits,
+    code,
+    size,
+)
 
 
 def _pair(value) -> tuple[int, int]:
@@ -110,7 +121,12 @@ def _conv_keras_source(config: Config, name: str, shapes=None, layout=None) -> S
 
 def _conv_torch_read(module, shape) -> Config:
     if module.groups != 1:
-        raise ValueError(f"groups={module.groups} (only groups=1 is supported)")
+        raise NotThisKind(f"groups={module.groups} (conv2d has groups=1; depthwise_conv2d groups=in_channels)")
+    return {"filters": module.out_channels, **_conv_torch_read_padding(module), "use_bias": module.bias is not None}
+
+
+def _conv_torch_read_padding(module) -> Config:
+    """kernel_size, strides, padding and dilation_rate of an nn.Conv2d (or framework.pytorch.conv.Conv2d)."""
     if module.padding_mode != "zeros":
         raise ValueError(f"padding_mode={module.padding_mode!r} (only 'zeros' is supported)")
     k, s, d = tuple(module.kernel_size), tuple(module.stride), tuple(module.dilation)
@@ -124,14 +140,7 @@ def _conv_torch_read(module, shape) -> Config:
         raise ValueError(
             f"padding={tuple(module.padding)} with kernel_size={k}, stride={s} is neither 'valid' nor Keras' 'same'"
         )
-    return {
-        "filters": module.out_channels,
-        "kernel_size": list(k),
-        "strides": list(s),
-        "padding": padding,
-        "dilation_rate": list(d),
-        "use_bias": module.bias is not None,
-    }
+    return {"kernel_size": list(k), "strides": list(s), "padding": padding, "dilation_rate": list(d)}
 
 
 def _conv_keras(config: Config, name: str):
@@ -187,6 +196,7 @@ CONV2D = LayerKind(
         read_module=_conv_torch_read,
         layout=CHANNELS_FIRST,
         source=_conv_torch_source,
+        reads=CHANNELS_FIRST,
     ),
     keras=KerasSide(
         build=_conv_keras,
@@ -202,6 +212,225 @@ CONV2D = LayerKind(
         "strides": [1, 1],
         "padding": "valid",
         "dilation_rate": [1, 1],
+        "use_bias": True,
+    },
+)
+
+
+# DepthwiseConv2D ---------------------------------------------------------------------------
+#
+# torch writes a depthwise convolution as nn.Conv2d(C, C * m, k, groups=C), the class a conv2d
+# is: ``_conv_torch_read`` answers NotThisKind for groups != 1, and the registry tries this kind.
+
+
+def _depthwise_scratch(config: Config, name: str):
+    from scratch.depthwise_conv2d import DepthwiseConv2D
+
+    return DepthwiseConv2D(
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        depth_multiplier=config["depth_multiplier"],
+        dilation_rate=tuple(config["dilation_rate"]),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _depthwise_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    from framework.pytorch.conv import Conv2d
+
+    C = shapes[0][-1]
+    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
+    args = dict(stride=s, dilation=d, bias=config["use_bias"], groups=C)
+    out = C * config["depth_multiplier"]
+    if config["padding"] == "valid":
+        return nn.Conv2d(C, out, k, padding=0, **args)
+    if not enabled("same_padding"):
+        return nn.Conv2d(C, out, k, padding=_naive_padding(k), **args)
+    if s == (1, 1):
+        return nn.Conv2d(C, out, k, padding="same", **args)
+    return Conv2d(C, out, k, padding="same", **args)
+
+
+def _depthwise_torch_read(module, shape) -> Config:
+    C = module.in_channels
+    if module.groups != C or module.groups == 1 or module.out_channels % C:
+        raise NotThisKind(f"groups={module.groups} with in_channels={C} is not a depthwise convolution")
+    config = _conv_torch_read_padding(module)
+    return {
+        "kernel_size": config["kernel_size"],
+        "strides": config["strides"],
+        "padding": config["padding"],
+        "depth_multiplier": module.out_channels // C,
+        "dilation_rate": config["dilation_rate"],
+        "use_bias": module.bias is not None,
+    }
+
+
+def _depthwise_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.DepthwiseConv2D(
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        depth_multiplier=config["depth_multiplier"],
+        dilation_rate=tuple(config["dilation_rate"]),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _depthwise_keras_read(layer) -> Config:
+    _channels_last(layer)
+    return {
+        "kernel_size": list(_pair(layer.kernel_size)),
+        "strides": list(_pair(layer.strides)),
+        "padding": layer.padding,
+        "depth_multiplier": layer.depth_multiplier,
+        "dilation_rate": list(_pair(layer.dilation_rate)),
+        "use_bias": layer.use_bias,
+    }
+
+
+DEPTHWISE_CONV2D = LayerKind(
+    name="depthwise_conv2d",
+    family="conv",
+    summary="Z[..., c*m + k] = conv(X[..., c], W[:, :, c, k]) + b: each channel its own m filters "
+    "(nn.Conv2d(groups=C), DepthwiseConv2D)",
+    scratch=_depthwise_scratch,
+    torch=TorchSide(
+        build=_depthwise_torch,
+        modules=("torch.nn.Conv2d", "framework.pytorch.conv.Conv2d"),
+        read_module=_depthwise_torch_read,
+        layout=CHANNELS_FIRST,
+        reads=CHANNELS_FIRST,
+    ),
+    keras=KerasSide(
+        build=_depthwise_keras, classes=("DepthwiseConv2D",), read=_depthwise_keras_read, splits_activation=True
+    ),
+    converter=DepthwiseConv2DConverter(),
+    defaults={
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": "valid",
+        "depth_multiplier": 1,
+        "dilation_rate": [1, 1],
+        "use_bias": True,
+    },
+)
+
+
+# Conv1D ------------------------------------------------------------------------------------
+#
+# Sequences are (L, C) canonical, batch-first and channels-last as Keras' Conv1D reads them;
+# nn.Conv1d reads (B, C, L), so the kind declares ``reads=CHANNELS_FIRST`` and the generated
+# model permutes where its producer (the model input, an nn.LSTM) is batch-first canonical.
+#
+# Rule ``causal_padding``: Keras' padding="causal" pads (k - 1) * d zeros before the steps and
+# none after, then convolves "valid" (keras/src/layers/convolutional/conv1d.py); torch's
+# ``padding`` is symmetric (torch/nn/modules/conv.py), so framework.pytorch.conv.Conv1d pads
+# explicitly. The naive port, disabled rule, is the symmetric nn.Conv1d(padding=(k - 1) * d // 2).
+
+
+def _conv1d_scratch(config: Config, name: str):
+    from scratch.conv1d import Conv1D
+
+    keys = ("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias")
+    return Conv1D(**{key: config[key] for key in keys}, name=name)
+
+
+def _conv1d_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    from framework.pytorch.conv import Conv1d
+
+    C_in, F, k, s, d = shapes[0][-1], config["filters"], config["kernel_size"], config["strides"], config["dilation_rate"]
+    args = dict(stride=s, dilation=d, bias=config["use_bias"])
+    padding = config["padding"]
+    if padding == "valid":
+        return nn.Conv1d(C_in, F, k, padding=0, **args)
+    if padding == "causal" and not enabled("causal_padding"):
+        return nn.Conv1d(C_in, F, k, padding=(k - 1) * d // 2, **args)  # the naive port: symmetric
+    if padding == "same" and not enabled("same_padding"):
+        return nn.Conv1d(C_in, F, k, padding=k // 2, **args)
+    if padding == "same" and s == 1:
+        return nn.Conv1d(C_in, F, k, padding="same", **args)
+    return Conv1d(C_in, F, k, padding=padding, **args)
+
+
+def _conv1d_torch_read(module, shape) -> Config:
+    if module.groups != 1:
+        raise ValueError(f"groups={module.groups} (only groups=1 is supported)")
+    if module.padding_mode != "zeros":
+        raise ValueError(f"padding_mode={module.padding_mode!r} (only 'zeros' is supported)")
+    (k,), (s,), (d,) = module.kernel_size, module.stride, module.dilation
+    padding = getattr(module, "keras_padding", None)  # framework.pytorch.conv.Conv1d
+    if padding is None:
+        if module.padding == "same":
+            padding = "same"
+        elif module.padding == "valid" or tuple(module.padding) == (0,):
+            padding = "valid"
+        elif s == 1 and 2 * module.padding[0] == d * (k - 1):
+            padding = "same"  # symmetric padding equal to Keras' "same" at stride 1
+        else:
+            raise ValueError(
+                f"padding={tuple(module.padding)} with kernel_size={k}, stride={s} is neither 'valid' nor Keras' 'same'"
+            )
+    return {
+        "filters": module.out_channels,
+        "kernel_size": k,
+        "strides": s,
+        "padding": padding,
+        "dilation_rate": d,
+        "use_bias": module.bias is not None,
+    }
+
+
+def _conv1d_keras(config: Config, name: str):
+    import keras
+
+    keys = ("kernel_size", "strides", "padding", "dilation_rate", "use_bias")
+    return keras.layers.Conv1D(config["filters"], **{key: config[key] for key in keys}, name=name)
+
+
+def _conv1d_keras_read(layer) -> Config:
+    _channels_last(layer)
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(f"groups={layer.groups} (only groups=1 is supported)")
+    return {
+        "filters": layer.filters,
+        "kernel_size": int(layer.kernel_size[0]),
+        "strides": int(layer.strides[0]),
+        "padding": layer.padding,
+        "dilation_rate": int(layer.dilation_rate[0]),
+        "use_bias": layer.use_bias,
+    }
+
+
+CONV1D = LayerKind(
+    name="conv1d",
+    family="conv",
+    summary="Z = conv(X, W) + b along the steps of (L, C) sequences; valid, same or causal (nn.Conv1d, Conv1D)",
+    scratch=_conv1d_scratch,
+    torch=TorchSide(
+        build=_conv1d_torch,
+        modules=("torch.nn.Conv1d", "framework.pytorch.conv.Conv1d"),
+        read_module=_conv1d_torch_read,
+        layout=CHANNELS_FIRST,
+        reads=CHANNELS_FIRST,
+    ),
+    keras=KerasSide(build=_conv1d_keras, classes=("Conv1D",), read=_conv1d_keras_read, splits_activation=True),
+    converter=Conv1DConverter(),
+    defaults={
+        "filters": 1,
+        "kernel_size": 3,
+        "strides": 1,
+        "padding": "valid",
+        "dilation_rate": 1,
         "use_bias": True,
     },
 )
@@ -490,4 +719,4 @@ ZERO_PADDING2D = LayerKind(
 )
 
 
-KINDS = (CONV2D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM, ZERO_PADDING2D)
+KINDS = (CONV2D, DEPTHWISE_CONV2D, CONV1D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM, ZERO_PADDING2D)

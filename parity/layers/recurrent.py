@@ -187,6 +187,7 @@ def _kind(
             modules=modules,
             read_module=read_torch,
             layout=CANONICAL,
+            reads=CANONICAL,
             source=source_torch,
         ),
         keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),

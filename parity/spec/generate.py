@@ -1,9 +1,12 @@
 """Generators: a model spec -> the scratch model, the torch module, the Keras model.
 
 The torch module is what a practitioner writes: the registry's idiomatic torch.nn modules,
-images NCHW, no wrapper around any layer. The only layout change is at the model's
-boundary (NHWC data in, NCHW to the first module) and in how each activation maps back to
-the canonical layout (``torch_layouts``), which a per-layer trace uses.
+images and Conv1d's sequences channels-first, no wrapper around any layer. Layouts change at
+the model's boundary (the data is handed over in the layout its first reader declares:
+NHWC in, NCHW to nn.Conv2d), where a kind reads another layout than its producer gives (a
+permute between nn.Conv1d's (B, C, L) and nn.LSTM's (B, L, C), visible in the module's repr),
+and in how each activation maps back to the canonical layout (``torch_layouts``), which a
+per-layer trace uses.
 """
 
 from __future__ import annotations
@@ -80,27 +83,64 @@ class Layout:
 
 
 def input_layout(spec: ModelSpec) -> Layout:
-    """torch reads images channels-first: a (H, W, C) input is (B, C, H, W) to the torch model."""
+    """The layout the torch model receives its input in: the one its first reader declares
+    (``torch.reads``: nn.Conv1d reads (B, C, L), nn.LSTM (B, T, F)); without a declaration,
+    images (H, W, C) are channels-first (B, C, H, W) and anything else canonical."""
+    for node in spec.nodes:
+        if INPUT in node.inputs:
+            kind = REGISTRY.kinds.get(node.kind)
+            reads = kind.torch.reads if kind is not None else None
+            if reads is not None and len(spec.input_shape) >= 2:
+                return Layout(reads)
+            break
     return Layout(CHANNELS_FIRST if len(spec.input_shape) == 3 else CANONICAL)
+
+
+@dataclass(frozen=True)
+class TorchLayouts:
+    """Every torch activation's layout (``out``), the layout each module reads (``read``), and
+    the permutes between them: ``permutes[node] = (from, to)`` where the producer's layout is
+    not the one the node's kind declares it reads (``torch.reads``)."""
+
+    out: dict[str, Layout]
+    read: dict[str, Layout]
+    permutes: dict[str, tuple[str, str]]
+
+
+def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> TorchLayouts:
+    """Follow each kind's declared ``torch.reads`` and ``torch.layout`` through the spec."""
+    shapes = shapes or node_shapes(spec)
+    out = {INPUT: input_layout(spec)}
+    read: dict[str, Layout] = {}
+    permutes: dict[str, tuple[str, str]] = {}
+    for node in spec.nodes:
+        kind = REGISTRY[node.kind]
+        given = read[node.name] = out[node.inputs[0]]
+        wanted = kind.torch.reads
+        if wanted is not None and len(shapes[node.inputs[0]]) >= 2 and given.tag != wanted:
+            if given.tag == FLAT_CHANNELS_FIRST:
+                raise SpecError(
+                    f"model {spec.name!r}, layer {node.name!r} ({node.kind}): reads a flattened channels-first "
+                    f"map, which no permute makes {wanted}"
+                )
+            read[node.name] = Layout(wanted)
+            permutes[node.name] = (given.tag, wanted)
+        rule = kind.torch.layout
+        if rule == "follow":
+            out[node.name] = read[node.name]
+        elif rule == "flatten":
+            source = shapes[node.inputs[0]]
+            out[node.name] = (
+                Layout(FLAT_CHANNELS_FIRST, source) if read[node.name].tag == CHANNELS_FIRST else Layout(CANONICAL)
+            )
+        else:
+            out[node.name] = Layout(rule if len(shapes[node.name]) >= 2 else CANONICAL)
+    return TorchLayouts(out, read, permutes)
 
 
 def torch_layouts(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> dict[str, Layout]:
     """The layout of every torch activation, from each kind's declared ``torch.layout``."""
-    shapes = shapes or node_shapes(spec)
-    layouts = {INPUT: input_layout(spec)}
-    for node in spec.nodes:
-        rule = REGISTRY[node.kind].torch.layout
-        first = layouts[node.inputs[0]]
-        if rule == "follow":
-            layouts[node.name] = first
-        elif rule == "flatten":
-            source = shapes[node.inputs[0]]
-            layouts[node.name] = (
-                Layout(FLAT_CHANNELS_FIRST, source) if first.tag == CHANNELS_FIRST else Layout(CANONICAL)
-            )
-        else:
-            layouts[node.name] = Layout(rule if len(shapes[node.name]) >= 2 else CANONICAL)
-    return layouts
+    return layouts_of(spec, shapes).out
 
 
 def layout_source(spec: ModelSpec, node: Node) -> str:
@@ -141,16 +181,16 @@ def build_torch(spec: ModelSpec):
     from parity.spec.torch_model import SpecModel
 
     shapes = node_shapes(spec)
-    layouts = torch_layouts(spec, shapes)
+    layouts = layouts_of(spec, shapes)
     modules = {}
     for node in spec.nodes:
         kind = _kind(spec, node)
         config = kind.configure(node.config)
         try:
-            modules[node.name] = kind.torch.build(config, [shapes[i] for i in node.inputs], layouts[node.inputs[0]].tag)
+            modules[node.name] = kind.torch.build(config, [shapes[i] for i in node.inputs], layouts.read[node.name].tag)
         except (ValueError, TypeError) as error:
             raise SpecError(f"model {spec.name!r}, layer {node.name!r} ({node.kind}): {error}") from None
-    return SpecModel(spec, modules)
+    return SpecModel(spec, modules, layouts.permutes)
 
 
 # Keras ----------------------------------------------------------------------------------------

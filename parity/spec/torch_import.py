@@ -7,7 +7,8 @@ modules it ran inside (``meta["nn_module_stack"]``) and its fake output (``meta[
 
 - the calls inside one call of a registered module (``REGISTRY.for_torch_module``; the
   outermost registered module of the stack) become one spec node named after the module's
-  path (``features.3``), configured by the kind's ``torch.read_module``. A second call of the
+  path (``features.3``), configured by ``REGISTRY.read_torch_module`` (the first kind listing
+  the class whose ``torch.read_module`` takes it). A second call of the
   same parameter-free module is a node ``<path>@1`` that ``shares`` the first;
 - every other call maps to the kind that lists its operator (``REGISTRY.for_torch_op``,
   configured by ``torch.read_op``), named after the kind and a counter (``relu_1``); calls
@@ -39,8 +40,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from parity.layers import CHANNELS_FIRST, REGISTRY
-from parity.spec.generate import Layout, node_shapes, torch_layouts
+from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY
+from parity.spec.generate import Layout, layouts_of, node_shapes
 from parity.spec.model import INPUT, ModelSpec, Node, SpecError
 
 Shape = tuple[int, ...]
@@ -161,7 +162,7 @@ class _Importer:
         self.model, self.program, self.name = model, program, name
         self.graph = program.graph
         self.input_torch_shape = input_shape
-        self.input_layout = Layout(CHANNELS_FIRST if len(input_shape) == 3 else "canonical")
+        self.input_layout = Layout(CHANNELS_FIRST if len(input_shape) == 3 else CANONICAL)
         self.input_shape = _canonical(input_shape, self.input_layout)
         self.nodes: list[Node] = []
         self.canonical: dict[str, Shape] = {INPUT: self.input_shape}
@@ -225,6 +226,7 @@ class _Importer:
                     if key not in self.calls.setdefault(path, []):
                         self.calls[path].append(key)
 
+        self.read_input_as(self.first_reader(user_inputs, member, group_path))
         output_value = None
         for fx_node in self.graph.nodes:
             if fx_node.op == "placeholder":
@@ -253,6 +255,28 @@ class _Importer:
             raise ImportError_(str(error)) from None
         self.check_shapes(spec)
         return spec
+
+    def first_reader(self, user_inputs, member, group_path):
+        """The kind of the first registered module or operator that reads the model's input."""
+        for fx_node in self.graph.nodes:
+            if fx_node.op != "call_function":
+                continue
+            if not any(a.op == "placeholder" and a.name in user_inputs for a in _tensor_args((fx_node.args, fx_node.kwargs))):
+                continue
+            if fx_node in member:
+                return self.kind_of_module(group_path[member[fx_node]])
+            candidates = REGISTRY.for_torch_op(_op_name(fx_node))
+            return candidates[0] if candidates else None
+        return None
+
+    def read_input_as(self, kind) -> None:
+        """The input's layout is what its first reader declares it reads (nn.Conv1d: (C, L)),
+        as ``parity.spec.generate.input_layout`` decides for the generated model."""
+        reads = kind.torch.reads if kind is not None else None
+        if reads is not None and len(self.input_torch_shape) >= 2:
+            self.input_layout = Layout(reads)
+            self.input_shape = _canonical(self.input_torch_shape, self.input_layout)
+            self.canonical[INPUT] = self.input_shape
 
     def output(self, fx_node) -> _Value:
         outputs = _tensor_args(fx_node.args)
@@ -305,8 +329,8 @@ class _Importer:
             raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads one)")
         in_values = self.input_values(inputs, where, "the module")
 
-        try:
-            config = dict(kind.torch.read_module(module, self.canonical[in_values[0].node]))
+        try:  # the class may stand for several kinds (nn.Conv2d: conv2d, depthwise_conv2d)
+            kind, config = REGISTRY.read_torch_module(module, self.canonical[in_values[0].node])
         except ValueError as error:
             raise self.fail(where, str(error)) from None
 
@@ -355,6 +379,10 @@ class _Importer:
             (value,) = self.input_values(tensors[:1], where, f"call {op}")
             self.values[fx_node] = value
             return
+        if op in ("aten.permute.default", "aten.transpose.int"):
+            (value,) = self.input_values(tensors[:1], where, f"call {op}")
+            self.values[fx_node] = self.relayout(fx_node, op, value, where)
+            return
         stack = list((fx_node.meta.get("nn_module_stack") or {}).values())
         if stack and stack[-1][0]:
             module = self.module(stack[-1][0])
@@ -394,6 +422,29 @@ class _Importer:
         if reasons:
             raise self.fail(where, f"{op} ({names}): {reasons[0]}")
         raise self.fail(where, f"unsupported call {op}: {names} does not cover it with these arguments")
+
+    def relayout(self, fx_node, op: str, value: _Value, where: str) -> _Value:
+        """``x.permute(0, 2, 1)`` / ``x.transpose(1, 2)`` (and the 4-D permutes) move the channel axis
+        between the front and the end: the same spec value in the other layout."""
+        rank = len(value.shape) + 1
+        if op == "aten.transpose.int":
+            dims = list(range(rank))
+            a, b = (d % rank for d in fx_node.args[1:3])
+            dims[a], dims[b] = dims[b], dims[a]
+        else:
+            dims = [d % rank for d in fx_node.args[1]]
+        to_end, to_front = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
+        if dims == to_end and value.layout.tag == CHANNELS_FIRST:
+            layout = Layout(CANONICAL)
+        elif dims == to_front and value.layout.tag == CANONICAL and rank >= 3:
+            layout = Layout(CHANNELS_FIRST)
+        else:
+            raise self.fail(
+                where,
+                f"{op} with dims {dims} on a {value.layout.tag} tensor (only moving the channel axis between "
+                "the front and the end is supported)",
+            )
+        return _Value(value.node, tuple(_batch_free(fx_node) or ()), layout)
 
     @staticmethod
     def train_flag(fx_node) -> bool:
@@ -441,7 +492,15 @@ class _Importer:
         nodes = [*self.nodes, node]
         partial = ModelSpec(self.name, self.input_shape, tuple(nodes))
         shapes = {**self.canonical, node_name: shape}  # its rank is all the layout rules read
-        layout = torch_layouts(partial, shapes)[node_name]
+        layouts = layouts_of(partial, shapes)
+        given, read = in_values[0].layout, layouts.read[node_name]
+        if given.tag != read.tag and len(self.canonical[in_values[0].node]) >= 2:
+            raise self.fail(
+                where,
+                f"reads a {given.tag} tensor where the generated model hands it {read.tag} "
+                "(permute only right before a layer that reads the other layout, as a Conv1d -> LSTM model does)",
+            )
+        layout = layouts.out[node_name]
         self.nodes.append(node)
         self.canonical[node_name] = _canonical(shape, layout)
         return _Value(node_name, shape, layout)

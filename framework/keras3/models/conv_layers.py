@@ -21,6 +21,43 @@ def conv2d(
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
 
 
+def depthwise_conv2d(
+    input_shape: tuple[int, int, int],
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    """Each channel its own ``depth_multiplier`` filters; kernel (kh, kw, C, depth_multiplier)."""
+    conv = layers.DepthwiseConv2D(
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
+def conv1d(
+    input_shape: tuple[int, int],
+    filters: int,
+    kernel_size: int = 3,
+    strides: int = 1,
+    padding: str = "valid",
+    dilation_rate: int = 1,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    """One convolution along the steps of (B, L, C) sequences; padding "valid", "same" or "causal"."""
+    conv = layers.Conv1D(
+        filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate, use_bias=use_bias
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
 def maxpool2d(
     input_shape: tuple[int, int, int],
     pool_size: int | tuple[int, int] = 2,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from framework.pytorch.conv import AvgPool2d, Conv2d, MaxPool2d
+from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d
 
 
 def _pair(value) -> tuple[int, int]:
@@ -48,6 +48,48 @@ def conv2d(
     """One convolution: x (B, C, H, W) -> (B, filters, H_out, W_out); weight (filters, C, kh, kw)."""
     _, _, C = input_shape
     return nn.Sequential(conv2d_module(C, filters, kernel_size, strides, padding, dilation_rate, use_bias))
+
+
+def depthwise_conv2d(
+    input_shape: tuple[int, int, int],
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> nn.Sequential:
+    """Each channel its own ``depth_multiplier`` filters: nn.Conv2d(C, C * m, k, groups=C).
+
+    x (B, C, H, W) -> (B, C * m, H_out, W_out), output channel c * m + k; weight (C * m, 1, kh, kw).
+    """
+    _, _, C = input_shape
+    args = dict(stride=strides, dilation=dilation_rate, bias=use_bias, groups=C)
+    if padding == "same" and _pair(strides) != (1, 1):
+        return nn.Sequential(Conv2d(C, C * depth_multiplier, kernel_size, padding="same", **args))
+    return nn.Sequential(nn.Conv2d(C, C * depth_multiplier, kernel_size, padding=padding, **args))
+
+
+def conv1d(
+    input_shape: tuple[int, int],
+    filters: int,
+    kernel_size: int = 3,
+    strides: int = 1,
+    padding: str = "valid",
+    dilation_rate: int = 1,
+    use_bias: bool = True,
+) -> nn.Sequential:
+    """One convolution along the steps: x (B, C, L) -> (B, filters, L_out); weight (filters, C, k).
+
+    ``input_shape`` is (L, C), as Keras takes it; nn.Conv1d reads the channels first. "causal"
+    (Keras only) and "same" at stride > 1 pad explicitly (``framework.pytorch.conv.Conv1d``).
+    """
+    _, C = input_shape
+    if padding == "causal" or (padding == "same" and strides != 1):
+        conv = Conv1d(C, filters, kernel_size, strides, padding=padding, dilation=dilation_rate, bias=use_bias)
+    else:
+        conv = nn.Conv1d(C, filters, kernel_size, strides, padding=padding, dilation=dilation_rate, bias=use_bias)
+    return nn.Sequential(conv)
 
 
 def maxpool2d(
