@@ -281,8 +281,8 @@ SPECS = [_image_spec(), _sequence_spec()]
 # Kinds registered after `parity port` was written, with no `source` yet: port refuses them in one
 # line (tested below), so nothing is written wrongly; their sources are the next step of the port.
 NO_SOURCE_YET = {
-    "layernorm",
-    "rmsnorm",
+    "layer_norm",
+    "rms_norm",
     "global_avg_pool2d",
     "global_max_pool2d",
     "global_avg_pool1d",
