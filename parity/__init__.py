@@ -5,7 +5,7 @@ The Python API for your own models: ``parity.agreement(model_a, model_b, ...)`` 
 
 from parity.implementations import DTYPES, IMPLEMENTATIONS
 
-__all__ = ["DTYPES", "IMPLEMENTATIONS", "compare"]
+__all__ = ["DTYPES", "IMPLEMENTATIONS", "compare", "port"]
 
 
 def compare(model_a, model_b, **options):
@@ -14,3 +14,12 @@ def compare(model_a, model_b, **options):
     from parity.ports import compare as compare_ports
 
     return compare_ports(model_a, model_b, **options)
+
+
+def port(source, to: str, out="port", **options):
+    """Port a model (``path/to/file.py:factory`` or a ``.keras`` file) to ``to`` ("keras" or "torch")
+    into the folder ``out``: readable ``model.py``, converted weights and the verdict
+    (``parity.porting.port``; options: ``input_shape``, ``dtypes``, ``seed``, ``batch``)."""
+    from parity.porting import port as port_model
+
+    return port_model(str(source), to, out, **options)

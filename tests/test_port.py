@@ -346,3 +346,10 @@ def _readable(spec: ModelSpec, target: str) -> ModelSpec:
             continue
         nodes.append(Node(node.name, node.kind, node.config, inputs, node.shares))
     return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output))
+
+
+def test_the_python_api_ports_too(tmp_path):
+    import parity
+
+    result = parity.port(f"{ROOT}/examples/bn_torch.py:Net", to="keras", out=tmp_path / "port", input_shape=(3, 6, 6))
+    assert result.agree and (tmp_path / "port" / "model.py").is_file()
