@@ -1,6 +1,6 @@
 """The parity harness: cases, conversion, runners, comparison, reports and the `parity` command.
 
-The Python API for your own models: ``parity.agreement(model_a, model_b, ...)`` (``parity.ports``).
+The Python API for your own models: ``parity.compare(model_a, model_b, ...)`` (``parity.ports``).
 """
 
 from parity.implementations import DTYPES, IMPLEMENTATIONS

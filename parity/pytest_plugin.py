@@ -18,7 +18,7 @@ def parity_compare():
     def check(model_a, model_b, **options):
         import parity
 
-        result = parity.agreement(model_a, model_b, **options)
+        result = parity.compare(model_a, model_b, **options)
         result.assert_agree()
         return result
 

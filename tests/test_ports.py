@@ -64,7 +64,7 @@ def test_weights_from_b_compares_the_same_way():
 
 
 def test_assert_agree_raises_a_readable_table():
-    result = parity.agreement(TORCH_NET, HURRIED, input_shape=(3, 6, 6))
+    result = parity.compare(TORCH_NET, HURRIED, input_shape=(3, 6, 6))
     with pytest.raises(AssertionError) as error:
         result.assert_agree()
     text = str(error.value)
@@ -83,16 +83,16 @@ class Mlp(nn.Module):
 def test_two_torch_modules_as_objects():
     """Objects, not files: the slope differs, the static diagnosis names the registered case."""
     torch.manual_seed(0)
-    same = parity.agreement(Mlp(0.25), Mlp(0.25), input_shape=(5,))
+    same = parity.compare(Mlp(0.25), Mlp(0.25), input_shape=(5,))
     assert same.agree
-    different = parity.agreement(Mlp(0.25), Mlp(0.01), input_shape=(5,))
+    different = parity.compare(Mlp(0.25), Mlp(0.01), input_shape=(5,))
     assert not different.agree and different.first_divergence == "act"
     assert any("negative_slope" in line and "leaky_relu" in line for line in different.diagnosis)
     assert different.fixes == {"act.negative_slope": True}
 
 
 def test_structural_differences_stop_the_pairing():
-    a = parity.agreement(Mlp(0.25), nn.Sequential(nn.Linear(5, 6), nn.Linear(6, 3)), input_shape=(5,))
+    a = parity.compare(Mlp(0.25), nn.Sequential(nn.Linear(5, 6), nn.Linear(6, 3)), input_shape=(5,))
     assert not a.agree and a.structural and not len(a.records)
 
 
