@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from parity.convert.attention import MultiHeadAttentionConverter
 from parity.convert.base import enabled
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, TorchSide
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 
 def _scratch(config: Config, name: str):
@@ -84,6 +84,36 @@ def _torch_call(module, config: Config, x):
         mask = ~allowed if enabled("mha_mask_polarity") else allowed  # torch: True = masked out
     output, _ = module(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
     return output
+
+
+def _torch_source(config: Config, shapes, layout) -> Source:
+    """As build writes it, called as _torch_call calls it: self-attention keeping the output only."""
+    if config["causal"]:
+        raise ValueError(
+            "causal=True: torch's importer reads no attn_mask yet, so a port with the causal mask could not be "
+            "checked (port a model without use_causal_mask)"
+        )
+    E = shapes[0][-1]
+    _validate_sizes(config, E)
+    kwargs: Config = {} if config["use_bias"] else {"bias": False}
+    return Source(
+        code("nn.MultiheadAttention", E, config["num_heads"], **kwargs, batch_first=True),
+        ("batch_first=True: torch's default reads (T, B, E)",),
+        call="{y} = {m}({x0}, {x0}, {x0}, need_weights=False)[0]  # self-attention: query = key = value",
+    )
+
+
+def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {} if config["use_bias"] else {"use_bias": False}
+    causal = ", use_causal_mask=True" if config["causal"] else ""
+    comments = ["query = value (= key)"]
+    if config["causal"]:
+        comments.append("Keras' causal mask is True where a step may attend")
+    return Source(
+        code("layers.MultiHeadAttention", config["num_heads"], config["key_dim"], **kwargs, name=name),
+        tuple(comments),
+        call="{y} = {m}({x0}, {x0}" + causal + ")",
+    )
 
 
 def _torch_read(module, shape) -> Config:
@@ -156,6 +186,7 @@ MULTI_HEAD_ATTENTION = LayerKind(
         modules=("torch.nn.MultiheadAttention",),
         read_module=_torch_read,
         layout=CANONICAL,
+        source=_torch_source,
     ),
     keras=KerasSide(
         build=_keras,
@@ -164,6 +195,7 @@ MULTI_HEAD_ATTENTION = LayerKind(
         call=_keras_call,
         read_call=_keras_read_call,
         keep=_keras_keep,
+        source=_keras_source,
     ),
     converter=MultiHeadAttentionConverter(),
     defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False},

@@ -52,9 +52,10 @@ class Source:
             None for a torch operation written in ``forward`` only (``x + y``).
         comments: one line per conversion rule that shaped the call (``eps carried over: ...``).
         imports: import lines the expression needs besides ``torch`` / ``nn`` / ``keras`` / ``layers``.
-        call: torch only: how ``forward`` applies it, lines with ``{y}`` (the result), ``{m}`` (the
-            module, ``self.conv1``) and ``{x}`` (its inputs, comma-separated; ``{x0}``, ``{x1}``, ...);
-            None for ``{y} = {m}({x})``.
+        call: how torch's ``forward`` (or Keras' ``build()``) applies it, lines with ``{y}`` (the
+            result), ``{m}`` (the module, ``self.conv1``; in Keras the constructor expression) and
+            ``{x}`` (its inputs, comma-separated, a list for a Keras merge; ``{x0}``, ``{x1}``, ...);
+            None for ``{y} = {m}({x})``. Keras self-attention is ``{y} = {m}({x0}, {x0})``.
     """
 
     expression: str | None

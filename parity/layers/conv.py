@@ -255,6 +255,51 @@ def _depthwise_torch(config: Config, shapes, layout):
     return Conv2d(C, out, k, padding="same", **args)
 
 
+def _depthwise_torch_source(config: Config, shapes, layout) -> Source:
+    C = shapes[0][-1]
+    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
+    kwargs: Config = {}
+    if s != (1, 1):
+        kwargs["stride"] = size(s)
+    callee, imports = "nn.Conv2d", ()
+    comments = [
+        "groups=C: each channel its own filters",
+        "weight = kernel.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]: torch stores (C*m, 1, kh, kw)",
+    ]
+    if config["padding"] == "same" and not enabled("same_padding"):
+        kwargs["padding"] = size(_naive_padding(k))
+    elif config["padding"] == "same":
+        kwargs["padding"] = "same"
+        if s != (1, 1):
+            callee, imports = "Conv2d", ("from framework.pytorch.conv import Conv2d",)
+            comments.append(_SAME_STRIDED)
+    if d != (1, 1):
+        kwargs["dilation"] = size(d)
+    kwargs["groups"] = C
+    if not config["use_bias"]:
+        kwargs["bias"] = False
+    expression = code(callee, C, C * config["depth_multiplier"], size(k), **kwargs)
+    return Source(expression, tuple(comments), imports)
+
+
+def _depthwise_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    if tuple(config["strides"]) != (1, 1):
+        kwargs["strides"] = size(config["strides"])
+    if config["padding"] != "valid":
+        kwargs["padding"] = config["padding"]
+    if config["depth_multiplier"] != 1:
+        kwargs["depth_multiplier"] = config["depth_multiplier"]
+    if tuple(config["dilation_rate"]) != (1, 1):
+        kwargs["dilation_rate"] = size(config["dilation_rate"])
+    if not config["use_bias"]:
+        kwargs["use_bias"] = False
+    expression = code("layers.DepthwiseConv2D", size(config["kernel_size"]), **kwargs, name=name)
+    return Source(
+        expression, ("kernel = weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m): Keras stores (kh, kw, C, m)",)
+    )
+
+
 def _depthwise_torch_read(module, shape) -> Config:
     C = module.in_channels
     if module.groups != C or module.groups == 1 or module.out_channels % C:
@@ -308,9 +353,14 @@ DEPTHWISE_CONV2D = LayerKind(
         read_module=_depthwise_torch_read,
         layout=CHANNELS_FIRST,
         reads=CHANNELS_FIRST,
+        source=_depthwise_torch_source,
     ),
     keras=KerasSide(
-        build=_depthwise_keras, classes=("DepthwiseConv2D",), read=_depthwise_keras_read, splits_activation=True
+        build=_depthwise_keras,
+        classes=("DepthwiseConv2D",),
+        read=_depthwise_keras_read,
+        splits_activation=True,
+        source=_depthwise_keras_source,
     ),
     converter=DepthwiseConv2DConverter(),
     defaults={
@@ -360,6 +410,44 @@ def _conv1d_torch(config: Config, shapes, layout):
     if padding == "same" and s == 1:
         return nn.Conv1d(C_in, F, k, padding="same", **args)
     return Conv1d(C_in, F, k, padding=padding, **args)
+
+
+def _conv1d_torch_source(config: Config, shapes, layout) -> Source:
+    C_in, F, k, s, d = shapes[0][-1], config["filters"], config["kernel_size"], config["strides"], config["dilation_rate"]
+    kwargs: Config = {}
+    if s != 1:
+        kwargs["stride"] = s
+    callee, imports = "nn.Conv1d", ()
+    comments = ["weight = kernel.transpose(2, 1, 0): torch stores (out, in, k)"]
+    padding = config["padding"]
+    if padding == "causal" and not enabled("causal_padding"):
+        kwargs["padding"] = (k - 1) * d // 2
+    elif padding == "same" and not enabled("same_padding"):
+        kwargs["padding"] = k // 2
+    elif padding == "same" and s == 1:
+        kwargs["padding"] = "same"
+    elif padding != "valid":
+        kwargs["padding"] = padding
+        callee, imports = "Conv1d", ("from framework.pytorch.conv import Conv1d",)
+        comments.append(
+            "Keras' 'causal' pads (k - 1) * d zeros before the steps only; nn.Conv1d pads both ends"
+            if padding == "causal"
+            else "Keras' 'same' pads (total // 2, total - total // 2); nn.Conv1d(padding='same') refuses strides > 1"
+        )
+    if d != 1:
+        kwargs["dilation"] = d
+    if not config["use_bias"]:
+        kwargs["bias"] = False
+    return Source(code(callee, C_in, F, k, **kwargs), tuple(comments), imports)
+
+
+def _conv1d_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    for key, default in (("strides", 1), ("padding", "valid"), ("dilation_rate", 1), ("use_bias", True)):
+        if config[key] != default:
+            kwargs[key] = config[key]
+    expression = code("layers.Conv1D", config["filters"], config["kernel_size"], **kwargs, name=name)
+    return Source(expression, ("kernel = weight.transpose(2, 1, 0): Keras stores (k, C_in, C_out)",))
 
 
 def _conv1d_torch_read(module, shape) -> Config:
@@ -422,8 +510,15 @@ CONV1D = LayerKind(
         read_module=_conv1d_torch_read,
         layout=CHANNELS_FIRST,
         reads=CHANNELS_FIRST,
+        source=_conv1d_torch_source,
     ),
-    keras=KerasSide(build=_conv1d_keras, classes=("Conv1D",), read=_conv1d_keras_read, splits_activation=True),
+    keras=KerasSide(
+        build=_conv1d_keras,
+        classes=("Conv1D",),
+        read=_conv1d_keras_read,
+        splits_activation=True,
+        source=_conv1d_keras_source,
+    ),
     converter=Conv1DConverter(),
     defaults={
         "filters": 1,

@@ -12,8 +12,10 @@ torch layout is the canonical one. On an image, torch's trailing axis is W, not 
 
 from __future__ import annotations
 
+import math
+
 from parity.convert.norm import LayerNormConverter, RMSNormConverter
-from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, TorchSide
+from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 
 def _normalized_shape(config: Config, shapes, layout) -> tuple[int, ...]:
@@ -53,6 +55,22 @@ def _config_axis(config: Config):
     return config["axis"][0] if len(config["axis"]) == 1 else list(config["axis"])
 
 
+def _shape_code(config: Config, shapes, layout):
+    """normalized_shape as people write it: ``8`` for one axis, ``(5, 8)`` for two."""
+    shape = _normalized_shape(config, shapes, layout)
+    return shape[0] if len(shape) == 1 else shape
+
+
+def _keras_kwargs(config: Config, default: float) -> tuple[Config, list[str]]:
+    """axis when it is not -1, epsilon when it is not Keras' default (with the comment saying so)."""
+    kwargs: Config = {} if config["axis"] in ([-1], (-1,)) else {"axis": _config_axis(config)}
+    comments = []
+    if config["epsilon"] is not None and not math.isclose(config["epsilon"], default):
+        kwargs["epsilon"] = config["epsilon"]
+        comments.append(f"epsilon carried over: Keras' default is {default:g}")
+    return kwargs, comments
+
+
 # LayerNorm ----------------------------------------------------------------------------------
 
 
@@ -73,6 +91,29 @@ def _ln_torch(config: Config, shapes, layout):
     kwargs = {} if config["epsilon"] is None else {"eps": config["epsilon"]}
     affine = config["scale"] or config["center"]
     return nn.LayerNorm(_normalized_shape(config, shapes, layout), elementwise_affine=affine, bias=config["center"], **kwargs)
+
+
+def _ln_torch_source(config: Config, shapes, layout) -> Source:
+    if config["center"] and not config["scale"]:
+        raise ValueError("center=True with scale=False: nn.LayerNorm has no bias without a weight")
+    kwargs: Config = {}
+    comments = []
+    if config["epsilon"] is not None and not math.isclose(config["epsilon"], 1e-5):
+        kwargs["eps"] = config["epsilon"]
+        comments.append("eps carried over: torch's default is 1e-5")
+    if not (config["scale"] or config["center"]):
+        kwargs["elementwise_affine"] = False
+    elif not config["center"]:
+        kwargs["bias"] = False
+    return Source(code("nn.LayerNorm", _shape_code(config, shapes, layout), **kwargs), tuple(comments))
+
+
+def _ln_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs, comments = _keras_kwargs(config, 1e-3)
+    for key in ("center", "scale"):
+        if not config[key]:
+            kwargs[key] = False
+    return Source(code("layers.LayerNormalization", **kwargs, name=name), tuple(comments))
 
 
 def _ln_torch_read(module, shape) -> Config:
@@ -121,8 +162,9 @@ LAYER_NORM = LayerKind(
         read_module=_ln_torch_read,
         ops=("aten.layer_norm.default",),
         read_op=_ln_torch_op,
+        source=_ln_torch_source,
     ),
-    keras=KerasSide(build=_ln_keras, classes=("LayerNormalization",), read=_ln_keras_read),
+    keras=KerasSide(build=_ln_keras, classes=("LayerNormalization",), read=_ln_keras_read, source=_ln_keras_source),
     converter=LayerNormConverter(),
     defaults={"axis": [-1], "epsilon": 1e-3, "scale": True, "center": True},
 )
@@ -143,6 +185,20 @@ def _rms_torch(config: Config, shapes, layout):
     from torch import nn
 
     return nn.RMSNorm(_normalized_shape(config, shapes, layout), eps=config["epsilon"])
+
+
+def _rms_torch_source(config: Config, shapes, layout) -> Source:
+    if config["epsilon"] is None:  # as build: torch's own default, the dtype's machine epsilon
+        return Source(code("nn.RMSNorm", _shape_code(config, shapes, layout)))
+    return Source(
+        code("nn.RMSNorm", _shape_code(config, shapes, layout), eps=config["epsilon"]),
+        ("eps carried over: torch's default is the dtype's machine epsilon",),
+    )
+
+
+def _rms_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs, comments = _keras_kwargs(config, 1e-6)
+    return Source(code("layers.RMSNormalization", **kwargs, name=name), tuple(comments))
 
 
 def _rms_torch_read(module, shape) -> Config:
@@ -180,8 +236,9 @@ RMS_NORM = LayerKind(
         read_module=_rms_torch_read,
         ops=("aten.rms_norm.default",),
         read_op=_rms_torch_op,
+        source=_rms_torch_source,
     ),
-    keras=KerasSide(build=_rms_keras, classes=("RMSNormalization",), read=_rms_keras_read),
+    keras=KerasSide(build=_rms_keras, classes=("RMSNormalization",), read=_rms_keras_read, source=_rms_keras_source),
     converter=RMSNormConverter(),
     defaults={"axis": [-1], "epsilon": 1e-6},
 )

@@ -16,7 +16,7 @@ steps: ``x.mean(dim=1)`` / ``x.amax(dim=1)`` (framework.pytorch.pooling); torch'
 
 from __future__ import annotations
 
-from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, TorchSide
+from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 
 def _dims(dims, rank: int) -> list[int]:
@@ -92,6 +92,26 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
 
         return getattr(keras.layers, keras_class)(keepdims=config["keepdims"], name=layer_name)
 
+    reduce = "mean" if "Avg" in adaptive else "amax"
+
+    def source_torch(config: Config, shapes, layout) -> Source:
+        """As build writes it: a reduction in forward (``x.mean(dim=(2, 3))``, ``x.mean(dim=1)``), or
+        nn.AdaptiveAvgPool2d(1) for an image pooled with keepdims."""
+        keepdim = ", keepdim=True" if config["keepdims"] else ""
+        if spatial == 1:
+            if layout == CHANNELS_FIRST:
+                raise ValueError("a 1-D global pooling of a channels-first map")
+            return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=1{keepdim})")  # over the steps of (B, T, F)
+        if layout != CHANNELS_FIRST:
+            raise ValueError(f"a 2-D global pooling of inputs {shapes[0]} (images (H, W, C) only)")
+        if config["keepdims"]:
+            return Source(code(f"nn.{adaptive}", 1))  # (B, C, 1, 1)
+        return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=(2, 3))")  # over the pixels of (B, C, H, W)
+
+    def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        kwargs = {"keepdims": True} if config["keepdims"] else {}
+        return Source(code(f"layers.{keras_class}", **kwargs, name=layer_name))
+
     def read_keras(layer) -> Config:
         if layer.data_format != "channels_last":
             raise ValueError(f"data_format={layer.data_format!r} (only channels_last is supported)")
@@ -105,6 +125,7 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
             ops=(op, *(("aten.adaptive_avg_pool2d.default", "aten._adaptive_avg_pool2d.default") if "Avg" in adaptive else ())),
             read_op=_read_2d,
             layout=CHANNELS_FIRST,
+            source=source_torch,
         )
     else:
         module = adaptive.replace("Adaptive", "Global")
@@ -114,6 +135,7 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
             read_module=lambda m, shape: {"keepdims": bool(m.keepdims)},
             ops=(op,),
             read_op=_reduce_op(1),
+            source=source_torch,
         )
     return LayerKind(
         name=name,
@@ -121,7 +143,7 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         summary=summary,
         scratch=build_scratch,
         torch=torch,
-        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras),
+        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),
         defaults={"keepdims": False},
     )
 

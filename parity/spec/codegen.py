@@ -8,15 +8,17 @@ framework, each layer's constructor from its registry entry's ``source`` (the co
 The port takes inputs in the target framework's own convention: channels-last images for
 Keras, NCHW for torch. The channels-last / channels-first difference is then entirely in the
 weights (a kernel transposed, the rows after a Flatten permuted) and in a dim argument
-(softmax, concatenation over the channels), so ``forward`` needs no ``permute``.
+(softmax, concatenation over the channels). ``forward`` permutes only where the generated
+``SpecModel`` does (``parity.spec.generate.layouts_of``): right before a module that reads the
+other layout (``x.transpose(1, 2)`` from an nn.LSTM's (B, L, C) to an nn.Conv1d's (B, C, L)).
 """
 
 from __future__ import annotations
 
 import keyword
 
-from parity.layers import CHANNELS_FIRST, REGISTRY
-from parity.spec.generate import keras_name, node_shapes, torch_layouts
+from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY
+from parity.spec.generate import keras_name, layouts_of, node_shapes, torch_layouts
 from parity.spec.model import INPUT, ModelSpec, SpecError
 
 KERAS_WEIGHTS = "model.weights.h5"
@@ -99,7 +101,9 @@ def keras_source(spec: ModelSpec, origin: str) -> str:
         imports += [i for i in source.imports if i not in imports]
         args = [names[i] for i in node.inputs]
         argument = f"[{', '.join(args)}]" if kind.arity == 0 else args[0]
-        lines.append(f"    {names[node.name]} = {source.expression}({argument}){_comment(source.comments)}")
+        call = source.call or "{y} = {m}({x})"
+        fields = {"y": names[node.name], "m": source.expression, "x": argument, **{f"x{i}": a for i, a in enumerate(args)}}
+        lines.append(f"    {call.format(**fields)}{_comment(source.comments)}")
     lines.append(f'    return keras.Model(inputs, {names[spec.output]}, name="{keras_name(spec.name)}")')
     header = [
         _docstring(spec, origin, "Keras", tuple(spec.input_shape), KERAS_WEIGHTS, ""),
@@ -130,42 +134,68 @@ def _torch_shape(shape, layout: str) -> tuple:
     return (shape[-1], *shape[:-1]) if layout == CHANNELS_FIRST else tuple(shape)
 
 
+def _permute(name: str, permute: tuple[str, str], shape) -> tuple[str, str]:
+    """``name`` moved from one layout to the other, as code, and the comment saying so."""
+    given, wanted = permute
+    canonical = _shape(shape)
+    first = _shape(_torch_shape(shape, CHANNELS_FIRST))
+    if len(shape) == 2:
+        return f"{name}.transpose(1, 2)", (
+            f"permuted {canonical} -> {first}" if wanted == CHANNELS_FIRST else f"permuted {first} -> {canonical}"
+        )
+    if (given, wanted) == (CANONICAL, CHANNELS_FIRST):
+        return f"{name}.movedim(-1, 1)", f"permuted {canonical} -> {first}"
+    return f"{name}.movedim(1, -1)", f"permuted {first} -> {canonical}"
+
+
 def torch_source(spec: ModelSpec, origin: str) -> str:
     """``model.py`` of an ``nn.Module``: submodules named after the spec's layers, applied in ``forward``."""
     shapes = node_shapes(spec)
-    layouts = torch_layouts(spec, shapes)
+    relayouts = layouts_of(spec, shapes)
+    layouts = relayouts.out
     chain = spec.is_chain
     names = {INPUT: "x", **{node.name: "x" if chain else identifier(node.name) for node in spec.nodes}}
     imports: list[str] = []
     init, forward = [], []
     for node in spec.nodes:
         kind, writer = _source(spec, node, "torch")
-        layout = layouts[node.inputs[0]].tag
+        layout = relayouts.read[node.name].tag
         try:
             source = writer(kind.configure(node.config), [shapes[i] for i in node.inputs], layout)
         except (ValueError, TypeError) as error:
             raise _layer_error(spec, node, error) from None
         imports += [i for i in source.imports if i not in imports]
         args = [names[i] for i in node.inputs]
-        fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
         comments = list(source.comments)
+        permuted = []
+        if node.name in relayouts.permutes:  # the permute SpecModel makes (parity.spec.torch_model.PERMUTES)
+            args[0], why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
+            permuted.append(why)
+        fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
         if source.expression is not None:
             attribute = identifier(node.name.replace(".", "_"))
             init.append(f"        self.{attribute} = {source.expression}{_comment(comments)}")
             fields["m"] = f"self.{attribute}"
             comments = []
+        comments = permuted + comments
         call = source.call or "{y} = {m}({x})"
         steps = call.format(**fields).split("\n")
         shape = _shape(_torch_shape(shapes[node.name], layouts[node.name].tag))
         if len(steps) == 1 and "#" not in steps[0]:
             comments.append(shape)
-        forward += [f"        {step}" for step in steps[:-1]] + [f"        {steps[-1]}{_comment(comments)}"]
+        last = f"{steps[-1]}; {'; '.join(comments)}" if comments and "#" in steps[-1] else steps[-1] + _comment(comments)
+        forward += [f"        {step}" for step in steps[:-1]] + [f"        {last}"]
     forward.append(f"        return {names[spec.output]}")
     cls = identifier(spec.name)
     cls = cls[0].upper() + cls[1:]
     sample = _torch_shape(spec.input_shape, layouts[INPUT].tag)
     extra = ""
-    if layouts[INPUT].tag == CHANNELS_FIRST:
+    if relayouts.permutes:
+        extra = (
+            "\nforward permutes only right before a module that reads the other layout (nn.Conv1d\n"
+            "reads (B, C, L), the batch-first recurrent modules and attention (B, L, C))."
+        )
+    elif layouts[INPUT].tag == CHANNELS_FIRST:
         extra = (
             "\nThe source's channels-last layout lives in the weights (kernels transposed, the rows\n"
             "after a Flatten permuted) and in dim=1 arguments, so forward needs no permute."

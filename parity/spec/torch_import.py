@@ -379,7 +379,7 @@ class _Importer:
             (value,) = self.input_values(tensors[:1], where, f"call {op}")
             self.values[fx_node] = value
             return
-        if op in ("aten.permute.default", "aten.transpose.int"):
+        if op in ("aten.permute.default", "aten.transpose.int", "aten.movedim.int"):
             (value,) = self.input_values(tensors[:1], where, f"call {op}")
             self.values[fx_node] = self.relayout(fx_node, op, value, where)
             return
@@ -424,13 +424,17 @@ class _Importer:
         raise self.fail(where, f"unsupported call {op}: {names} does not cover it with these arguments")
 
     def relayout(self, fx_node, op: str, value: _Value, where: str) -> _Value:
-        """``x.permute(0, 2, 1)`` / ``x.transpose(1, 2)`` (and the 4-D permutes) move the channel axis
+        """``x.permute(0, 2, 1)`` / ``x.transpose(1, 2)`` / ``x.movedim(1, -1)`` (and the 4-D permutes) move the channel axis
         between the front and the end: the same spec value in the other layout."""
         rank = len(value.shape) + 1
         if op == "aten.transpose.int":
             dims = list(range(rank))
             a, b = (d % rank for d in fx_node.args[1:3])
             dims[a], dims[b] = dims[b], dims[a]
+        elif op == "aten.movedim.int":  # x.movedim(1, -1), as parity.spec.torch_model permutes
+            dims = list(range(rank))
+            source, destination = (d % rank for d in fx_node.args[1:3])
+            dims.insert(destination, dims.pop(source))
         else:
             dims = [d % rank for d in fx_node.args[1]]
         to_end, to_front = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
