@@ -290,6 +290,7 @@ NO_SOURCE_YET = {
     "multi_head_attention",
     "conv1d",
     "depthwise_conv2d",
+    "bidirectional",
 }
 
 
