@@ -24,6 +24,7 @@ from parity.runners.pool import ImplementationUnavailable, keras_worker
 from parity.spec.model import SpecError
 from parity.spec.torch_import import import_torch
 from parity.tolerance import tolerance
+from parity.train import train_case
 from scratch.bidirectional import Bidirectional
 from scratch.gru import GRU
 from scratch.lstm import LSTM
@@ -221,3 +222,15 @@ def test_keras_importer_reads_bidirectional_layers():
         ("bidirectional", "lstm", False)
     ]
     assert [(n.kind, n.config["layer"], n.config["use_bias"]) for n in gru.nodes] == [("bidirectional", "gru", False)]
+
+
+# Training ------------------------------------------------------------------------------
+
+
+def test_bidirectional_trains_identically():
+    """SGD moves torch's summed biases twice unless bias_hh_l0 AND bias_hh_l0_reverse stay frozen."""
+    kind = REGISTRY["bidirectional"]
+    layer = kind.scratch(kind.configure({"units": 2}), "bi")
+    assert kind.converter.torch_frozen(layer) == ["bias_hh_l0", "bias_hh_l0_reverse"]
+    records, _ = train_case("bidirectional_lstm", "sgd", steps=3, impls=["torch", "keras-jax"], dtypes=["float64"])
+    assert records and all(r.passed for r in records), [r for r in records if not r.passed][:3]
