@@ -21,6 +21,7 @@ from parity.gradcheck import check_gradients
 from parity.layers import REGISTRY
 from parity.runners import run
 from parity.runners.pool import ImplementationUnavailable, keras_worker
+from parity.spec.codegen import model_source
 from parity.spec.model import SpecError
 from parity.spec.torch_import import import_torch
 from parity.tolerance import tolerance
@@ -234,3 +235,10 @@ def test_bidirectional_trains_identically():
     assert kind.converter.torch_frozen(layer) == ["bias_hh_l0", "bias_hh_l0_reverse"]
     records, _ = train_case("bidirectional_lstm", "sgd", steps=3, impls=["torch", "keras-jax"], dtypes=["float64"])
     assert records and all(r.passed for r in records), [r for r in records if not r.passed][:3]
+
+
+def test_the_ported_torch_source_keeps_each_final_state():
+    case = get_case("bidirectional_lstm")
+    text = model_source(case.model_spec(case.configure({"return_sequences": False})), "torch", "m.py:m")
+    compile(text, "model.py", "exec")
+    assert "torch.cat([out[:, -1, :5], out[:, 0, 5:]], dim=-1)" in text and "bidirectional=True" in text, text

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from parity.convert.base import enabled
 from parity.convert.recurrent import BidirectionalConverter, GRUConverter, LSTMConverter, SimpleRNNConverter
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, NotThisKind, Source, TorchSide, code
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, NotThisKind, Source, TorchSide, code, literal
 
 DEFAULTS: Config = {"units": 1, "return_sequences": False, "use_bias": True}
 
@@ -296,6 +296,46 @@ def _bidirectional_read_keras(layer) -> Config:
     return {"layer": names[type(forward).__name__], **config, "reset_after": reset_after}
 
 
+def _bidirectional_source_torch(config: Config, shapes, layout) -> Source:
+    F, H = shapes[0][-1], config["units"]
+    kwargs: Config = {} if config["use_bias"] else {"bias": False}
+    kwargs.update(batch_first=True, bidirectional=True)
+    comments = [
+        "batch_first: the data is (B, T, F), as Keras reads it",
+        "forward_layer -> *_l0, backward_layer -> *_l0_reverse; weight_ih = kernel.T, weight_hh = recurrent_kernel.T",
+    ]
+    if config["layer"] == "gru":
+        comments.append("gates (z, r, h) reordered to torch's (r, z, n); bias rows 0, 1 -> bias_ih, bias_hh")
+    elif config["use_bias"]:
+        comments.append("Keras' one bias in bias_ih, zeros in bias_hh (torch adds the two)")
+    if config["return_sequences"]:
+        call = "{y}, _ = {m}({x})  # (B, T, 2H): [forward | reverse] at every step, what Keras returns"
+    else:
+        call = (
+            "out, _ = {m}({x})  # (B, T, 2H): [forward | reverse] at every step\n"
+            f"{{y}} = torch.cat([out[:, -1, :{H}], out[:, 0, {H}:]], dim=-1)"
+            "  # (B, 2H): each direction's final state (the reverse one's is at t = 0), what Keras returns"
+        )
+    return Source(code(f"nn.{WRAPPED[config['layer']][0]}", F, H, **kwargs), tuple(comments), (), call)
+
+
+def _bidirectional_source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    if config["return_sequences"]:
+        kwargs["return_sequences"] = True
+    if not config["use_bias"]:
+        kwargs["use_bias"] = False
+    inner = code(f"layers.{WRAPPED[config['layer']][1]}", config["units"], **kwargs)
+    comments = [
+        "forward_layer <- *_l0, backward_layer <- *_l0_reverse; kernel = weight_ih.T, recurrent_kernel = weight_hh.T"
+    ]
+    if config["layer"] == "gru":
+        comments.append("gates (r, z, n) reordered to Keras' (z, r, h); bias = (bias_ih, bias_hh)")
+    elif config["use_bias"]:
+        comments.append("bias = bias_ih + bias_hh (torch adds the two)")
+    return Source(f'layers.Bidirectional({inner}, merge_mode="concat", name={literal(layer_name)})', tuple(comments))
+
+
 BIDIRECTIONAL = LayerKind(
     name="bidirectional",
     family="recurrent",
@@ -308,8 +348,14 @@ BIDIRECTIONAL = LayerKind(
         read_module=_bidirectional_read_torch,
         layout=CANONICAL,
         reads=CANONICAL,
+        source=_bidirectional_source_torch,
     ),
-    keras=KerasSide(build=_bidirectional_keras, classes=("Bidirectional",), read=_bidirectional_read_keras),
+    keras=KerasSide(
+        build=_bidirectional_keras,
+        classes=("Bidirectional",),
+        read=_bidirectional_read_keras,
+        source=_bidirectional_source_keras,
+    ),
     converter=BidirectionalConverter(),
     defaults={"layer": "lstm", **DEFAULTS, "reset_after": True},
     validate=_bidirectional_validate,
