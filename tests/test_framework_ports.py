@@ -153,6 +153,8 @@ PORTS: dict[str, Port] = {
     "simple_rnn": Port("rnn_layers", "simple_rnn", _keys("units", "return_sequences", "use_bias")),
     "lstm": Port("rnn_layers", "lstm", _keys("units", "return_sequences", "use_bias")),
     "gru": Port("rnn_layers", "gru", _keys("units", "return_sequences", "use_bias", "reset_after")),
+    "bidirectional_lstm": Port("rnn_layers", "bidirectional_lstm", _keys("units", "return_sequences", "use_bias")),
+    "bidirectional_gru": Port("rnn_layers", "bidirectional_gru", _keys("units", "return_sequences", "use_bias")),
     "rnn_classifier": Port("rnn", "rnn_classifier", _keys("units", "num_classes"), "out[:, -1] -> Linear"),
     "lstm_seq": Port("rnn", "lstm_seq", _keys("units", "output_units"), "every step -> Linear"),
     "lstm_classifier": Port("rnn", "lstm_classifier", _keys("units", "num_classes"), "out[:, -1] -> Linear"),

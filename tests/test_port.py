@@ -269,7 +269,8 @@ def _sequence_spec() -> ModelSpec:
             n("rnn", "simple_rnn", {"units": 4, "return_sequences": True}),
             n("lstm", "lstm", {"units": 4, "return_sequences": True}, ("rnn",)),
             n("gru_before", "gru", {"units": 3, "return_sequences": True, "reset_after": False}, ("lstm",)),
-            n("gru", "gru", {"units": 3, "use_bias": False}, ("gru_before",)),
+            n("bi", "bidirectional", {"units": 2, "return_sequences": True}, ("gru_before",)),
+            n("gru", "gru", {"units": 3, "use_bias": False}, ("bi",)),
             n("fc", "dense", {"units": 2}, ("gru",)),
         ),
     )

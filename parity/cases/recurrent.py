@@ -92,6 +92,41 @@ CASES.append(_layer_case("lstm", "One LSTM layer, gates (i, f, c, o)", {}))
 CASES.append(_layer_case("gru", "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form", {"reset_after": True}))
 
 
+CASES.append(
+    Case(
+        name="bidirectional_lstm",
+        family="recurrent",
+        description="Bidirectional(LSTM), merge_mode='concat': a forward and a backward LSTM, (B, T, 2H)",
+        defaults=dict(LAYER_DEFAULTS),
+        spec=lambda c: stack(
+            "bidirectional_lstm",
+            c["input_shape"],
+            [("bidirectional", {"layer": "lstm", **{k: c[k] for k in ("units", "return_sequences", "use_bias")}})],
+        ),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_validate("bidirectional_lstm", ("units",), ("return_sequences", "use_bias")),
+    )
+)
+
+CASES.append(
+    Case(
+        name="bidirectional_gru",
+        family="recurrent",
+        description="Bidirectional(GRU), reset_after=True (nn.GRU's form), merge_mode='concat', (B, T, 2H)",
+        defaults=dict(LAYER_DEFAULTS),
+        spec=lambda c: stack(
+            "bidirectional_gru",
+            c["input_shape"],
+            [("bidirectional", {"layer": "gru", **{k: c[k] for k in ("units", "return_sequences", "use_bias")}})],
+        ),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_validate("bidirectional_gru", ("units",), ("return_sequences", "use_bias")),
+    )
+)
+
+
 # Models -----------------------------------------------------------------------
 
 CASES.append(

@@ -232,3 +232,107 @@ class GRUConverter(RecurrentConverter):
         if grads:
             return np.stack([b_ih, b_ih])  # the naive belief: both rows enter through one sum
         return np.stack([b_ih + b_hh, np.zeros_like(b_ih)])
+
+
+class BidirectionalConverter(Converter):
+    """Bidirectional(LSTM | GRU) <-> nn.LSTM / nn.GRU(bidirectional=True) / keras.layers.Bidirectional.
+
+    Canonical weights are each direction's own (``forward_W``, ``forward_U``, ``forward_b``,
+    ``backward_W``, ...; scratch/bidirectional.py), and each direction converts with the wrapped
+    layer's converter above (``rnn_transpose``, ``rnn_bias_split``, ``gru_gate_order``,
+    ``gru_recurrent_bias``, ``rnn_single_bias_training`` apply to both).
+
+    Keras: ``Bidirectional.weights`` are the forward layer's followed by the backward layer's
+    (keras/src/layers/rnn/bidirectional.py: ``__init__`` splits given weights at nw // 2, forward
+    first), so ``get_weights()`` is the two directions' lists one after the other.
+
+    Rule:
+
+    ``bidirectional_reverse_suffix``
+        torch keeps the backward direction in the same module under the forward names plus
+        ``_reverse``: ``weight_ih_l0_reverse``, ``weight_hh_l0_reverse``, ``bias_ih_l0_reverse``,
+        ``bias_hh_l0_reverse`` (torch/nn/modules/rnn.py, RNNBase.__init__: ``suffix = "_reverse"
+        if direction == 1``). The naive port knows only the unidirectional names: it loads the
+        forward layer into ``*_l0`` and the backward layer nowhere, so the ``_reverse``
+        parameters keep torch's random initialisation; the shapes agree, so nothing complains.
+    """
+
+    rules = ("bidirectional_reverse_suffix", *GRUConverter.rules, "rnn_single_bias_training")
+    suffix = "_reverse"
+
+    @staticmethod
+    def _inner(layer) -> RecurrentConverter:
+        return GRUConverter() if hasattr(layer.forward_layer, "reset_after") else LSTMConverter()
+
+    def _suffix(self) -> str:
+        return self.suffix if enabled("bidirectional_reverse_suffix") else ""
+
+    @staticmethod
+    def _part(weights: Arrays, prefix: str) -> Arrays:
+        start = prefix + "_"
+        return {k[len(start) :]: v for k, v in weights.items() if k.startswith(start)}
+
+    def _torch_part(self, state: Arrays, suffix: str) -> Arrays:
+        if not suffix:
+            return {k: v for k, v in state.items() if not k.endswith(self.suffix)}
+        return {k[: -len(suffix)]: v for k, v in state.items() if k.endswith(suffix)}
+
+    # PyTorch ------------------------------------------------------------------
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        inner = self._inner(layer)
+        out: Arrays = {}
+        out = dict(inner.to_torch(layer.forward_layer, self._part(weights, "forward")))
+        backward = inner.to_torch(layer.backward_layer, self._part(weights, "backward"))
+        if enabled("bidirectional_reverse_suffix"):
+            out.update({k + self.suffix: v for k, v in backward.items()})
+            return out
+        # The naive port loads only the names it knows: the _reverse parameters keep what torch's
+        # reset_parameters drew, U(-1/sqrt(H), 1/sqrt(H)) (seeded here, so the run repeats).
+        rng = np.random.default_rng(len(layer.name))
+        bound = 1.0 / np.sqrt(layer.units)
+        out.update({k + self.suffix: rng.uniform(-bound, bound, np.shape(v)) for k, v in backward.items()})
+        return out
+
+    def _from(self, layer, state: Arrays, method: str) -> Arrays:
+        inner = self._inner(layer)
+        out: Arrays = {}
+        for prefix, direction, suffix in (
+            ("forward", layer.forward_layer, ""),
+            ("backward", layer.backward_layer, self._suffix()),
+        ):
+            part = getattr(inner, method)(direction, self._torch_part(state, suffix))
+            out.update({f"{prefix}_{k}": v for k, v in part.items()})
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        return self._from(layer, state, "from_torch")
+
+    def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
+        return self._from(layer, grads, "grads_from_torch")
+
+    def torch_frozen(self, layer) -> list[str]:
+        names = self._inner(layer).torch_frozen(layer.forward_layer)
+        return names + [name + self.suffix for name in names]
+
+    # Keras --------------------------------------------------------------------
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        inner = self._inner(layer)
+        return [
+            *inner.to_keras(layer.forward_layer, self._part(weights, "forward")),
+            *inner.to_keras(layer.backward_layer, self._part(weights, "backward")),
+        ]
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        inner = self._inner(layer)
+        half = len(values) // 2
+        if len(values) % 2:
+            raise ConversionError(
+                layer.name, "weights", None, None, detail=f"expected two equal halves, received {len(values)} arrays"
+            )
+        out: Arrays = {}
+        for prefix, direction, part in (
+            ("forward", layer.forward_layer, values[:half]),
+            ("backward", layer.backward_layer, values[half:]),
+        ):
+            out.update({f"{prefix}_{k}": v for k, v in inner.from_keras(direction, list(part)).items()})
+        return out

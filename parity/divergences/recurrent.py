@@ -146,3 +146,43 @@ DIVERGENCES.append(
         keys=('return_sequences',),
     )
 )
+
+DIVERGENCES.append(
+    Divergence(
+        name="bidirectional_reverse_weights",
+        area="recurrent",
+        differs="keras.layers.Bidirectional holds two layers, forward_layer and backward_layer, whose weights follow "
+        "each other in get_weights() (keras/src/layers/rnn/bidirectional.py); nn.LSTM(bidirectional=True) keeps the "
+        "reverse direction in the same module under the forward names plus '_reverse' (weight_ih_l0_reverse, ...; "
+        "torch/nn/modules/rnn.py, RNNBase.__init__). A port that knows only the *_l0 names loads the forward layer "
+        "and leaves the reverse direction as torch initialised it; the shapes agree, so nothing complains.",
+        rule="Each Keras direction converts as its own LSTM (transpose, bias split, GRU gate order); the backward "
+        "layer's arrays go to the same names with the suffix '_reverse'.",
+        converter=f"{CONVERTER}.BidirectionalConverter (rule bidirectional_reverse_suffix)",
+        case="bidirectional_lstm",
+        config={},
+        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("bidirectional_reverse_suffix",))),
+        converted=Variant(Side(KERAS), Side("torch")),
+        layer="bidirectional_0",
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="bidirectional_last_step",
+        area="recurrent",
+        differs="A bidirectional torch module's output[:, t, H:] is the reverse direction's state after reading "
+        "x_{T-1} ... x_t (torch/nn/modules/rnn.py, class LSTM: output holds the forward and reverse hidden states "
+        "at each time step), so out[:, -1] pairs the forward final state with the reverse direction's FIRST step. "
+        "Keras' Bidirectional(LSTM(H)) (return_sequences=False) concatenates the two final states, the backward "
+        "one after reading x_0 (keras/src/layers/rnn/bidirectional.py, call). Both are (B, 2H).",
+        rule="torch.cat([out[:, -1, :H], out[:, 0, H:]], dim=-1), or the final states h_n: "
+        "torch.cat([h_n[0], h_n[1]], dim=-1).",
+        converter="parity.layers.recurrent._bidirectional_call (rule bidirectional_last_step)",
+        case="bidirectional_lstm",
+        config={"return_sequences": False},
+        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("bidirectional_last_step",))),
+        converted=Variant(Side(KERAS), Side("torch")),
+        layer="bidirectional_0",
+    )
+)

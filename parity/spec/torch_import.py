@@ -349,7 +349,15 @@ class _Importer:
 
         out_node = out
         readers = [u for u in out.users if u not in inside]
-        if config.get("return_sequences") is True and readers and all(self.last_step(u, out) for u in readers):
+        # out[:, -1] is Keras' last state only where every feature is one direction's (a bidirectional
+        # module's reverse half at step -1 is its first step: divergence bidirectional_last_step)
+        one_direction = (_batch_free(out) or (None,))[-1] == config.get("units")
+        if (
+            config.get("return_sequences") is True
+            and one_direction
+            and readers
+            and all(self.last_step(u, out) for u in readers)
+        ):
             config["return_sequences"] = False  # out[:, -1]: the last step only
             out_node = readers[0]
 

@@ -101,3 +101,50 @@ def gru(
     """GRU: x (B, T, F) -> (B, T, H) or (B, H)."""
     _, F = input_shape
     return GRU(F, units, return_sequences, use_bias, reset_after)
+
+
+class Bidirectional(nn.Module):
+    """nn.LSTM or nn.GRU with bidirectional=True: a forward and a reverse direction, concatenated.
+
+    ``out[:, t]`` is ``[forward state after x_t | reverse state after x_{T-1} ... x_t]``
+    (torch/nn/modules/rnn.py). Keras' return_sequences=False keeps each direction's FINAL state:
+    the forward one at t = T-1, the reverse one at t = 0; ``out[:, -1]`` would pair the forward
+    final state with the reverse direction's first step.
+
+    Shapes:
+        x: (B, T, F)  ->  (B, T, 2H) if return_sequences else (B, 2H)
+        rnn.weight_ih_l0, rnn.weight_ih_l0_reverse: (kH, F);  rnn.weight_hh_l0(_reverse): (kH, H)
+        rnn.bias_ih_l0(_reverse), rnn.bias_hh_l0(_reverse): (kH,)    # k = 4 (LSTM), 3 (GRU)
+    """
+
+    def __init__(
+        self, input_size: int, units: int, layer: str = "lstm", return_sequences: bool = False, use_bias: bool = True
+    ) -> None:
+        super().__init__()
+        cell = {"lstm": nn.LSTM, "gru": nn.GRU}[layer]
+        self.rnn = cell(input_size, units, bias=use_bias, batch_first=True, bidirectional=True)
+        self.units = units
+        self.return_sequences = return_sequences
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)  # (B, T, 2H)
+        if self.return_sequences:
+            return out
+        H = self.units
+        return torch.cat([out[:, -1, :H], out[:, 0, H:]], dim=-1)  # (B, 2H): both final states
+
+
+def bidirectional_lstm(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> Bidirectional:
+    """Bidirectional LSTM: x (B, T, F) -> (B, T, 2H) or (B, 2H)."""
+    _, F = input_shape
+    return Bidirectional(F, units, "lstm", return_sequences, use_bias)
+
+
+def bidirectional_gru(
+    input_shape: tuple[int, int], units: int, return_sequences: bool = False, use_bias: bool = True
+) -> Bidirectional:
+    """Bidirectional GRU (nn.GRU: Keras' reset_after=True): x (B, T, F) -> (B, T, 2H) or (B, 2H)."""
+    _, F = input_shape
+    return Bidirectional(F, units, "gru", return_sequences, use_bias)
