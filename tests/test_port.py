@@ -275,7 +275,17 @@ def _sequence_spec() -> ModelSpec:
     )
 
 
-SPECS = [_image_spec(), _sequence_spec()]
+def _token_spec() -> ModelSpec:
+    n = Node
+    return ModelSpec(
+        "tokens",
+        (6,),
+        (n("emb", "embedding", {"input_dim": 11, "output_dim": 4}), n("fc", "dense", {"units": 2}, ("emb",))),
+        input_dtype="int",
+    )
+
+
+SPECS = [_image_spec(), _sequence_spec(), _token_spec()]
 
 
 # Kinds registered after `parity port` was written, with no `source` yet: port refuses them in one
@@ -345,7 +355,7 @@ def _readable(spec: ModelSpec, target: str) -> ModelSpec:
             skipped[node.name] = inputs[0]
             continue
         nodes.append(Node(node.name, node.kind, node.config, inputs, node.shares))
-    return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output))
+    return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output), spec.input_dtype)
 
 
 def test_the_python_api_ports_too(tmp_path):
