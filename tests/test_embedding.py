@@ -20,7 +20,7 @@ from parity.gradcheck import check_gradients
 from parity.runners import run
 from parity.spec.model import SpecError
 from parity.spec.torch_import import import_torch
-from parity.tolerance import EPS
+from parity.tolerance import EPS, relative_error, tolerance
 from scratch.embedding import Embedding
 from scratch.losses import get as get_loss
 from tests.conftest import FRAMEWORK_IMPLS, failures
@@ -157,3 +157,29 @@ def test_the_functional_call_on_a_parameter_is_refused_in_one_line():
         import_torch(Functional(), (3,), input_dtype="int")
     assert "aten.embedding" in str(error.value) and len(str(error.value).splitlines()) == 1
 
+
+# Divergence embedding_padding_idx ------------------------------------------------------------
+
+
+def test_padding_idx_freezes_row_0_in_torch_only():
+    """The naive port (torch keeps padding_idx=0): row 0 stays where it started in torch, moves in
+    Keras and in scratch; every other row agrees. The converted port trains row 0 as Keras does."""
+    from parity.divergences import get_divergence
+    from parity.train import make_train_request, run_training
+    from parity.training.spec import TrainRequest
+
+    divergence = get_divergence("embedding_padding_idx")
+    case = get_case(divergence.case)
+    config = case.configure(divergence.config)
+    base = make_train_request(case, config, "float64", 0, divergence.naive.a.optimizer, divergence.steps, config["batch"])
+    assert all((base.inputs[idx] == 0).any() for idx in base.batches), "every batch holds id 0"
+    W0 = base.weights["embedding_0.W"]
+    naive = TrainRequest(**{**base.__dict__, "disabled_rules": ("embedding_padding_idx",)})
+    torch_W = run_training("torch", naive).weights[-1]["embedding_0.W"]
+    keras_W = run_training("keras-jax", base).weights[-1]["embedding_0.W"]
+    converted_W = run_training("torch", base).weights[-1]["embedding_0.W"]
+    np.testing.assert_array_equal(torch_W[0], W0[0])  # never trained
+    assert np.abs(keras_W[0] - W0[0]).max() > 1e-3  # trained
+    tol = tolerance("float64")
+    assert relative_error(keras_W[1:], torch_W[1:]) > tol  # row 0 fed the dense layer differently since step 1
+    assert relative_error(keras_W, converted_W) <= tol
