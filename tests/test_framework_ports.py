@@ -108,6 +108,15 @@ def _keys(*keys: str, shape: str = "input_shape") -> Callable[[Config], Config]:
     return lambda c: {shape: tuple(c["input_shape"]), **{k: c[k] for k in keys}}
 
 
+def _text(*keys: str) -> Callable[[Config], Config]:
+    def kwargs(c: Config) -> Config:
+        # The ports have no padding_idx (Keras has none): a spec with one is the divergence case.
+        assert c["padding_idx"] is None, "the ports have no padding_idx"
+        return {"input_shape": tuple(c["input_shape"]), **{k: c[k] for k in keys}}
+
+    return kwargs
+
+
 def _regression(*keys: str) -> Callable[[Config], Config]:
     return lambda c: {"input_dim": c["input_shape"][0], **{k: c[k] for k in keys}}
 
@@ -174,6 +183,11 @@ PORTS: dict[str, Port] = {
     "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
     "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
     "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
+    # embedding family: integer ids (B, T)
+    "embedding": Port("text", "embedding", _text("input_dim", "output_dim"), "integer ids; no padding_idx"),
+    "text_classifier": Port(
+        "text", "text_classifier", _text("input_dim", "output_dim", "num_classes"), "Embedding, x.mean(dim=1), Linear"
+    ),
 }
 
 

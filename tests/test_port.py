@@ -293,7 +293,12 @@ def _attention_spec() -> ModelSpec:
             n("rms2", "rms_norm", {"axis": [-2, -1], "epsilon": 1e-5}, ("rms",)),
             n("c1", "conv1d", {"filters": 4, "kernel_size": 3, "padding": "causal", "dilation_rate": 2}, ("rms2",)),
             n("c2", "conv1d", {"filters": 4, "kernel_size": 3, "padding": "same"}, ("c1",)),
-            n("c3", "conv1d", {"filters": 4, "kernel_size": 2, "strides": 2, "padding": "same", "use_bias": False}, ("c2",)),
+            n(
+                "c3",
+                "conv1d",
+                {"filters": 4, "kernel_size": 2, "strides": 2, "padding": "same", "use_bias": False},
+                ("c2",),
+            ),
             n("c4", "conv1d", {"filters": 3, "kernel_size": 2}, ("c3",)),
             n("lstm", "lstm", {"units": 4, "return_sequences": True}, ("c4",)),
             n("steps_avg", "global_avg_pool1d", {}, ("lstm",)),
@@ -301,6 +306,16 @@ def _attention_spec() -> ModelSpec:
             n("cat", "concatenate", {"axis": -1}, ("steps_avg", "steps_max")),
             n("fc", "dense", {"units": 2}, ("cat",)),
         ),
+    )
+
+
+def _token_spec() -> ModelSpec:
+    n = Node
+    return ModelSpec(
+        "tokens",
+        (6,),
+        (n("emb", "embedding", {"input_dim": 11, "output_dim": 4}), n("fc", "dense", {"units": 2}, ("emb",))),
+        input_dtype="int",
     )
 
 
@@ -335,7 +350,7 @@ def _pooled_spec() -> ModelSpec:
     )
 
 
-SPECS = [_image_spec(), _sequence_spec(), _attention_spec(), _depthwise_spec(), _pooled_spec()]
+SPECS = [_image_spec(), _sequence_spec(), _attention_spec(), _depthwise_spec(), _pooled_spec(), _token_spec()]
 
 
 def test_the_specs_cover_every_kind():
@@ -370,7 +385,7 @@ def _readable(spec: ModelSpec, target: str) -> ModelSpec:
             skipped[node.name] = inputs[0]
             continue
         nodes.append(Node(node.name, node.kind, node.config, inputs, node.shares))
-    return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output))
+    return ModelSpec(spec.name, spec.input_shape, tuple(nodes), skipped.get(spec.output, spec.output), spec.input_dtype)
 
 
 def test_the_python_api_ports_too(tmp_path):

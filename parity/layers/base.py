@@ -87,6 +87,8 @@ class TorchSide:
             activation reads what it gets). Where the producer's layout differs, the generated
             model permutes between the two (``parity.spec.generate.relayouts``); the model's
             input is handed over in the layout its first reader needs.
+        integer_input: the module reads integer ids (nn.Embedding): a model whose input it reads
+            has ``input_dtype == "int"``, and the importer traces it with integer ids.
     """
 
     build: Callable[..., Any]
@@ -98,6 +100,7 @@ class TorchSide:
     layout: str = "follow"
     source: Callable[..., Source] | None = None
     reads: str | None = None
+    integer_input: bool = False
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ class LayerTrace:
 class RunResult:
     """Outputs and gradients of one implementation, everything in canonical layout.
 
-    ``grads``: dL/d(input) under "input" and dL/dθ for every trainable parameter, L = sum(Y * G).
+    ``grads``: dL/d(input) under "input" (absent for integer ids) and dL/dθ for every trainable parameter, L = sum(Y * G).
     ``loss_grads``: d(loss)/dθ for the case's training loss.
     ``weights``: every parameter and state read back from the framework after the
     forward pass (so a corrupted conversion, or a running-statistics update, shows).
@@ -71,6 +71,16 @@ def dropout_mask(output: np.ndarray) -> np.ndarray:
     come from a ReLU, whose own derivative is zero there).
     """
     return (np.asarray(output) != 0).astype(np.float64)
+
+
+def integer_input(spec) -> bool:
+    """The model reads integer ids (``input_dtype == "int"``): they stay integers, and have no gradient."""
+    return spec is not None and spec.input_dtype == "int"
+
+
+def input_array(inputs: np.ndarray, spec, dtype: str) -> np.ndarray:
+    """The model input as the implementations take it: ids as int64, anything else in the run's dtype."""
+    return inputs.astype(np.int64) if integer_input(spec) else inputs.astype(dtype)
 
 
 def target_array(targets: np.ndarray, dtype: str) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_now, disabled_rules, layer_weights
 from parity.layers import REGISTRY
 from parity.runners.autodiff import two_gradients
-from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, target_array
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, integer_input, target_array
 from parity.spec.generate import build_keras, build_scratch, layout_source
 from parity.spec.model import INPUT
 
@@ -131,7 +131,8 @@ def run_keras(request: RunRequest) -> RunResult:
         graph.load(request.weights)
     ops, npy = keras.ops, keras.ops.convert_to_numpy
 
-    X = ops.convert_to_tensor(request.inputs.astype(request.dtype))
+    integer = integer_input(spec)  # integer ids: a constant of the computation, no gradient
+    X = ops.convert_to_tensor(request.inputs.astype("int32" if integer else request.dtype))
     G = ops.convert_to_tensor(request.cotangent.astype(request.dtype))
     trainable = [[v.value for v in klayer.trainable_variables] for klayer in graph.keras]
     counts = [len(t) for t in trainable]
@@ -155,25 +156,30 @@ def run_keras(request: RunRequest) -> RunResult:
             k += n
         return out
 
+    k = 0 if integer else 1  # where the parameters start among the differentiated arguments
+
     def scalars(args):
-        x, flat, p = args[0], args[1 : 1 + sum(counts)], args[1 + sum(counts) :]
+        x = X if integer else args[0]
+        flat, p = args[k : k + sum(counts)], args[k + sum(counts) :]
         Y, values, states = graph.forward(x, unflatten(list(flat)), non_trainable, request.training, list(p))
         l2 = loss_object(targets, Y) if loss_object is not None else ops.sum(Y * 0)
         return ops.sum(Y * G), l2, (Y, values, states)
 
     flat_trainable = [t for layer_values in trainable for t in layer_values]
-    _, loss_value, (Y, values, states), g_sum, g_loss = two_gradients(backend, scalars, [X, *flat_trainable, *probes])
+    _, loss_value, (Y, values, states), g_sum, g_loss = two_gradients(
+        backend, scalars, [*([] if integer else [X]), *flat_trainable, *probes]
+    )
     n = sum(counts)
-    grads = {"input": _zeros_if_none(g_sum[0], request.inputs.shape, request.dtype, npy)}
+    grads = {} if integer else {"input": _zeros_if_none(g_sum[0], request.inputs.shape, request.dtype, npy)}
     with disabled_rules(request.disabled_rules):
-        grads.update(graph.grads(unflatten(g_sum[1 : 1 + n]), npy, request.dtype))
-        loss_grads = graph.grads(unflatten(g_loss[1 : 1 + n]), npy, request.dtype) if loss_object is not None else {}
+        grads.update(graph.grads(unflatten(g_sum[k : k + n]), npy, request.dtype))
+        loss_grads = graph.grads(unflatten(g_loss[k : k + n]), npy, request.dtype) if loss_object is not None else {}
         weights = graph.read(states, npy)
     trace = []
     if request.trace:
         trace = [
             LayerTrace(node.name, npy(values[node.name]), _zeros_if_none(g, tuple(P.shape), request.dtype, npy))
-            for node, g, P in zip(spec.nodes, g_sum[1 + n :], probes)
+            for node, g, P in zip(spec.nodes, g_sum[k + n :], probes)
         ]
     output = npy(Y)
     masks = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from parity.layers import REGISTRY
-from parity.runners.base import LayerTrace, RunRequest, RunResult, target_array
+from parity.runners.base import LayerTrace, RunRequest, RunResult, input_array, integer_input, target_array
 from parity.spec.generate import build_scratch
 
 
@@ -20,11 +20,12 @@ def run_scratch(request: RunRequest) -> RunResult:
         if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:
             layer.mask = request.dropout_masks[node.name].astype(dtype)
 
-    X = request.inputs.astype(dtype)
+    X = input_array(request.inputs, spec, request.dtype)
     Y = model.forward(X)
     outputs = dict(model.outputs)
     dX = model.backward(request.cotangent.astype(dtype))
-    grads = {"input": dX, **{k: v.copy() for k, v in model.gradients().items()}}
+    grads = {} if integer_input(spec) else {"input": dX}  # integer ids have no gradient
+    grads.update({k: v.copy() for k, v in model.gradients().items()})
     upstream = dict(model.upstream)
     loss, loss_grads = float("nan"), {}
     if request.loss is not None:  # a second backward pass over the same forward caches

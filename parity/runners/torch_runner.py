@@ -9,7 +9,7 @@ import torch
 
 from parity.convert.base import NO_WEIGHTS, ConversionError, conversion_context, disabled_rules, enabled, layer_weights
 from parity.layers import REGISTRY
-from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, target_array
+from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, integer_input, target_array
 from parity.spec.generate import (
     Layout,
     build_scratch,
@@ -112,6 +112,8 @@ class TorchGraph:
         return [(node.name, key, p) for node, _, _, module in self.weighted() for key, p in module.named_parameters()]
 
     def to_torch(self, A: np.ndarray, layout: Layout) -> torch.Tensor:
+        if np.issubdtype(A.dtype, np.integer):  # integer ids (nn.Embedding reads int64)
+            return torch.as_tensor(A, dtype=torch.int64)
         return torch.tensor(layout.from_canonical(A) if self.permute else A, dtype=self.dtype)
 
     def to_canonical(self, A: torch.Tensor, layout: Layout) -> np.ndarray:
@@ -127,7 +129,9 @@ def run_torch(request: RunRequest) -> RunResult:
     model = graph.model
     model.train(request.training)
 
-    X = graph.to_torch(request.inputs, input_layout(spec)).requires_grad_(True)
+    integer = integer_input(spec)  # integer ids: no gradient to ask for
+    X = graph.to_torch(request.inputs.astype(np.int64) if integer else request.inputs, input_layout(spec))
+    inputs = [] if integer else [X.requires_grad_(True)]
     with disabled_rules(request.disabled_rules):  # rules applied in forward (a causal mask's polarity)
         Y = model(X, probe=request.trace)
     out_layout = graph.layouts[spec.output]
@@ -141,7 +145,8 @@ def run_torch(request: RunRequest) -> RunResult:
     params = [p for _, _, p in named]
     probes = [model.probes[node.name] for node in spec.nodes] if request.trace else []
     L = (Y * G).sum()
-    g_sum = torch.autograd.grad(L, [X, *params, *probes], retain_graph=request.loss is not None, allow_unused=True)
+    g_sum = torch.autograd.grad(L, [*inputs, *params, *probes], retain_graph=request.loss is not None, allow_unused=True)
+    k = len(inputs)
     loss, loss_grads = float("nan"), {}
     with disabled_rules(request.disabled_rules), conversion_context(loaded=request.weights, batch=len(request.inputs)):
         if request.loss is not None:
@@ -156,12 +161,12 @@ def run_torch(request: RunRequest) -> RunResult:
             )
             loss = float(value.detach())
             loss_grads = graph.grads(named, torch.autograd.grad(value, params, allow_unused=True) if params else [])
-        grads = {"input": graph.to_canonical(_or_zeros(g_sum[0], X), input_layout(spec))}
-        grads.update(graph.grads(named, g_sum[1 : 1 + len(params)]))
+        grads = {} if integer else {"input": graph.to_canonical(_or_zeros(g_sum[0], X), input_layout(spec))}
+        grads.update(graph.grads(named, g_sum[k : k + len(params)]))
         weights = graph.read()
     trace = []
     if request.trace:
-        probe_grads = g_sum[1 + len(params) :]
+        probe_grads = g_sum[k + len(params) :]
         trace = [
             LayerTrace(
                 node.name,

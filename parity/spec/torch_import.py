@@ -72,26 +72,46 @@ class _Value:
     layout: Layout
 
 
-def import_torch(model, input_shape: tuple[int, ...], name: str | None = None) -> ModelSpec:
+def import_torch(
+    model, input_shape: tuple[int, ...], name: str | None = None, input_dtype: str | None = None
+) -> ModelSpec:
     """The spec of ``model`` for one sample of torch shape ``input_shape`` (batch excluded).
 
     Images are torch's (C, H, W) and become the canonical (H, W, C); sequences are
-    batch-first (T, F). Raises ``SpecError`` (one line) for what cannot be imported.
+    batch-first (T, F). ``input_dtype`` is "float" or "int" (token ids); None reads it off the
+    model: "int" when its first registered module reads integer ids (``torch.integer_input``,
+    nn.Embedding). Raises ``SpecError`` (one line) for what cannot be imported.
     """
     name = name or type(model).__name__
-    program = _capture(model, tuple(int(d) for d in input_shape), name)
-    return _Importer(model, program, tuple(int(d) for d in input_shape), name).run()
+    input_dtype = input_dtype or _input_dtype(model)
+    if input_dtype not in ("float", "int"):
+        raise ImportError_(f"model {name!r}: input_dtype must be 'float' or 'int', received {input_dtype!r}")
+    program = _capture(model, tuple(int(d) for d in input_shape), name, input_dtype)
+    spec = _Importer(model, program, tuple(int(d) for d in input_shape), name).run()
+    return ModelSpec(spec.name, spec.input_shape, spec.nodes, spec.output, input_dtype)
+
+
+def _input_dtype(model) -> str:
+    """"int" when the first module (in definition order) that a registered kind lists reads integer ids."""
+    for module in model.modules():
+        kind = REGISTRY.for_torch_module(module)
+        if kind is not None:
+            return "int" if kind.torch.integer_input else "float"
+    return "float"
 
 
 # Capture ---------------------------------------------------------------------------------
 
 
-def _capture(model, input_shape: Shape, name: str):
+def _capture(model, input_shape: Shape, name: str, input_dtype: str = "float"):
     import torch
 
     params = [p for p in model.parameters() if p.is_floating_point()]
     dtype = params[0].dtype if params else torch.float32
-    example = torch.randn(BATCH, *input_shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+    if input_dtype == "int":
+        example = torch.zeros(BATCH, *input_shape, dtype=torch.int64)  # id 0 is in every vocabulary
+    else:
+        example = torch.randn(BATCH, *input_shape, generator=torch.Generator().manual_seed(0)).to(dtype)
     flags = {module: module.training for module in model.modules()}
     model.eval()
     fake_log = logging.getLogger("torch._subclasses.fake_tensor")  # logs a failing op's traceback

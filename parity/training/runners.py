@@ -11,7 +11,7 @@ import numpy as np
 
 from parity.convert.base import conversion_context, disabled_rules
 from parity.layers import REGISTRY
-from parity.runners.base import dropout_mask, target_array
+from parity.runners.base import dropout_mask, input_array, target_array
 from parity.training.spec import TrainRequest, TrainResult, hyperparameters
 
 
@@ -44,7 +44,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     model.train(request.training)
     optimizer = scratch_optimizer(request.optimizer, request.convention)
     loss_fn = losses.get(loss_name, **loss_kwargs)
-    X = request.inputs.astype(dtype)
+    X = input_array(request.inputs, spec, request.dtype)  # integer ids stay integers
     T = target_array(request.targets, request.dtype)
     layers = {layer.name: layer for layer in model.layers}
     step_losses, history = [], []
@@ -68,7 +68,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
-        outputs["eval"] = model.forward(request.eval_inputs.astype(dtype))
+        outputs["eval"] = model.forward(input_array(request.eval_inputs, spec, request.dtype))
     return TrainResult("scratch", np.array(step_losses), history, outputs)
 
 
@@ -101,7 +101,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
         s = optimizer_spec["schedule"]
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, s["step_size"], s["gamma"])
     loss_module = torch_loss(loss_name, **loss_kwargs)
-    X = graph.to_torch(request.inputs, input_layout(spec))
+    X = graph.to_torch(input_array(request.inputs, spec, request.dtype), input_layout(spec))
     T = torch.as_tensor(target_array(request.targets, request.dtype))
     out_layout = graph.layouts[spec.output]
     penalties = _l2_terms(spec, graph)
@@ -135,7 +135,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
     if request.eval_inputs is not None:
         model.train(False)
         with torch.no_grad():
-            outputs["eval"] = graph.to_canonical(model(graph.to_torch(request.eval_inputs, input_layout(spec))), out_layout)
+            outputs["eval"] = graph.to_canonical(model(graph.to_torch(input_array(request.eval_inputs, spec, request.dtype), input_layout(spec))), out_layout)
     return TrainResult("torch", np.array(step_losses), history, outputs, masks)
 
 
@@ -206,7 +206,9 @@ def train_keras(request: TrainRequest) -> TrainResult:
     optimizer = keras_optimizer(request.optimizer["kind"], **hp)
     loss_object = keras_loss(loss_name, **loss_kwargs)
     ops, npy = keras.ops, keras.ops.convert_to_numpy
-    X = request.inputs.astype(request.dtype)
+    X = input_array(request.inputs, spec, request.dtype)  # integer ids stay integers
+    if X.dtype == np.int64:
+        X = X.astype(np.int32)  # keras.Input(dtype="int32")
     T = target_array(request.targets, request.dtype)
     variables = [list(klayer.trainable_variables) for klayer in graph.keras]
     flat = [v for layer_vars in variables for v in layer_vars]
@@ -261,5 +263,5 @@ def train_keras(request: TrainRequest) -> TrainResult:
                 history.append(graph.read([None] * len(graph.keras), npy))
     outputs = {}
     if request.eval_inputs is not None:
-        outputs["eval"] = npy(graph.model(ops.convert_to_tensor(request.eval_inputs.astype(request.dtype)), training=False))
+        outputs["eval"] = npy(graph.model(ops.convert_to_tensor(input_array(request.eval_inputs, spec, request.dtype)), training=False))
     return TrainResult(f"keras-{backend}", np.array(step_losses), history, outputs, masks)
