@@ -234,3 +234,28 @@ def test_an_lstm_reading_a_channels_first_tensor_is_refused_in_one_line():
     with pytest.raises(SpecError) as error:
         import_torch(NoPermute(), (3, 6))
     assert len(str(error.value).splitlines()) == 1 and "reads a channels_first tensor" in str(error.value)
+
+
+def test_a_flattened_conv1d_map_reads_its_rows_in_torch_order():
+    """torch flattens a (B, C, L) map as (C, L), Keras and scratch (L, C): the Dense after it needs
+    its rows permuted (rule flatten_order), for a 1-D map as for an image."""
+    from parity.agreement.records import compare_runs
+    from parity.runners import RunRequest, run
+    from parity.spec.generate import build_scratch
+    from parity.spec.model import stack
+
+    spec = stack(
+        "c1d", (7, 3), [("conv1d", {"filters": 4, "kernel_size": 3}), ("flatten", {}), ("dense", {"units": 2})]
+    )
+    model = build_scratch(spec)
+    rng = np.random.default_rng(0)
+    model.init(rng)
+    weights = {k: np.array(v) + 0.1 for k, v in model.weights().items()}
+    X, G = rng.standard_normal((2, 7, 3)), rng.standard_normal((2, 2))
+    request = RunRequest("c1d", {}, "float64", weights, X, np.zeros_like(G), G, spec=spec)
+    reference = run("scratch", request)
+    agreed = compare_runs("c1d", "float64", reference, run("torch", request))
+    assert all(r.passed for r in agreed if r.quantity != "loss")
+    naive = RunRequest(**{**request.__dict__, "disabled_rules": ("flatten_order",)})
+    failed = {r.quantity for r in compare_runs("c1d", "float64", reference, run("torch", naive)) if not r.passed}
+    assert {"output", "grad:input", "grad:dense_0.W"} <= failed

@@ -35,20 +35,25 @@ class DenseConverter(Converter):
         return (layer.input_dim, layer.units), (layer.units,)
 
     @staticmethod
-    def _feature_map(previous) -> tuple[int, int, int] | None:
-        """(H, W, C) when this layer reads a flattened channels-last feature map."""
+    def _feature_map(previous) -> tuple[int, ...] | None:
+        """The canonical shape (*S, C) of the map this layer reads flattened, when torch flattened it
+        channels-first: images (H, W, C) as (C, H, W), Conv1D's (L, C) as (C, L). The generator tells
+        each scratch layer how torch lays out its input (``torch_reads``); without it, a flattened
+        image is taken to be channels-first, as every torch image module is."""
         shape = getattr(previous, "input_shape", None) if type(previous).__name__ == "Flatten" else None
-        if shape is not None and len(shape) == 3 and enabled("flatten_order"):
-            return tuple(shape)
-        return None
+        if shape is None or len(shape) < 2 or not enabled("flatten_order"):
+            return None
+        reads = getattr(previous, "torch_reads", None)
+        channels_first = reads.tag == "channels_first" if reads is not None else len(shape) == 3
+        return tuple(shape) if channels_first else None
 
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
         W = expect(layer, "W", weights.get("W"), w_shape)
         fmap = self._feature_map(previous)
         if fmap is not None:
-            H, Wd, C = fmap
-            W = W.reshape(H, Wd, C, -1).transpose(2, 0, 1, 3).reshape(C * H * Wd, -1)  # rows in (C, H, W) order
+            k = len(fmap) - 1  # the channel axis of (*S, C)
+            W = np.moveaxis(W.reshape(*fmap, -1), k, 0).reshape(W.shape[0], -1)  # rows in (C, *S) order
         out = {"weight": W.T if enabled("dense_transpose") else W}
         if layer.use_bias:
             out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
@@ -59,8 +64,8 @@ class DenseConverter(Converter):
         W = expect(layer, "weight", state.get("weight"), w_shape[::-1]).T
         fmap = self._feature_map(previous)
         if fmap is not None:
-            H, Wd, C = fmap
-            W = W.reshape(C, H, Wd, -1).transpose(1, 2, 0, 3).reshape(H * Wd * C, -1)  # rows back to (H, W, C)
+            *S, C = fmap
+            W = np.moveaxis(W.reshape(C, *S, -1), 0, len(S)).reshape(W.shape[0], -1)  # rows back to (*S, C)
         out = {"W": W}
         if layer.use_bias:
             out["b"] = expect(layer, "bias", state.get("bias"), b_shape)

@@ -38,9 +38,18 @@ def build_scratch(spec: ModelSpec):
             raise SpecError(f"model {spec.name!r}, layer {node.name!r} ({node.kind}): {error}") from None
         nodes.append((layer, node.inputs))
     try:
-        return Graph(nodes, spec.input_shape, spec.output)
+        graph = Graph(nodes, spec.input_shape, spec.output)
     except ValueError as error:
         raise SpecError(f"model {spec.name!r}: {error}") from None
+    # How the generated torch model lays out each layer's input: a converter whose rule depends on
+    # what feeds a layer (``flatten_order``: a flattened channels-first map) reads it off ``previous``.
+    try:
+        reads = layouts_of(spec, node_shapes(spec, graph)).read
+    except SpecError:
+        reads = {}  # torch cannot build this spec; scratch and Keras still can
+    for layer in graph.layers:
+        layer.torch_reads = reads.get(layer.name)
+    return graph
 
 
 def node_shapes(spec: ModelSpec, scratch_model=None) -> dict[str, Shape]:
