@@ -259,3 +259,24 @@ def test_a_flattened_conv1d_map_reads_its_rows_in_torch_order():
     naive = RunRequest(**{**request.__dict__, "disabled_rules": ("flatten_order",)})
     failed = {r.quantity for r in compare_runs("c1d", "float64", reference, run("torch", naive)) if not r.passed}
     assert {"output", "grad:input", "grad:dense_0.W"} <= failed
+
+
+def test_a_flattened_recurrent_sequence_keeps_its_rows():
+    """An LSTM's (T, H) output is batch-first in torch as in Keras: its flatten needs no permutation,
+    and permuting it (as for a channels-first map) would be wrong."""
+    from parity.agreement.records import compare_runs
+    from parity.runners import RunRequest, run
+    from parity.spec.generate import build_scratch
+    from parity.spec.model import stack
+
+    spec = stack(
+        "seq", (5, 3), [("lstm", {"units": 4, "return_sequences": True}), ("flatten", {}), ("dense", {"units": 2})]
+    )
+    model = build_scratch(spec)
+    rng = np.random.default_rng(1)
+    model.init(rng)
+    weights = {k: np.array(v) + 0.1 for k, v in model.weights().items()}
+    X, G = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 2))
+    request = RunRequest("seq", {}, "float64", weights, X, np.zeros_like(G), G, spec=spec)
+    records = compare_runs("seq", "float64", run("scratch", request), run("torch", request))
+    assert all(r.passed for r in records if r.quantity != "loss")
