@@ -283,7 +283,15 @@ def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
 
 
 def run_source(
-    source: str, input_shape, inputs, cotangent, weights=None, seed: int = 0, dtype: str = "float64", weights_file=None
+    source: str,
+    input_shape,
+    inputs,
+    cotangent,
+    weights=None,
+    seed: int = 0,
+    dtype: str = "float64",
+    weights_file=None,
+    rules_off=(),
 ) -> dict:
     """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
     canonical ``weights`` loaded into it. Runs in the worker."""
@@ -300,9 +308,12 @@ def run_source(
         load_weights_file(model, weights_file, spec.name)
     if _is_torch(model):
         model = model.to(getattr(torch, dtype))
-    if weights is not None:
-        load_canonical(model, spec, weights)
-    return original_run(model, spec, inputs, cotangent, dtype)
+    from parity.convert.base import disabled_rules
+
+    with disabled_rules(rules_off):  # a naive port's reading of the model (divergence demonstrations)
+        if weights is not None:
+            load_canonical(model, spec, weights)
+        return original_run(model, spec, inputs, cotangent, dtype)
 
 
 def _keras_layer(model, path: str):
@@ -361,30 +372,21 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     return {"weights": weights, "output": np.array(npy(Y)), "grads": out}
 
 
-def original_run_in_worker(
-    source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray, seed: int, rules_off=()
-) -> dict:
-    """``original_run`` of a source, in the Keras worker; a factory builds its model in float64,
-    its initial weights drawn from ``seed``. ``rules_off``: conversion rules to forget (a naive port)."""
-    import keras
-    import torch
-
-    from parity.convert.base import disabled_rules
-
-    keras.config.set_floatx("float64")
-    keras.config.set_dtype_policy("float64")
-    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators, for the factory
-    torch.manual_seed(seed)
-    model = load_model(source)
-    with disabled_rules(rules_off):
-        return original_run(model, import_model(model, input_shape), inputs, cotangent)
-
-
 def run_original(
     source: str, input_shape, inputs: np.ndarray, cotangent: np.ndarray, seed: int = 0, rules_off=()
 ) -> dict:
+    """``run_source`` in float64 with the source's own (seeded) weights, from this process."""
     from parity.runners.pool import keras_worker
 
     return keras_worker("torch").call(
-        "parity.sources:original_run_in_worker", source, input_shape, inputs, cotangent, seed, tuple(rules_off)
+        "parity.sources:run_source",
+        source,
+        input_shape,
+        inputs,
+        cotangent,
+        None,
+        seed,
+        "float64",
+        None,
+        tuple(rules_off),
     )
