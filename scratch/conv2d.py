@@ -76,6 +76,14 @@ def check_padding(padding, layer: str) -> str:
     return padding.lower()
 
 
+def geometry(H: int, W: int, kernel_size, strides, dilation_rate, padding: str):
+    """((H_out, W_out), (top, bottom, left, right)) of a window sliding over an H x W input."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, strides, dilation_rate
+    H_out, top, bottom = output_length(H, kh, sh, dh, padding)
+    W_out, left, right = output_length(W, kw, sw, dw, padding)
+    return (H_out, W_out), (top, bottom, left, right)
+
+
 class Conv2D(Layer):
     """2-D cross-correlation (what every framework calls convolution): Z = conv(X, W) + b.
 
@@ -149,10 +157,7 @@ class Conv2D(Layer):
 
     def _geometry(self, H: int, W: int):
         """((H_out, W_out), (top, bottom, left, right)) for an H x W input."""
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        H_out, top, bottom = output_length(H, kh, sh, dh, self.padding)
-        W_out, left, right = output_length(W, kw, sw, dw, self.padding)
-        return (H_out, W_out), (top, bottom, left, right)
+        return geometry(H, W, self.kernel_size, self.strides, self.dilation_rate, self.padding)
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) != 3:

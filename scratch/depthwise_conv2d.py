@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch.conv2d import as_pair, check_padding, output_length, pad_hw, windows
+from scratch.conv2d import as_pair, check_padding, geometry, pad_hw, windows
 from scratch.layer import Layer, glorot_uniform
 
 
@@ -70,10 +70,7 @@ class DepthwiseConv2D(Layer):
 
     def _geometry(self, H: int, W: int):
         """((H_out, W_out), (top, bottom, left, right)) for an H x W input."""
-        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
-        H_out, top, bottom = output_length(H, kh, sh, dh, self.padding)
-        W_out, left, right = output_length(W, kw, sw, dw, self.padding)
-        return (H_out, W_out), (top, bottom, left, right)
+        return geometry(H, W, self.kernel_size, self.strides, self.dilation_rate, self.padding)
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         if len(input_shape) != 3:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch.conv2d import as_pair, check_padding, output_length, pad_hw, windows
+from scratch.conv2d import as_pair, check_padding, geometry, pad_hw, windows
 from scratch.layer import Layer
 
 
@@ -33,10 +33,7 @@ class _Pool2D(Layer):
 
     def _geometry(self, H: int, W: int):
         """((H_out, W_out), (top, bottom, left, right)) for an H x W input."""
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        H_out, top, bottom = output_length(H, ph, sh, 1, self.padding)
-        W_out, left, right = output_length(W, pw, sw, 1, self.padding)
-        return (H_out, W_out), (top, bottom, left, right)
+        return geometry(H, W, self.pool_size, self.strides, (1, 1), self.padding)
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         name = f"{type(self).__name__} {self.name!r}"
