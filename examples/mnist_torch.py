@@ -1,5 +1,5 @@
 """An MNIST classifier as the PyTorch tutorials write it: modules for the weights, functional
-calls for everything else, NCHW images of shape (1, 28, 28).
+calls for everything else (dropout too), NCHW images of shape (1, 28, 28).
 
     parity spec examples/mnist_torch.py:Net --input-shape 1,28,28
 """
@@ -21,5 +21,5 @@ class Net(nn.Module):
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)  # (B, 8, 14, 14)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)  # (B, 16, 7, 7)
         x = torch.flatten(x, 1)  # (B, 784)
-        x = F.relu(self.fc1(x))
+        x = F.dropout(F.relu(self.fc1(x)), 0.25, training=self.training)
         return F.log_softmax(self.fc2(x), dim=1)

@@ -9,7 +9,8 @@
   (``torch.save(state_dict)``, loadable with ``weights_only=True``);
 - ``parity.json`` and ``parity.md``: ``parity.ports.compare(source, "model.py:build_with_weights",
   weights_from="own")``, each model with its own weights, outputs, every gradient and every
-  weight compared, the first divergence and the diagnosis.
+  weight compared, the first divergence and the diagnosis, in float64 and float32, and ``steps``
+  optimiser steps of source, port and scratch from the same weights on the same batch.
 
 Everything is written into a temporary folder beside ``folder`` and renamed to it only when the
 port completed: a failure leaves nothing behind, and an existing folder is replaced only on success.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.ports import Comparison, _rename_keys, _renaming, _torch_shape, compare
+from parity.ports import OPTIMIZER_NAMES, Comparison, _rename_keys, _renaming, _torch_shape, compare
 from parity.spec.codegen import KERAS_WEIGHTS, TORCH_WEIGHTS, model_source
 from parity.spec.model import ModelSpec, SpecError, same_structure
 
@@ -92,17 +93,23 @@ def port(
     target: str,
     folder: str | Path,
     input_shape: tuple[int, ...] | None = None,
-    dtypes: tuple[str, ...] = ("float64",),
+    dtypes: tuple[str, ...] = ("float64", "float32"),
     seed: int = 0,
     batch: int = 2,
+    steps: int = 5,
+    optimizer: str = "sgd",
 ) -> Port:
-    """Port ``source`` to ``target`` into ``folder`` (see the module docstring)."""
+    """Port ``source`` to ``target`` into ``folder`` (see the module docstring). The verdict covers
+    each of ``dtypes`` and ``steps`` optimiser steps (``optimizer``) of source, port and scratch."""
     from parity.runners.pool import keras_worker
     from parity.sources import parse_source
 
     if target not in TARGETS:
         raise SpecError(f"unknown target framework {target!r}; choose keras or torch")
+    if optimizer not in OPTIMIZER_NAMES:
+        raise SpecError(f"unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZER_NAMES)}")
     parse_source(source)
+    dtypes = tuple(sorted(dtypes, key=lambda dtype: dtype != "float64"))  # float64, the verdict's reference, first
     folder = Path(folder)
     worker = keras_worker("torch")
     framework, spec = worker.call("parity.sources:describe", source, input_shape)
@@ -125,6 +132,8 @@ def port(
                 batch=batch,
                 seed=seed,
                 weights_from="own",
+                steps=steps,
+                optimizer=optimizer,
             )
             for dtype in dtypes
         ]
@@ -158,6 +167,13 @@ def _replace(staging: Path, folder: Path) -> None:
 
 
 # The verdict -------------------------------------------------------------------------------------
+
+
+def _number(value, spec: str, cast=float) -> str:
+    """``value`` formatted, or "-" where the record has none (NaN, None)."""
+    if value is None or value != value:
+        return "-"
+    return format(cast(value), spec)
 
 
 def _payload(result: Port, framework: str) -> dict:
@@ -196,12 +212,19 @@ def _markdown(result: Port, framework: str) -> str:
             lines.append("")
         if c.diagnosis:
             lines += [f"- {line}" for line in c.diagnosis] + [""]
-        lines += ["| a | b | quantity | max rel err | tolerance | result |", "| --- | --- | --- | --- | --- | --- |"]
-        for row in c.records.itertuples():
-            error = "n/a" if row.max_rel_err is None or row.max_rel_err != row.max_rel_err else f"{row.max_rel_err:.2e}"
-            result_text = "pass" if row.passed else "FAIL"
+        lines += [
+            "| a | b | step | quantity | max rel err | tolerance | result |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in c.records.to_dict("records"):
+            error = _number(row["max_rel_err"], ".2e")
+            if row.get("status") == "measured":  # float32 trajectories: measured, not judged
+                tolerance, result_text = "-", "measured"
+            else:
+                tolerance, result_text = _number(row["tolerance"], ".0e"), "pass" if row["passed"] else "FAIL"
+            step = _number(row.get("step"), "d", int)
             lines.append(
-                f"| {row.impl_a} | {row.impl_b} | {row.quantity} | {error} | {row.tolerance:.0e} | {result_text} |"
+                f"| {row['impl_a']} | {row['impl_b']} | {step} | {row['quantity']} | {error} | {tolerance} | {result_text} |"
             )
         lines.append("")
     return "\n".join(lines)

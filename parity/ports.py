@@ -328,36 +328,50 @@ def compare(
 
 
 def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> list[Record]:
-    """Both specs trained ``steps`` steps in their own frameworks (mean squared error to seeded targets)."""
+    """Both specs trained ``steps`` steps in their own frameworks (mean squared error to seeded
+    targets), from the same weights on the same batch, and each against scratch built from its spec.
+
+    A model with dropout draws its masks from each framework's own generator, so A and B cannot be
+    compared step by step; each is compared with scratch replaying the masks it drew (as ``parity
+    train`` does), which proves both train as their shared spec says."""
     from parity.train import compare_trajectories, optimizer_spec, run_training
-    from parity.training.spec import TrainRequest
+    from parity.training.spec import TrainRequest, convention
 
     if optimizer not in OPTIMIZER_NAMES:
         raise SpecError(f"unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZER_NAMES)}")
     rng = np.random.default_rng([seed, 1])
     T = rng.standard_normal((X.shape[0], *_scratch_shape(a.spec)))
-    batches = [np.arange(X.shape[0])] * steps
+    options = optimizer_spec(optimizer, {})
     common = dict(
         case=a.spec.name,
         config={},
         dtype=dtype,
         inputs=X,
         targets=T,
-        batches=batches,
-        optimizer=optimizer_spec(optimizer, {}),
+        batches=[np.arange(X.shape[0])] * steps,
+        optimizer=options,
+        loss="mean_squared_error",
     )
     impl = {"torch": "torch", "keras": "keras-torch"}
-    result_a = run_training(
-        impl[a.framework], TrainRequest(weights=weights_a, spec=a.spec, loss="mean_squared_error", **common)
-    )
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
-    result_b = run_training(
-        impl[b.framework],
-        TrainRequest(weights=_rename_keys(weights_a, to_b), spec=b.spec, loss="mean_squared_error", **common),
-    )
-    result_b.weights = [_rename_keys(w, to_a) for w in result_b.weights]
-    result_a.impl, result_b.impl = "a", "b"
-    return compare_trajectories(a.spec.name, dtype, result_a, result_b)
+    results, scratches = {}, {}
+    for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
+        request = TrainRequest(weights=weights, spec=side.spec, **common)
+        results[label] = run_training(impl[side.framework], request)
+        rule = convention(impl[side.framework], options)
+        masks = results[label].dropout_masks or None
+        scratches[label] = run_training(
+            "scratch", TrainRequest(**{**request.__dict__, "convention": rule, "dropout_masks": masks})
+        )
+    for result in (results["b"], scratches["b"]):  # reported in A's names
+        result.weights = [_rename_keys(w, to_a) for w in result.weights]
+    results["a"].impl, results["b"].impl = "a", "b"
+    scratches["a"].impl = scratches["b"].impl = "scratch"
+    records = compare_trajectories(a.spec.name, dtype, scratches["a"], results["a"])
+    records += compare_trajectories(a.spec.name, dtype, scratches["b"], results["b"])
+    if not (results["a"].dropout_masks or results["b"].dropout_masks):
+        records += compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
+    return records
 
 
 def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:

@@ -23,7 +23,7 @@ from parity.layers import REGISTRY
 from parity.runners.pool import keras_worker
 from parity.spec.codegen import model_source
 from parity.spec.model import ModelSpec, Node, SpecError, same_structure
-from parity.tolerance import tolerance
+from parity.tolerance import TRAJECTORY_FLOAT64_REL, tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = tolerance("float64")
@@ -42,6 +42,8 @@ PORTS = [
     Case("examples/bn_torch.py:Net", "keras", (3, 6, 6), "BatchNorm: eps and momentum carried over"),
     Case("examples/convnet_keras.py:build", "torch", None, "Sequential, activation= strings, Dropout"),
     Case("examples/residual_keras.py:build", "torch", None, "a residual Add with BatchNorm"),
+    Case("examples/pool_twice_torch.py:Net", "keras", (3, 16, 16), "one pooling module called twice"),
+    Case("examples/residual_torch.py:Net", "keras", (4, 6, 6), "a residual block with BatchNorm, both modes"),
 ]
 
 
@@ -68,14 +70,24 @@ def test_the_port_agrees_with_its_source(case, ported):
     weights = "model.weights.h5" if case.to == "keras" else "model.pt"
     assert sorted(p.name for p in folder.iterdir()) == sorted(["model.py", weights, "parity.json", "parity.md"])
     verdict = json.loads((folder / "parity.json").read_text())
-    (result,) = verdict["comparisons"]
+    result, result32 = verdict["comparisons"]
     assert verdict["agree"] and result["agree"] and result["dtype"] == "float64"
-    quantities = {r["quantity"] for r in result["records"]}
+    assert result32["agree"] and result32["dtype"] == "float32"
+    static = [r for r in result["records"] if r.get("step") is None]
+    quantities = {r["quantity"] for r in static}
     assert {"output", "grad:input"} <= quantities
     assert any(q.startswith("weight:") for q in quantities) and any(
         q.startswith("grad:") and "." in q for q in quantities
     )
-    assert max(r["max_rel_err"] for r in result["records"]) <= TOL
+    assert max(r["max_rel_err"] for r in static) <= TOL
+    # five optimiser steps (BatchNorm in training mode there): source and port against scratch, and each other
+    trained = [r for r in result["records"] if r.get("step") is not None]
+    assert {r["step"] for r in trained} == {1, 2, 3, 4, 5}
+    assert {(r["impl_a"], r["impl_b"]) for r in trained} >= {("scratch", "a"), ("scratch", "b")}
+    assert {"loss"} < {r["quantity"] for r in trained}
+    assert max(r["max_rel_err"] for r in trained) <= TRAJECTORY_FLOAT64_REL
+    if "BatchNorm" in case.why:  # the running statistics, updated in training mode, compared step by step
+        assert any(r["quantity"].endswith("moving_mean") for r in trained)
     assert "agrees with" in (folder / "parity.md").read_text()
     if case.to == "torch":  # torch's own loader, with nothing but tensors
         state = torch.load(folder / weights, weights_only=True)

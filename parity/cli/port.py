@@ -13,7 +13,9 @@ def add_parser(sub) -> None:
     p.add_argument("--to", required=True, metavar="keras|torch", help="the target framework")
     p.add_argument("--input-shape", metavar="D,D,...", help="one sample of a torch model, in torch's layout (1,28,28)")
     p.add_argument("--out", metavar="DIR", help="the folder to write (default: port-<to>)")
-    p.add_argument("--dtype", default="float64", help="float64 (default), float32 or both: the verification's dtypes")
+    p.add_argument("--dtype", default="both", help="float64, float32 or both (default): the verification's dtypes")
+    p.add_argument("--steps", type=int, default=5, help="optimiser steps trained by source, port and scratch (default 5; 0: none)")
+    p.add_argument("--optimizer", default="sgd", metavar="NAME", help="the optimiser of those steps (default sgd)")
     p.add_argument("--seed", type=int, default=0, help="seeds a factory's initial weights (default 0)")
     p.set_defaults(func=run)
 
@@ -28,7 +30,18 @@ def run(args) -> int:
     dtypes = tuple(parse_dtypes(args.dtype))
     out = args.out or f"port-{args.to}"
     require_folder(out, "--out")
-    result = port(args.source, args.to, out, parse_shape(args.input_shape), dtypes, seed=args.seed)
+    if args.steps < 0:
+        raise UsageError(f"--steps must be 0 or more, received {args.steps}")
+    result = port(
+        args.source,
+        args.to,
+        out,
+        parse_shape(args.input_shape),
+        dtypes,
+        seed=args.seed,
+        steps=args.steps,
+        optimizer=args.optimizer,
+    )
     for comparison in result.comparisons:
         worst = comparison.records["max_rel_err"].max() if len(comparison.records) else float("nan")
         verdict = "[green]agree[/]" if comparison.agree else "[red]disagree[/]"

@@ -41,9 +41,9 @@ def _source(spec: ModelSpec, node, side: str):
     if writer is None:
         framework = "PyTorch" if side == "torch" else "Keras"
         raise SpecError(f"model {spec.name!r}, layer {node.name!r}: layer kind {node.kind!r} has no {framework} source")
-    if node.shares is not None:
+    if node.shares is not None and kind.converter.rules:
         raise SpecError(
-            f"model {spec.name!r}, layer {node.name!r}: a layer called twice (shared weights) is not supported"
+            f"model {spec.name!r}, layer {node.name!r}: a {node.kind} layer called twice (shared weights) is not supported"
         )
     return kind, writer
 
@@ -87,6 +87,7 @@ def keras_source(spec: ModelSpec, origin: str) -> str:
     imports: list[str] = []
     dtype = ', dtype="int32"' if spec.input_dtype == "int" else ""
     lines = [f'    inputs = keras.Input(shape={tuple(spec.input_shape)!r}{dtype}, name="input")']
+    shared = {node.shares for node in spec.nodes if node.shares is not None}
     for node in spec.nodes:
         kind, writer = _source(spec, node, "keras")
         try:
@@ -102,7 +103,13 @@ def keras_source(spec: ModelSpec, origin: str) -> str:
         args = [names[i] for i in node.inputs]
         argument = f"[{', '.join(args)}]" if kind.arity == 0 else args[0]
         call = source.call or "{y} = {m}({x})"
-        fields = {"y": names[node.name], "m": source.expression, "x": argument, **{f"x{i}": a for i, a in enumerate(args)}}
+        layer = source.expression
+        if node.shares is not None:  # the same layer object called again, as a Keras user reuses a layer
+            layer = f"{identifier(node.shares)}_layer"
+        elif node.name in shared:
+            lines.append(f"    {identifier(node.name)}_layer = {layer}  # called again below")
+            layer = f"{identifier(node.name)}_layer"
+        fields = {"y": names[node.name], "m": layer, "x": argument, **{f"x{i}": a for i, a in enumerate(args)}}
         lines.append(f"    {call.format(**fields)}{_comment(source.comments)}")
     lines.append(f'    return keras.Model(inputs, {names[spec.output]}, name="{keras_name(spec.name)}")')
     header = [
@@ -172,7 +179,10 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
             args[0], why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
             permuted.append(why)
         fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
-        if source.expression is not None:
+        if source.expression is not None and node.shares is not None:  # the same module, called again
+            fields["m"] = f"self.{identifier(node.shares.replace('.', '_'))}"
+            comments = []
+        elif source.expression is not None:
             attribute = identifier(node.name.replace(".", "_"))
             init.append(f"        self.{attribute} = {source.expression}{_comment(comments)}")
             fields["m"] = f"self.{attribute}"
