@@ -192,11 +192,36 @@ def test_a_port_that_loads_wrong_weights_exits_1(monkeypatch, tmp_path, capsys):
     out = tmp_path / "port"
     code = main(
         ["port", f"{ROOT}/examples/bn_torch.py:Net", "--to", "keras", "--input-shape", "3,6,6", "--out", str(out)]
+        + ["--dtype", "float64", "--steps", "0"]
     )
     assert code == 1, capsys.readouterr().out
     verdict = json.loads((out / "parity.json").read_text())
     assert verdict["agree"] is False and verdict["comparisons"][0]["first_divergence"] == "fc"
     assert "DISAGREES" in (out / "parity.md").read_text()
+
+
+def test_steps_and_optimizer_reach_the_training_runs(monkeypatch, tmp_path):
+    """`--steps 2 --optimizer adam --dtype float64`: every training run (source, port, scratch for each)
+    takes two batches with Adam, and the verdict holds steps 1 and 2 only, in float64 only."""
+    import parity.train
+
+    seen = []
+    original = parity.train.run_training
+
+    def recording(impl, request):
+        seen.append((impl, request.optimizer["kind"], len(request.batches)))
+        return original(impl, request)
+
+    monkeypatch.setattr(parity.train, "run_training", recording)
+    out = tmp_path / "port"
+    argv = ["port", f"{ROOT}/examples/bn_torch.py:Net", "--to", "keras", "--input-shape", "3,6,6", "--out", str(out)]
+    assert main([*argv, "--steps", "2", "--optimizer", "adam", "--dtype", "float64"]) == 0
+    assert sorted(seen) == sorted(
+        [("torch", "adam", 2), ("keras-torch", "adam", 2), ("scratch", "adam", 2), ("scratch", "adam", 2)]
+    )
+    (result,) = json.loads((out / "parity.json").read_text())["comparisons"]
+    assert result["dtype"] == "float64"
+    assert {r["step"] for r in result["records"]} - {None} == {1, 2}
 
 
 @pytest.mark.parametrize(
@@ -205,8 +230,10 @@ def test_a_port_that_loads_wrong_weights_exits_1(monkeypatch, tmp_path, capsys):
         (["--to", "jax"], "--to must be keras or torch"),
         ([], "needs --input-shape"),
         (["--to", "keras", "--input-shape", "1,28"], "input"),
+        (["--input-shape", "1,28,28", "--steps", "-1"], "--steps must be 0 or more"),
+        (["--input-shape", "1,28,28", "--optimizer", "lion"], "unknown optimizer 'lion'"),
     ],
-    ids=["unknown-target", "torch-without-input-shape", "wrong-input-shape"],
+    ids=["unknown-target", "torch-without-input-shape", "wrong-input-shape", "negative-steps", "unknown-optimizer"],
 )
 def test_bad_input_exits_2_in_one_line_and_writes_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "port"

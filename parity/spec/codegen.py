@@ -193,7 +193,9 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
         shape = _shape(_torch_shape(shapes[node.name], layouts[node.name].tag))
         if len(steps) == 1 and "#" not in steps[0]:
             comments.append(shape)
-        last = f"{steps[-1]}; {'; '.join(comments)}" if comments and "#" in steps[-1] else steps[-1] + _comment(comments)
+        last = (
+            f"{steps[-1]}; {'; '.join(comments)}" if comments and "#" in steps[-1] else steps[-1] + _comment(comments)
+        )
         forward += [f"        {step}" for step in steps[:-1]] + [f"        {last}"]
     forward.append(f"        return {names[spec.output]}")
     cls = identifier(spec.name)
