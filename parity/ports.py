@@ -343,7 +343,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     T = rng.standard_normal((X.shape[0], *_scratch_shape(a.spec)))
     options = optimizer_spec(optimizer, {})
     if options["kind"] in ("adam", "adamw"):
-        # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon):
+        # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon_hat):
         # torch runs Keras' formula through the registered rule, so both frameworks train one trajectory.
         options["torch_keras_epsilon"] = True
     common = dict(
