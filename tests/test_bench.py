@@ -1,0 +1,48 @@
+"""`parity bench`'s arithmetic and memory method (what it measures, never how fast anything runs)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import conv2d, gemm_flops, lstm
+from benchmarks.memory import peak_bytes
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory method reads /proc/self (Linux)")
+
+
+def test_conv2d_flops_count_the_three_gemms():
+    """Forward cols (N, K) @ W (K, C_out); backward cols.T @ dZ and dZ @ W.T, each as large."""
+    N, K = conv2d.BATCH * conv2d.H * conv2d.W, conv2d.K * conv2d.K * conv2d.C_IN
+    assert conv2d.FLOPS["forward"] == 2 * N * K * conv2d.C_OUT
+    assert conv2d.FLOPS["forward+backward"] == gemm_flops(N, conv2d.C_OUT, K) + gemm_flops(
+        K, conv2d.C_OUT, N
+    ) + gemm_flops(N, K, conv2d.C_OUT)
+
+
+def test_lstm_flops_count_the_projection_and_every_step():
+    B, T, F, H = lstm.BATCH, lstm.STEPS, lstm.FEATURES, lstm.UNITS
+    forward = 2 * (T * B) * F * (4 * H) + T * 2 * B * H * (4 * H)
+    backward = 2 * F * (T * B) * 4 * H + 2 * H * (T * B) * 4 * H + 2 * (T * B) * 4 * H * F + T * 2 * B * 4 * H * H
+    assert lstm.FLOPS == {"forward": forward, "forward+backward": forward + backward}
+
+
+@linux
+def test_peak_bytes_sees_a_pass_that_touches_64_mib():
+    size = 64 * 2**20
+
+    def step():
+        A = np.ones(size, dtype=np.uint8)  # touched: resident
+        return int(A[::4096].sum())
+
+    peak = peak_bytes(step)
+    assert 0.98 * size <= peak < size + 16 * 2**20, f"measured {peak / 2**20:.1f} MiB for a 64 MiB pass"
+
+
+@linux
+def test_peak_bytes_does_not_count_what_was_already_resident():
+    kept = np.ones(64 * 2**20, dtype=np.uint8)  # resident before the pass, not allocated by it
+    peak = peak_bytes(lambda: int(kept[::4096].sum()))
+    assert peak < 8 * 2**20, f"measured {peak / 2**20:.1f} MiB for a pass that allocates nothing large"
