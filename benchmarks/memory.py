@@ -1,12 +1,15 @@
 """Peak memory of one pass, each (benchmark, implementation, phase) in a fresh process.
 
-Method (Linux): the process builds the model and its inputs, runs the pass once
-untimed (lazy initialisation, BLAS and oneDNN buffers, first-call caches), resets
-the kernel's resident-set high-water mark (``echo 5 > /proc/self/clear_refs``),
-reads the resident set (``VmRSS``), runs the pass again and reads the high-water
-mark (``VmHWM``). The figure is their difference: every byte the pass touched on
-top of what was already resident, NumPy's and torch's allocations alike (which
-tracemalloc could not do: it sees NumPy's arrays but not torch's).
+Method (Linux): the process builds the model and its inputs and reads its resident
+set (``VmRSS``); it runs the pass once untimed (lazy initialisation, BLAS and oneDNN
+buffers, first-call caches), resets the kernel's resident-set high-water mark
+(``echo 5 > /proc/self/clear_refs``), runs the pass again and reads the high-water
+mark (``VmHWM``). The figure is the difference: what the process holds at the peak of
+a steady-state pass on top of the model and its inputs, including what a layer keeps
+between passes (its forward caches) and the runtime's one-time buffers, NumPy's and
+torch's allocations alike (which tracemalloc could not do: it sees NumPy's arrays but
+not torch's). A second figure counts only what the pass adds to what was resident just
+before it.
 
 Two things would otherwise hide memory, and are switched off in this process only:
 glibc keeps freed blocks for reuse and raises its mmap threshold after a large free,
@@ -29,8 +32,9 @@ import subprocess
 import sys
 
 METHOD = (
-    "peak resident-set growth (VmHWM - VmRSS) during one pass after an untimed one, "
-    "a fresh process per measurement, glibc mmap threshold fixed at 128 KiB"
+    "peak resident set of a pass (VmHWM, after an untimed pass) above the resident set with only the model "
+    "and its inputs built (in brackets: above the resident set just before the pass), a fresh process per "
+    "measurement, glibc mmap threshold fixed at 128 KiB"
 )
 PHASES = ("forward", "forward+backward")
 
@@ -43,17 +47,23 @@ def _status_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def peak_bytes(step) -> int:
-    """Resident bytes ``step()`` adds at its peak, after one untimed call."""
+def peak_bytes(step) -> dict[str, int]:
+    """Resident bytes at the peak of ``step()``'s second call.
+
+    ``peak_bytes``: above what was resident before the first call (the model and its
+    inputs); ``pass_bytes``: above what was resident just before the second call (what
+    the pass itself adds, without the caches and runtime buffers the first call left).
+    """
+    before = _status_kib("VmRSS")
     step()
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # resets VmHWM to the current VmRSS
-    before = _status_kib("VmRSS")
+    warm = _status_kib("VmRSS")
     result = step()
     peak = _status_kib("VmHWM")
     del result
-    return 1024 * max(peak - before, 0)
+    return {"peak_bytes": 1024 * max(peak - before, 0), "pass_bytes": 1024 * max(peak - warm, 0)}
 
 
 def measure_here(benchmark: str, impl: str, phase: str, threads_: int | None) -> dict:
@@ -68,8 +78,8 @@ def measure_here(benchmark: str, impl: str, phase: str, threads_: int | None) ->
     with threads(threads_) as n:
         forward, forward_backward = module.MAKERS[impl](X, G)
         step = forward if phase == "forward" else forward_backward
-        peak = peak_bytes(step)
-    return {"benchmark": benchmark, "impl": impl, "phase": phase, "threads": n, "peak_bytes": peak}
+        peaks = peak_bytes(step)
+    return {"benchmark": benchmark, "impl": impl, "phase": phase, "threads": n, **peaks}
 
 
 def peak_memory(benchmark: str, impl: str, phase: str, threads_: int | None) -> dict:

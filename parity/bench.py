@@ -28,7 +28,8 @@ def run_benchmarks(names: list[str], repeats: int, threads: int | None = None, m
     for r in records:
         r["blas_gflops"] = ceiling["gflops"]
         if memory:
-            r["peak_bytes"] = peak_memory(r["benchmark"], r["impl"], r["phase"], threads)["peak_bytes"]
+            peaks = peak_memory(r["benchmark"], r["impl"], r["phase"], threads)
+            r["peak_bytes"], r["pass_bytes"] = peaks["peak_bytes"], peaks["pass_bytes"]
     return records
 
 

@@ -37,7 +37,7 @@ def run(args) -> int:
     table = Table(title="parity bench (median of repeated runs)")
     columns = ["benchmark", "impl", "phase", "threads", "median (ms)", "GFLOP/s"]
     if not args.no_memory:
-        columns.append("peak (MiB)")
+        columns.append("peak MiB (pass)")
     for column in columns:
         table.add_column(column)
     for r in records:
@@ -50,7 +50,7 @@ def run(args) -> int:
             f"{r['gflops']:.1f}",
         ]
         if not args.no_memory:
-            row.append(f"{r['peak_bytes'] / 2**20:.1f}")
+            row.append(f"{r['peak_bytes'] / 2**20:.1f} ({r['pass_bytes'] / 2**20:.1f})")
         table.add_row(*row)
     console.print(table)
     if records:
