@@ -62,20 +62,62 @@ def torch_steps(model, X, G):
     return forward, forward_backward
 
 
-def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None) -> list[dict]:
-    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads}."""
+def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None, flops: dict[str, int]) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads, flops, gflops}.
+
+    ``flops`` counts each phase's matrix products analytically (2·M·N·K per GEMM), the
+    same count for both implementations: they compute the same maths, so GFLOP/s is
+    that count over the measured time.
+    """
     records = []
     with threads(threads_) as n:
         for impl, make in makers:
             forward, forward_backward = make(X, G)
             for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-                records.append({"benchmark": benchmark, "impl": impl, "phase": phase, "median_s": median_time(step, repeats), "threads": n})
+                median_s = median_time(step, repeats)
+                records.append(
+                    {
+                        "benchmark": benchmark,
+                        "impl": impl,
+                        "phase": phase,
+                        "median_s": median_s,
+                        "threads": n,
+                        "flops": flops[phase],
+                        "gflops": flops[phase] / median_s / 1e9,
+                    }
+                )
     return records
 
 
+def gemm_flops(M: int, N: int, K: int) -> int:
+    """FLOPs of one (M, K) @ (K, N) product: a multiply and an add per term."""
+    return 2 * M * N * K
+
+
+def blas_gflops(repeats: int, threads_: int | None, n: int = 1024) -> dict:
+    """NumPy's BLAS on one square float32 product (n x n) @ (n x n): the ceiling for the scratch GEMMs.
+
+    Measured with the same thread count as the benchmarks, median of ``repeats``.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((n, n)).astype(np.float32)
+    B = rng.standard_normal((n, n)).astype(np.float32)
+    with threads(threads_) as used:
+        median_s = median_time(lambda: A @ B, repeats)
+    return {"n": n, "threads": used, "median_s": median_s, "gflops": gemm_flops(n, n, n) / median_s / 1e9}
+
+
 def print_ratios(records: list[dict]) -> None:
-    print(f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14}")
-    by = {(r["impl"], r["phase"]): r["median_s"] for r in records}
+    print(
+        f"{'phase':<18} {'scratch (ms)':>13} {'torch (ms)':>11} {'scratch/torch':>14} {'scratch GFLOP/s':>16} {'torch GFLOP/s':>14}"
+    )
+    by = {(r["impl"], r["phase"]): r for r in records}
     for phase in ("forward", "forward+backward"):
         s, t = by[("scratch", phase)], by[("torch", phase)]
-        print(f"{phase:<18} {s * 1e3:>13.2f} {t * 1e3:>11.2f} {s / t:>14.1f}")
+        ratio = s["median_s"] / t["median_s"]
+        print(
+            f"{phase:<18} {s['median_s'] * 1e3:>13.2f} {t['median_s'] * 1e3:>11.2f} {ratio:>14.2f}"
+            f" {s['gflops']:>16.1f} {t['gflops']:>14.1f}"
+        )

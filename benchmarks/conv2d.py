@@ -19,10 +19,15 @@ import sys
 
 import numpy as np
 
-from benchmarks import measure, print_ratios, torch_steps
+from benchmarks import gemm_flops, measure, print_ratios, torch_steps
 
 BATCH, H, W, C_IN, C_OUT, K = 64, 28, 28, 16, 32, 3
 CONFIG = {"filters": C_OUT, "kernel_size": K, "strides": 1, "padding": "same", "dilation_rate": 1, "use_bias": True}
+
+# The GEMMs of the maths, N = B*H*W output pixels ("same", stride 1), K*K*C_in terms each:
+# forward Z = cols @ W; backward dW = cols.T @ dZ and dcols = dZ @ W.T, each as large.
+_FORWARD = gemm_flops(BATCH * H * W, C_OUT, K * K * C_IN)
+FLOPS = {"forward": _FORWARD, "forward+backward": 3 * _FORWARD}
 
 
 def _scratch_steps(X: np.ndarray, G: np.ndarray):
@@ -51,12 +56,21 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
     return torch_steps(conv2d((H, W, C_IN), **CONFIG).to(torch.float32), X_nchw, G_nchw)
 
 
-def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
-    """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
+MAKERS = {"scratch": _scratch_steps, "torch": _torch_steps}
+
+
+def inputs() -> tuple[np.ndarray, np.ndarray]:
+    """X and the cotangent G, seeded."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, H, W, C_IN)).astype(np.float32)  # (B, H, W, C_in)
     G = rng.standard_normal((BATCH, H, W, C_OUT)).astype(np.float32)  # (B, H, W, C_out): "same", stride 1
-    return measure("conv2d", (("scratch", _scratch_steps), ("torch", _torch_steps)), X, G, repeats, threads)
+    return X, G
+
+
+def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads, flops, gflops}."""
+    X, G = inputs()
+    return measure("conv2d", tuple(MAKERS.items()), X, G, repeats, threads, FLOPS)
 
 
 def main(argv: list[str] | None = None) -> None:

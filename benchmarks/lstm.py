@@ -18,9 +18,15 @@ import sys
 
 import numpy as np
 
-from benchmarks import measure, print_ratios, torch_steps
+from benchmarks import gemm_flops, measure, print_ratios, torch_steps
 
 BATCH, STEPS, FEATURES, UNITS = 32, 50, 64, 128
+
+# The GEMMs of the maths: forward x_t W for all steps at once and h_{t-1} U per step;
+# backward dW = X.T dA, dU = H.T dA, dX = dA W.T and dh_{t-1} = dA_t U.T per step, the
+# same sizes again twice over.
+_FORWARD = gemm_flops(STEPS * BATCH, 4 * UNITS, FEATURES) + STEPS * gemm_flops(BATCH, 4 * UNITS, UNITS)
+FLOPS = {"forward": _FORWARD, "forward+backward": 3 * _FORWARD}
 
 
 def _scratch_steps(X: np.ndarray, G: np.ndarray):
@@ -48,12 +54,21 @@ def _torch_steps(X: np.ndarray, G: np.ndarray):
     return torch_steps(lstm((STEPS, FEATURES), UNITS, return_sequences=True).to(torch.float32), X, G)
 
 
-def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
-    """One record per (implementation, phase): {benchmark, impl, phase, median_s}."""
+MAKERS = {"scratch": _scratch_steps, "torch": _torch_steps}
+
+
+def inputs() -> tuple[np.ndarray, np.ndarray]:
+    """X and the cotangent G, seeded."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((BATCH, STEPS, FEATURES)).astype(np.float32)  # (B, T, F)
     G = rng.standard_normal((BATCH, STEPS, UNITS)).astype(np.float32)  # (B, T, H): every step returned
-    return measure("lstm", (("scratch", _scratch_steps), ("torch", _torch_steps)), X, G, repeats, threads)
+    return X, G
+
+
+def run(repeats: int = 20, threads: int | None = None) -> list[dict]:
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads, flops, gflops}."""
+    X, G = inputs()
+    return measure("lstm", tuple(MAKERS.items()), X, G, repeats, threads, FLOPS)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -109,14 +109,17 @@ class LSTM(Recurrent):
         T, B, H = Gates.shape[0], Gates.shape[1], self.units
         I, Fg, G, O = (Gates[..., k * H : (k + 1) * H] for k in range(4))  # 4 x (T, B, H) views
         # What needs no upstream gradient is computed for all steps at once.
-        D = Gates * (1.0 - Gates)  # (T, B, 4H): σ' = σ (1 - σ) for i, f, o ...
-        D[..., 2 * H : 3 * H] = 1.0 - G * G  # ... and tanh' = 1 - g² for g
-        dC_from_h = O * (1.0 - TanhC * TanhC)  # (T, B, H): ∂c_t/∂h_t path, o_t (1 - tanh²(c_t))
+        dA = 1.0 - Gates  # (T, B, 4H): σ' = σ (1 - σ) for i, f, o ...
+        dA *= Gates
+        np.multiply(G, G, out=dA[..., 2 * H : 3 * H])  # ... and tanh' = 1 - g² for g
+        np.subtract(1.0, dA[..., 2 * H : 3 * H], out=dA[..., 2 * H : 3 * H])
+        dC_from_h = TanhC * TanhC  # (T, B, H): ∂c_t/∂h_t path, o_t (1 - tanh²(c_t))
+        np.subtract(1.0, dC_from_h, out=dC_from_h)
+        dC_from_h *= O
         dZ_t = dZ.transpose(1, 0, 2) if self.return_sequences else None  # (T, B, H)
         dh = np.zeros((B, H), dtype=dZ.dtype) if self.return_sequences else dZ
         dc = np.zeros((B, H), dtype=dZ.dtype)
         dS = np.empty((B, 4 * H), dtype=dZ.dtype)  # reused: dL/d[i | f | g | o] of one step
-        dA = np.empty((T, B, 4 * H), dtype=dZ.dtype)
         UT = U.T
         for t in reversed(range(T)):
             if dZ_t is not None:
@@ -126,9 +129,9 @@ class LSTM(Recurrent):
             np.multiply(dc, Cs[t], out=dS[:, H : 2 * H])  # df = dc c_{t-1}
             np.multiply(dc, I[t], out=dS[:, 2 * H : 3 * H])  # dg = dc i
             np.multiply(dh, TanhC[t], out=dS[:, 3 * H :])  # do = dh tanh(c_t)
-            np.multiply(dS, D[t], out=dA[t])  # through the activations
+            dA[t] *= dS  # through the activations: the derivatives become dA_t in place
             dh = dA[t] @ UT  # dh_{t-1}
-            dc = dc * Fg[t]  # dc_{t-1}
+            dc *= Fg[t]  # dc_{t-1}
         dA2 = dA.reshape(T * B, 4 * H)  # (T*B, 4H)
         self.grads["W"] = Xt.T @ dA2
         self.grads["U"] = Hs[:-1].reshape(T * B, H).T @ dA2

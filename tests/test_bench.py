@@ -1,0 +1,62 @@
+"""`parity bench`'s arithmetic and memory method (what it measures, never how fast anything runs)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import conv2d, gemm_flops, lstm
+from benchmarks.memory import peak_bytes
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory method reads /proc/self (Linux)")
+
+
+def test_conv2d_flops_count_the_three_gemms():
+    """Forward cols (N, K) @ W (K, C_out); backward cols.T @ dZ and dZ @ W.T, each as large."""
+    N, K = conv2d.BATCH * conv2d.H * conv2d.W, conv2d.K * conv2d.K * conv2d.C_IN
+    assert conv2d.FLOPS["forward"] == 2 * N * K * conv2d.C_OUT
+    assert conv2d.FLOPS["forward+backward"] == gemm_flops(N, conv2d.C_OUT, K) + gemm_flops(
+        K, conv2d.C_OUT, N
+    ) + gemm_flops(N, K, conv2d.C_OUT)
+
+
+def test_lstm_flops_count_the_projection_and_every_step():
+    B, T, F, H = lstm.BATCH, lstm.STEPS, lstm.FEATURES, lstm.UNITS
+    forward = 2 * (T * B) * F * (4 * H) + T * 2 * B * H * (4 * H)
+    backward = 2 * F * (T * B) * 4 * H + 2 * H * (T * B) * 4 * H + 2 * (T * B) * 4 * H * F + T * 2 * B * 4 * H * H
+    assert lstm.FLOPS == {"forward": forward, "forward+backward": forward + backward}
+
+
+@linux
+def test_peak_bytes_sees_a_pass_that_touches_64_mib():
+    size = 64 * 2**20
+
+    def step():
+        A = np.ones(size, dtype=np.uint8)  # touched: resident
+        return int(A[::4096].sum())
+
+    for key, peak in peak_bytes(step).items():
+        assert 0.98 * size <= peak < size + 16 * 2**20, f"{key}: measured {peak / 2**20:.1f} MiB for a 64 MiB pass"
+
+
+@linux
+def test_peak_bytes_does_not_count_what_was_already_resident():
+    kept = np.ones(64 * 2**20, dtype=np.uint8)  # resident before the pass, not allocated by it
+    for key, peak in peak_bytes(lambda: int(kept[::4096].sum())).items():
+        assert peak < 8 * 2**20, f"{key}: measured {peak / 2**20:.1f} MiB for a pass that allocates nothing large"
+
+
+@linux
+def test_peak_bytes_counts_what_the_first_pass_leaves_resident():
+    cache = []
+
+    def step():
+        if not cache:
+            cache.append(np.ones(64 * 2**20, dtype=np.uint8))  # like a forward cache kept between passes
+        return int(cache[0][::4096].sum())
+
+    peaks = peak_bytes(step)
+    assert peaks["peak_bytes"] >= 0.98 * 64 * 2**20, f"peak {peaks['peak_bytes'] / 2**20:.1f} MiB misses the cache"
+    assert peaks["pass_bytes"] < 8 * 2**20, f"pass {peaks['pass_bytes'] / 2**20:.1f} MiB counts the old cache"
