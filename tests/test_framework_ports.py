@@ -146,6 +146,12 @@ PORTS: dict[str, Port] = {
         _keys("kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
         "nn.Conv2d(C, C * m, groups=C): read as depthwise, not conv2d",
     ),
+    "conv2d_transpose": Port(
+        "conv_layers",
+        "conv2d_transpose",
+        _keys("filters", "kernel_size", "strides", "padding", "output_padding", "use_bias"),
+        "same, k 3, stride 2: the odd row cut at the end, framework.pytorch.conv.ConvTranspose2d",
+    ),
     "conv1d": Port(
         "conv_layers",
         "conv1d",

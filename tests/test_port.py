@@ -44,6 +44,8 @@ PORTS = [
     Case("examples/residual_keras.py:build", "torch", None, "a residual Add with BatchNorm"),
     Case("examples/pool_twice_torch.py:Net", "keras", (3, 16, 16), "one pooling module called twice"),
     Case("examples/residual_torch.py:Net", "keras", (4, 6, 6), "a residual block with BatchNorm, both modes"),
+    Case("examples/decoder_torch.py:Net", "keras", (2, 8, 8), "ConvTranspose2d(padding=1): Keras' 'same'"),
+    Case("examples/decoder_keras.py:build", "torch", None, "Conv2DTranspose 'same' (odd row cut at the end)"),
 ]
 
 
@@ -389,7 +391,34 @@ def _pooled_spec() -> ModelSpec:
     )
 
 
-SPECS = [_image_spec(), _sequence_spec(), _attention_spec(), _depthwise_spec(), _pooled_spec(), _token_spec()]
+def _decoder_spec() -> ModelSpec:
+    """Down with a Conv2D, back up with Conv2DTranspose: nn.ConvTranspose2d where its padding and
+    output_padding express Keras' crops, framework.pytorch.conv.ConvTranspose2d where they do not. (An
+    output_padding equal to Keras' default reads back from torch as None, the default.)"""
+    n = Node
+    return ModelSpec(
+        "decoder",
+        (6, 6, 2),
+        (
+            n("down", "conv2d", {"filters": 4, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same"}),
+            n("up", "conv2d_transpose", {"filters": 3, "strides": [2, 2], "padding": "same"}, ("down",)),
+            n(
+                "up2",
+                "conv2d_transpose",
+                {"filters": 2, "kernel_size": [4, 4], "strides": [2, 2], "padding": "same"},
+                ("up",),
+            ),
+            n(
+                "out",
+                "conv2d_transpose",
+                {"filters": 2, "kernel_size": [2, 3], "strides": [3, 2], "output_padding": [2, 1], "use_bias": False},
+                ("up2",),
+            ),
+        ),
+    )
+
+
+SPECS = [_decoder_spec(), _image_spec(), _sequence_spec(), _attention_spec(), _depthwise_spec(), _pooled_spec(), _token_spec()]
 
 
 def test_the_specs_cover_every_kind():

@@ -204,3 +204,94 @@ class AvgPool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+def transpose_crops(size: int, k: int, stride: int, padding: str, output_padding: int | None) -> tuple[int, int]:
+    """(before, after) rows cut off the full transposed output (size - 1) * stride + k, by Keras' rule.
+
+    Keras (keras/src/backend/common/backend_utils.py, ``_get_output_shape_given_tf_padding`` and
+    ``compute_conv_transpose_output_crops_for_torch``) fixes the output size: "valid" keeps everything
+    (plus output_padding, default max(k, stride) - k), "same" gives size * stride (or
+    (size - 1) * stride + k % 2 + output_padding). The rest, total, is cut max(total // 2, 0) before
+    and the remainder after, the odd row at the end; a negative remainder appends zero rows.
+    """
+    full = (size - 1) * stride + k
+    if padding == "valid":
+        out = full + (max(k, stride) - k if output_padding is None else output_padding)
+    elif output_padding is None:
+        out = size * stride
+    else:
+        out = (size - 1) * stride + k % 2 + output_padding
+    before = max((full - out) // 2, 0)
+    return before, full - out - before
+
+
+def torch_transpose_padding(k, stride, padding: str, output_padding) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """nn.ConvTranspose2d's (padding, output_padding) for Keras' arguments, or None where it has none.
+
+    torch cuts ``padding`` rows from both ends and appends ``output_padding`` (< stride) at the end
+    (torch/nn/modules/conv.py, ``ConvTranspose2d``): before = padding, after = padding - output_padding.
+    Keras' crops do not depend on the input size, but an odd "same" total (k - stride odd) cuts one
+    row more at the end than at the start, which torch cannot.
+    """
+    pads, extra = [], []
+    for axis in range(2):
+        op = None if output_padding is None else _pair(output_padding)[axis]
+        before, after = transpose_crops(1, _pair(k)[axis], _pair(stride)[axis], padding, op)
+        if before - after < 0 or before - after >= _pair(stride)[axis]:
+            return None
+        pads.append(before)
+        extra.append(before - after)
+    return tuple(pads), tuple(extra)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d whose ``padding`` and ``output_padding`` have Keras' meaning.
+
+    Forward: the full transposed convolution, then Keras' crops (or zero rows), then the bias::
+
+        y = conv_transpose2d(x, weight)                          # (B, C_out, (H - 1)*sh + kh, ...)
+        y = pad(y, -crops) + bias                                # negative pads cut, positive append
+
+    For what ``torch_transpose_padding`` can express, nn.ConvTranspose2d(padding, output_padding)
+    computes the same; this module covers the rest (an odd "same" total: k = 4, stride 1, say),
+    as Keras' own torch backend does (keras/src/backend/torch/nn.py, ``conv_transpose``).
+
+    Shapes:
+        x: (B, C_in, H, W)  ->  y: (B, C_out, H_out, W_out);  H_out = H * sh for "same"
+        weight: (C_in, C_out, kh, kw);  bias: (C_out,)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str = "valid",
+        output_padding: int | tuple[int, int] | None = None,
+        bias: bool = True,
+    ) -> None:
+        if padding not in ("valid", "same"):
+            raise ValueError(f"ConvTranspose2d: padding must be 'valid' or 'same', received {padding!r}")
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
+        self.keras_padding = padding
+        self.keras_output_padding = None if output_padding is None else _pair(output_padding)
+
+    def crops(self, H: int, W: int) -> tuple[int, int, int, int]:
+        """F.pad's (left, right, top, bottom), negated: the columns and rows to cut."""
+        op = self.keras_output_padding or (None, None)
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        top, bottom = transpose_crops(H, kh, sh, self.keras_padding, op[0])
+        left, right = transpose_crops(W, kw, sw, self.keras_padding, op[1])
+        return left, right, top, bottom
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv_transpose2d(x, self.weight, None, self.stride)  # (B, C_out, (H - 1)*sh + kh, (W - 1)*sw + kw)
+        y = F.pad(y, [-c for c in self.crops(x.shape[2], x.shape[3])])  # (B, C_out, H_out, W_out)
+        return y if self.bias is None else y + self.bias[:, None, None]
+
+    def extra_repr(self) -> str:
+        op = self.keras_output_padding
+        keras = f", padding={self.keras_padding} (Keras)" + (f", output_padding={op}" if op else "")
+        return super().extra_repr() + keras

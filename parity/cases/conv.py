@@ -1,4 +1,4 @@
-"""Cases of the convolutional family: conv2d, depthwise_conv2d, conv1d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
+"""Cases of the convolutional family: conv2d, depthwise_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
 
 Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
@@ -183,6 +183,67 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_depthwise_validate,
+    )
+)
+
+
+# conv2d_transpose ---------------------------------------------------------------
+
+
+def _conv_transpose_validate(config: Config) -> None:
+    m = "conv2d_transpose"
+    H, W, _ = _image(m, config)
+    _positive_int(m, config, "filters")
+    k, s = _pair(m, config, "kernel_size"), _pair(m, config, "strides")
+    _choice(m, config, "padding", PADDINGS)
+    _boolean(m, config, "use_bias")
+    op = config["output_padding"]
+    if op is not None:
+        pair = [op, op] if _is_int(op) else op
+        ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(_is_int(v) and v >= 0 for v in pair)
+        require(m, ok, f"output_padding must be null, an integer >= 0 or a pair of them, received {op!r}")
+        require(
+            m,
+            pair[0] < s[0] and pair[1] < s[1],
+            f"output_padding={op!r} must be smaller than strides={config['strides']!r} (Keras and torch refuse it)",
+        )
+        if config["padding"] == "same":
+            sizes = [(n - 1) * si + ki % 2 + o for n, si, ki, o in zip((H, W), s, k, pair, strict=True)]
+            require(m, min(sizes) > 0, f"output_padding={op!r} with padding 'same' gives an empty output {sizes}")
+
+
+def _conv_transpose_layer(c: Config) -> tuple[str, Config]:
+    return "conv2d_transpose", {
+        "filters": c["filters"],
+        "kernel_size": _as_pair(c["kernel_size"]),
+        "strides": _as_pair(c["strides"]),
+        "padding": c["padding"],
+        "output_padding": None if c["output_padding"] is None else _as_pair(c["output_padding"]),
+        "use_bias": c["use_bias"],
+    }
+
+
+CASES.append(
+    Case(
+        name="conv2d_transpose",
+        family="conv",
+        description="One Conv2DTranspose: each pixel scatters W, stride 2 apart ('same': the output is 2H x 2W, "
+        "the odd row cut at the bottom)",
+        defaults={
+            "filters": 3,
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "output_padding": None,
+            "use_bias": True,
+            "input_shape": [4, 3, 2],
+            "batch": 2,
+        },
+        spec=lambda c: stack("conv2d_transpose", c["input_shape"], [_conv_transpose_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_conv_transpose_validate,
+        notes="output_padding null is Keras' default (the size the padding implies).",
     )
 )
 

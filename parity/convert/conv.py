@@ -1,4 +1,5 @@
-"""Conv2D <-> torch.nn.Conv2d / keras.layers.Conv2D, BatchNorm <-> nn.BatchNorm2d / keras.layers.BatchNormalization.
+"""Conv2D <-> torch.nn.Conv2d / keras.layers.Conv2D, Conv2DTranspose <-> nn.ConvTranspose2d /
+keras.layers.Conv2DTranspose, BatchNorm <-> nn.BatchNorm2d / keras.layers.BatchNormalization.
 
 State_dict keys are those of the torch module itself (``weight``, ``running_var``, ...).
 Pooling, Flatten and ReLU hold no weights and need no converter; Flatten's effect on the
@@ -84,6 +85,66 @@ class Conv1DConverter(Conv2DConverter):
     Rule ``conv_kernel_layout``: ``weight = W.transpose(2, 1, 0)``, and back the same way
     (the naive port ``W.reshape(C_out, C_in, k)`` loads silently, scrambled).
     """
+
+
+class ConvTranspose2DConverter(Converter):
+    """Canonical ``W`` (kh, kw, C_out, C_in), ``b`` (C_out,): the transposed convolution's kernel.
+
+    PyTorch: ``nn.ConvTranspose2d.weight`` is (in_channels, out_channels // groups, kh, kw)
+    (torch/nn/modules/conv.py, ``_ConvNd.__init__`` with ``transposed=True``): the layout of the
+    nn.Conv2d whose adjoint it is, input and output channels swapped. Keras:
+    ``Conv2DTranspose.kernel`` is ``kernel_size + (filters, input_channel)`` = (kh, kw, C_out, C_in)
+    (keras/src/layers/convolutional/base_conv_transpose.py, ``build``), the scratch layout.
+    Neither flips the kernel: torch scatters weight[c, o, p, q] to output row i*s + p - padding, and
+    Keras' backends compute the gradient of the Conv2D whose kernel is this one (JAX through
+    ``lax.conv_transpose(..., transpose_kernel=True)``, keras/src/backend/jax/nn.py), the same scatter.
+
+    Rule ``conv_transpose_kernel_layout``: ``weight = W.transpose(3, 2, 0, 1)`` and back
+    ``weight.transpose(2, 3, 1, 0)``. The naive port, ``W.reshape(C_in, C_out, kh, kw)``, has the
+    right shape and loads silently, scrambled (switched off in the loading direction only, like
+    ``conv_kernel_layout``). The bias is the same vector in all three.
+    """
+
+    rules = ("conv_transpose_kernel_layout",)
+
+    def _shapes(self, layer):
+        return layer.weight_shapes()["W"], (layer.filters,)  # (kh, kw, C_out, C_in), (C_out,)
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        W = expect(layer, "W", weights.get("W"), w_shape)
+        kh, kw, C_out, C_in = w_shape
+        if enabled("conv_transpose_kernel_layout"):
+            weight = W.transpose(3, 2, 0, 1)  # (C_in, C_out, kh, kw)
+        else:
+            weight = W.reshape(C_in, C_out, kh, kw)  # the naive port: right shape, wrong order
+        out = {"weight": weight}
+        if layer.use_bias:
+            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        kh, kw, C_out, C_in = w_shape
+        weight = expect(layer, "weight", state.get("weight"), (C_in, C_out, kh, kw))
+        out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_out, C_in); always read back correctly
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
+        return out
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        w_shape, b_shape = self._shapes(layer)
+        out = [expect(layer, "W", weights.get("W"), w_shape)]
+        if layer.use_bias:
+            out.append(expect(layer, "b", weights.get("b"), b_shape))
+        return out
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        out = {"W": expect(layer, "kernel", values[0], w_shape)}
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", values[1], b_shape)
+        return out
 
 
 class DepthwiseConv2DConverter(Converter):

@@ -113,14 +113,30 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
     request = make_request(case, base, d.dtype, seed, trace=trace)
     request.inputs = request.inputs * d.input_scale
     return tuple(
-        RunRequest(
-            **{
-                **with_config(case, request, case.configure({**d.config, **side.config})).__dict__,
-                "disabled_rules": side.disabled_rules,
-            }
+        _own_output_shape(
+            case,
+            RunRequest(
+                **{
+                    **with_config(case, request, case.configure({**d.config, **side.config})).__dict__,
+                    "disabled_rules": side.disabled_rules,
+                }
+            ),
+            seed,
         )
         for side in (variant.a, variant.b)
     )
+
+
+def _own_output_shape(case, request: RunRequest, seed: int) -> RunRequest:
+    """A side whose configuration changes the output's shape (a Conv2DTranspose whose output_padding was
+    dropped) gets targets and a cotangent of its own shape, from the same seeds, so that it runs; the
+    comparison then reports the two shapes."""
+    shape = (request.config["batch"], *case.build("scratch", request.config).output_shape)
+    if tuple(request.cotangent.shape) == shape:
+        return request
+    targets = case.targets(case.rng(seed, "targets"), request.config, shape)
+    cotangent = case.rng(seed, "cotangent").standard_normal(shape)
+    return RunRequest(**{**request.__dict__, "targets": targets, "cotangent": cotangent})
 
 
 def run_variant(d: Divergence, variant: Variant, seed: int = 0) -> list[Record]:

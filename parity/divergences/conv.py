@@ -268,3 +268,66 @@ DIVERGENCES.append(
         layer="depthwise_conv2d_0",
     )
 )
+
+DIVERGENCES.append(
+    Divergence(
+        name="conv_transpose_same",
+        area="convolution",
+        differs="Keras' Conv2DTranspose(padding='same') makes the output H * stride and cuts the rest of the full "
+        "output (H - 1) * stride + k with the odd row at the END (keras/src/backend/common/backend_utils.py, "
+        "_get_output_shape_given_tf_padding and compute_conv_transpose_output_crops_for_torch). nn.ConvTranspose2d "
+        "cuts padding rows from BOTH ends and appends output_padding at the end (torch/nn/modules/conv.py). The "
+        "usual hand port padding=k//2, output_padding=stride - 1 has the right size for odd k, but for k=3, "
+        "stride 2 it cuts the first row where Keras cuts the last: every output row one place off (for even k "
+        "the size differs too).",
+        rule="Keras' crops are (max(t // 2, 0), t - that) with t = (H - 1)*s + k - H_out; nn.ConvTranspose2d("
+        "padding=before, output_padding=before - after) where 0 <= before - after < stride, otherwise the full "
+        "output cropped explicitly (framework.pytorch.conv.ConvTranspose2d).",
+        converter="parity.layers.conv (rule conv_transpose_padding: nn.ConvTranspose2d or "
+        "framework.pytorch.conv.ConvTranspose2d)",
+        case="conv2d_transpose",
+        config={"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": None},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_transpose_padding",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv2d_transpose_0",
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="conv_transpose_output_padding",
+        area="convolution",
+        differs="nn.ConvTranspose2d(output_padding=1) appends a row and a column (torch/nn/modules/conv.py); a Keras "
+        "port that drops it gets Conv2DTranspose's output_padding=None, which for 'valid' means max(k, stride) - k "
+        "(keras/src/backend/common/backend_utils.py, _get_output_shape_given_tf_padding): 0 for k=3, stride 2, "
+        "so the output is one row and column short.",
+        rule="Pass it: Conv2DTranspose(..., output_padding=1) for torch's output_padding=1 (with padding=0: "
+        "'valid'); None is a default of its own, not 0.",
+        converter="parity.layers.conv._convt_keras (output_padding carried over) and _convt_keras_config (the "
+        "importer's reading of torch's padding and output_padding)",
+        case="conv2d_transpose",
+        config={"kernel_size": 3, "strides": 2, "padding": "valid", "output_padding": [1, 1]},
+        naive=Variant(Side("torch"), Side("keras-jax", {"output_padding": None})),
+        converted=Variant(Side("torch"), Side("keras-jax")),
+        layer="conv2d_transpose_0",
+        keys=("output_padding",),
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="conv_transpose_kernel_layout",
+        area="convolution",
+        differs="nn.ConvTranspose2d.weight is (C_in, C_out, kh, kw) (torch/nn/modules/conv.py, _ConvNd with "
+        "transposed=True); Keras' Conv2DTranspose kernel is (kh, kw, C_out, C_in) "
+        "(keras/src/layers/convolutional/base_conv_transpose.py, build). Neither flips the kernel. The naive port "
+        "kernel.reshape(C_in, C_out, kh, kw) has the right shape and loads silently.",
+        rule="weight = kernel.transpose(3, 2, 0, 1); kernel = weight.transpose(2, 3, 1, 0). The bias is unchanged.",
+        converter="parity.convert.conv.ConvTranspose2DConverter (rule conv_transpose_kernel_layout)",
+        case="conv2d_transpose",
+        config={},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_transpose_kernel_layout",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="conv2d_transpose_0",
+    )
+)

@@ -1,4 +1,4 @@
-"""The convolutional family: Conv2D, DepthwiseConv2D, Conv1D, MaxPool2D, AvgPool2D, BatchNorm, ZeroPadding2D.
+"""The convolutional family: Conv2D, DepthwiseConv2D, Conv2DTranspose, Conv1D, MaxPool2D, AvgPool2D, BatchNorm, ZeroPadding2D.
 
 Canonical images are channels-last, (H, W, C); the generated torch modules read NCHW, as
 every torch.nn image module does, and the torch model changes layout once, at its input.
@@ -20,7 +20,13 @@ from __future__ import annotations
 import math
 
 from parity.convert.base import enabled
-from parity.convert.conv import BatchNormConverter, Conv1DConverter, Conv2DConverter, DepthwiseConv2DConverter
+from parity.convert.conv import (
+    BatchNormConverter,
+    Conv1DConverter,
+    Conv2DConverter,
+    ConvTranspose2DConverter,
+    DepthwiseConv2DConverter,
+)
 from parity.layers.base import (
     CHANNELS_FIRST,
     Config,
@@ -369,6 +375,227 @@ DEPTHWISE_CONV2D = LayerKind(
         "padding": "valid",
         "depth_multiplier": 1,
         "dilation_rate": [1, 1],
+        "use_bias": True,
+    },
+)
+
+
+# Conv2DTranspose ---------------------------------------------------------------------------
+#
+# Rule ``conv_transpose_padding``: Keras fixes the output size (keras/src/backend/common/backend_utils.py,
+# ``_get_output_shape_given_tf_padding``: "same" is H * stride) and cuts the rest of the full output
+# (H - 1) * stride + k with the odd row at the END (``compute_conv_transpose_output_crops_for_torch``);
+# nn.ConvTranspose2d cuts ``padding`` rows from both ends and appends ``output_padding`` < stride at the
+# end (torch/nn/modules/conv.py). Where the two agree the port is nn.ConvTranspose2d(padding,
+# output_padding) (``framework.pytorch.conv.torch_transpose_padding``); where Keras cuts more at the end
+# than at the start (k - stride odd: k = 3, stride 2) torch has no arguments for it, and the port is
+# ``framework.pytorch.conv.ConvTranspose2d``, which crops explicitly. The naive port, the rule disabled,
+# writes "same" as padding=k // 2 with output_padding=stride - 1 (the usual "upsample by the stride"
+# idiom: the right size for odd k, every row one place off where k - stride is odd), and keeps a given
+# output_padding.
+
+
+def _convt_scratch(config: Config, name: str):
+    from scratch.conv2d_transpose import Conv2DTranspose
+
+    op = config["output_padding"]
+    return Conv2DTranspose(
+        config["filters"],
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        output_padding=None if op is None else tuple(op),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _convt_torch_args(config: Config, shapes) -> tuple[str, tuple, Config]:
+    """(callee, positional arguments, keyword arguments) of the torch module ``build`` makes."""
+    from framework.pytorch.conv import torch_transpose_padding
+
+    k, s, op = _pair(config["kernel_size"]), _pair(config["strides"]), config["output_padding"]
+    args = (shapes[0][-1], config["filters"], k)
+    kwargs: Config = {"stride": s, "bias": config["use_bias"]}
+    if not enabled("conv_transpose_padding"):
+        naive_op = _pair(op) if op is not None else ((s[0] - 1, s[1] - 1) if config["padding"] == "same" else (0, 0))
+        pad = _naive_padding(k) if config["padding"] == "same" else (0, 0)
+        return "nn.ConvTranspose2d", args, {**kwargs, "padding": pad, "output_padding": naive_op}
+    torch_args = torch_transpose_padding(k, s, config["padding"], op)
+    if torch_args is None:
+        return "ConvTranspose2d", args, {**kwargs, "padding": config["padding"], "output_padding": op and _pair(op)}
+    pad, extra = torch_args
+    return "nn.ConvTranspose2d", args, {**kwargs, "padding": pad, "output_padding": extra}
+
+
+def _convt_torch(config: Config, shapes, layout):
+    from torch import nn
+
+    from framework.pytorch.conv import ConvTranspose2d
+
+    callee, args, kwargs = _convt_torch_args(config, shapes)
+    return (nn.ConvTranspose2d if callee.startswith("nn.") else ConvTranspose2d)(*args, **kwargs)
+
+
+def _convt_torch_source(config: Config, shapes, layout) -> Source:
+    callee, (C_in, filters, k), kwargs = _convt_torch_args(config, shapes)
+    written: Config = {}
+    if tuple(kwargs["stride"]) != (1, 1):
+        written["stride"] = size(kwargs["stride"])
+    comments = ["weight = kernel.transpose(3, 2, 0, 1): torch stores (C_in, C_out, kh, kw)"]
+    imports: tuple[str, ...] = ()
+    if callee == "ConvTranspose2d":
+        written["padding"] = kwargs["padding"]
+        if kwargs["output_padding"] is not None:
+            written["output_padding"] = size(kwargs["output_padding"])
+        imports = ("from framework.pytorch.conv import ConvTranspose2d",)
+        comments.append("Keras cuts the odd extra row at the end; nn.ConvTranspose2d's padding cuts both ends")
+    else:
+        if tuple(kwargs["padding"]) != (0, 0):
+            written["padding"] = size(kwargs["padding"])
+        if tuple(kwargs["output_padding"]) != (0, 0):
+            written["output_padding"] = size(kwargs["output_padding"])
+        if enabled("conv_transpose_padding") and (config["padding"] == "same" or config["output_padding"] is None):
+            comments.append(f"Keras' {config['padding']!r} output size as torch's padding and output_padding")
+    if not kwargs["bias"]:
+        written["bias"] = False
+    return Source(code(callee, C_in, filters, size(k), **written), tuple(comments), imports)
+
+
+def _convt_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    kwargs: Config = {}
+    if tuple(config["strides"]) != (1, 1):
+        kwargs["strides"] = size(config["strides"])
+    if config["padding"] != "valid":
+        kwargs["padding"] = config["padding"]
+    if config["output_padding"] is not None:
+        kwargs["output_padding"] = size(config["output_padding"])
+    if not config["use_bias"]:
+        kwargs["use_bias"] = False
+    expression = code("layers.Conv2DTranspose", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
+    return Source(expression, ("kernel = weight.transpose(2, 3, 1, 0): Keras stores (kh, kw, C_out, C_in)",))
+
+
+def _convt_keras_config(k, s, crops) -> Config:
+    """The Keras (padding, output_padding) that cuts ``crops`` ((top, bottom), (left, right)) off the full
+    output; output_padding None where Keras' default does it. ValueError where none does."""
+    from framework.pytorch.conv import transpose_crops
+
+    candidates = [None] + [[a, b] for a in range(s[0]) for b in range(s[1])]
+    for padding in ("valid", "same"):
+        for op in candidates:
+            got = tuple(transpose_crops(1, k[i], s[i], padding, None if op is None else op[i]) for i in range(2))
+            if got == crops:
+                return {"padding": padding, "output_padding": op}
+    raise ValueError(
+        f"cropping {crops} of the full output with kernel_size={k}, stride={s} is no Keras padding "
+        "('valid' or 'same' with an output_padding)"
+    )
+
+
+def _convt_torch_read(module, shape) -> Config:
+    if module.groups != 1 or tuple(module.dilation) != (1, 1) or module.padding_mode != "zeros":
+        raise ValueError(
+            f"groups={module.groups}, dilation={tuple(module.dilation)}, padding_mode={module.padding_mode!r} "
+            "(conv2d_transpose has groups=1, dilation=1, zero padding)"
+        )
+    k, s = tuple(module.kernel_size), tuple(module.stride)
+    config: Config = {"filters": module.out_channels, "kernel_size": list(k), "strides": list(s)}
+    if hasattr(module, "keras_padding"):  # framework.pytorch.conv.ConvTranspose2d
+        op = module.keras_output_padding
+        config.update(padding=module.keras_padding, output_padding=None if op is None else list(op))
+    else:
+        p, o = _pair(tuple(module.padding)), _pair(tuple(module.output_padding))
+        config.update(_convt_keras_config(k, s, ((p[0], p[0] - o[0]), (p[1], p[1] - o[1]))))
+    return {**config, "use_bias": module.bias is not None}
+
+
+def _convt_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """F.conv_transpose2d(x, weight, bias, stride, padding, output_padding, groups, dilation), captured as
+    aten.conv_transpose2d.input, or aten.convolution(x, weight, bias, stride, padding, dilation,
+    transposed=True, output_padding, groups)."""
+    if len(args) > 6 and isinstance(args[6], bool):  # aten.convolution
+        if not args[6]:
+            return None
+        stride, padding, dilation, output_padding, groups = args[3], args[4], args[5], args[7], args[8]
+    else:
+        names = ("stride", "padding", "output_padding", "groups", "dilation")
+        defaults = (1, 0, 0, 1, 1)
+        stride, padding, output_padding, groups, dilation = (
+            args[3 + i] if len(args) > 3 + i else kwargs.get(n, d) for i, (n, d) in enumerate(zip(names, defaults))
+        )
+    if groups != 1 or _pair(dilation) != (1, 1) or layout != CHANNELS_FIRST:
+        return None
+    weight = args[1].meta["val"]  # (C_in, C_out, kh, kw)
+    k, s, p, o = tuple(weight.shape[2:]), _pair(stride), _pair(padding), _pair(output_padding)
+    config: Config = {"filters": int(weight.shape[1]), "kernel_size": list(k), "strides": list(s)}
+    config.update(_convt_keras_config(k, s, ((p[0], p[0] - o[0]), (p[1], p[1] - o[1]))))
+    return {**config, "use_bias": len(args) > 2 and args[2] is not None}
+
+
+def _convt_keras(config: Config, name: str):
+    import keras
+
+    op = config["output_padding"]
+    return keras.layers.Conv2DTranspose(
+        config["filters"],
+        tuple(config["kernel_size"]),
+        strides=tuple(config["strides"]),
+        padding=config["padding"],
+        output_padding=None if op is None else tuple(op),
+        use_bias=config["use_bias"],
+        name=name,
+    )
+
+
+def _convt_keras_read(layer) -> Config:
+    _channels_last(layer)
+    if tuple(_pair(layer.dilation_rate)) != (1, 1):
+        raise ValueError(f"dilation_rate={layer.dilation_rate} (only dilation_rate=1 is supported)")
+    for attribute in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
+        if getattr(layer, attribute, None) is not None:
+            raise ValueError(f"{attribute} is not supported")
+    op = layer.output_padding
+    return {
+        "filters": layer.filters,
+        "kernel_size": list(_pair(layer.kernel_size)),
+        "strides": list(_pair(layer.strides)),
+        "padding": layer.padding,
+        "output_padding": None if op is None else list(_pair(op)),
+        "use_bias": layer.use_bias,
+    }
+
+
+CONV2D_TRANSPOSE = LayerKind(
+    name="conv2d_transpose",
+    family="conv",
+    summary="Z = conv_transpose(X, W) + b, the adjoint of Conv2D: upsampling by the stride "
+    "(nn.ConvTranspose2d, Conv2DTranspose)",
+    scratch=_convt_scratch,
+    torch=TorchSide(
+        build=_convt_torch,
+        modules=("torch.nn.ConvTranspose2d", "framework.pytorch.conv.ConvTranspose2d"),
+        read_module=_convt_torch_read,
+        ops=("aten.conv_transpose2d.input", "aten.convolution.default"),
+        read_op=_convt_torch_op,
+        layout=CHANNELS_FIRST,
+        reads=CHANNELS_FIRST,
+        source=_convt_torch_source,
+    ),
+    keras=KerasSide(
+        build=_convt_keras,
+        classes=("Conv2DTranspose",),
+        read=_convt_keras_read,
+        splits_activation=True,
+        source=_convt_keras_source,
+    ),
+    converter=ConvTranspose2DConverter(),
+    defaults={
+        "filters": 1,
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": "valid",
+        "output_padding": None,
         "use_bias": True,
     },
 )
@@ -814,4 +1041,4 @@ ZERO_PADDING2D = LayerKind(
 )
 
 
-KINDS = (CONV2D, DEPTHWISE_CONV2D, CONV1D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM, ZERO_PADDING2D)
+KINDS = (CONV2D, DEPTHWISE_CONV2D, CONV2D_TRANSPOSE, CONV1D, MAX_POOL2D, AVG_POOL2D, BATCH_NORM, ZERO_PADDING2D)

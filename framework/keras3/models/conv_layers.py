@@ -42,6 +42,22 @@ def depthwise_conv2d(
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
 
 
+def conv2d_transpose(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    output_padding: int | tuple[int, int] | None = None,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    """One transposed convolution (upsampling by the stride); kernel (kh, kw, filters, C)."""
+    conv = layers.Conv2DTranspose(
+        filters, kernel_size, strides=strides, padding=padding, output_padding=output_padding, use_bias=use_bias
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
 def conv1d(
     input_shape: tuple[int, int],
     filters: int,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, MaxPool2d
+from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, torch_transpose_padding
 
 
 def _pair(value) -> tuple[int, int]:
@@ -68,6 +68,31 @@ def depthwise_conv2d(
     if padding == "same" and _pair(strides) != (1, 1):
         return nn.Sequential(Conv2d(C, C * depth_multiplier, kernel_size, padding="same", **args))
     return nn.Sequential(nn.Conv2d(C, C * depth_multiplier, kernel_size, padding=padding, **args))
+
+
+def conv2d_transpose(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    output_padding: int | tuple[int, int] | None = None,
+    use_bias: bool = True,
+) -> nn.Sequential:
+    """One transposed convolution: x (B, C, H, W) -> (B, filters, H_out, W_out); weight (C, filters, kh, kw).
+
+    Keras' output size (``padding``, ``output_padding``) as nn.ConvTranspose2d's ``padding`` (cut from both
+    ends) and ``output_padding`` (appended at the end) where those express it; where Keras cuts one row
+    more at the end than at the start (k - stride odd), ``ConvTranspose2d`` crops explicitly.
+    """
+    _, _, C = input_shape
+    torch_args = torch_transpose_padding(kernel_size, strides, padding, output_padding)
+    if torch_args is None:
+        return nn.Sequential(ConvTranspose2d(C, filters, kernel_size, strides, padding, output_padding, bias=use_bias))
+    pad, extra = torch_args
+    return nn.Sequential(
+        nn.ConvTranspose2d(C, filters, kernel_size, strides, padding=pad, output_padding=extra, bias=use_bias)
+    )
 
 
 def conv1d(
