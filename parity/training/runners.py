@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import conversion_context, disabled_rules
+from parity.convert.base import conversion_context, disabled_rules, enabled
 from parity.layers import REGISTRY
 from parity.runners.base import dropout_mask, input_array, target_array
 from parity.training.spec import TrainRequest, TrainResult, hyperparameters
@@ -183,6 +183,27 @@ def _track_running_variance_excess(spec, graph) -> dict[str, np.ndarray]:
     return excess
 
 
+def _dense_gradients(backend: str, grads: list) -> list:
+    """Rule ``tf_dense_indexed_slices``: hand Keras' optimiser dense gradients on TensorFlow.
+
+    tf.GradientTape returns the gradient of a gather (an Embedding's lookup) as a
+    tf.IndexedSlices with one slice per looked-up id, duplicates NOT summed. Keras 3's
+    optimisers apply their formulas to it as it is: ``ops.square(gradient)`` in Adam
+    (keras/src/optimizers/adam.py) is decorated with ``sparse.elementwise_unary``
+    (keras/src/backend/tensorflow/numpy.py, sparse.py), which squares each slice and
+    scatters the squares, so a row looked up k times gets sum(g_i**2) instead of
+    (sum g_i)**2 in v, while ``ops.subtract(gradient, m)`` densifies and sums correctly
+    for m. Keras 2 (tf.keras optimizer_v2) deduplicated first (_deduplicate_indexed_slices);
+    see keras-team/keras#19992 on Keras 3's sparse gradients. A linear update (plain SGD)
+    is unaffected. Converting each slice set to a dense tensor sums the duplicates.
+    """
+    if backend != "tensorflow" or not enabled("tf_dense_indexed_slices"):
+        return grads
+    import tensorflow as tf
+
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
 def train_keras(request: TrainRequest) -> TrainResult:
     """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``."""
     import keras
@@ -250,6 +271,8 @@ def train_keras(request: TrainRequest) -> TrainResult:
             (loss, (states, outputs)), grads = jitted([v.value for v in flat], non_trainable, xb, tb)
         else:
             loss, _, (states, outputs), grads, _ = two_gradients(backend, lambda args: scalars(args, non_trainable, xb, tb), [v.value for v in flat])
+        with disabled_rules(request.disabled_rules):
+            grads = _dense_gradients(backend, grads)
         if request.training:
             for name in stochastic:
                 masks.setdefault(name, []).append(dropout_mask(npy(outputs[name])))
