@@ -158,3 +158,24 @@ def test_own_initialisation_is_reproducible():
 
     records = d.run_variant(TrainVariant(d.naive.a, d.naive.a))
     assert records and all(r.passed for r in records), failures(records)
+
+
+# sparse gradients on TensorFlow -------------------------------------------------
+
+
+def test_dense_gradients_sums_duplicate_ids():
+    tf = pytest.importorskip("tensorflow", reason="tf_dense_indexed_slices only acts on the TensorFlow backend")
+    from parity.convert.base import disabled_rules
+    from parity.training.runners import _dense_gradients
+
+    # The gradient of W[[0, 0, 1]] summed: one slice per lookup, row 0 twice, unsummed.
+    slices = tf.IndexedSlices(tf.ones((3, 2), tf.float64), tf.constant([0, 0, 1]), tf.constant([4, 2]))
+    (dense,) = _dense_gradients("tensorflow", [slices])
+    np.testing.assert_array_equal(dense.numpy()[:, 0], [2.0, 1.0, 0.0, 0.0])
+    # What Keras' Adam squares without the rule: each slice, so row 0 gets 1 + 1 in v, not 2**2.
+    squared = tf.math.unsorted_segment_sum(tf.square(slices.values), slices.indices, 4).numpy()[:, 0]
+    assert squared[0] == 2.0 and (dense.numpy() ** 2)[0, 0] == 4.0
+    with disabled_rules(("tf_dense_indexed_slices",)):
+        (kept,) = _dense_gradients("tensorflow", [slices])
+    assert isinstance(kept, tf.IndexedSlices)
+    assert _dense_gradients("jax", [slices])[0] is slices
