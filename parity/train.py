@@ -14,7 +14,7 @@ from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
 from parity.training.runners import train_scratch, train_torch
-from parity.training.spec import OPTIMIZERS, TrainRequest, TrainResult, convention
+from parity.training.spec import CLIPPING, OPTIMIZERS, TrainRequest, TrainResult, clipping, convention
 from parity.weights import canonical_weights
 
 KERAS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow": "tensorflow"}
@@ -50,7 +50,7 @@ def optimizer_spec(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def split_overrides(case: Case, optimizer: str, overrides: dict[str, Any]) -> tuple[dict, dict]:
     """``--set`` keys go to the case or to the optimiser, whichever has them."""
-    known = set(OPTIMIZERS[optimizer]) - {"kind"} if optimizer in OPTIMIZERS else set()
+    known = (set(OPTIMIZERS[optimizer]) - {"kind"}) | set(CLIPPING) if optimizer in OPTIMIZERS else set()
     case_keys, optimizer_keys = {}, {}
     for key, value in overrides.items():
         if key in case.defaults:
@@ -118,6 +118,10 @@ def train_case(
         optimizer_overrides["learning_rate"] = learning_rate
     config = case.configure(case_overrides)
     spec = optimizer_spec(optimizer, optimizer_overrides)
+    try:
+        clipping(spec)
+    except ValueError as error:
+        raise CaseError(f"model {name!r}: {error}") from None
     batch = batch or config["batch"]
     if batch < 1 or steps < 1:
         raise CaseError(f"model {name!r}: --steps and --batch must be positive, received {steps} and {batch}")

@@ -145,12 +145,55 @@ class BinaryCrossEntropy(Loss):
         return (P - T) / (P * (1 - P)) / P.size
 
 
+class SparseCategoricalCrossEntropy(Loss):
+    """Cross-entropy of probabilities with integer labels, as Keras computes it for from_logits=False.
+
+    Keras (keras/src/backend/*/nn.py sparse_categorical_crossentropy) first divides each
+    row by its sum and clips it to [eps, 1 - eps], eps = 1e-7 (keras.backend.epsilon())::
+
+        S = sum_k P[b, k]
+        q = clip(P[b, y_b] / S, eps, 1 - eps)
+        L = -mean_b log q
+
+    Backward (zero for a row whose q was clipped)::
+
+        dP[b, j] = (1 / S_b - [j == y_b] / P[b, y_b]) / B
+
+    Given logits instead of probabilities (the naive port of torch's CrossEntropyLoss),
+    P / S is no distribution at all and the clip hides it.
+
+    Shapes:
+        P, dP: (B, K)
+        y: (B,) integers in [0, K)
+    """
+
+    epsilon = 1e-7
+
+    def forward(self, P, y):
+        B, K = P.shape
+        y = np.asarray(y).astype(np.int64).reshape(B)
+        S = P.sum(axis=1)  # (B,)
+        q = P[np.arange(B), y] / S  # (B,)
+        self.P, self.y, self.S = P, y, S
+        self.inside = (q > self.epsilon) & (q < 1 - self.epsilon)  # (B,) where the clip lets the gradient through
+        return -np.log(np.clip(q, self.epsilon, 1 - self.epsilon)).mean()
+
+    def backward(self):
+        P, y, S = self.P, self.y, self.S
+        B = P.shape[0]
+        dP = np.repeat((1 / S)[:, None], P.shape[1], axis=1)  # (B, K)
+        dP[np.arange(B), y] -= 1 / P[np.arange(B), y]
+        return dP * self.inside[:, None] / B
+
+
 def get(name: str, from_logits: bool = True) -> Loss:
-    """A loss by its Keras name; ``from_logits=False`` only exists for binary cross-entropy."""
+    """A loss by its Keras name; ``from_logits=False`` takes probabilities (binary or sparse categorical)."""
     if name == "binary_crossentropy" and not from_logits:
         return BinaryCrossEntropy()
+    if name == "sparse_categorical_crossentropy" and not from_logits:
+        return SparseCategoricalCrossEntropy()
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
     if not from_logits:
-        raise ValueError(f"{name}: only binary_crossentropy has a probability form here")
+        raise ValueError(f"{name}: only the cross-entropies have a probability form here")
     return LOSSES[name]()

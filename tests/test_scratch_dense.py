@@ -125,6 +125,7 @@ def test_finite_differences_per_layer(layer, rng):
         (losses.BinaryCrossEntropyWithLogits(), lambda rng: rng.integers(0, 2, (4, 3)).astype(float)),
         (losses.BinaryCrossEntropy(), lambda rng: rng.integers(0, 2, (4, 3)).astype(float)),
         (losses.SoftmaxCrossEntropyWithLogits(), lambda rng: rng.integers(0, 3, 4)),
+        (losses.SparseCategoricalCrossEntropy(), lambda rng: rng.integers(0, 3, 4)),
     ],
     ids=lambda v: type(v).__name__,
 )
@@ -132,6 +133,8 @@ def test_finite_differences_per_loss(loss, targets, rng):
     layers = [Dense(3)]
     if isinstance(loss, losses.BinaryCrossEntropy):
         layers.append(activations.Sigmoid())  # probabilities
+    if isinstance(loss, losses.SparseCategoricalCrossEntropy):
+        layers.append(activations.Softmax())  # probabilities
     model = Sequential(layers, input_shape=(5,))
     model.init(rng)
     results = check_gradients(model, rng.standard_normal((4, 5)), rng, targets=targets(rng), loss=loss)
@@ -205,3 +208,21 @@ def test_dtype_is_preserved(dtype, rng):
     assert model.forward(X).dtype == dtype
     assert model.backward(np.ones((2, 3), dtype=dtype)).dtype == dtype
     assert all(g.dtype == dtype for g in model.gradients().values())
+
+
+def test_sparse_categorical_on_probabilities_by_hand():
+    # Rows are divided by their sum first: [1, 3] is read as [0.25, 0.75].
+    P = np.array([[1.0, 3.0], [0.5, 0.5]])
+    y = np.array([1, 0])
+    loss = losses.SparseCategoricalCrossEntropy()
+    assert loss.forward(P, y) == pytest.approx(-(math.log(0.75) + math.log(0.5)) / 2, rel=1e-15)
+    # dP[b, j] = (1/S_b - [j == y_b] / P[b, y_b]) / B
+    expected = np.array([[0.25, 0.25 - 1 / 3], [1.0 - 2.0, 1.0]]) / 2
+    np.testing.assert_allclose(loss.backward(), expected, rtol=1e-15)
+
+
+def test_sparse_categorical_clip_stops_the_gradient():
+    # Logits given as probabilities (the naive port): q = -1 / 1 is clipped to 1e-7 and passes no gradient.
+    loss = losses.SparseCategoricalCrossEntropy()
+    assert loss.forward(np.array([[-1.0, 2.0]]), np.array([0])) == pytest.approx(-math.log(1e-7), rel=1e-15)
+    assert not loss.backward().any()

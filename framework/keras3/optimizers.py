@@ -16,12 +16,17 @@ _CLASSES = {
     "adamw": ("AdamW", ("learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay")),
 }
 
+# Every Keras optimiser clips before its update (keras/src/optimizers/base_optimizer.py
+# _clip_gradients): clipnorm per variable, global_clipnorm over all of them, clipvalue per entry.
+_CLIPPING = ("clipnorm", "global_clipnorm", "clipvalue")
+
 
 def optimizer(name: str, **hyperparameters) -> keras.optimizers.Optimizer:
-    """SGD, RMSprop, Adam or AdamW; Keras' weight decay is always decoupled."""
+    """SGD, RMSprop, Adam or AdamW, optionally clipping; Keras' weight decay is always decoupled."""
     if name not in _CLASSES:
         raise ValueError(f"unknown optimizer {name!r}")
     class_name, accepted = _CLASSES[name]
+    accepted = (*accepted, *_CLIPPING)
     kwargs = {k: v for k, v in hyperparameters.items() if k in accepted and v is not None}
     if "momentum" in kwargs:
         kwargs["momentum"] = float(kwargs["momentum"])  # Keras SGD refuses an int

@@ -58,3 +58,25 @@ def decoupled_weight_decay_(optimizer: torch.optim.Optimizer, weight_decay: floa
     for group in optimizer.param_groups:
         for p in group["params"]:
             p.mul_(1 - group["lr"] * weight_decay)
+
+
+@torch.no_grad()
+def keras_clip_by_global_norm_(parameters, clipnorm: float) -> None:
+    """Keras' ``global_clipnorm=c`` in torch: g <- g * c / max(N, c), N the norm of all gradients.
+
+    torch.nn.utils.clip_grad_norm_ (torch/nn/utils/clip_grad.py) scales by
+    min(1, c / (N + 1e-6)); Keras' clip_by_global_norm (keras/src/optimizers/base_optimizer.py)
+    adds nothing to N, so the two differ by about 1e-6 / N relative whenever they clip.
+    """
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = clipnorm / torch.clamp(norm, min=clipnorm)
+    for g in grads:
+        g.mul_(scale)
+
+
+@torch.no_grad()
+def keras_clip_by_norm_(parameter: torch.Tensor, clipnorm: float) -> None:
+    """Keras' ``clipnorm=c`` for one parameter: g <- g * c / max(||g||, c) (base_optimizer.py _clip_by_norm)."""
+    g = parameter.grad
+    g.mul_(clipnorm / torch.clamp(torch.linalg.vector_norm(g), min=clipnorm))

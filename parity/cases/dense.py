@@ -178,6 +178,8 @@ def _mlp_validate(config: Config) -> None:
     rate = config["dropout"]
     require("mlp", isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate < 1, f"dropout must be a rate in [0, 1), received {rate!r}")
     require("mlp", isinstance(config["training"], bool), f"training must be true or false, received {config['training']!r}")
+    for key in ("from_logits", "softmax"):
+        require("mlp", isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
     l2 = config["kernel_regularizer"]
     require("mlp", l2 is None or (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0), f"kernel_regularizer must be an L2 factor >= 0 or null, received {l2!r}")
 
@@ -192,6 +194,8 @@ def _mlp_spec(config: Config):
         if config["dropout"]:
             layers.append(("dropout", {"rate": config["dropout"]}))
     layers.append(("dense", {"units": config["num_classes"], "kernel_regularizer": l2}))
+    if config["softmax"]:  # probabilities out: the loss must then take from_logits=False
+        layers.append(activation_layer("softmax", config))
     return stack("mlp", config["input_shape"], layers)
 
 
@@ -208,11 +212,14 @@ CASES.append(
             "dropout": 0.0,
             "kernel_regularizer": None,
             "training": False,
+            "softmax": False,
+            "from_logits": True,
             "input_shape": [10],
             "batch": 8,
         },
         spec=_mlp_spec,
         loss="sparse_categorical_crossentropy",
+        loss_kwargs=lambda c: {"from_logits": c["from_logits"]},
         targets=_label_targets,
         validate=_mlp_validate,
     )

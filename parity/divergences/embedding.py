@@ -6,11 +6,16 @@ therefore, the embedding vector at padding_idx is not updated during training"),
 trains. Keras' Embedding has no such option (keras/src/layers/core/embedding.py): its
 ``mask_zero=True`` passes a mask to the downstream layers and leaves the row of id 0 trainable.
 A forward pass agrees; training moves row i in Keras only.
+
+``tf_embedding_sparse_adam``: on the TensorFlow backend an Embedding's gradient is a
+tf.IndexedSlices with duplicate ids unsummed, and Keras 3's Adam squares it slice by slice
+(parity.training.runners._dense_gradients says where). A Keras bug, not a convention: every
+other implementation, Keras on JAX and torch included, squares the summed gradient.
 """
 
 from __future__ import annotations
 
-from parity.divergences.training import SGD, TrainingDivergence, TrainSide, TrainVariant
+from parity.divergences.training import ADAM, SGD, TrainingDivergence, TrainSide, TrainVariant
 
 DIVERGENCES: list = [
     TrainingDivergence(
@@ -29,5 +34,25 @@ DIVERGENCES: list = [
         converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
         layer="embedding_0",
         steps=5,
-    )
+    ),
+    TrainingDivergence(
+        name="tf_embedding_sparse_adam",
+        area="embedding",
+        differs="On keras-tensorflow, tf.GradientTape gives an Embedding's gradient as tf.IndexedSlices, one slice per "
+        "looked-up id with duplicates unsummed; Keras 3's Adam (keras/src/optimizers/adam.py) then computes "
+        "ops.square(gradient) slice by slice (sparse.elementwise_unary, keras/src/backend/tensorflow/numpy.py and "
+        "sparse.py), so a row looked up k times in a batch gets sum(g_i**2) in its second moment instead of "
+        "(sum g_i)**2, while its first moment (ops.subtract densifies) is right. Keras 2 deduplicated the slices "
+        "first; a bug of Keras 3's TensorFlow backend (see keras-team/keras#19992 on its sparse gradients), "
+        "not of torch or of Keras on JAX/torch. SGD is linear in g and unaffected.",
+        rule="Densify the gradients before apply_gradients (tf.convert_to_tensor on each tf.IndexedSlices sums the "
+        "duplicate ids), or keep the ids of a batch unique.",
+        converter="parity.training.runners._dense_gradients (rule tf_dense_indexed_slices)",
+        case="text_classifier",
+        config={"input_dim": 5},  # 5 ids in 28 lookups per batch: every batch repeats ids
+        naive=TrainVariant(TrainSide("scratch", ADAM), TrainSide("keras-tensorflow", ADAM, disabled_rules=("tf_dense_indexed_slices",))),
+        converted=TrainVariant(TrainSide("scratch", ADAM), TrainSide("keras-tensorflow", ADAM)),
+        layer="embedding_0",
+        steps=5,
+    ),
 ]

@@ -23,6 +23,7 @@ class TrainSide:
     convention: str = "keras"  # scratch only: whose formula it follows
     config: dict[str, Any] = field(default_factory=dict)  # case configuration overrides for this side
     disabled_rules: tuple[str, ...] = ()  # conversion rules this side forgets
+    initialisation: str = "shared"  # "own": the framework's default initialisers instead of the shared weights
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class TrainingDivergence:
         for side in (variant.a, variant.b):
             side_config = case.configure({**self.config, **side.config})
             request = TrainRequest(
-                **{**base.__dict__, "config": side_config, "optimizer": side.optimizer, "convention": side.convention, "disabled_rules": side.disabled_rules}
+                **{**base.__dict__, "config": side_config, "optimizer": side.optimizer, "convention": side.convention, "disabled_rules": side.disabled_rules, "initialisation": side.initialisation, "init_seed": seed}
             )
             results.append(run_training(side.impl, request))
         records = compare_trajectories(self.case, self.dtype, *results)
@@ -252,5 +253,111 @@ DIVERGENCES.append(
         converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
         layer="lstm_0",
         steps=10,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="from_logits",
+        area="losses",
+        differs="torch's nn.CrossEntropyLoss takes logits (torch/nn/modules/loss.py); Keras' "
+        "SparseCategoricalCrossentropy() and CategoricalCrossentropy() default to from_logits=False "
+        "(keras/src/losses/losses.py) and treat the output as probabilities: each row is divided by its sum and clipped "
+        "to [1e-7, 1 - 1e-7] (keras/src/backend/*/nn.py sparse_categorical_crossentropy). A torch model that outputs "
+        "logits, ported with Keras' default loss, minimises -log(clip(z_y / sum z)): another loss, another training.",
+        rule="Logits out and from_logits=True (framework.keras3.losses.loss passes it), or a softmax layer and from_logits=False.",
+        converter="framework.keras3.losses.loss (from_logits=True)",
+        case="mlp",
+        config={},
+        naive=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD, config={"from_logits": False})),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD, config={"from_logits": True})),
+        layer="loss",
+        steps=10,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="from_logits_double_softmax",
+        area="losses",
+        differs="The other naive port of nn.CrossEntropyLoss: add a softmax layer to the Keras model and keep "
+        "from_logits=True. The loss applies log_softmax again (keras/src/backend/*/nn.py), so it sees softmax(softmax(z)), "
+        "whose entries all lie in [e^0/(K-1+e), e/(K-1+e)]: the loss cannot fall below log(K-1+e) - 1 and its gradients shrink.",
+        rule="With a softmax layer, from_logits=False (the sum is then 1 and the clip at 1e-7 inactive unless a class is "
+        "saturated); better, drop the softmax and keep from_logits=True.",
+        converter="framework.keras3.losses.loss (from_logits=False after a softmax layer)",
+        case="mlp",
+        config={},
+        naive=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD, config={"softmax": True, "from_logits": True})),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD, config={"softmax": True, "from_logits": False})),
+        layer="loss",
+        steps=10,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="gradient_clipping",
+        area="optimizers",
+        differs="torch.nn.utils.clip_grad_norm_(params, c) (torch/nn/utils/clip_grad.py) rescales every gradient by one "
+        "factor, so that the norm of ALL of them together is at most c. Keras' optimizer(clipnorm=c) clips EACH variable's "
+        "gradient to norm c on its own (keras/src/optimizers/base_optimizer.py _clip_gradients -> _clip_by_norm): "
+        "a port that maps clip_grad_norm_ to clipnorm changes the direction of the step, not only its length.",
+        rule="clip_grad_norm_(params, c) <-> optimizer(global_clipnorm=c) (clip_by_global_norm, same file); Keras' "
+        "clipnorm=c <-> clip_grad_norm_ called on each parameter alone. clipvalue <-> clip_grad_value_ agree as they are.",
+        converter="parity.training.runners._clip_torch and scratch.clipping",
+        case="mlp",
+        config={},
+        naive=TrainVariant(
+            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "clipnorm": 0.25})
+        ),
+        converted=TrainVariant(
+            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})
+        ),
+        steps=10,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="clip_grad_norm_epsilon",
+        area="optimizers",
+        differs="Even against global_clipnorm, torch's clip_grad_norm_ scales by min(1, c / (N + 1e-6)) "
+        "(torch/nn/utils/clip_grad.py), Keras' clip_by_global_norm by c / max(N, c) (keras/src/optimizers/"
+        "base_optimizer.py): whenever they clip, torch's step is shorter by about 1e-6 / N relative, "
+        "far above float64 rounding.",
+        rule="To reproduce Keras exactly, rescale torch's gradients by c / max(N, c) by hand "
+        "(framework.pytorch.optimizers.keras_clip_by_global_norm_) instead of calling clip_grad_norm_; the 1e-6 is "
+        "negligible against float32 rounding only when N >> 1e-6 / eps32 ~ 8.",
+        converter="framework.pytorch.optimizers.keras_clip_by_global_norm_",
+        case="mlp",
+        config={},
+        naive=TrainVariant(TrainSide("torch", {**SGD, "global_clipnorm": 0.25}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})),
+        converted=TrainVariant(
+            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})
+        ),
+        steps=10,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="default_initialisation",
+        area="weights",
+        differs="The same architecture starts from different weights in each framework: torch's nn.Linear and nn.Conv2d "
+        "draw W from kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in)) and b from U(+-1/sqrt(fan_in)) "
+        "(torch/nn/modules/linear.py reset_parameters); Keras' Dense and Conv2D draw the kernel from glorot_uniform "
+        "= U(+-sqrt(6/(fan_in+fan_out))) and set the bias to zero (keras/src/layers/core/dense.py). Here the mlp's "
+        "first kernel has std 0.18 in torch, 0.28 in Keras. Measured: the loss of each of 20 SGD steps of the two "
+        "models, each from its own framework's initialisation (same data, same batches): they part from step 1 and "
+        "stay apart; neither model is wrong, they are different models.",
+        rule="Copy the weights (convert the canonical weights to each framework), as every other case does. "
+        "nn.init.xavier_uniform_(W) + nn.init.zeros_(b) makes torch draw from Keras' distribution, not the same values.",
+        converter="parity.weights.canonical_weights (one set of weights, converted to each framework)",
+        case="mlp",
+        config={},
+        naive=TrainVariant(TrainSide("torch", SGD, initialisation="own"), TrainSide("keras-jax", SGD, initialisation="own")),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        quantities=("loss",),
     )
 )

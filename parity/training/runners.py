@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import conversion_context, disabled_rules
+from parity.convert.base import conversion_context, disabled_rules, enabled
 from parity.layers import REGISTRY
 from parity.runners.base import dropout_mask, input_array, target_array
-from parity.training.spec import TrainRequest, TrainResult, hyperparameters
+from parity.training.spec import TrainRequest, TrainResult, clipping, hyperparameters
 
 
 def scratch_optimizer(spec: dict, convention: str):
@@ -27,6 +27,56 @@ def scratch_optimizer(spec: dict, convention: str):
         hp["learning_rate"] = schedules.StepDecay(hp["learning_rate"], s["step_size"], s["gamma"])
     classes = {"sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop, "adam": optimizers.Adam, "adamw": optimizers.AdamW}
     return classes[kind](**hp, convention=convention)
+
+
+def clip_scratch(grads: dict, spec: dict, torch_formula: bool) -> dict:
+    """The spec's clipping, by Keras' formulas, or by torch's (clip_grad_norm_ adds 1e-6 to the
+    norm) when scratch follows torch and torch does not take Keras' formula (``torch_keras_clipping``)."""
+    from scratch import clipping as clip
+
+    options = clipping(spec)
+    torch_formula = torch_formula and not spec.get("torch_keras_clipping")
+    if "clipvalue" in options:
+        return clip.clip_by_value(grads, options["clipvalue"])
+    if "global_clipnorm" in options:
+        c = options["global_clipnorm"]
+        return clip.clip_grad_norm(grads, c) if torch_formula else clip.clip_by_global_norm(grads, c)
+    if "clipnorm" in options:
+        c = options["clipnorm"]
+        if torch_formula:  # clip_grad_norm_ called on each parameter alone
+            return {name: clip.clip_grad_norm({name: g}, c)[name] for name, g in grads.items()}
+        return clip.clip_by_norm(grads, c)
+    return grads
+
+
+def _clip_torch(parameters: list, spec: dict) -> None:
+    """The spec's clipping on torch's gradients, between backward() and step().
+
+    torch.nn.utils.clip_grad_norm_(params, c) clips by the global norm (torch/nn/utils/clip_grad.py),
+    as Keras' global_clipnorm does; clipnorm (Keras: each variable on its own) is clip_grad_norm_
+    called per parameter. With ``torch_keras_clipping`` the Keras formulas (framework.pytorch.optimizers)
+    replace clip_grad_norm_, which adds 1e-6 to the norm.
+    """
+    import torch
+
+    from framework.pytorch.optimizers import keras_clip_by_global_norm_, keras_clip_by_norm_
+
+    options = clipping(spec)
+    params = [p for p in parameters if p.grad is not None]
+    keras_formula = spec.get("torch_keras_clipping", False)
+    if "clipvalue" in options:
+        torch.nn.utils.clip_grad_value_(params, options["clipvalue"])
+    elif "global_clipnorm" in options:
+        if keras_formula:
+            keras_clip_by_global_norm_(params, options["global_clipnorm"])
+        else:
+            torch.nn.utils.clip_grad_norm_(params, options["global_clipnorm"])
+    elif "clipnorm" in options:
+        for p in params:
+            if keras_formula:
+                keras_clip_by_norm_(p, options["clipnorm"])
+            else:
+                torch.nn.utils.clip_grad_norm_([p], options["clipnorm"])
 
 
 def _stochastic(spec) -> list[str]:
@@ -62,6 +112,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
                 loss += float(regularizer.penalty(layer.params["W"]))
                 grads[f"{layer.name}.W"] = grads[f"{layer.name}.W"] + regularizer.gradient(layer.params["W"])
         step_losses.append(loss)
+        grads = clip_scratch(grads, request.optimizer, torch_formula=request.convention == "torch")
         optimizer.step(model.parameters(), grads)
         if request.record_weights or step == len(request.batches) - 1:
             history.append({k: v.copy() for k, v in model.weights().items()})
@@ -83,8 +134,13 @@ def train_torch(request: TrainRequest) -> TrainResult:
 
     spec, loss_name, loss_kwargs = request.model()
     with disabled_rules(request.disabled_rules):
-        graph = TorchGraph(spec, request.dtype)
-        graph.load(request.weights)
+        if request.initialisation == "own":  # torch's own reset_parameters, seeded without touching the global generator
+            with torch.random.fork_rng():
+                torch.manual_seed(request.init_seed)
+                graph = TorchGraph(spec, request.dtype)
+        else:
+            graph = TorchGraph(spec, request.dtype)
+            graph.load(request.weights)
         for _, kind, layer, module in graph.weighted():
             for name in kind.converter.torch_frozen(layer):
                 module.get_parameter(name).requires_grad_(False)
@@ -120,6 +176,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
         for l2, W in penalties:  # Keras' kernel_regularizer=L2(l2): l2 * sum(W**2) in the loss
             loss = loss + l2 * (W**2).sum()
         loss.backward()
+        _clip_torch(list(model.parameters()), optimizer_spec)
         if optimizer_spec.get("torch_keras_epsilon"):
             keras_adam_epsilon(optimizer, optimizer_spec["epsilon"], step + 1)
         if decoupled:
@@ -183,6 +240,27 @@ def _track_running_variance_excess(spec, graph) -> dict[str, np.ndarray]:
     return excess
 
 
+def _dense_gradients(backend: str, grads: list) -> list:
+    """Rule ``tf_dense_indexed_slices``: hand Keras' optimiser dense gradients on TensorFlow.
+
+    tf.GradientTape returns the gradient of a gather (an Embedding's lookup) as a
+    tf.IndexedSlices with one slice per looked-up id, duplicates NOT summed. Keras 3's
+    optimisers apply their formulas to it as it is: ``ops.square(gradient)`` in Adam
+    (keras/src/optimizers/adam.py) is decorated with ``sparse.elementwise_unary``
+    (keras/src/backend/tensorflow/numpy.py, sparse.py), which squares each slice and
+    scatters the squares, so a row looked up k times gets sum(g_i**2) instead of
+    (sum g_i)**2 in v, while ``ops.subtract(gradient, m)`` densifies and sums correctly
+    for m. Keras 2 (tf.keras optimizer_v2) deduplicated first (_deduplicate_indexed_slices);
+    see keras-team/keras#19992 on Keras 3's sparse gradients. A linear update (plain SGD)
+    is unaffected. Converting each slice set to a dense tensor sums the duplicates.
+    """
+    if backend != "tensorflow" or not enabled("tf_dense_indexed_slices"):
+        return grads
+    import tensorflow as tf
+
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
 def train_keras(request: TrainRequest) -> TrainResult:
     """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``."""
     import keras
@@ -197,13 +275,17 @@ def train_keras(request: TrainRequest) -> TrainResult:
     keras.config.set_dtype_policy(request.dtype)
     spec, loss_name, loss_kwargs = request.model()
     with disabled_rules(request.disabled_rules):
-        graph = KerasGraph(spec)
-        graph.load(request.weights)
+        if request.initialisation == "own":  # Keras' own initialisers (this worker's global seed)
+            keras.utils.set_random_seed(request.init_seed)
+            graph = KerasGraph(spec)
+        else:
+            graph = KerasGraph(spec)
+            graph.load(request.weights)
     hp = hyperparameters(request.optimizer)
     if request.optimizer.get("schedule"):
         s = request.optimizer["schedule"]  # StepLR == ExponentialDecay(staircase=True)
         hp["learning_rate"] = keras.optimizers.schedules.ExponentialDecay(hp["learning_rate"], s["step_size"], s["gamma"], staircase=True)
-    optimizer = keras_optimizer(request.optimizer["kind"], **hp)
+    optimizer = keras_optimizer(request.optimizer["kind"], **hp, **clipping(request.optimizer))
     loss_object = keras_loss(loss_name, **loss_kwargs)
     ops, npy = keras.ops, keras.ops.convert_to_numpy
     X = input_array(request.inputs, spec, request.dtype)  # integer ids stay integers
@@ -250,6 +332,8 @@ def train_keras(request: TrainRequest) -> TrainResult:
             (loss, (states, outputs)), grads = jitted([v.value for v in flat], non_trainable, xb, tb)
         else:
             loss, _, (states, outputs), grads, _ = two_gradients(backend, lambda args: scalars(args, non_trainable, xb, tb), [v.value for v in flat])
+        with disabled_rules(request.disabled_rules):
+            grads = _dense_gradients(backend, grads)
         if request.training:
             for name in stochastic:
                 masks.setdefault(name, []).append(dropout_mask(npy(outputs[name])))

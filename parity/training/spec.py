@@ -32,7 +32,13 @@ OPTIMIZERS: dict[str, dict[str, Any]] = {
 
 # Keys of a spec that are not hyperparameters: how the torch side converts a Keras
 # optimiser (see framework.pytorch.optimizers), and the learning-rate schedule.
-TORCH_RULES = ("torch_keras_epsilon", "torch_decoupled_weight_decay")
+TORCH_RULES = ("torch_keras_epsilon", "torch_decoupled_weight_decay", "torch_keras_clipping")
+
+# Gradient clipping, by Keras' names (at most one; absent or None: no clipping). Keras takes
+# them as optimiser arguments; torch calls torch.nn.utils.clip_grad_norm_ / clip_grad_value_
+# between backward() and step(); scratch uses scratch.clipping. ``global_clipnorm`` is what
+# torch's clip_grad_norm_ computes (divergence case ``gradient_clipping``).
+CLIPPING = ("clipnorm", "global_clipnorm", "clipvalue")
 
 
 def convention(impl: str, spec: dict[str, Any] | None = None) -> str:
@@ -46,7 +52,18 @@ def convention(impl: str, spec: dict[str, Any] | None = None) -> str:
 
 
 def hyperparameters(spec: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in spec.items() if k not in ("kind", "schedule", *TORCH_RULES)}
+    return {k: v for k, v in spec.items() if k not in ("kind", "schedule", *TORCH_RULES, *CLIPPING)}
+
+
+def clipping(spec: dict[str, Any]) -> dict[str, float]:
+    """The clipping option a spec sets, ``{}`` or one of ``{"clipnorm": c}``, ``{"global_clipnorm": c}``, ``{"clipvalue": v}``."""
+    chosen = {k: spec[k] for k in CLIPPING if spec.get(k) is not None}
+    if len(chosen) > 1:
+        raise ValueError(f"only one of {', '.join(CLIPPING)} can be set, received {chosen}")
+    for key, value in chosen.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{key} must be a positive number, received {value!r}")
+    return chosen
 
 
 @dataclass
@@ -70,6 +87,10 @@ class TrainRequest:
     spec: Any = None  # the model; None: the case's spec for ``config``
     loss: str | None = None  # None: the case's loss
     loss_kwargs: dict[str, Any] | None = None
+    # "shared": every implementation starts from ``weights``; "own": each framework draws its own
+    # default initialisation (seeded by ``init_seed``), as a port that copies no weights does.
+    initialisation: str = "shared"
+    init_seed: int = 0
 
     def model(self) -> tuple[Any, str, dict[str, Any]]:
         """(spec, loss, loss keyword arguments) of this run."""
