@@ -10,8 +10,9 @@ import pytest
 
 from parity.cli import main
 from parity.fuzz.campaign import Settings, load, run_campaign
-from parity.fuzz.draw import FUZZABLE, draw_model, valid
+from parity.fuzz.draw import FUZZABLE, Trial, draw_model, valid
 from parity.fuzz.judge import disagreements, judge
+from parity.spec.model import stack
 from parity.tolerance import tolerance
 
 PLANTED = Settings(seed=1, budget=6, kinds=("conv2d", "relu", "add"), impls=("torch",), dtypes=("float64",), disabled=("conv_kernel_layout",))
@@ -46,6 +47,17 @@ def test_training_trajectories_are_judged():
     assert clean and all(r.passed for r in clean)
     planted = judge(trial, ["torch"], ["float64"], ("conv_kernel_layout",), steps=2)
     assert any(r.quantity.startswith("train:weight:") and r.passed is False for r in planted)
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "sparse_categorical_crossentropy"])
+def test_found_by_fuzzing_a_flattened_image_output_meets_its_loss_in_canonical_order(loss):
+    """Found by `parity fuzz`: torch's loss read a model's flattened NCHW output in torch's (C, H, W)
+    order while the targets follow the canonical (H, W, C) one (loss and loss gradients off by ~5%)."""
+    spec = stack("flat", (2, 3, 2), [("conv2d", {"filters": 3, "kernel_size": [1, 1]}), ("flatten", {})])
+    trial = Trial(spec, batch=3, magnitude=2.0, data_seed=5, loss=loss, optimizer="adam")
+    records = judge(trial, ["torch"], ["float64"], steps=2)
+    assert {"loss", "loss_grad:conv2d_0.W", "train:loss"} <= {r.quantity for r in records}
+    assert all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
 
 
 def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
