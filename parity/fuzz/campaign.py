@@ -107,7 +107,11 @@ def minimise(settings: Settings, index: int, trial: Trial, target: Disagreement)
 def locate(trial: Trial, impl: str, dtype: str, disabled: tuple[str, ...] = ()) -> str | None:
     """The layer ``parity inspect --spec`` names for this trial (scratch against ``impl``)."""
     inspection = inspect_trial(trial, "scratch", impl, dtype, disabled)
-    return inspection.first_divergence if inspection is not None else None
+    if inspection is None:
+        return None
+    if inspection.first_divergence is not None:
+        return inspection.first_divergence
+    return next((row.layer for row in inspection.rows if row.passed is False), None)  # the loss alone
 
 
 def inspect_trial(trial: Trial, impl_a: str, impl_b: str, dtype: str, disabled: tuple[str, ...] = ()):
