@@ -42,7 +42,7 @@ def known_rules() -> set[str]:
 
 def settings_from(args):
     from parity.fuzz.campaign import Settings
-    from parity.fuzz.draw import FUZZABLE, parse_kinds
+    from parity.fuzz.draw import FUZZABLE, MERGES, parse_kinds
 
     if args.ray is not None:
         try:
@@ -57,7 +57,9 @@ def settings_from(args):
             raise UsageError(f"{option} must be a positive integer, received {value}")
     if args.time is not None and not args.time > 0:
         raise UsageError(f"--time must be a positive number of seconds, received {args.time}")
-    kinds = FUZZABLE if not args.kinds else parse_kinds([k.strip() for k in args.kinds.split(",") if k.strip()])
+    kinds = FUZZABLE if args.kinds is None else parse_kinds([k.strip() for k in args.kinds.split(",") if k.strip()])
+    if not set(kinds) - set(MERGES):
+        raise UsageError(f"--kinds {args.kinds!r}: name at least one layer kind besides {' and '.join(MERGES)}")
     impls = tuple(i for i in parse_impls(args.impl) if i != "scratch")
     if not impls:
         raise UsageError("--impl: scratch is the oracle; name at least one other implementation")
