@@ -60,6 +60,25 @@ def test_found_by_fuzzing_a_flattened_image_output_meets_its_loss_in_canonical_o
     assert all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
 
 
+def test_found_by_fuzzing_a_merge_of_two_torch_layouts_is_refused_in_one_line():
+    """Found by `parity fuzz`: the generated torch model concatenated a Conv1d's (B, C, L) output with
+    the (B, L, F) input (a RuntimeError, or for an add of equal sizes a silently wrong sum)."""
+    from parity.spec.generate import build_scratch, build_torch
+    from parity.spec.model import INPUT, ModelSpec, Node, SpecError
+
+    nodes = (
+        Node("relu_0", "relu", {}, (INPUT,)),  # reads any layout: the input stays (B, L, F)
+        Node("conv1d_0", "conv1d", {"filters": 3, "kernel_size": 1}, ("relu_0",)),  # (B, C, L)
+        Node("add_0", "add", {}, ("conv1d_0", "relu_0")),
+    )
+    spec = ModelSpec("mixed", (3, 3), nodes)
+    build_scratch(spec)  # scratch and Keras have one layout: nothing to refuse
+    with pytest.raises(SpecError, match=r"layer 'add_0' \(add\): its inputs reach torch in different layouts") as error:
+        build_torch(spec)
+    assert "\n" not in str(error.value)
+    assert valid(spec) is None  # so the fuzzer no longer draws it
+
+
 def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
     outcome = run_campaign(PLANTED)
     assert outcome.tried == PLANTED.budget
