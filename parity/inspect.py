@@ -17,6 +17,7 @@ from parity.agreement.noise import layer_floors
 from parity.cases import get_case
 from parity.check import make_request
 from parity.runners import run
+from parity.runners.base import RunRequest
 from parity.tolerance import EPS, tolerance_for
 
 
@@ -86,13 +87,25 @@ def inspect_case(model: str, overrides: dict | None, impl_a: str, impl_b: str, d
     case = get_case(model)
     config = case.configure(overrides)
     tol, reason = max(tolerance_for(model, config, impl, dtype) for impl in (impl_a, impl_b))
-    request = make_request(case, config, dtype, seed, trace=True)
+    return inspect_request(case, config, impl_a, impl_b, dtype, seed, tol, reason)
+
+
+def inspect_request(
+    case, config: dict, impl_a: str, impl_b: str, dtype: str, seed: int, tol: float, reason: str = "", disabled_rules: tuple[str, ...] = ()
+) -> Inspection:
+    """``inspect_case`` for any ``Case`` (a fuzzed model's), with ``disabled_rules`` switched off in both runs."""
+
+    def request_in(dtype: str):
+        request = make_request(case, config, dtype, seed, trace=True)
+        return RunRequest(**{**request.__dict__, "disabled_rules": tuple(disabled_rules)})
+
+    request = request_in(dtype)
     a, b = run(impl_a, request), run(impl_b, request)
     floors = None
     if dtype == "float32":
-        request64 = make_request(case, config, "float64", seed, trace=True)
+        request64 = request_in("float64")
         floors = tuple(layer_floors(run(impl, request64), result) for impl, result in ((impl_a, a), (impl_b, b)))
     rows, worst = compare_layers(a, b, dtype, tol, layer_kinds(case, config), case.loss, floors)
     return Inspection(
-        model, impl_a, impl_b, dtype, tol, rows, locate(rows, worst, tol), worst, reason=reason, config=config
+        case.name, impl_a, impl_b, dtype, tol, rows, locate(rows, worst, tol), worst, reason=reason, config=config
     )

@@ -13,8 +13,9 @@ from parity.tolerance import EPS
 def add_parser(sub) -> None:
     p = sub.add_parser("inspect", help="layer by layer: where two implementations part")
     p.add_argument("model", nargs="?", metavar="MODEL")
-    p.add_argument("--impl", default="scratch,torch", help="two implementations, A,B (default scratch,torch)")
-    p.add_argument("--dtype", default="float64", help="float32 or float64 (default)")
+    p.add_argument("--spec", metavar="FILE", help="inspect a model spec or a `parity fuzz` finding instead of MODEL")
+    p.add_argument("--impl", default=None, help="two implementations, A,B (default scratch,torch; with --spec: the finding's)")
+    p.add_argument("--dtype", default=None, help="float32 or float64 (default; with --spec: the finding's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--divergence", metavar="NAME", help="inspect a divergence case's naive port instead")
@@ -85,13 +86,42 @@ def summary_lines(inspection: Inspection) -> list[str]:
     return lines
 
 
+def two_impls(text: str) -> list[str]:
+    impls = parse_impls(text)
+    if len(impls) == 1:
+        impls = ["scratch", impls[0]]
+    if len(impls) != 2 or impls[0] == impls[1]:
+        raise UsageError(f"--impl takes two different implementations A,B, received {text!r}")
+    return impls
+
+
+def inspect_spec(args) -> list[Inspection]:
+    """``--spec FILE``: a finding's minimal model, its data and its rules switched off, layer by layer."""
+    from parity.fuzz.campaign import inspect_trial, load
+
+    if args.model or args.divergence or args.set:
+        raise UsageError("--spec takes no MODEL, --divergence or --set (the file fixes the model and its data)")
+    rerun = load(args.spec)
+    impls = two_impls(args.impl or ",".join(rerun.impls))
+    dtypes = parse_dtypes(args.dtype) if args.dtype else list(rerun.dtypes)
+    inspections = []
+    for dtype in dtypes:
+        inspection = inspect_trial(rerun.trial, impls[0], impls[1], dtype, rerun.disabled)
+        if inspection is None:
+            raise UsageError(f"--spec {args.spec}: {impls[0]} or {impls[1]} cannot run this model in {dtype} (see parity check --spec)")
+        inspections.append(inspection)
+    return inspections
+
+
 def run(args) -> int:
     from parity.cases import get_case
     from parity.divergences.inspection import inspect_divergence
     from parity.inspect import inspect_case
     from parity.output import console, write_atomic
 
-    if args.divergence:
+    if args.spec:
+        inspections = inspect_spec(args)
+    elif args.divergence:
         if args.set:
             raise UsageError(
                 "--set does not apply to --divergence (the divergence case fixes each side's configuration)"
@@ -106,15 +136,11 @@ def run(args) -> int:
         if not args.model:
             raise UsageError("inspect needs a MODEL or --divergence NAME")
         get_case(args.model)
-        impls = parse_impls(args.impl)
-        if len(impls) == 1:
-            impls = ["scratch", impls[0]]
-        if len(impls) != 2 or impls[0] == impls[1]:
-            raise UsageError(f"--impl takes two different implementations A,B, received {args.impl!r}")
+        impls = two_impls(args.impl or "scratch,torch")
         overrides = parse_sets(args.set)
         inspections = [
             inspect_case(args.model, overrides, impls[0], impls[1], dtype, args.seed)
-            for dtype in parse_dtypes(args.dtype)
+            for dtype in parse_dtypes(args.dtype or "float64")
         ]
 
     for inspection in inspections:

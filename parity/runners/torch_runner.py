@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from parity.convert.base import NO_WEIGHTS, ConversionError, conversion_context, disabled_rules, enabled, layer_weights
-from parity.layers import REGISTRY
+from parity.layers import CHANNELS_FIRST, FLAT_CHANNELS_FIRST, REGISTRY
 from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, integer_input, target_array
 from parity.spec.generate import (
     Layout,
@@ -153,9 +153,7 @@ def run_torch(request: RunRequest) -> RunResult:
             from framework.pytorch.losses import loss as torch_loss
 
             # The loss reads the canonical layout, as the other implementations' losses do.
-            Y_canonical = (
-                Y.permute(0, *range(2, Y.ndim), 1) if graph.permute and out_layout.tag == "channels_first" else Y
-            )
+            Y_canonical = canonical_output(Y, out_layout, graph.permute)
             value = torch_loss(request.loss, **request.loss_kwargs)(
                 Y_canonical, torch.as_tensor(target_array(request.targets, request.dtype))
             )
@@ -187,6 +185,24 @@ def run_torch(request: RunRequest) -> RunResult:
         trace=trace,
         dropout_masks=masks,
     )
+
+
+def canonical_output(Y: torch.Tensor, layout, permute: bool = True) -> torch.Tensor:
+    """The model's output in the canonical layout, as a differentiable tensor (what the loss reads).
+
+    A channels-first map moves its channels last; a flattened channels-first map (torch's
+    ``nn.Flatten`` of (C, *S)) is put back in the canonical flattening order of (*S, C), else a
+    loss whose targets or labels follow the canonical order compares the wrong entries.
+    """
+    if not permute:
+        return Y
+    if layout.tag == CHANNELS_FIRST:
+        return Y.movedim(1, -1)  # (B, C, *S) -> (B, *S, C)
+    if layout.tag == FLAT_CHANNELS_FIRST:
+        *S, C = layout.source
+        B = Y.shape[0]
+        return Y.reshape(B, C, *S).movedim(1, -1).reshape(B, -1)  # (B, C*prod(S)) -> (B, prod(S)*C)
+    return Y
 
 
 def _or_zeros(grad, like) -> torch.Tensor:

@@ -125,6 +125,14 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
     for node in spec.nodes:
         kind = REGISTRY[node.kind]
         given = read[node.name] = out[node.inputs[0]]
+        mixed = [name for name in node.inputs[1:] if out[name] != given]
+        if mixed:
+            # Found by `parity fuzz`: torch.cat of a Conv1d's (B, C, L) with a (B, L, F) sequence.
+            raise SpecError(
+                f"model {spec.name!r}, layer {node.name!r} ({node.kind}): its inputs reach torch in different layouts "
+                f"({node.inputs[0]!r}: {given.tag}, {mixed[0]!r}: {out[mixed[0]].tag}); the generator permutes only a "
+                "layer's first input"
+            )
         wanted = kind.torch.reads
         if wanted is not None and len(shapes[node.inputs[0]]) >= 2 and given.tag != wanted:
             if given.tag == FLAT_CHANNELS_FIRST:

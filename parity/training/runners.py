@@ -198,9 +198,9 @@ def train_torch(request: TrainRequest) -> TrainResult:
 
 def _canonical(Y, layout, graph):
     """The model's output in the canonical layout, as the loss expects it."""
-    if graph.permute and layout.tag == "channels_first":
-        return Y.movedim(1, -1)
-    return Y
+    from parity.runners.torch_runner import canonical_output
+
+    return canonical_output(Y, layout, graph.permute)
 
 
 def _l2_terms(spec, graph) -> list:

@@ -1,0 +1,164 @@
+"""`parity fuzz`: random models drawn valid and reproducible, a planted naive port found and
+shrunk to one layer, a clean campaign quiet, workers irrelevant to the outcome, bad input exit 2."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from parity.cli import main
+from parity.fuzz.campaign import Settings, load, run_campaign
+from parity.fuzz.draw import FUZZABLE, Trial, draw_model, valid
+from parity.fuzz.judge import disagreements, judge
+from parity.spec.model import stack
+from parity.tolerance import tolerance
+
+PLANTED = Settings(seed=1, budget=6, kinds=("conv2d", "relu", "add"), impls=("torch",), dtypes=("float64",), disabled=("conv_kernel_layout",))
+CLEAN = Settings(seed=0, budget=6, kinds=("conv2d", "max_pool2d", "relu", "tanh", "add", "concatenate"), impls=("torch",), dtypes=("float32", "float64"))
+
+
+def test_draws_are_valid_reproducible_and_include_graphs():
+    trials = [draw_model(3, i, FUZZABLE, 4) for i in range(40)]
+    assert all(valid(t.spec) is not None for t in trials)
+    assert [t.as_dict() for t in trials[:5]] == [draw_model(3, i, FUZZABLE, 4).as_dict() for i in range(5)]
+    assert any(not t.spec.is_chain for t in trials), "no add/concatenate graph among 40 models"
+    assert len({n.kind for t in trials for n in t.spec.nodes}) >= 12
+    magnitudes = [t.magnitude for t in trials]
+    assert min(magnitudes) < 1e-1 and max(magnitudes) > 1e1 and all(1e-3 <= m <= 1e3 for m in magnitudes)
+
+
+def test_judge_catches_a_planted_rule_and_passes_without_it():
+    trial = next(t for t in (draw_model(1, i, ("conv2d",), 1) for i in range(20)) if t.spec.nodes[0].config["filters"] > 1)
+    clean = judge(trial, ["torch"], ["float64", "float32"])
+    assert clean and all(r.passed for r in clean)
+    assert max(r.max_rel_err for r in clean if r.dtype == "float64") <= tolerance("float64")
+    float32 = [r for r in clean if r.dtype == "float32"]
+    assert float32 and all(r.detail.startswith("noise floors") and r.max_rel_err <= r.tolerance for r in float32)
+    planted = disagreements(trial, judge(trial, ["torch"], ["float64", "float32"], ("conv_kernel_layout",)))
+    keys = {d.key for d in planted}
+    assert ("torch", "float64", "output") in keys and ("torch", "float32", "output") in keys
+
+
+def test_training_trajectories_are_judged():
+    trial = next(t for t in (draw_model(1, i, ("conv2d",), 1) for i in range(20)) if t.spec.nodes[0].config["filters"] > 1)
+    clean = [r for r in judge(trial, ["torch"], ["float64"], steps=2) if r.quantity.startswith("train:")]
+    assert clean and all(r.passed for r in clean)
+    planted = judge(trial, ["torch"], ["float64"], ("conv_kernel_layout",), steps=2)
+    assert any(r.quantity.startswith("train:weight:") and r.passed is False for r in planted)
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_error", "sparse_categorical_crossentropy"])
+def test_found_by_fuzzing_a_flattened_image_output_meets_its_loss_in_canonical_order(loss):
+    """Found by `parity fuzz`: torch's loss read a model's flattened NCHW output in torch's (C, H, W)
+    order while the targets follow the canonical (H, W, C) one (loss and loss gradients off by ~5%)."""
+    spec = stack("flat", (2, 3, 2), [("conv2d", {"filters": 3, "kernel_size": [1, 1]}), ("flatten", {})])
+    trial = Trial(spec, batch=3, magnitude=2.0, data_seed=5, loss=loss, optimizer="adam")
+    records = judge(trial, ["torch"], ["float64"], steps=2)
+    assert {"loss", "loss_grad:conv2d_0.W", "train:loss"} <= {r.quantity for r in records}
+    assert all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
+
+
+def test_found_by_fuzzing_a_merge_of_two_torch_layouts_is_refused_in_one_line():
+    """Found by `parity fuzz`: the generated torch model concatenated a Conv1d's (B, C, L) output with
+    the (B, L, F) input (a RuntimeError, or for an add of equal sizes a silently wrong sum)."""
+    from parity.spec.generate import build_scratch, build_torch
+    from parity.spec.model import INPUT, ModelSpec, Node, SpecError
+
+    nodes = (
+        Node("relu_0", "relu", {}, (INPUT,)),  # reads any layout: the input stays (B, L, F)
+        Node("conv1d_0", "conv1d", {"filters": 3, "kernel_size": 1}, ("relu_0",)),  # (B, C, L)
+        Node("add_0", "add", {}, ("conv1d_0", "relu_0")),
+    )
+    spec = ModelSpec("mixed", (3, 3), nodes)
+    build_scratch(spec)  # scratch and Keras have one layout: nothing to refuse
+    with pytest.raises(SpecError, match=r"layer 'add_0' \(add\): its inputs reach torch in different layouts") as error:
+        build_torch(spec)
+    assert "\n" not in str(error.value)
+    assert valid(spec) is None  # so the fuzzer no longer draws it
+
+
+def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
+    outcome = run_campaign(PLANTED)
+    assert outcome.tried == PLANTED.budget
+    assert outcome.findings, "the switched-off conv_kernel_layout rule went unnoticed"
+    for finding in outcome.findings:
+        assert [n.kind for n in finding.trial.spec.nodes] == ["conv2d"], finding.trial.spec
+        assert finding.layer == "conv2d_0"
+        assert finding.disagreement.impl == "torch" and finding.disagreement.error > tolerance("float64")
+        assert finding.trial.size <= finding.original.size
+
+
+def test_cli_writes_findings_that_rerun(tmp_path):
+    out = tmp_path / "fuzz"
+    argv = ["fuzz", "--budget", "6", "--seed", "1", "--kinds", "conv2d,relu,add", "--impl", "torch", "--dtype", "float64"]
+    assert main([*argv, "--disable-rule", "conv_kernel_layout", "--out", str(out), "--json", str(tmp_path / "f.json")]) == 1
+    files = sorted((out / "findings").glob("*.json"))
+    assert files and (out / "summary.md").read_text().count("scratch vs torch") == len(files)
+    assert len(json.loads((tmp_path / "f.json").read_text())["findings"]) == len(files)
+    finding = json.loads(files[0].read_text())
+    assert finding["disabled_rules"] == ["conv_kernel_layout"] and finding["layer"] == "conv2d_0"
+    assert main(["check", "--spec", str(files[0])]) == 1
+    assert main(["inspect", "--spec", str(files[0])]) == 1
+    finding["disabled_rules"] = []  # the converted port: the same model agrees
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(finding))
+    assert load(fixed).disabled == ()
+    assert main(["check", "--spec", str(fixed)]) == 0
+    assert main(["inspect", "--spec", str(fixed)]) == 0
+
+
+def test_clean_campaign_finds_nothing(tmp_path):
+    assert main(["fuzz", "--budget", "6", "--kinds", ",".join(CLEAN.kinds), "--impl", "torch", "--out", str(tmp_path)]) == 0
+    assert not list((tmp_path / "findings").glob("*.json"))
+    summary = (tmp_path / "summary.md").read_text()
+    assert "6 models in" in summary and "0 finding(s)" in summary
+
+
+def test_two_workers_equal_one():
+    settings = Settings(**{**PLANTED.__dict__, "budget": 4})
+    one = run_campaign(settings)
+    two = run_campaign(Settings(**{**settings.__dict__, "workers": 2}))
+    assert one.findings
+    assert [f.as_dict(settings) for f in one.findings] == [f.as_dict(settings) for f in two.findings]
+    assert one.tried == two.tried == 4
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--budget", "0"],
+        ["--time", "-1"],
+        ["--budget", "2", "--time", "3"],
+        ["--workers", "0"],
+        ["--kinds", "nope"],
+        ["--kinds", "embedding"],
+        ["--kinds", "add,concatenate"],
+        ["--kinds", ""],
+        ["--steps", "-1"],
+        ["--impl", "scratch"],
+        ["--impl", "nope"],
+        ["--dtype", "float16"],
+        ["--disable-rule", "nope"],
+        ["--ray"],
+    ],
+)
+def test_bad_input_exits_2(argv, tmp_path, capsys):
+    assert main(["fuzz", *argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("parity:") and "\n" not in err
+
+
+def test_ray_is_reported_missing(tmp_path, capsys):
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("ray is installed here: --ray is then refused as not implemented, not as missing")
+    main(["fuzz", "--ray", "--out", str(tmp_path)])
+    assert "ray is not installed" in capsys.readouterr().err
+
+
+def test_bad_spec_file_exits_2(tmp_path):
+    assert main(["check", "--spec", str(tmp_path / "missing.json")]) == 2
+    (tmp_path / "bad.json").write_text("[1]")
+    assert main(["inspect", "--spec", str(tmp_path / "bad.json")]) == 2
+    assert main(["check", "mlp", "--spec", str(tmp_path / "bad.json")]) == 2
