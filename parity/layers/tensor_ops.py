@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from parity.convert.base import enabled
 from parity.convert.tensor_ops import AddTableConverter
 from parity.layers.base import CANONICAL, Config, Constant, KerasSide, LayerKind, Source, TorchSide, code
 
@@ -475,6 +476,16 @@ def _masked_fill_torch_source(config: Config, shapes, layout) -> Source:
     return Source(None, call=f"{{y}} = {{x0}}.masked_fill({M}, {written})")
 
 
+def _masked_fill_torch_call(module, config: Config, x):
+    """Rule ``masked_fill_polarity``: torch's ``masked_fill(M, v)`` fills where M is True
+    (torch/_tensor_docs.py, masked_fill_), so M is the canonical mask itself; Keras' masks mark with
+    True what is KEPT (keras/src/layers/activations/softmax.py adds a large negative where the mask is
+    False; MultiHeadAttention's attention_mask likewise). Switched off, the Keras-style keep-mask is
+    handed to masked_fill as it is: every kept score becomes the fill value instead."""
+    mask = module.mask if enabled("masked_fill_polarity") else ~module.mask
+    return x.masked_fill(mask, module.value)
+
+
 def _masked_fill_validate(config: Config, shapes) -> None:
     M = np.asarray(config["mask"])
     shape = shapes[0]
@@ -521,6 +532,7 @@ MASKED_FILL = LayerKind(
     scratch=_masked_fill_scratch,
     torch=TorchSide(
         build=lambda config, shapes, layout: _torch_module("MaskedFill")(config["mask"], config["value"]),
+        call=_masked_fill_torch_call,
         modules=("framework.pytorch.tensor_ops.MaskedFill",),
         read_module=lambda m, s: {"mask": m.mask.numpy().tolist(), "value": m.value},
         ops=("aten.masked_fill.Scalar", "aten.where.ScalarOther"),
