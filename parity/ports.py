@@ -31,7 +31,7 @@ import numpy as np
 from parity.agreement.records import Record, compare_arrays
 from parity.divergences import all_divergences
 from parity.runners import RunRequest, run
-from parity.spec.model import ModelSpec, SpecError, _same_value
+from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import tolerance
 from parity.training.spec import OPTIMIZERS
 
@@ -135,6 +135,7 @@ def _divergences_by_key() -> dict[tuple[str, str], list]:
 
 def pair(a: ModelSpec, b: ModelSpec) -> tuple[list[str], list[Difference]]:
     """(structural differences that stop a pairing, configuration differences of paired layers)."""
+    a, b = canonical_order(a), canonical_order(b)
     sa, sb = a.structure(), b.structure()
     structural = []
     if not _same_value(sa["input_shape"], sb["input_shape"]):
@@ -393,7 +394,7 @@ def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:
 
 def _renaming(source: ModelSpec, target: ModelSpec) -> Callable[[str], str]:
     """Canonical names of ``source`` ("conv1.W") as the paired layers of ``target`` name them ("conv2d.W")."""
-    names = {a.name: b.name for a, b in zip(source.nodes, target.nodes)}
+    names = {a.name: b.name for a, b in zip(canonical_order(source).nodes, canonical_order(target).nodes)}
 
     def rename(key: str) -> str:
         layer, _, param = key.rpartition(".")

@@ -144,6 +144,34 @@ def _scratch_layers(spec: ModelSpec):
     return layers, previous
 
 
+class _Parameter:
+    """A parameter the model uses directly (``x + self.pos``), seen as a module holding one ``weight``:
+    the key its kind's converter reads (parity.convert.tensor_ops), whatever the attribute's name."""
+
+    def __init__(self, parameter) -> None:
+        self.parameter = parameter
+
+    def named_parameters(self):
+        return [("weight", self.parameter)]
+
+    def state_dict(self):
+        return {"weight": self.parameter.detach()}
+
+    def load_state_dict(self, state) -> None:
+        import torch
+
+        with torch.no_grad():
+            self.parameter.copy_(state["weight"])
+
+
+def weights_owner(model, name: str):
+    """The torch module of a spec node (``features.3``), or the parameter a node is named after (``pos``)."""
+    try:
+        return model.get_submodule(name)
+    except AttributeError:
+        return _Parameter(model.get_parameter(name))
+
+
 def original_run(model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray, dtype: str = "float64") -> dict:
     """Run the user's model in float64 on canonical ``inputs``; everything returned is canonical.
 
@@ -168,7 +196,7 @@ def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     Y = model(X)
     G = torch.tensor(layouts[spec.output].from_canonical(cotangent), dtype=torch_dtype)
     weighted = [
-        (node, model.get_submodule(node.name))
+        (node, weights_owner(model, node.name))
         for node in spec.nodes
         if node.shares is None and REGISTRY[node.kind].converter is not NO_WEIGHTS
     ]
@@ -207,7 +235,7 @@ def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
             if torch_model:
                 import torch
 
-                module = model.get_submodule(node.name)
+                module = weights_owner(model, node.name)
                 state = kind.converter.to_torch(layer, layer_weights(layer, weights), previous(node))
                 current = module.state_dict()
                 for key, value in current.items():

@@ -63,10 +63,14 @@ def relative_error(ref: np.ndarray, other: np.ndarray) -> float:
         return float("inf")
     if ref.size == 0:
         return 0.0
-    abs_err = float(np.max(np.abs(ref - other)))
+    # equal entries count as no error, equal infinities included (scores masked with -inf before a
+    # softmax): inf - inf is NaN, which would read as a disagreement
+    with np.errstate(invalid="ignore"):
+        abs_err = float(np.max(np.where(ref == other, 0.0, np.abs(ref - other))))
     if np.isnan(abs_err):
         return float("inf")
-    scale = float(np.max(np.abs(ref)))
+    finite = np.abs(ref[np.isfinite(ref)])
+    scale = float(np.max(finite)) if finite.size else 0.0
     if scale == 0.0:
         return 0.0 if abs_err == 0.0 else float("inf")
     return abs_err / scale

@@ -194,6 +194,14 @@ PORTS: dict[str, Port] = {
     "text_classifier": Port(
         "text", "text_classifier", _text("input_dim", "output_dim", "num_classes"), "Embedding, x.mean(dim=1), Linear"
     ),
+    # tensor_ops family: raw operations written in forward
+    "scale": Port("tensor_ops", "scale", _keys("factor", "divide"), "x / c"),
+    "matmul": Port("tensor_ops", "matmul", _keys(), "x @ x.transpose(-2, -1)"),
+    "reshape": Port("tensor_ops", "reshape", _keys("target_shape"), "x.view(B, *shape) / layers.Reshape"),
+    "permute": Port("tensor_ops", "permute", _keys("dims"), "x.permute(0, *dims) / layers.Permute"),
+    "slice": Port("tensor_ops", "slice_last", _keys("start", "stop"), "x[..., a:b]"),
+    "masked_fill": Port("tensor_ops", "masked_fill", _keys("diagonal"), "a mask buffer, -inf, softmax"),
+    "add_table": Port("tensor_ops", "add_table", _keys("batch_axis"), "x + self.pos"),
 }
 
 

@@ -418,7 +418,42 @@ def _decoder_spec() -> ModelSpec:
     )
 
 
-SPECS = [_decoder_spec(), _image_spec(), _sequence_spec(), _attention_spec(), _depthwise_spec(), _pooled_spec(), _token_spec()]
+def _raw_ops_spec() -> ModelSpec:
+    """Attention written out of tensor operations (parity/layers/tensor_ops.py)."""
+    n = Node
+    causal = [[j > i for j in range(4)] for i in range(4)]
+    return ModelSpec(
+        "raw_ops",
+        (4, 6),
+        (
+            n("pos", "add_table", {"shape": [4, 6]}),
+            n("first", "slice", {"start": 0, "stop": 4}, ("pos",)),
+            n("heads", "reshape", {"target_shape": [4, 2, 2]}, ("first",)),
+            n("by_head", "permute", {"dims": [2, 1, 3]}, ("heads",)),
+            n("kt", "permute", {"dims": [1, 3, 2]}, ("by_head",)),
+            n("scores", "matmul", {}, ("by_head", "kt")),
+            n("scaled", "scale", {"factor": 2.0, "divide": True}, ("scores",)),
+            n("masked", "masked_fill", {"mask": causal, "value": float("-inf")}, ("scaled",)),
+            n("weights", "softmax", {}, ("masked",)),
+            n("mixed", "matmul", {}, ("weights", "by_head")),
+            n("back", "permute", {"dims": [2, 1, 3]}, ("mixed",)),
+            n("merged", "reshape", {"target_shape": [4, 4]}, ("back",)),
+            n("tripled", "scale", {"factor": 3.0}, ("merged",)),
+            n("fc", "dense", {"units": 2}, ("tripled",)),
+        ),
+    )
+
+
+SPECS = [
+    _decoder_spec(),
+    _image_spec(),
+    _sequence_spec(),
+    _attention_spec(),
+    _depthwise_spec(),
+    _pooled_spec(),
+    _token_spec(),
+    _raw_ops_spec(),
+]
 
 
 def test_the_specs_cover_every_kind():

@@ -3,11 +3,12 @@
 Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
 """
 
-from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent
+from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, tensor_ops
 from parity.layers.base import (
     CANONICAL,
     CHANNELS_FIRST,
     FLAT_CHANNELS_FIRST,
+    Constant,
     KerasSide,
     LayerKind,
     Registry,
@@ -16,11 +17,12 @@ from parity.layers.base import (
     Traits,
 )
 
-REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS, *norm.KINDS, *pooling.KINDS, *attention.KINDS, *embedding.KINDS])
+REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS, *norm.KINDS, *pooling.KINDS, *attention.KINDS, *embedding.KINDS, *tensor_ops.KINDS])
 
 __all__ = [
     "CANONICAL",
     "CHANNELS_FIRST",
+    "Constant",
     "FLAT_CHANNELS_FIRST",
     "REGISTRY",
     "KerasSide",

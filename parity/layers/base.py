@@ -78,7 +78,9 @@ class TorchSide:
             ``NotThisKind`` when the module is another kind listing the same class.
         ops: ATen operators this kind stands for in a captured graph (``"aten.relu.default"``).
         read_op: (args, kwargs, canonical input shapes, input layout) -> config, for the importer;
-            may return None when the call is not one this kind covers.
+            may return None when the call is not one this kind covers. ``kwargs`` also carries
+            ``"_op"`` (the operator's name, for a kind listing several) and, for one piece of an
+            operator returning several tensors (``x.chunk(3, -1)``), ``"_item"`` (its index).
         layout: the layout of the output: "follow" (the layout the module read), or one of
             CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input).
         source: (config, input shapes, input layout) -> ``Source``: what ``build`` builds, as code.
@@ -89,6 +91,10 @@ class TorchSide:
             input is handed over in the layout its first reader needs.
         integer_input: the module reads integer ids (nn.Embedding): a model whose input it reads
             has ``input_dtype == "int"``, and the importer traces it with integer ids.
+        constants: the operator may read a parameter, buffer or constant tensor outside any
+            registered module (``x + self.pos``, ``s.masked_fill(self.mask, v)``): the importer
+            hands ``read_op`` each such argument as a ``Constant``. A kind reading a parameter
+            has that one weight, and its node is named after the parameter (``pos``).
     """
 
     build: Callable[..., Any]
@@ -101,6 +107,22 @@ class TorchSide:
     source: Callable[..., Source] | None = None
     reads: str | None = None
     integer_input: bool = False
+    constants: bool = False
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A parameter, buffer or constant tensor an operator reads (``TorchSide.constants``).
+
+    Attributes:
+        name: where the model holds it (``pos``, ``blocks.0.mask``); "" for a constant computed in forward.
+        value: its value (NumPy).
+        parameter: it trains (an ``nn.Parameter``), so it is a weight, never a constant of the config.
+    """
+
+    name: str
+    value: Any
+    parameter: bool
 
 
 @dataclass(frozen=True)

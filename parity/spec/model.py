@@ -204,6 +204,37 @@ def _same_value(x: Any, y: Any) -> bool:
     return type(x) is type(y) and x == y
 
 
+def canonical_order(spec: ModelSpec) -> ModelSpec:
+    """The spec with its layers in one order fixed by the graph alone, whoever wrote it down.
+
+    Two importers list the parallel branches of one graph in their own orders (torch.export in
+    the order forward runs, Keras by depth), so specs are paired position by position only after
+    this: repeatedly the ready layer (every input placed) that reads the earliest-placed layers,
+    ties broken by kind, then configuration. A chain keeps its order.
+    """
+    from parity.layers import REGISTRY
+
+    position: dict[str, int] = {INPUT: -1}
+    remaining = list(spec.nodes)
+    ordered: list[Node] = []
+
+    def key(node: Node):
+        defaults = REGISTRY[node.kind].defaults if node.kind in REGISTRY else {}
+        config = json.dumps({**defaults, **node.config}, sort_keys=True, default=str)
+        shares = -2 if node.shares is None else position[node.shares]
+        return (sorted(position[i] for i in node.inputs), [position[i] for i in node.inputs], node.kind, config, shares)
+
+    while remaining:
+        ready = [n for n in remaining if all(i in position for i in n.inputs) and (n.shares is None or n.shares in position)]
+        chosen = min(ready, key=key)
+        position[chosen.name] = len(ordered)
+        ordered.append(chosen)
+        remaining.remove(chosen)
+    if [n.name for n in ordered] == [n.name for n in spec.nodes]:
+        return spec
+    return ModelSpec(spec.name, spec.input_shape, tuple(ordered), spec.output, spec.input_dtype)
+
+
 def same_structure(a: ModelSpec, b: ModelSpec) -> list[str]:
     """Every difference between two specs up to layer names, one readable line each; [] when equal.
 
@@ -211,6 +242,7 @@ def same_structure(a: ModelSpec, b: ModelSpec) -> list[str]:
     configuration key (defaults filled in, floats to a relative 1e-12), the inputs and the
     shared weights, then the output. A layer that is missing or extra is one line.
     """
+    a, b = canonical_order(a), canonical_order(b)
     sa, sb = a.structure(), b.structure()
     lines = []
     for key in ("input_shape", "input_dtype", "output"):

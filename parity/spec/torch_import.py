@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY
+from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY, Constant
 from parity.spec.generate import Layout, layouts_of, node_shapes
 from parity.spec.model import INPUT, ModelSpec, Node, SpecError
 
@@ -188,6 +188,8 @@ class _Importer:
         self.canonical: dict[str, Shape] = {INPUT: self.input_shape}
         self.values: dict[Any, _Value] = {}
         self.constants: set = set()  # parameters, buffers, lifted constants
+        self.constant_values: dict[Any, Constant] = {}  # their values, and constants folded from them
+        self.pieces: set = set()  # calls returning several tensors (x.chunk(3, -1)), read through getitem
         self.redirect: dict[Any, _Value] = {}  # fx nodes whose value is a spec node's (out[:, -1])
         self.counters: dict[str, int] = {}
         self.calls: dict[str, list[str]] = {}  # module path -> its call keys, in order
@@ -247,6 +249,7 @@ class _Importer:
                         self.calls[path].append(key)
 
         self.read_input_as(self.first_reader(user_inputs, member, group_path))
+        held = self.held_tensors()
         output_value = None
         for fx_node in self.graph.nodes:
             if fx_node.op == "placeholder":
@@ -254,6 +257,8 @@ class _Importer:
                     self.values[fx_node] = _Value(INPUT, self.input_torch_shape, self.input_layout)
                 else:
                     self.constants.add(fx_node)
+                    if fx_node.name in held:
+                        self.constant_values[fx_node] = held[fx_node.name]
             elif fx_node.op == "get_attr":
                 self.constants.add(fx_node)
             elif fx_node.op == "output":
@@ -275,6 +280,20 @@ class _Importer:
             raise ImportError_(str(error)) from None
         self.check_shapes(spec)
         return spec
+
+    def held_tensors(self) -> dict[str, Constant]:
+        """Placeholder name -> the parameter, buffer or lifted constant it stands for, with its value."""
+        signature = self.program.graph_signature
+        state, lifted = self.program.state_dict, getattr(self.program, "constants", {})
+        held = {}
+        for placeholder, target in signature.inputs_to_parameters.items():
+            held[placeholder] = Constant(target, state[target].detach().numpy(), True)
+        for placeholder, target in signature.inputs_to_buffers.items():
+            value = state[target] if target in state else lifted[target]
+            held[placeholder] = Constant(target, value.detach().numpy(), False)
+        for placeholder, target in getattr(signature, "inputs_to_lifted_tensor_constants", {}).items():
+            held[placeholder] = Constant("", lifted[target].detach().numpy(), False)
+        return held
 
     def first_reader(self, user_inputs, member, group_path):
         """The kind of the first registered module or operator that reads the model's input."""
@@ -402,15 +421,28 @@ class _Importer:
         where = self.where(fx_node)
         if op.startswith(NO_VALUE_PREFIXES):
             return
-        tensors = _tensor_args((fx_node.args, fx_node.kwargs))
+        args, kwargs = fx_node.args, dict(fx_node.kwargs)
+        if fx_node.target is operator.getitem and fx_node.args[0] in self.pieces:
+            source = fx_node.args[0]  # one piece of x.chunk(3, -1): the kinds read the call that split it
+            op, args, kwargs = _op_name(source), source.args, {**source.kwargs, "_item": fx_node.args[1]}
+        tensors = _tensor_args((args, kwargs))
+        if isinstance(fx_node.meta.get("val"), (tuple, list)) and tensors and not self.all_constant(tensors):
+            self.pieces.add(fx_node)
+            return
+        if self.all_constant(tensors) and self.fold(fx_node):
+            return
         if op in PASS_THROUGH or self.full_slice(fx_node, op):
             (value,) = self.input_values(tensors[:1], where, f"call {op}")
             self.values[fx_node] = value
             return
         if op in ("aten.permute.default", "aten.transpose.int", "aten.movedim.int"):
             (value,) = self.input_values(tensors[:1], where, f"call {op}")
-            self.values[fx_node] = self.relayout(fx_node, op, value, where)
-            return
+            try:
+                self.values[fx_node] = self.relayout(fx_node, op, value, where)
+                return
+            except ImportError_:
+                if not REGISTRY.for_torch_op(op):
+                    raise  # no kind reorders axes this way either
         stack = list((fx_node.meta.get("nn_module_stack") or {}).values())
         if stack and stack[-1][0]:
             module = self.module(stack[-1][0])
@@ -427,29 +459,86 @@ class _Importer:
                 f"{op} with train=True in eval mode (F.dropout's default training=True drops in eval too; "
                 "pass training=self.training)",
             )
-        in_values = self.input_values(tensors, where, f"call {op}")
+        held = [t for t in tensors if t in self.constants]
+        in_values = self.input_values([t for t in tensors if t not in self.constants], where, f"call {op}")
+        if not in_values:
+            raise self.fail(where, f"call {op} reads no tensor the model computes")
         shapes = [self.canonical[v.node] for v in in_values]
         layout = in_values[0].layout.tag
         reasons = []
         for kind in candidates:
             if (kind.arity == 1 and len(in_values) != 1) or (kind.arity == 0 and len(in_values) < 2):
                 continue
+            if kind.arity > 1 and len(in_values) != kind.arity:
+                continue
+            if held and not kind.torch.constants:
+                continue
             try:
-                config = kind.torch.read_op(fx_node.args, dict(fx_node.kwargs), shapes, layout)
+                config = kind.torch.read_op(self.with_constants(args), {**kwargs, "_op": op}, shapes, layout)
             except ValueError as error:
                 reasons.append(str(error))
                 continue
             if config is not None:
                 if len({v.layout for v in in_values}) > 1:
                     raise self.fail(where, f"{op} joins tensors of different layouts ({kind.name})")
-                self.counters[kind.name] = count = self.counters.get(kind.name, 0) + 1
-                node_name = self.unique(kind.name if count == 1 else f"{kind.name}_{count - 1}")
+                parameters = [self.constant_values[t].name for t in held if self.constant_values.get(t, None) and self.constant_values[t].parameter]
+                if parameters:  # a kind with the parameter as its weight: named after it (pos)
+                    node_name = self.unique(parameters[0])
+                else:
+                    self.counters[kind.name] = count = self.counters.get(kind.name, 0) + 1
+                    node_name = self.unique(kind.name if count == 1 else f"{kind.name}_{count - 1}")
                 self.values[fx_node] = self.add_node(node_name, kind, dict(config), in_values, fx_node, where)
                 return
         names = ", ".join(k.name for k in candidates)
         if reasons:
             raise self.fail(where, f"{op} ({names}): {reasons[0]}")
+        if held:
+            raise self.fail(
+                where,
+                f"{op} reads a parameter or constant tensor outside a registered module ({names} does not cover "
+                f"this use); {self.supported()}",
+            )
         raise self.fail(where, f"unsupported call {op}: {names} does not cover it with these arguments")
+
+    def all_constant(self, tensors) -> bool:
+        return all(t in self.constants for t in tensors)
+
+    def fold(self, fx_node) -> bool:
+        """A call computing from buffers and constants only (``~self.mask``, ``torch.ones(T, T).tril()``)
+        is a constant too: computed here, once. A parameter never folds (it trains)."""
+        import torch
+
+        tensors = _tensor_args((fx_node.args, fx_node.kwargs))
+        if any(t not in self.constant_values or self.constant_values[t].parameter for t in tensors):
+            return False
+        if not hasattr(fx_node.target, "_schema") or "rand" in str(fx_node.target):
+            return False
+
+        def value(arg):
+            if isinstance(arg, (list, tuple)):
+                return type(arg)(value(a) for a in arg)
+            if arg in self.constant_values:
+                return torch.as_tensor(self.constant_values[arg].value)
+            return arg
+
+        try:
+            result = fx_node.target(*value(list(fx_node.args)), **{k: value(v) for k, v in fx_node.kwargs.items()})
+        except Exception:  # noqa: BLE001  not computable here: left to the kinds, which refuse it in one line
+            return False
+        if not isinstance(result, torch.Tensor):
+            return False
+        names = {self.constant_values[t].name for t in tensors}
+        self.constants.add(fx_node)
+        self.constant_values[fx_node] = Constant(names.pop() if len(names) == 1 else "", result.numpy(), False)
+        return True
+
+    def with_constants(self, args):
+        """The call's arguments with each constant tensor as a ``Constant`` (its value, whether it trains)."""
+        if isinstance(args, (list, tuple)):
+            return type(args)(self.with_constants(a) for a in args)
+        if args in self.constant_values if _hashable(args) else False:
+            return self.constant_values[args]
+        return args
 
     def relayout(self, fx_node, op: str, value: _Value, where: str) -> _Value:
         """``x.permute(0, 2, 1)`` / ``x.transpose(1, 2)`` / ``x.movedim(1, -1)`` (and the 4-D permutes) move the channel axis
@@ -468,7 +557,7 @@ class _Importer:
         to_end, to_front = [0, *range(2, rank), 1], [0, rank - 1, *range(1, rank - 1)]
         if dims == to_end and value.layout.tag == CHANNELS_FIRST:
             layout = Layout(CANONICAL)
-        elif dims == to_front and value.layout.tag == CANONICAL and rank >= 3:
+        elif dims == to_front and value.layout.tag == CANONICAL and rank >= 3 and not self.read_in_order(fx_node):
             layout = Layout(CHANNELS_FIRST)
         else:
             raise self.fail(
@@ -477,6 +566,16 @@ class _Importer:
                 "the front and the end is supported)",
             )
         return _Value(value.node, tuple(_batch_free(fx_node) or ()), layout)
+
+    @staticmethod
+    def read_in_order(fx_node) -> bool:
+        """A reader takes the permuted axes as they are (``k.transpose(1, 2)`` read by a matmul, whose
+        kinds all read torch's own order): the permute is then a ``permute`` node, not a relayout."""
+        for user in fx_node.users:
+            kinds = REGISTRY.for_torch_op(_op_name(user)) if user.op == "call_function" else []
+            if kinds and all(kind.torch.reads == CANONICAL for kind in kinds):
+                return True
+        return False
 
     @staticmethod
     def train_flag(fx_node) -> bool:
@@ -550,6 +649,14 @@ class _Importer:
                     f"torch computes shape {self.canonical[node.name]} (canonical) but the {node.kind} layer "
                     f"gives {tuple(shapes[node.name])}: this use of it is not supported",
                 )
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _container(module) -> bool:
