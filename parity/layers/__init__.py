@@ -3,7 +3,7 @@
 Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
 """
 
-from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent
+from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, transformer
 from parity.layers.base import (
     CANONICAL,
     CHANNELS_FIRST,
@@ -16,7 +16,7 @@ from parity.layers.base import (
     Traits,
 )
 
-REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS, *norm.KINDS, *pooling.KINDS, *attention.KINDS, *embedding.KINDS])
+REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS, *norm.KINDS, *pooling.KINDS, *attention.KINDS, *transformer.KINDS, *embedding.KINDS])
 
 __all__ = [
     "CANONICAL",
