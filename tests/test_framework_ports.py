@@ -184,6 +184,19 @@ PORTS: dict[str, Port] = {
         _keys("num_heads", "key_dim", "use_bias", "causal"),
         "attn(x, x, x, need_weights=False)[0] / MHA(x, x)",
     ),
+    # transformer family: batch-first (B, T, E)
+    "transformer_encoder": Port(
+        "transformer",
+        "transformer_encoder",
+        _keys("num_heads", "dim_feedforward", "dropout", "activation", "layer_norm_eps", "norm_first", "use_bias"),
+        "nn.TransformerEncoderLayer(batch_first=True) / a Layer of Keras layers",
+    ),
+    "transformer_encoder_norm_first": Port(
+        "transformer",
+        "transformer_encoder_norm_first",
+        _keys("num_heads", "dim_feedforward", "dropout", "activation", "layer_norm_eps", "norm_first", "use_bias"),
+        "pre-norm, GELU",
+    ),
     # global pooling family
     "global_avg_pool2d": Port("pooling_layers", "global_avg_pool2d", _keys("keepdims"), "AdaptiveAvgPool2d(1), Flatten"),
     "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),

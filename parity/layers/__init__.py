@@ -3,7 +3,7 @@
 Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
 """
 
-from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, tensor_ops
+from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, tensor_ops, transformer
 from parity.layers.base import (
     CANONICAL,
     CHANNELS_FIRST,
@@ -17,7 +17,20 @@ from parity.layers.base import (
     Traits,
 )
 
-REGISTRY = Registry([*dense.KINDS, *conv.KINDS, *recurrent.KINDS, *merge.KINDS, *norm.KINDS, *pooling.KINDS, *attention.KINDS, *embedding.KINDS, *tensor_ops.KINDS])
+REGISTRY = Registry(
+    [
+        *dense.KINDS,
+        *conv.KINDS,
+        *recurrent.KINDS,
+        *merge.KINDS,
+        *norm.KINDS,
+        *pooling.KINDS,
+        *attention.KINDS,
+        *transformer.KINDS,
+        *embedding.KINDS,
+        *tensor_ops.KINDS,
+    ]
+)
 
 __all__ = [
     "CANONICAL",
