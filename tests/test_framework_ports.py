@@ -188,6 +188,20 @@ PORTS: dict[str, Port] = {
     "text_classifier": Port(
         "text", "text_classifier", _text("input_dim", "output_dim", "num_classes"), "Embedding, x.mean(dim=1), Linear"
     ),
+    # models family: whole networks, graphs with residual adds
+    "text_lstm": Port(
+        "text",
+        "text_lstm",
+        _keys("input_dim", "output_dim", "units", "num_classes"),
+        "torch.cat([out[:, -1, :H], out[:, 0, H:]]): both final states",
+    ),
+    "char_lstm": Port("text", "char_lstm", _keys("input_dim", "output_dim", "units"), "out (every step) -> Linear"),
+    "resnet_small": Port(
+        "resnet", "resnet_small", _keys("filters", "filters_2", "num_classes"), "out + shortcut(x); strided 3x3: Conv2d"
+    ),
+    "tcn": Port(
+        "tcn", "tcn", _keys("filters", "kernel_size", "dilations", "num_classes"), "causal Conv1d, x.mean(dim=2)"
+    ),
 }
 
 

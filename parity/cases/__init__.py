@@ -5,10 +5,10 @@ nothing in a family imports it back. ``parity.case`` holds the ``Case`` dataclas
 """
 
 from parity.case import Case, CaseError
-from parity.cases import attention, conv, dense, embedding, norm, pooling, recurrent
+from parity.cases import attention, conv, dense, embedding, models, norm, pooling, recurrent
 
 CASES: dict[str, Case] = {}
-for _family in (conv, dense, recurrent, norm, pooling, attention, embedding):
+for _family in (conv, dense, recurrent, norm, pooling, attention, embedding, models):
     for _case in _family.CASES:
         if _case.name in CASES:
             raise ValueError(f"case {_case.name!r} registered twice")
