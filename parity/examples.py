@@ -1,9 +1,9 @@
-"""Motivating examples on real data that ships with scikit-learn (nothing is downloaded).
+"""Motivating examples on real data that ships with scikit-learn or with Python itself (nothing is downloaded).
 
 Each example trains one case from identical initial weights, on the same mini-batches
-in the same order, in scratch and in every framework, then reports held-out accuracy
-(or error) per implementation, compares the trajectories step by step, and draws
-every implementation's loss curve on one plot.
+in the same order, in scratch and in every framework, then reports a held-out score per
+implementation (accuracy, error, or a language model's perplexity), compares the trajectories
+step by step, and draws every implementation's loss curve on one plot.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ class Example:
     case: str
     config: dict[str, Any]
     load: Callable[[], tuple[np.ndarray, np.ndarray]]  # features (N, ...) and targets, raw
-    metric: str  # "accuracy" or "rmse"
+    metric: str  # "accuracy", "rmse" or "perplexity"
     optimizer: str = "adam"
     steps: int = 300
     batch: int = 32
     overrides: dict[str, Any] = field(default_factory=dict)  # optimiser hyperparameters
+    held_out: Callable[..., tuple] | None = None  # (X, y, seed) -> train/test split; ``split`` by default
 
 
 def _digits_flat():
@@ -64,6 +65,45 @@ def _diabetes():
     return X, ((y - y.mean()) / y.std()).reshape(-1, 1)
 
 
+# Character language model on the English text that ships with Python: pydoc's help topics.
+CHAR_VOCAB = 48  # the 47 most frequent characters, and one id for every other character
+CHAR_STEPS = 32  # characters per window
+
+
+def pydoc_text() -> str:
+    """The text of every ``help()`` topic (``pydoc_data.topics.topics``), in the order of their names."""
+    from pydoc_data.topics import topics
+
+    return "\n".join(topics[name] for name in sorted(topics))
+
+
+def char_ids(text: str, vocab: int = CHAR_VOCAB) -> tuple[np.ndarray, list[str]]:
+    """Each character's id: the most frequent characters first (ties by code point), the rarest share id vocab - 1."""
+    counts: dict[str, int] = {}
+    for char in text:
+        counts[char] = counts.get(char, 0) + 1
+    chars = sorted(counts, key=lambda c: (-counts[c], c))[: vocab - 1]
+    index = {c: i for i, c in enumerate(chars)}
+    return np.array([index.get(c, vocab - 1) for c in text], dtype=np.int64), chars
+
+
+def _pydoc_windows(steps: int = CHAR_STEPS, limit: int | None = None):
+    """Non-overlapping windows of the text, in text order: X[n] = ids[nT : nT + T], y[n] = X[n] shifted by one."""
+    ids, _ = char_ids(pydoc_text())
+    if limit is not None:
+        ids = ids[:limit]
+    n = (len(ids) - 1) // steps
+    X = ids[: n * steps].reshape(n, steps)  # (N, T)
+    y = ids[1 : n * steps + 1].reshape(n, steps)  # (N, T): the next character at every step
+    return X, y
+
+
+def tail_split(X: np.ndarray, y: np.ndarray, seed: int):
+    """The last 10 % of the windows, in text order, held out: no held-out character is in a training window."""
+    n_test = max(1, len(X) // 10)
+    return X[:-n_test], X[-n_test:], y[:-n_test], y[-n_test:]
+
+
 EXAMPLES: dict[str, Example] = {
     e.name: e
     for e in [
@@ -72,6 +112,19 @@ EXAMPLES: dict[str, Example] = {
         Example("digits_mlp", "MLP on 8x8 digits (load_digits, 64 pixels, 10 classes)", "mlp", {"input_shape": [64], "units": [64], "num_classes": 10}, _digits_flat, "accuracy", "adam", 400, 32, {"learning_rate": 0.005}),
         Example("digits_lstm", "LSTM reading each 8x8 digit row by row (8 steps of 8 pixels)", "lstm_classifier", {"input_shape": [8, 8], "units": 32, "num_classes": 10}, _digits_rows, "accuracy", "adam", 300, 32, {"learning_rate": 0.01}),
         Example("digits_cnn", "CNN on 8x8x1 digit images (load_digits)", "cnn", {"input_shape": [8, 8, 1], "filters": [8, 16], "num_classes": 10}, _digits_image, "accuracy", "adam", 300, 32, {"learning_rate": 0.005}),
+        Example(
+            "pydoc_char_lstm",
+            f"Character-level LSTM language model on pydoc's help topics ({CHAR_STEPS}-character windows, {CHAR_VOCAB} ids)",
+            "char_lstm",
+            {"input_dim": CHAR_VOCAB, "output_dim": 16, "units": 64, "input_shape": [CHAR_STEPS]},
+            _pydoc_windows,
+            "perplexity",
+            "momentum",  # linear in the gradient: Keras' TensorFlow Adam differs on embedding rows (see tests/test_models.py)
+            400,
+            32,
+            {"learning_rate": 1.0},
+            held_out=tail_split,
+        ),
     ]
 }
 
@@ -93,7 +146,15 @@ def split(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
 
 
 def score(metric: str, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, str]:
-    """(value, text): accuracy counts whole samples, so equal accuracies are equal to the sample."""
+    """(value, text): accuracy counts whole samples, so equal accuracies are equal to the sample;
+    perplexity is exp(mean cross-entropy) of logits (N, T, K) against the next ids (N, T)."""
+    if metric == "perplexity":  # exp of the mean cross-entropy per predicted id; lower is better
+        *lead, K = outputs.shape
+        Z = outputs.reshape(-1, K)  # (N * T, K)
+        m = Z.max(axis=1, keepdims=True)
+        logp = Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True))
+        value = float(np.exp(-logp[np.arange(len(Z)), targets.reshape(-1).astype(int)].mean()))
+        return value, f"{value:.4f}"
     if metric == "rmse":
         value = float(np.sqrt(np.mean((outputs - targets) ** 2)))
         return value, f"{value:.4f}"
@@ -117,7 +178,7 @@ def run_example(example: Example, impls, dtypes, seed: int = 0, steps: int | Non
     case = get_case(example.case)
     config = case.configure(example.config)
     X, y = example.load()
-    X_train, X_test, y_train, y_test = split(X, y, seed)
+    X_train, X_test, y_train, y_test = (example.held_out or split)(X, y, seed)
     spec = optimizer_spec(example.optimizer, example.overrides)
     if spec["kind"] in ("adam", "adamw"):
         spec["torch_keras_epsilon"] = True  # every implementation runs Keras' Adam: one trajectory, one scratch run

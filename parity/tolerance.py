@@ -41,6 +41,12 @@ FLOAT32_EPS_UNITS = 512.0
 # differences (that growth is what `parity train --plot` shows).
 TRAJECTORY_FLOAT64_REL = 1e-9
 
+# What a whole model (parity/cases/models.py: a text LSTM, a ResNet with BatchNorm in training
+# mode, a TCN) must reach in float64 against scratch, every quantity: 4096 eps ~ 9.1e-13, the
+# issue's "worst <= 1e-12". Two correct implementations of these small models differ by tens of
+# eps (measured: <= 1e-14); this number is a bound a test asserts, FLOAT64_REL still decides pass/fail.
+MODEL_FLOAT64_WORST = 4096 * EPS["float64"]
+
 # Central differences in float64 with h = 1e-6: truncation O(h²·f''') plus
 # cancellation O(eps·|L|/h) ~ 1e-10 for |L| ~ 1e1; a wrong derivative is off by O(1).
 FINITE_DIFFERENCE = 1e-6

@@ -75,40 +75,45 @@ class BinaryCrossEntropyWithLogits(Loss):
 
 
 class SoftmaxCrossEntropyWithLogits(Loss):
-    """Softmax cross-entropy on logits with integer labels.
+    """Softmax cross-entropy on logits with integer labels, the classes on the last axis.
 
     torch.nn.CrossEntropyLoss, keras.losses.SparseCategoricalCrossentropy(from_logits=True).
+    A sequence's logits (B, T, K) are B * T rows, each with its label, and the mean runs over all
+    of them (Keras' reduction; torch reads its classes on dim 1, so a torch port flattens first).
 
-    Forward, with y the integer label of each row::
+    Forward, with y the integer label of each row (N = B, or B * T for sequences)::
 
         log p = Z - logsumexp(Z)          # logsumexp(Z) = m + log sum exp(Z - m),  m = max(Z)
-        L = -mean_b log p[b, y_b]
+        L = -mean_n log p[n, y_n]
 
     Backward::
 
-        dZ = (softmax(Z) - onehot(y)) / B
+        dZ = (softmax(Z) - onehot(y)) / N
 
     Shapes:
-        Z, dZ: (B, K)
-        y: (B,) integers in [0, K)
+        Z, dZ: (B, K) or (B, T, K)
+        y: (B,) or (B, T), integers in [0, K)
     """
 
     def forward(self, Z, y):
-        B, K = Z.shape
-        y = np.asarray(y).astype(np.int64).reshape(B)
+        *lead, K = Z.shape
+        N = int(np.prod(lead))
+        y = np.asarray(y).astype(np.int64).reshape(N)
         if y.min() < 0 or y.max() >= K:
             raise ValueError(f"SoftmaxCrossEntropyWithLogits: labels must lie in [0, {K}), received range [{y.min()}, {y.max()}]")
-        m = Z.max(axis=1, keepdims=True)  # (B, 1)
-        logp = Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True))  # (B, K)
+        Z = Z.reshape(N, K)  # (N, K): one row per label
+        m = Z.max(axis=1, keepdims=True)  # (N, 1)
+        logp = Z - m - np.log(np.exp(Z - m).sum(axis=1, keepdims=True))  # (N, K)
         self.P = np.exp(logp)
         self.y = y
-        return -logp[np.arange(B), y].mean()
+        self.shape = (*lead, K)
+        return -logp[np.arange(N), y].mean()
 
     def backward(self):
-        B = self.P.shape[0]
+        N = self.P.shape[0]
         dZ = self.P.copy()
-        dZ[np.arange(B), self.y] -= 1
-        return dZ / B
+        dZ[np.arange(N), self.y] -= 1
+        return (dZ / N).reshape(self.shape)  # (B, K) or (B, T, K)
 
 
 LOSSES = {

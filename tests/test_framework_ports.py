@@ -215,6 +215,20 @@ PORTS: dict[str, Port] = {
     "slice": Port("tensor_ops", "slice_last", _keys("start", "stop"), "x[..., a:b]"),
     "masked_fill": Port("tensor_ops", "masked_fill", _keys("diagonal"), "a mask buffer, -inf, softmax"),
     "add_table": Port("tensor_ops", "add_table", _keys("batch_axis"), "x + self.pos"),
+    # models family: whole networks, graphs with residual adds
+    "text_lstm": Port(
+        "text",
+        "text_lstm",
+        _keys("input_dim", "output_dim", "units", "num_classes"),
+        "torch.cat([out[:, -1, :H], out[:, 0, H:]]): both final states",
+    ),
+    "char_lstm": Port("text", "char_lstm", _keys("input_dim", "output_dim", "units"), "out (every step) -> Linear"),
+    "resnet_small": Port(
+        "resnet", "resnet_small", _keys("filters", "filters_2", "num_classes"), "out + shortcut(x); strided 3x3: Conv2d"
+    ),
+    "tcn": Port(
+        "tcn", "tcn", _keys("filters", "kernel_size", "dilations", "num_classes"), "causal Conv1d, x.mean(dim=2)"
+    ),
 }
 
 

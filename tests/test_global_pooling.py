@@ -100,6 +100,17 @@ class SequenceMax(nn.Module):
         return self.fc(x.amax(dim=1))
 
 
+class Conv1dStepMax(nn.Module):
+    """A Conv1d's channels-first (B, C, L) map pooled where it is, over dim 2 (a TCN's head)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = nn.Conv1d(2, 4, 3), nn.Linear(4, 2)
+
+    def forward(self, x):  # x: (B, C, L)
+        return self.fc(self.conv(x).amax(dim=2))
+
+
 MODELS = {
     "adaptive_avg_then_flatten": (
         lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)),
@@ -114,6 +125,7 @@ MODELS = {
     "mean_dims": (MeanHead, (3, 6, 6), ["conv2d", "global_avg_pool2d", "dense"]),
     "functional_adaptive": (AdaptiveHead, (3, 6, 6), ["conv2d", "global_avg_pool2d", "flatten", "dense"]),
     "sequence_amax": (SequenceMax, (5, 4), ["global_max_pool1d", "dense"]),
+    "conv1d_steps_amax": (Conv1dStepMax, (2, 9), ["conv1d", "global_max_pool1d", "dense"]),
 }
 
 

@@ -13,31 +13,45 @@ from torch import nn
 
 
 class GlobalAvgPool1d(nn.Module):
-    """z = mean over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims."""
+    """z = mean over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims.
 
-    def __init__(self, keepdims: bool = False) -> None:
+    ``dim=2`` pools a channels-first map (B, C, L), as a Conv1d leaves it: ``x.mean(dim=2)``
+    -> (B, C), or (B, C, 1) with keepdims.
+    """
+
+    def __init__(self, keepdims: bool = False, dim: int = 1) -> None:
         super().__init__()
+        if dim not in (1, 2):
+            raise ValueError(f"GlobalAvgPool1d: dim must be 1 (B, T, F) or 2 (B, C, L), received {dim!r}")
         self.keepdims = keepdims
+        self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=1, keepdim=self.keepdims)  # (B, F) or (B, 1, F)
+        return x.mean(dim=self.dim, keepdim=self.keepdims)  # (B, F); keepdims: (B, 1, F) or (B, C, 1)
 
     def extra_repr(self) -> str:
-        return f"keepdims={self.keepdims}"
+        return f"keepdims={self.keepdims}, dim={self.dim}"
 
 
 class GlobalMaxPool1d(nn.Module):
-    """z = max over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims."""
+    """z = max over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims.
 
-    def __init__(self, keepdims: bool = False) -> None:
+    ``dim=2`` pools a channels-first map (B, C, L), as a Conv1d leaves it: ``x.amax(dim=2)``
+    -> (B, C), or (B, C, 1) with keepdims.
+    """
+
+    def __init__(self, keepdims: bool = False, dim: int = 1) -> None:
         super().__init__()
+        if dim not in (1, 2):
+            raise ValueError(f"GlobalMaxPool1d: dim must be 1 (B, T, F) or 2 (B, C, L), received {dim!r}")
         self.keepdims = keepdims
+        self.dim = dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.amax(dim=1, keepdim=self.keepdims)  # (B, F) or (B, 1, F)
+        return x.amax(dim=self.dim, keepdim=self.keepdims)  # (B, F); keepdims: (B, 1, F) or (B, C, 1)
 
     def extra_repr(self) -> str:
-        return f"keepdims={self.keepdims}"
+        return f"keepdims={self.keepdims}, dim={self.dim}"
 
 
 class GlobalAvgPool2d(nn.Module):

@@ -11,7 +11,10 @@ rule ``flatten_order`` of a following Dense (parity.convert.dense) permutes noth
 
 ``global_avg_pool1d`` / ``global_max_pool1d`` pool batch-first sequences (T, F) -> (F,) over the
 steps: ``x.mean(dim=1)`` / ``x.amax(dim=1)`` (framework.pytorch.pooling); torch's
-``nn.AdaptiveAvgPool1d`` would read (B, F, T).
+``nn.AdaptiveAvgPool1d`` would read (B, F, T). After a Conv1d the map is channels-first
+(B, C, L) and is pooled where it is, ``x.mean(dim=2)``: the pooled (B, C) is the canonical
+array either way (with keepdims, (B, C, 1) is the channels-first (B, 1, C)), so the output's
+layout follows the input's and nothing is permuted.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ def _reduce_op(spatial: int):
         keepdim = bool(args[2] if len(args) > 2 else kwargs.get("keepdim", False))
         if kwargs.get("dtype") is not None or len(shape) != spatial + 1:
             return None
-        if (spatial == 2) != (layout == CHANNELS_FIRST):
+        if spatial == 2 and layout != CHANNELS_FIRST:
             return None
-        expected = [2, 3] if spatial == 2 else [1]
+        # the steps of (B, T, F) are dim 1; of a Conv1d's channels-first (B, C, L), dim 2
+        expected = [2, 3] if spatial == 2 else [2] if layout == CHANNELS_FIRST else [1]
         return {"keepdims": keepdim} if _dims(dims, rank) == expected else None
 
     return read
@@ -76,9 +80,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         if spatial == 1:
             from framework.pytorch import pooling
 
-            if layout == CHANNELS_FIRST:
-                raise ValueError("a 1-D global pooling of a channels-first map")
-            return getattr(pooling, adaptive.replace("Adaptive", "Global"))(config["keepdims"])
+            dim = 2 if layout == CHANNELS_FIRST else 1  # a Conv1d's (B, C, L), or batch-first (B, T, F)
+            return getattr(pooling, adaptive.replace("Adaptive", "Global"))(config["keepdims"], dim=dim)
         if layout != CHANNELS_FIRST:
             raise ValueError(f"a 2-D global pooling of inputs {shapes[0]} (images (H, W, C) only)")
         from framework.pytorch import pooling
@@ -100,7 +103,7 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         keepdim = ", keepdim=True" if config["keepdims"] else ""
         if spatial == 1:
             if layout == CHANNELS_FIRST:
-                raise ValueError("a 1-D global pooling of a channels-first map")
+                return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=2{keepdim})")  # over the steps of (B, C, L)
             return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=1{keepdim})")  # over the steps of (B, T, F)
         if layout != CHANNELS_FIRST:
             raise ValueError(f"a 2-D global pooling of inputs {shapes[0]} (images (H, W, C) only)")

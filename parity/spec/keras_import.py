@@ -65,14 +65,13 @@ class _Reader:
                 current = self.emit(layer, [current], prefix)
             return current
         names = {id(t): n for t, n in zip(model.inputs, input_names)}
-        for depth in sorted(model._nodes_by_depth, reverse=True):  # inputs first
-            for knode in model._nodes_by_depth[depth]:
-                if knode.is_input or isinstance(knode.operation, keras.layers.InputLayer):
-                    continue
-                inputs = [names[id(t)] for t in knode.input_tensors]
-                out = self.emit(knode.operation, inputs, prefix, dict(knode.arguments.kwargs))
-                for tensor in knode.output_tensors:
-                    names[id(tensor)] = out
+        for knode in _call_order(model):
+            if knode.is_input or isinstance(knode.operation, keras.layers.InputLayer):
+                continue
+            inputs = [names[id(t)] for t in knode.input_tensors]
+            out = self.emit(knode.operation, inputs, prefix, dict(knode.arguments.kwargs))
+            for tensor in knode.output_tensors:
+                names[id(tensor)] = out
         return names[id(model.outputs[0])]
 
     def emit(self, layer, inputs: list[str], prefix: str, call_kwargs: dict | None = None) -> str:
@@ -130,3 +129,30 @@ class _Reader:
 
 def _activations() -> list[str]:
     return sorted({a for kind in REGISTRY for a in kind.keras.activations})
+
+
+def _call_order(model) -> list:
+    """The functional model's nodes in the order the code calls them, as far as the graph tells it:
+    depth first from the output, each node after its inputs, visited in argument order.
+
+    ``Add()([out, shortcut])`` thus lists the main branch, then the shortcut, then the add, the
+    order a torch ``forward`` computing ``out + self.shortcut(x)`` runs them in. Keras' own
+    ``_nodes_by_depth`` interleaves two branches of different lengths by their distance from the output.
+    """
+    network = {id(knode) for knodes in model._nodes_by_depth.values() for knode in knodes}
+    order, done = [], set()
+    for tensor in model.outputs:
+        operation, node_index, _ = tensor._keras_history
+        stack = [(operation._inbound_nodes[node_index], False)]
+        while stack:
+            knode, expanded = stack.pop()
+            if id(knode) in done:
+                continue
+            if expanded:
+                done.add(id(knode))
+                order.append(knode)
+                continue
+            stack.append((knode, True))
+            parents = [p for p in knode.parent_nodes if id(p) in network]
+            stack.extend((parent, False) for parent in reversed(parents))  # the first input is visited first
+    return order

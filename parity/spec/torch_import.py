@@ -16,7 +16,8 @@ modules it ran inside (``meta["nn_module_stack"]``) and its fake output (``meta[
   pass their input through;
 - a module that returns a tuple (a recurrent module's ``(output, state)``) gives its first
   element; the output of a kind configured with ``return_sequences`` that is only read as
-  ``out[:, -1]`` becomes ``return_sequences=False``.
+  ``out[:, -1]`` becomes ``return_sequences=False``; so does a bidirectional output read only as
+  ``torch.cat([out[:, -1, :H], out[:, 0, H:]], dim=-1)`` (each direction's final state).
 
 Each value's torch layout (channels-first images, a flattened channels-first map) follows
 the kinds' declared ``torch.layout`` rules (``parity.spec.generate.torch_layouts``); the
@@ -399,6 +400,11 @@ class _Importer:
         ):
             config["return_sequences"] = False  # out[:, -1]: the last step only
             out_node = readers[0]
+        elif config.get("return_sequences") is True and readers:
+            pattern = self.final_states(readers, out, config.get("units"))
+            if pattern is not None:  # torch.cat of both directions' final states: Keras' return_sequences=False
+                config["return_sequences"] = False
+                out_node, readers = pattern[-1], pattern
 
         value = self.add_node(node_name, kind, config, in_values, out_node, where, shares)
         self.values[out] = value
@@ -414,6 +420,39 @@ class _Importer:
         dim, index = fx_node.args[1], fx_node.args[2]
         shape = _batch_free(sequence)
         return shape is not None and dim == 1 and index in (-1, shape[0] - 1)
+
+    @staticmethod
+    def final_states(readers, sequence, units) -> list | None:
+        """``torch.cat([out[:, -1, :H], out[:, 0, H:]], dim=-1)`` on a bidirectional (B, T, 2H) output:
+        the forward direction's final state (t = T - 1) and the reverse one's (t = 0), what Keras'
+        Bidirectional returns with return_sequences=False. The pattern's fx nodes, the cat last; else None."""
+        shape = _batch_free(sequence)
+        if shape is None or len(shape) != 2 or shape[1] != 2 * units or len(readers) != 2:
+            return None
+        halves = {}
+        for select in readers:
+            if _op_name(select) != "aten.select.int" or select.args[1] != 1 or len(select.users) != 1:
+                return None
+            index = select.args[2] % shape[0]
+            (piece,) = select.users
+            args = list(piece.args) + [None] * 4
+            if _op_name(piece) != "aten.slice.Tensor" or args[1] not in (1, -1) or len(piece.users) != 1:
+                return None
+            start, end, step = args[2] or 0, args[3], args[4] or 1
+            if step == 1 and index == shape[0] - 1 and start == 0 and end == units:
+                halves["forward"] = (select, piece)
+            elif step == 1 and index == 0 and start == units and (end is None or end >= 2 * units):
+                halves["reverse"] = (select, piece)
+            else:
+                return None
+        if len(halves) != 2:
+            return None
+        (cat,) = halves["forward"][1].users
+        pieces = [halves["forward"][1], halves["reverse"][1]]
+        dim = cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+        if _op_name(cat) != "aten.cat.default" or list(cat.args[0]) != pieces or dim not in (1, -1):
+            return None
+        return [*halves["forward"], *halves["reverse"], cat]
 
     # An operator outside registered modules ---------------------------------------------
     def op_call(self, fx_node) -> None:

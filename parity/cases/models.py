@@ -1,0 +1,280 @@
+"""Cases of the models family: small whole networks built from the registered kinds.
+
+``text_lstm`` (Embedding -> Bidirectional(LSTM) -> Dense) and ``char_lstm`` (Embedding -> LSTM
+-> Dense at every step: a character language model) read integer ids;
+``resnet_small`` (a conv-BN-ReLU stem and two residual blocks, the second with a strided 1x1
+projection shortcut) reads NHWC images; ``tcn`` (causal dilated Conv1D blocks with residual
+adds) reads (B, L, C) sequences. The residual models are graphs: each block's ``add`` reads
+the block's last layer and its shortcut (``Node.inputs``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from parity.case import Case, Config, require
+from parity.spec.model import INPUT, ModelSpec, Node, stack
+
+# This family's cases, in the order `parity list` shows them (collected by parity.cases).
+CASES: list[Case] = []
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_int(model: str, config: Config, key: str, least: int = 1) -> None:
+    value = config[key]
+    require(model, _is_int(value) and value >= least, f"{key} must be an integer >= {least}, received {value!r}")
+
+
+def _boolean(model: str, config: Config, key: str) -> None:
+    require(model, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+
+
+def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
+    return rng.integers(0, shape[-1], size=shape[:-1])
+
+
+# text_lstm ------------------------------------------------------------------------
+
+
+def _ids(rng: np.random.Generator, config: Config) -> np.ndarray:
+    return rng.integers(0, config["input_dim"], size=(config["batch"], *config["input_shape"]))  # (B, T)
+
+
+def _text_lstm_validate(config: Config) -> None:
+    m = "text_lstm"
+    shape = config["input_shape"]
+    require(m, len(shape) == 1, f"input_shape must be [steps] (integer ids), received {shape}")
+    for key in ("input_dim", "output_dim", "units"):
+        _positive_int(m, config, key)
+    _positive_int(m, config, "num_classes", 2)
+
+
+def _text_lstm_spec(c: Config) -> ModelSpec:
+    layers = [
+        ("embedding", {"input_dim": c["input_dim"], "output_dim": c["output_dim"], "padding_idx": None}),
+        (
+            "bidirectional",
+            {"layer": "lstm", "units": c["units"], "return_sequences": False},
+        ),  # (B, 2H): both final states
+        ("dense", {"units": c["num_classes"]}),
+    ]
+    return replace(stack("text_lstm", c["input_shape"], layers), input_dtype="int")
+
+
+CASES.append(
+    Case(
+        name="text_lstm",
+        family="models",
+        description="Text classifier: Embedding -> Bidirectional(LSTM) final states -> Dense logits, softmax cross-entropy",
+        defaults={"input_dim": 12, "output_dim": 6, "units": 5, "num_classes": 3, "input_shape": [7], "batch": 4},
+        spec=_text_lstm_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_text_lstm_validate,
+        inputs=_ids,
+    )
+)
+
+
+# char_lstm ------------------------------------------------------------------------
+
+
+def _char_lstm_validate(config: Config) -> None:
+    m = "char_lstm"
+    shape = config["input_shape"]
+    require(m, len(shape) == 1, f"input_shape must be [steps] (integer ids), received {shape}")
+    for key in ("output_dim", "units"):
+        _positive_int(m, config, key)
+    _positive_int(m, config, "input_dim", 2)
+
+
+def _char_lstm_spec(c: Config) -> ModelSpec:
+    """The next id at every step: logits over the same vocabulary the ids come from."""
+    layers = [
+        ("embedding", {"input_dim": c["input_dim"], "output_dim": c["output_dim"], "padding_idx": None}),
+        ("lstm", {"units": c["units"], "return_sequences": True}),  # (B, T, H)
+        ("dense", {"units": c["input_dim"]}),  # (B, T, V): logits of the next character
+    ]
+    return replace(stack("char_lstm", c["input_shape"], layers), input_dtype="int")
+
+
+CASES.append(
+    Case(
+        name="char_lstm",
+        family="models",
+        description="Character language model: Embedding -> LSTM (every step) -> Dense logits over the vocabulary "
+        "per step, softmax cross-entropy averaged over every step",
+        defaults={"input_dim": 9, "output_dim": 4, "units": 6, "input_shape": [6], "batch": 3},
+        spec=_char_lstm_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,  # (B, T): the next id at every step
+        validate=_char_lstm_validate,
+        inputs=_ids,
+    )
+)
+
+
+# resnet_small ---------------------------------------------------------------------
+
+
+def _conv(filters: int, kernel: int, strides: int = 1, padding: str = "same") -> Config:
+    """A bias-free convolution: the BatchNorm right after it subtracts each channel's mean, so a bias
+    would cancel exactly in training mode."""
+    return {
+        "filters": filters,
+        "kernel_size": [kernel, kernel],
+        "strides": [strides, strides],
+        "padding": padding,
+        "dilation_rate": [1, 1],
+        "use_bias": False,
+    }
+
+
+def _resnet_validate(config: Config) -> None:
+    m = "resnet_small"
+    shape = config["input_shape"]
+    require(m, len(shape) == 3, f"input_shape must be [H, W, C] (channels last), received {shape}")
+    for key in ("filters", "filters_2"):
+        _positive_int(m, config, key)
+    _positive_int(m, config, "num_classes", 2)
+    _boolean(m, config, "training")
+    H, W, _ = shape
+    per_channel = config["batch"] * ((H + 1) // 2) * ((W + 1) // 2)  # the smallest map a BatchNorm averages over
+    require(
+        m,
+        not config["training"] or per_channel >= 2,
+        f"training=true needs at least 2 values per channel after the stride-2 block (batch * ceil(H/2) * ceil(W/2)), "
+        f"received {per_channel}",
+    )
+
+
+def _resnet_spec(c: Config) -> ModelSpec:
+    """stem: conv 3x3 -> BN -> ReLU; block 1: [conv 3x3 -> BN -> ReLU -> conv 3x3 -> BN] + x -> ReLU;
+    block 2: [conv 3x3 stride 2 -> BN -> ReLU -> conv 3x3 -> BN] + [conv 1x1 stride 2 -> BN](x) -> ReLU;
+    global average pooling, Dense logits."""
+    f1, f2 = c["filters"], c["filters_2"]
+    nodes: list[Node] = []
+
+    def add(name: str, kind: str, config: Config, inputs: tuple[str, ...]) -> str:
+        nodes.append(Node(name, kind, config, inputs))
+        return name
+
+    x = add("stem_conv", "conv2d", _conv(f1, 3), (INPUT,))
+    x = add("stem_bn", "batch_norm", {}, (x,))
+    x = add("stem_relu", "relu", {}, (x,))
+    # block 1: identity shortcut
+    y = add("block1_conv1", "conv2d", _conv(f1, 3), (x,))
+    y = add("block1_bn1", "batch_norm", {}, (y,))
+    y = add("block1_relu1", "relu", {}, (y,))
+    y = add("block1_conv2", "conv2d", _conv(f1, 3), (y,))
+    y = add("block1_bn2", "batch_norm", {}, (y,))
+    x = add("block1_add", "add", {}, (y, x))
+    x = add("block1_relu2", "relu", {}, (x,))
+    # block 2: halves H and W, f1 -> f2 channels; the shortcut is a strided 1x1 projection
+    y = add("block2_conv1", "conv2d", _conv(f2, 3, strides=2), (x,))
+    y = add("block2_bn1", "batch_norm", {}, (y,))
+    y = add("block2_relu1", "relu", {}, (y,))
+    y = add("block2_conv2", "conv2d", _conv(f2, 3), (y,))
+    y = add("block2_bn2", "batch_norm", {}, (y,))
+    s = add("block2_proj", "conv2d", _conv(f2, 1, strides=2, padding="valid"), (x,))
+    s = add("block2_proj_bn", "batch_norm", {}, (s,))
+    x = add("block2_add", "add", {}, (y, s))
+    x = add("block2_relu2", "relu", {}, (x,))
+    x = add("pool", "global_avg_pool2d", {"keepdims": False}, (x,))
+    add("logits", "dense", {"units": c["num_classes"]}, (x,))
+    return ModelSpec("resnet_small", tuple(c["input_shape"]), tuple(nodes))
+
+
+CASES.append(
+    Case(
+        name="resnet_small",
+        family="models",
+        description="ResNet: conv-BN-ReLU stem, two residual blocks (the second strided, 1x1 projection shortcut), "
+        "global average pooling, Dense logits (BatchNorm in training mode)",
+        defaults={
+            "filters": 4,
+            "filters_2": 6,
+            "num_classes": 3,
+            "training": True,
+            "input_shape": [8, 8, 3],
+            "batch": 3,
+        },
+        spec=_resnet_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_resnet_validate,
+    )
+)
+
+
+# tcn ------------------------------------------------------------------------------
+
+
+def _tcn_validate(config: Config) -> None:
+    m = "tcn"
+    shape = config["input_shape"]
+    require(m, len(shape) == 2, f"input_shape must be [L, C] (steps, channels), received {shape}")
+    _positive_int(m, config, "filters")
+    _positive_int(m, config, "kernel_size")
+    _positive_int(m, config, "num_classes", 2)
+    dilations = config["dilations"]
+    require(
+        m,
+        isinstance(dilations, list) and len(dilations) > 0 and all(_is_int(d) and d > 0 for d in dilations),
+        f"dilations must be a non-empty list of positive integers (one per residual block), received {dilations!r}",
+    )
+
+
+def _tcn_spec(c: Config) -> ModelSpec:
+    """Per dilation d: y = ReLU(causal conv_d(x)); x = y + x (the first block's shortcut is a 1x1
+    convolution from the input channels to ``filters``); then the mean over the steps, Dense logits."""
+    nodes: list[Node] = []
+    x = INPUT
+    for i, d in enumerate(c["dilations"]):
+        conv = {
+            "filters": c["filters"],
+            "kernel_size": c["kernel_size"],
+            "strides": 1,
+            "padding": "causal",
+            "dilation_rate": d,
+            "use_bias": True,
+        }
+        nodes.append(Node(f"block{i}_conv", "conv1d", conv, (x,)))
+        nodes.append(Node(f"block{i}_relu", "relu", {}, (f"block{i}_conv",)))
+        shortcut = x
+        if i == 0:
+            project = {**conv, "kernel_size": 1, "padding": "valid", "dilation_rate": 1}
+            nodes.append(Node("block0_proj", "conv1d", project, (x,)))
+            shortcut = "block0_proj"
+        nodes.append(Node(f"block{i}_add", "add", {}, (f"block{i}_relu", shortcut)))
+        x = f"block{i}_add"
+    nodes.append(Node("pool", "global_avg_pool1d", {"keepdims": False}, (x,)))
+    nodes.append(Node("logits", "dense", {"units": c["num_classes"]}, ("pool",)))
+    return ModelSpec("tcn", tuple(c["input_shape"]), tuple(nodes))
+
+
+CASES.append(
+    Case(
+        name="tcn",
+        family="models",
+        description="Temporal convolutional network: [causal dilated Conv1D -> ReLU] + shortcut per dilation, "
+        "GlobalAveragePooling1D, Dense logits",
+        defaults={
+            "filters": 4,
+            "kernel_size": 3,
+            "dilations": [1, 2, 4],
+            "num_classes": 3,
+            "input_shape": [12, 2],
+            "batch": 3,
+        },
+        spec=_tcn_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_tcn_validate,
+    )
+)
