@@ -14,7 +14,7 @@ import torch
 
 from framework.pytorch.optimizers import keras_clip_by_global_norm_, keras_clip_by_norm_
 from parity.divergences import all_divergences
-from parity.tolerance import TRAJECTORY_FLOAT64_REL
+from parity.tolerance import TRAJECTORY_FLOAT64_REL, tolerance
 from scratch import clipping
 from scratch.dense import Dense
 from tests.conftest import failures
@@ -133,6 +133,21 @@ def test_logits_read_as_probabilities_train_differently():
     converted = TrainVariant(d.naive.a, TrainSide("scratch", d.naive.b.optimizer, config={"softmax": True, "from_logits": False}))
     records = d.run_variant(converted)
     assert records and all(r.passed for r in records), failures(records)
+
+
+def test_tracing_keeps_the_loss_tensorflow_computes():
+    # inspect traces each layer through a zero probe, A + P; the probe keeps _keras_logits, or the
+    # traced keras-tensorflow loss would be another loss than the untraced one (and than training's).
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import run
+
+    case = get_case("mlp")
+    config = case.configure({"softmax": True, "from_logits": True})
+    plain, traced = (run("keras-tensorflow", make_request(case, config, "float64", 0, trace=t)) for t in (False, True))
+    scratch = run("scratch", make_request(case, config, "float64", 0))
+    assert traced.loss == pytest.approx(plain.loss, rel=tolerance("float64"))
+    assert abs(plain.loss - scratch.loss) / scratch.loss > 0.01  # TensorFlow skipped the softmax; scratch did not
 
 
 # default initialisation -------------------------------------------------------
