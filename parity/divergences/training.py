@@ -361,3 +361,32 @@ DIVERGENCES.append(
         quantities=("loss",),
     )
 )
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="tf_from_logits_after_activation",
+        area="losses",
+        differs="On the TensorFlow backend, keras.activations.sigmoid and softmax attach their input to their output "
+        "(output._keras_logits, keras/src/backend/tensorflow/nn.py sigmoid/softmax), and binary, categorical and "
+        "sparse categorical cross-entropy read it back (_get_logits, same file): given the output of a final sigmoid or "
+        "softmax they compute the loss from the tensor BEFORE it and set from_logits=True themselves, whatever "
+        "from_logits says (only a warning is printed). A model that ends in softmax trained with from_logits=True is "
+        "therefore trained on log_softmax(z) by keras-tensorflow but on log_softmax(softmax(z)) by keras-jax, "
+        "keras-torch, torch and scratch (the double softmax of from_logits_double_softmax): the same Keras code trains "
+        "another model on another backend. With from_logits=False the TensorFlow loss is the logit form, equal to the "
+        "others' up to rounding, except near saturation: the others clip p to [1e-7, 1 - 1e-7] (|z| > ~16), "
+        "TensorFlow does not.",
+        rule="Keep exactly one activation between the last layer and the loss: drop the final sigmoid/softmax and pass "
+        "from_logits=True, or keep it and pass from_logits=False. Never both, which only keras-tensorflow forgives.",
+        converter="framework.keras3.losses.loss (from_logits=True on a model that ends in logits)",
+        case="mlp",
+        config={},
+        naive=TrainVariant(
+            TrainSide("scratch", SGD, config={"softmax": True, "from_logits": True}),
+            TrainSide("keras-tensorflow", SGD, config={"softmax": True, "from_logits": True}),
+        ),
+        converted=TrainVariant(TrainSide("scratch", SGD), TrainSide("keras-tensorflow", SGD)),
+        layer="loss",
+        steps=10,
+    )
+)
