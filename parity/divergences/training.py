@@ -281,7 +281,7 @@ DIVERGENCES.append(
         name="from_logits_double_softmax",
         area="losses",
         differs="The other naive port of nn.CrossEntropyLoss: add a softmax layer to the Keras model and keep "
-        "from_logits=True. The loss applies log_softmax again (keras/src/backend/*/nn.py), so it sees softmax(softmax(z)), "
+        "from_logits=True. The loss applies log_softmax again (keras/src/backend/*/nn.py; on every backend but TensorFlow, see tf_from_logits_after_activation), so it sees softmax(softmax(z)), "
         "whose entries all lie in [e^0/(K-1+e), e/(K-1+e)]: the loss cannot fall below log(K-1+e) - 1 and its gradients shrink.",
         rule="With a softmax layer, from_logits=False (the sum is then 1 and the clip at 1e-7 inactive unless a class is "
         "saturated); better, drop the softmax and keep from_logits=True.",
