@@ -135,7 +135,8 @@ class BinaryCrossEntropy(Loss):
         dP = (p - t) / (p (1 - p)) / N
 
     A saturated prediction (p rounds to exactly 0 or 1) gives an infinite loss here;
-    torch.nn.BCELoss clamps each log at -100 and Keras clips p to [1e-7, 1 - 1e-7].
+    torch.nn.BCELoss clamps each log at -100 and Keras clips p to [1e-7, 1 - 1e-7]
+    (except on TensorFlow after a sigmoid layer, where it reads the logits behind p instead).
     Prefer ``BinaryCrossEntropyWithLogits``, which has neither problem.
     """
 

@@ -14,12 +14,12 @@ import torch
 
 from framework.pytorch.optimizers import keras_clip_by_global_norm_, keras_clip_by_norm_
 from parity.divergences import all_divergences
-from parity.tolerance import TRAJECTORY_FLOAT64_REL
+from parity.tolerance import TRAJECTORY_FLOAT64_REL, tolerance
 from scratch import clipping
 from scratch.dense import Dense
 from tests.conftest import failures
 
-NEW = ("default_initialisation", "gradient_clipping", "clip_grad_norm_epsilon", "from_logits", "from_logits_double_softmax", "tf_embedding_sparse_adam")
+NEW = ("default_initialisation", "gradient_clipping", "clip_grad_norm_epsilon", "from_logits", "from_logits_double_softmax", "tf_embedding_sparse_adam", "tf_from_logits_after_activation")
 
 
 def test_the_training_cases_are_registered_and_cite_sources():
@@ -133,6 +133,89 @@ def test_logits_read_as_probabilities_train_differently():
     converted = TrainVariant(d.naive.a, TrainSide("scratch", d.naive.b.optimizer, config={"softmax": True, "from_logits": False}))
     records = d.run_variant(converted)
     assert records and all(r.passed for r in records), failures(records)
+
+
+def _bce_with_logits(Z, T):
+    from scratch.losses import BinaryCrossEntropyWithLogits
+
+    return BinaryCrossEntropyWithLogits().forward(Z, T)
+
+
+def test_tensorflow_losses_look_through_a_final_sigmoid():
+    pytest.importorskip("tensorflow", reason="only Keras' TensorFlow backend reads _keras_logits")
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    Z = np.array([[0.5], [-1.5], [2.0], [-3.0]])
+    T = np.array([[1.0], [0.0], [0.0], [1.0]])
+    P = tf_nn.sigmoid(tf.constant(Z))  # carries P._keras_logits = Z
+    with pytest.warns(UserWarning, match="from_logits=True"):
+        seen = tf_nn.binary_crossentropy(tf.constant(T), P, from_logits=True).numpy().mean()
+    # TensorFlow: the loss of the logits Z, as if the sigmoid were not there ...
+    np.testing.assert_allclose(seen, _bce_with_logits(Z, T), rtol=tolerance("float64"))
+    # ... every other implementation: the sigmoid applied twice, another loss altogether.
+    twice = _bce_with_logits(1 / (1 + np.exp(-Z)), T)
+    assert abs(seen - twice) / twice > 0.1
+    # The same probabilities without the attribute (a plain tensor) are taken as logits.
+    plain = tf_nn.binary_crossentropy(tf.constant(T), tf.constant(P.numpy()), from_logits=True).numpy().mean()
+    np.testing.assert_allclose(plain, twice, rtol=tolerance("float64"))
+
+
+def test_tensorflow_probability_loss_after_a_sigmoid_skips_the_clip():
+    # The other direction, from_logits=False: TensorFlow also uses the logits, which agrees with
+    # the probability formula up to rounding, until saturation, where the others clip p at 1 - 1e-7.
+    pytest.importorskip("tensorflow", reason="only Keras' TensorFlow backend reads _keras_logits")
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    from scratch.losses import BinaryCrossEntropy
+
+    T = np.zeros((1, 1))
+    for z, clipped in ((2.0, False), (20.0, True)):
+        Z = np.array([[z]])
+        P = tf_nn.sigmoid(tf.constant(Z))
+        seen = tf_nn.binary_crossentropy(tf.constant(T), P, from_logits=False).numpy().mean()
+        np.testing.assert_allclose(seen, _bce_with_logits(Z, T), rtol=tolerance("float64"))
+        # log(1 - p) from p: rounding amplified by 1 / (1 - p), nothing more
+        rtol = tolerance("float64") / (1 - P.numpy().item())
+        np.testing.assert_allclose(seen, BinaryCrossEntropy().forward(P.numpy(), T), rtol=rtol)
+        clip = -np.log(1e-7)  # -log(1 - clip(p, 1e-7, 1 - 1e-7)): keras-jax, keras-torch
+        assert (seen > clip + 1) == clipped
+
+
+def test_only_tensorflow_forgives_the_extra_activation():
+    # tf_from_logits_after_activation is caught because of TensorFlow: on keras-jax the same
+    # naive port trains exactly like scratch (both apply the softmax twice), and the other form
+    # of the rule (keep the softmax, from_logits=False) passes on TensorFlow too.
+    d = all_divergences()["tf_from_logits_after_activation"]
+    from parity.divergences.training import TrainSide, TrainVariant
+
+    assert any(r.passed is False for r in d.run_variant(d.naive))
+    on_jax = TrainVariant(d.naive.a, TrainSide("keras-jax", d.naive.b.optimizer, config=d.naive.b.config))
+    records = d.run_variant(on_jax)
+    assert records and all(r.passed for r in records), failures(records)
+    probabilities = {"softmax": True, "from_logits": False}
+    kept = TrainVariant(
+        TrainSide("scratch", d.naive.a.optimizer, config=probabilities),
+        TrainSide("keras-tensorflow", d.naive.b.optimizer, config=probabilities),
+    )
+    records = d.run_variant(kept)
+    assert records and all(r.passed for r in records), failures(records)
+
+
+def test_tracing_keeps_the_loss_tensorflow_computes():
+    # inspect traces each layer through a zero probe, A + P; the probe keeps _keras_logits, or the
+    # traced keras-tensorflow loss would be another loss than the untraced one (and than training's).
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import run
+
+    case = get_case("mlp")
+    config = case.configure({"softmax": True, "from_logits": True})
+    plain, traced = (run("keras-tensorflow", make_request(case, config, "float64", 0, trace=t)) for t in (False, True))
+    scratch = run("scratch", make_request(case, config, "float64", 0))
+    assert traced.loss == pytest.approx(plain.loss, rel=tolerance("float64"))
+    assert abs(plain.loss - scratch.loss) / scratch.loss > 0.01  # TensorFlow skipped the softmax; scratch did not
 
 
 # default initialisation -------------------------------------------------------

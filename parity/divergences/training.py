@@ -281,7 +281,7 @@ DIVERGENCES.append(
         name="from_logits_double_softmax",
         area="losses",
         differs="The other naive port of nn.CrossEntropyLoss: add a softmax layer to the Keras model and keep "
-        "from_logits=True. The loss applies log_softmax again (keras/src/backend/*/nn.py), so it sees softmax(softmax(z)), "
+        "from_logits=True. The loss applies log_softmax again (keras/src/backend/*/nn.py; on every backend but TensorFlow, see tf_from_logits_after_activation), so it sees softmax(softmax(z)), "
         "whose entries all lie in [e^0/(K-1+e), e/(K-1+e)]: the loss cannot fall below log(K-1+e) - 1 and its gradients shrink.",
         rule="With a softmax layer, from_logits=False (the sum is then 1 and the clip at 1e-7 inactive unless a class is "
         "saturated); better, drop the softmax and keep from_logits=True.",
@@ -359,5 +359,34 @@ DIVERGENCES.append(
         naive=TrainVariant(TrainSide("torch", SGD, initialisation="own"), TrainSide("keras-jax", SGD, initialisation="own")),
         converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
         quantities=("loss",),
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
+        name="tf_from_logits_after_activation",
+        area="losses",
+        differs="On the TensorFlow backend, keras.activations.sigmoid and softmax attach their input to their output "
+        "(output._keras_logits, keras/src/backend/tensorflow/nn.py sigmoid/softmax), and binary, categorical and "
+        "sparse categorical cross-entropy read it back (_get_logits, same file): given the output of a final sigmoid or "
+        "softmax they compute the loss from the tensor BEFORE it and set from_logits=True themselves, whatever "
+        "from_logits says (only a warning is printed). A model that ends in softmax trained with from_logits=True is "
+        "therefore trained on log_softmax(z) by keras-tensorflow but on log_softmax(softmax(z)) by keras-jax, "
+        "keras-torch, torch and scratch (the double softmax of from_logits_double_softmax): the same Keras code trains "
+        "another model on another backend. With from_logits=False the TensorFlow loss is the logit form, equal to the "
+        "others' up to rounding, except near saturation: the others clip p to [1e-7, 1 - 1e-7] (|z| > ~16), "
+        "TensorFlow does not.",
+        rule="Keep exactly one activation between the last layer and the loss: drop the final sigmoid/softmax and pass "
+        "from_logits=True, or keep it and pass from_logits=False. Never both, which only keras-tensorflow forgives.",
+        converter="framework.keras3.losses.loss (from_logits=True on a model that ends in logits)",
+        case="mlp",
+        config={},
+        naive=TrainVariant(
+            TrainSide("scratch", SGD, config={"softmax": True, "from_logits": True}),
+            TrainSide("keras-tensorflow", SGD, config={"softmax": True, "from_logits": True}),
+        ),
+        converted=TrainVariant(TrainSide("scratch", SGD), TrainSide("keras-tensorflow", SGD)),
+        layer="loss",
+        steps=10,
     )
 )

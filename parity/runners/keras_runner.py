@@ -78,7 +78,7 @@ class KerasGraph:
                 A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], *args, **kwargs)
             A = kind.keras.output(A)
             if probes:
-                A = A + probes[i]  # dL/dP for a zero P is dL/d(layer output)
+                A = _probed(A, probes[i])
             values[node.name] = A
             states.append(new_state)
         Y = values[self.spec.output]
@@ -117,6 +117,21 @@ class KerasGraph:
                 converted = REGISTRY[node.kind].converter.grads_from_keras(layer, aligned, self.previous(node))
                 out.update({f"{layer.name}.{k}": v for k, v in converted.items()})
         return out
+
+
+def _probed(A, P):
+    """A + P, with a zero P, so that dL/dP is dL/d(layer output); the probe must not change the loss.
+
+    TensorFlow's sigmoid and softmax attach their input to their output (``_keras_logits``), and its
+    cross-entropies compute the loss from that tensor instead (``_get_logits``,
+    keras/src/backend/tensorflow/nn.py); A + P would drop the attribute, and a traced run would
+    compute another loss than an untraced one (see the tf_from_logits_after_activation divergence).
+    """
+    probed = A + P
+    logits = getattr(A, "_keras_logits", None)
+    if logits is not None:
+        probed._keras_logits = logits
+    return probed
 
 
 def run_keras(request: RunRequest) -> RunResult:
