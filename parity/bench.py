@@ -14,7 +14,7 @@ from benchmarks import blas_gflops
 from benchmarks.memory import METHOD as MEMORY_METHOD
 from benchmarks.memory import peak_memory
 
-BENCHMARKS = {"conv2d": "benchmarks.conv2d", "lstm": "benchmarks.lstm"}
+BENCHMARKS = {"conv2d": "benchmarks.conv2d", "lstm": "benchmarks.lstm", "attention": "benchmarks.attention"}
 
 __all__ = ["BENCHMARKS", "MEMORY_METHOD", "ratios", "run_benchmarks"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from scratch.layer import Layer, glorot_uniform
@@ -40,13 +42,14 @@ class ScaledDotProductAttention:
 
     def forward(self, Q: np.ndarray, K: np.ndarray, V: np.ndarray, M: np.ndarray | None = None) -> np.ndarray:
         d = Q.shape[-1]
-        self.scale = 1.0 / np.sqrt(d)
-        S = (Q @ K.swapaxes(-1, -2)) * self.scale  # (B, h, T, S)
+        self.scale = 1.0 / math.sqrt(d)  # a Python float: keeps float32 scores float32 (NumPy 2's scalar rules)
+        S = Q @ K.swapaxes(-1, -2)  # (B, h, T, S): one batched matmul over (B, h)
+        S *= self.scale  # in place, like the softmax below: S is a fresh array and only P is kept
         if M is not None:
-            S = np.where(M, S, -np.inf)  # every row keeps at least one key (the diagonal, when causal)
-        S = S - S.max(axis=-1, keepdims=True)
-        E = np.exp(S)
-        P = E / E.sum(axis=-1, keepdims=True)  # (B, h, T, S)
+            S[..., ~M] = -np.inf  # every row keeps at least one key (the diagonal, when causal)
+        S -= S.max(axis=-1, keepdims=True)
+        P = np.exp(S, out=S)
+        P /= P.sum(axis=-1, keepdims=True)  # (B, h, T, S)
         self.Q, self.K, self.V, self.P = Q, K, V, P
         return P @ V  # (B, h, T, d)
 
@@ -55,8 +58,10 @@ class ScaledDotProductAttention:
         dV = P.swapaxes(-1, -2) @ dO  # (B, h, S, d)
         dP = dO @ V.swapaxes(-1, -2)  # (B, h, T, S)
         dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, h, T, S)
-        dQ = (dS @ K) * scale  # (B, h, T, d)
-        dK = (dS.swapaxes(-1, -2) @ Q) * scale  # (B, h, S, d)
+        dQ = dS @ K  # (B, h, T, d)
+        dQ *= scale
+        dK = dS.swapaxes(-1, -2) @ Q  # (B, h, S, d)
+        dK *= scale
         return dQ, dK, dV
 
 
@@ -77,6 +82,11 @@ class MultiHeadAttention(Layer):
         dQ, dK, dV = ScaledDotProductAttention.backward(dO)
         dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ   (dWk, dWv, dbv the same)
         dX = dQ . Wq + dK . Wk + dV . Wv     (each summed over n, j: X feeds all three)
+
+    Computed as matrix products: the sums over e and over (n, j) are GEMMs once X is
+    (B T, E) and the kernels (E, h d) and (h d, E); Q, K and V come from one GEMM with
+    [Wq | Wk | Wv] (E, 3 h d), and backward gives dWq, dWk, dWv and dX from two GEMMs with
+    [dQ | dK | dV] (B T, 3 h d). The attention itself is a batched matmul over (B, h).
 
     The key bias of Keras and torch is left out because nothing depends on it: it adds
     Q[t] . bk to every score of row t, a constant the softmax removes, so dL/dbk = 0 exactly
@@ -143,36 +153,55 @@ class MultiHeadAttention(Layer):
             else:
                 self.params[key] = glorot_uniform(rng, E, h * d, shape, dtype)
 
-    def _project(self, X: np.ndarray, p: str) -> np.ndarray:
-        A = np.einsum("bte,enj->bntj", X, self.params[f"W{p}"])  # (B, h, T, d)
-        if f"b{p}" in self.params:
-            A = A + self.params[f"b{p}"][:, None, :]  # (h, 1, d) broadcasts over B and T
-        return A
+    def _packed(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Wq, Wk, Wv side by side as one (E, 3 h d) matrix, and their biases as one (3 h d,) row.
+
+        Stacking the three projections makes Q, K and V one GEMM (torch's in_proj_weight is
+        this matrix transposed); the key bias, left out, is a block of zeros.
+        """
+        E, h, d = self.embed_dim, self.num_heads, self.key_dim
+        W = np.concatenate([self.params[f"W{p}"].reshape(E, h * d) for p in ("q", "k", "v")], axis=1)  # (E, 3 h d)
+        if not self.use_bias:
+            return W, None
+        bq, bv = self.params["bq"].reshape(h * d), self.params["bv"].reshape(h * d)
+        return W, np.concatenate([bq, np.zeros_like(bq), bv])  # (3 h d,)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
         B, T, E = X.shape
         if E != self.embed_dim:
             raise ValueError(f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}), received {X.shape}")
-        Q, K, V = (self._project(X, p) for p in ("q", "k", "v"))  # (B, h, T, d) each
+        h, d = self.num_heads, self.key_dim
+        W, b = self._packed()
+        QKV = X.reshape(B * T, E) @ W  # (B T, 3 h d): the three projections in one GEMM
+        if b is not None:
+            QKV = QKV + b
+        Q, K, V = QKV.reshape(B, T, 3, h, d).transpose(2, 0, 3, 1, 4)  # (3, B, h, T, d) -> (B, h, T, d) each
         M = causal_mask(T, T) if self.causal else None
-        O = self.attention.forward(Q, K, V, M)  # (B, h, T, d)
-        Z = np.einsum("bntj,nje->bte", O, self.params["Wo"])  # (B, T, E): heads merged by the projection
+        O = self.attention.forward(Q, K, V, M)  # (B, h, T, d): one batched matmul over (B, h)
+        O = O.transpose(0, 2, 1, 3).reshape(B * T, h * d)  # (B T, h d): heads side by side
+        Z = O @ self.params["Wo"].reshape(h * d, E)  # (B T, E): heads merged by the projection
         if self.use_bias:
             Z = Z + self.params["bo"]
-        self.X, self.O = X, O
-        return Z
+        self.X, self.O, self.W = X, O, W
+        return Z.reshape(B, T, E)
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
-        X, O = self.X, self.O
-        self.grads["Wo"] = np.einsum("bntj,bte->nje", O, dZ)  # (h, d, E)
+        X, O, W = self.X, self.O, self.W
+        B, T, E = X.shape
+        h, d = self.num_heads, self.key_dim
+        dZ = dZ.reshape(B * T, E)  # (B T, E)
+        self.grads["Wo"] = (O.T @ dZ).reshape(h, d, E)  # (h d, E) -> (h, d, E)
         if self.use_bias:
-            self.grads["bo"] = dZ.sum(axis=(0, 1))
-        dO = np.einsum("bte,nje->bntj", dZ, self.params["Wo"])  # (B, h, T, d)
+            self.grads["bo"] = dZ.sum(axis=0)  # (E,)
+        dO = dZ @ self.params["Wo"].reshape(h * d, E).T  # (B T, h d)
+        dO = dO.reshape(B, T, h, d).transpose(0, 2, 1, 3)  # (B, h, T, d)
         dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d) each
-        dX = np.zeros_like(X)
-        for p, dA in (("q", dQ), ("k", dK), ("v", dV)):
-            self.grads[f"W{p}"] = np.einsum("bte,bntj->enj", X, dA)  # (E, h, d)
-            if f"b{p}" in self.params:
-                self.grads[f"b{p}"] = dA.sum(axis=(0, 2))  # (h, d)
-            dX += np.einsum("bntj,enj->bte", dA, self.params[f"W{p}"])  # (B, T, E)
-        return dX
+        dQKV = np.stack([dQ, dK, dV]).transpose(1, 3, 0, 2, 4).reshape(B * T, 3 * h * d)  # (B T, 3 h d)
+        dW = X.reshape(B * T, E).T @ dQKV  # (E, 3 h d): dWq, dWk, dWv side by side
+        for i, p in enumerate(("q", "k", "v")):
+            self.grads[f"W{p}"] = dW[:, i * h * d : (i + 1) * h * d].reshape(E, h, d)  # (E, h, d)
+        if self.use_bias:
+            db = dQKV.sum(axis=0).reshape(3, h, d)  # (3, h, d); the key's row has no parameter
+            self.grads["bq"], self.grads["bv"] = db[0], db[2]
+        dX = dQKV @ W.T  # (B T, E): X feeds all three projections, so their gradients add
+        return dX.reshape(B, T, E)

@@ -64,6 +64,21 @@ def test_attention_gradients_by_finite_differences(rng, use_bias, causal):
     assert all(r.passed for r in results), results
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_float32_stays_float32(rng, causal):
+    """1 / sqrt(d) as a NumPy float64 scalar would promote float32 scores to float64 (NumPy 2's
+    scalar rules): the float32 layer would then compute in float64 and hide float32 rounding."""
+    layer = MultiHeadAttention(2, 3, causal=causal)
+    layer.build((4, 6))
+    layer.init(rng, np.float32)
+    X = rng.standard_normal((2, 4, 6)).astype(np.float32)
+    Z = layer.forward(X)
+    dX = layer.backward(rng.standard_normal(Z.shape).astype(np.float32))
+    dtypes = {"Z": Z.dtype, "dX": dX.dtype, "P": layer.attention.P.dtype}
+    dtypes |= {f"d{k}": g.dtype for k, g in layer.grads.items()}
+    assert all(dt == np.float32 for dt in dtypes.values()), dtypes
+
+
 def test_the_key_bias_changes_nothing():
     """Why the canonical layout has no key bias: torch's output ignores it."""
     torch.manual_seed(0)

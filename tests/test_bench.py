@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import conv2d, gemm_flops, lstm
+from benchmarks import attention, conv2d, gemm_flops, lstm
 from benchmarks.memory import peak_bytes
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory method reads /proc/self (Linux)")
@@ -27,6 +27,59 @@ def test_lstm_flops_count_the_projection_and_every_step():
     forward = 2 * (T * B) * F * (4 * H) + T * 2 * B * H * (4 * H)
     backward = 2 * F * (T * B) * 4 * H + 2 * H * (T * B) * 4 * H + 2 * (T * B) * 4 * H * F + T * 2 * B * 4 * H * H
     assert lstm.FLOPS == {"forward": forward, "forward+backward": forward + backward}
+
+
+def test_attention_flops_count_projections_scores_and_mixing():
+    """QKV (B T, E) @ (E, h d) three times, Q Kᵀ and A V per (batch, head), the output projection;
+    backward two GEMMs of each size."""
+    B, T, E, h, d = attention.BATCH, attention.STEPS, attention.EMBED, attention.HEADS, attention.KEY_DIM
+    assert h * d == E, "torch's nn.MultiheadAttention needs h d = E"
+    qkv = 3 * 2 * (B * T) * E * (h * d)
+    scores = B * h * 2 * T * d * T
+    mixing = B * h * 2 * T * T * d
+    output = 2 * (B * T) * (h * d) * E
+    forward = qkv + scores + mixing + output
+    backward = 2 * forward  # dW and dX per projection; dV, dA for A V; dQ, dK for the scores
+    assert attention.FLOPS == {"forward": forward, "forward+backward": forward + backward}
+
+
+def test_bench_all_includes_attention():
+    from parity.bench import BENCHMARKS
+
+    assert set(BENCHMARKS) == {"conv2d", "lstm", "attention"}
+
+
+def test_attention_benchmark_produces_records_for_both_implementations():
+    """Structure only: every (impl, phase) once, positive times, GFLOP/s = FLOPs / time (never a speed)."""
+    records = attention.run(repeats=1, threads=1)
+    assert {(r["impl"], r["phase"]) for r in records} == {
+        (impl, phase) for impl in ("scratch", "torch") for phase in ("forward", "forward+backward")
+    }
+    assert len(records) == 4
+    for r in records:
+        assert r["benchmark"] == "attention" and r["threads"] == 1
+        assert r["median_s"] > 0 and r["flops"] == attention.FLOPS[r["phase"]]
+        assert r["gflops"] == pytest.approx(r["flops"] / r["median_s"] / 1e9)
+
+
+def test_attention_benchmark_sides_compute_the_same_layer_shapes():
+    """The two makers run the same configuration: both passes return (B, T, E), and dX has X's shape."""
+    X, G = attention.inputs()
+    for impl, make in attention.MAKERS.items():
+        forward, forward_backward = make(X, G)
+        Z, dX = np.asarray(forward()), np.asarray(forward_backward())
+        assert Z.shape == G.shape and Z.dtype == np.float32, f"{impl}: forward {Z.shape} {Z.dtype}"
+        assert dX.shape == X.shape and dX.dtype == np.float32, f"{impl}: dX {dX.shape} {dX.dtype}"
+
+
+@linux
+def test_attention_peak_memory_is_measured_for_both_implementations():
+    from benchmarks.memory import peak_memory
+
+    for impl in ("scratch", "torch"):
+        record = peak_memory("attention", impl, "forward+backward", 1)
+        assert record["benchmark"] == "attention" and record["impl"] == impl
+        assert record["peak_bytes"] >= record["pass_bytes"] >= 0, record
 
 
 @linux

@@ -7,7 +7,7 @@ from parity.cli.args import UsageError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="speed of scratch against torch")
-    p.add_argument("names", nargs="+", metavar="NAME", help="conv2d, lstm or all")
+    p.add_argument("names", nargs="+", metavar="NAME", help="conv2d, lstm, attention or all")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument(
         "--threads", type=int, default=None, help="threads for both NumPy's BLAS and torch (default: every core)"
