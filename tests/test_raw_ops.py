@@ -26,7 +26,7 @@ from parity.runners import run
 from parity.spec.generate import build_scratch
 from parity.spec.model import INPUT, ModelSpec, Node, SpecError
 from parity.spec.torch_import import import_torch
-from parity.tolerance import ALLOWANCES, tolerance
+from parity.tolerance import ALLOWANCES, TRAJECTORY_FLOAT64_REL, tolerance
 from scratch.tensor_ops import AddTable, MaskedFill, MatMul, Permute, Reshape, Scale, Slice
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
@@ -301,10 +301,14 @@ def test_hand_attention_ports_to_keras(tmp_path):
 
     result = port(f"{ROOT}/examples/hand_attention_torch.py:HandAttention", "keras", tmp_path / "port", input_shape=(6, 8))
     assert result.agree
-    (table,) = [c.records for c in result.comparisons]  # float64: one row per quantity
-    quantities = set(table["quantity"])
+    assert [c.dtype for c in result.comparisons] == ["float64", "float32"]
+    table = result.comparisons[0].records  # float64: one row per quantity, then five training steps
+    static, trained = table[table["step"].isna()], table[table["step"].notna()]
+    quantities = set(static["quantity"])
     assert {"output", "grad:input", "grad:pos.W", "grad:qkv.W", "weight:pos.W"} <= quantities
-    assert table["max_rel_err"].max() <= TOL
+    assert static["max_rel_err"].max() <= TOL
+    assert set(trained["step"]) == {1, 2, 3, 4, 5} and "weight:pos.W" in set(trained["quantity"])
+    assert trained["max_rel_err"].max() <= TRAJECTORY_FLOAT64_REL
     # model.py runs on its own in a fresh process: built, loaded, saved as .keras and loaded back
     script = (
         "import sys, numpy as np, keras; sys.path.insert(0, sys.argv[1]); import model; "

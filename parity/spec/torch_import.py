@@ -365,6 +365,13 @@ class _Importer:
                     inputs.append(arg)
         if not inputs:
             raise self.fail(where, "reads no tensor the model computes")
+        foreign = self.foreign_constants(path, members, inside)
+        if foreign:  # a mask or table handed to the module: no kind reads it, so it cannot be dropped silently
+            raise self.fail(
+                where,
+                f"the call reads the tensor {foreign[0]!r}, which the module does not hold "
+                f"(an argument such as attn_mask or key_padding_mask is not supported for {kind.name})",
+            )
         if kind.arity == 1 and len(inputs) != 1:
             raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads one)")
         in_values = self.input_values(inputs, where, "the module")
@@ -411,6 +418,23 @@ class _Importer:
         if out_node is not out:
             for reader in readers:
                 self.redirect[reader] = value
+
+    def foreign_constants(self, path: str, members: list, inside: set) -> list[str]:
+        """Constant tensors a module call reads that are not its own parameters or buffers: a buffer of
+        another module, or a tensor folded from constants in ``forward`` (``torch.ones(T, T).triu(1)``)."""
+        prefix = f"{path}." if path else ""
+        found = []
+        for fx_node in members:
+            for arg in _tensor_args((fx_node.args, fx_node.kwargs)):
+                if arg in inside or arg not in self.constants:
+                    continue
+                held = self.constant_values.get(arg)
+                folded = arg.op == "call_function"
+                if folded or (held is not None and held.name and not held.name.startswith(prefix)):
+                    name = (held.name if held is not None else "") or arg.name
+                    if name not in found:
+                        found.append(name)
+        return found
 
     @staticmethod
     def last_step(fx_node, sequence) -> bool:
