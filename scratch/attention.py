@@ -61,13 +61,18 @@ class ScaledDotProductAttention:
 
 
 class MultiHeadAttention(Layer):
-    """Self-attention with h heads: Z = Attention(X Wq + bq, X Wk + bk, X Wv + bv) Wo + bo.
+    """Attention with h heads: Z = Attention(X Wq + bq, C Wk + bk, C Wv + bv) Wo + bo.
+
+    Self-attention reads one sequence (C = X); cross-attention reads two, the queries X and
+    the context C that keys and values come from (Keras ``layer(query, value)``, torch
+    ``attn(query, key, value)`` with key = value = C).
 
     Forward (every projection per head; ``n`` runs over heads, ``j`` over a head's d features)::
 
-        Q[b, n, t, j] = sum_e X[b, t, e] Wq[e, n, j] + bq[n, j]        (V the same with Wv, bv)
-        K[b, n, t, j] = sum_e X[b, t, e] Wk[e, n, j]                   # no key bias: see below
-        O = ScaledDotProductAttention(Q, K, V, M)                      # M = causal_mask(T, T) if causal
+        Q[b, n, t, j] = sum_e X[b, t, e] Wq[e, n, j] + bq[n, j]
+        K[b, n, s, j] = sum_c C[b, s, c] Wk[c, n, j]                   # no key bias: see below
+        V[b, n, s, j] = sum_c C[b, s, c] Wv[c, n, j] + bv[n, j]
+        O = ScaledDotProductAttention(Q, K, V, M)                      # M = causal_mask(T, S) if causal
         Z[b, t, e] = sum_{n, j} O[b, n, t, j] Wo[n, j, e] + bo[e]
 
     Backward, given dZ::
@@ -75,8 +80,13 @@ class MultiHeadAttention(Layer):
         dWo[n, j, e] = sum_{b, t} O[b, n, t, j] dZ[b, t, e],   dbo = sum_{b, t} dZ
         dO[b, n, t, j] = sum_e dZ[b, t, e] Wo[n, j, e]
         dQ, dK, dV = ScaledDotProductAttention.backward(dO)
-        dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ   (dWk, dWv, dbv the same)
-        dX = dQ . Wq + dK . Wk + dV . Wv     (each summed over n, j: X feeds all three)
+        dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ
+        dWk[c, n, j] = sum_{b, s} C[b, s, c] dK[b, n, s, j]    (dWv, dbv the same with dV)
+        dX = dQ . Wq                        (summed over n, j)
+        dC = dK . Wk + dV . Wv              (C feeds keys and values)
+
+    Self-attention returns dX + dC (X = C feeds all three projections); cross-attention returns
+    (dX, dC), one gradient per input, and the graph sends each back along its own branch.
 
     The key bias of Keras and torch is left out because nothing depends on it: it adds
     Q[t] . bk to every score of row t, a constant the softmax removes, so dL/dbk = 0 exactly
@@ -84,12 +94,15 @@ class MultiHeadAttention(Layer):
 
     Shapes:
         X, dX: (B, T, E)
-        Wq, Wk, Wv and their gradients: (E, h, d)  # Keras' query/key/value kernels; torch packs
-                                                   # in_proj_weight (3E, E) = [Wq; Wk; Wv] as (h d, E) each
+        C, dC: (B, S, E_c)                         # C = X (S = T, E_c = E) in self-attention
+        Wq, dWq: (E, h, d)                         # Keras' query kernel
+        Wk, Wv and their gradients: (E_c, h, d)    # Keras' key/value kernels; torch packs
+                                                   # in_proj_weight (3E, E) = [Wq; Wk; Wv] as (h d, E) each,
+                                                   # or keeps q/k/v_proj_weight (h d, E or E_c) when E_c != E
         bq, bv: (h, d)                             # torch in_proj_bias (3E,) = [bq; 0; bv] flattened
         Wo, dWo: (h, d, E)                         # torch out_proj.weight (E, h d) = Wo reshaped, transposed
         bo, dbo: (E,)
-        Q, K, V, O: (B, h, T, d)
+        Q, O: (B, h, T, d);  K, V: (B, h, S, d)
         Z, dZ: (B, T, E)
 
     Initialisation (Keras defaults): kernels Glorot-uniform over the flattened (E, h d) and (h d, E)
@@ -99,7 +112,8 @@ class MultiHeadAttention(Layer):
         num_heads: h.
         key_dim: d, the features per head (Keras' ``key_dim``; torch's ``embed_dim // num_heads``).
         use_bias: whether bq, bv, bo exist.
-        causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``).
+        causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``: a lower
+            triangle of the (T, S) score matrix, in cross-attention too).
     """
 
     def __init__(
@@ -112,20 +126,31 @@ class MultiHeadAttention(Layer):
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.use_bias, self.causal = bool(use_bias), bool(causal)
         self.embed_dim: int | None = None
+        self.context_dim: int | None = None
+        self.cross = False
         self.attention = ScaledDotProductAttention()
 
-    def build(self, input_shape: tuple[int, ...]) -> None:
-        if len(input_shape) != 2:
+    def build(self, input_shape) -> None:
+        """One sample's shape (T, E), or two, [(T, E), (S, E_c)], for cross-attention."""
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        if len(shapes) > 2 or any(len(shape) != 2 for shape in shapes):
             raise ValueError(
-                f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), received {input_shape}"
+                f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), or two (query and value), "
+                f"received {input_shape}"
             )
-        self.embed_dim = int(input_shape[-1])
+        self.cross = len(shapes) == 2
+        self.embed_dim = int(shapes[0][-1])
+        self.context_dim = int(shapes[-1][-1])  # E_c: the keys' and values' input features
+
+    def output_shape(self, input_shape):
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        return tuple(shapes[0])  # (T, E): one output per query
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        E, h, d = self.embed_dim, self.num_heads, self.key_dim
+        E, Ec, h, d = self.embed_dim, self.context_dim, self.num_heads, self.key_dim
         shapes = {}
         for p in ("q", "k", "v"):
-            shapes[f"W{p}"] = (E, h, d)
+            shapes[f"W{p}"] = (E if p == "q" else Ec, h, d)
             if self.use_bias and p != "k":
                 shapes[f"b{p}"] = (h, d)
         shapes["Wo"] = (h, d, E)
@@ -141,7 +166,7 @@ class MultiHeadAttention(Layer):
             elif key == "Wo":
                 self.params[key] = glorot_uniform(rng, h * d, E, shape, dtype)
             else:
-                self.params[key] = glorot_uniform(rng, E, h * d, shape, dtype)
+                self.params[key] = glorot_uniform(rng, shape[0], h * d, shape, dtype)
 
     def _project(self, X: np.ndarray, p: str) -> np.ndarray:
         A = np.einsum("bte,enj->bntj", X, self.params[f"W{p}"])  # (B, h, T, d)
@@ -149,30 +174,36 @@ class MultiHeadAttention(Layer):
             A = A + self.params[f"b{p}"][:, None, :]  # (h, 1, d) broadcasts over B and T
         return A
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
+    def forward(self, X: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
         B, T, E = X.shape
-        if E != self.embed_dim:
-            raise ValueError(f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}), received {X.shape}")
-        Q, K, V = (self._project(X, p) for p in ("q", "k", "v"))  # (B, h, T, d) each
-        M = causal_mask(T, T) if self.causal else None
+        C = X if C is None else C
+        if E != self.embed_dim or C.shape[0] != B or C.shape[-1] != self.context_dim:
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}) and C of shape "
+                f"(B, S, {self.context_dim}), received {X.shape} and {C.shape}"
+            )
+        S = C.shape[1]
+        Q = self._project(X, "q")  # (B, h, T, d)
+        K, V = self._project(C, "k"), self._project(C, "v")  # (B, h, S, d) each
+        M = causal_mask(T, S) if self.causal else None
         O = self.attention.forward(Q, K, V, M)  # (B, h, T, d)
         Z = np.einsum("bntj,nje->bte", O, self.params["Wo"])  # (B, T, E): heads merged by the projection
         if self.use_bias:
             Z = Z + self.params["bo"]
-        self.X, self.O = X, O
+        self.X, self.C, self.O = X, C, O
         return Z
 
-    def backward(self, dZ: np.ndarray) -> np.ndarray:
-        X, O = self.X, self.O
+    def backward(self, dZ: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        X, C, O = self.X, self.C, self.O
         self.grads["Wo"] = np.einsum("bntj,bte->nje", O, dZ)  # (h, d, E)
         if self.use_bias:
             self.grads["bo"] = dZ.sum(axis=(0, 1))
         dO = np.einsum("bte,nje->bntj", dZ, self.params["Wo"])  # (B, h, T, d)
-        dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d) each
-        dX = np.zeros_like(X)
-        for p, dA in (("q", dQ), ("k", dK), ("v", dV)):
-            self.grads[f"W{p}"] = np.einsum("bte,bntj->enj", X, dA)  # (E, h, d)
+        dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d), (B, h, S, d), (B, h, S, d)
+        dX, dC = np.zeros_like(X), np.zeros_like(C)
+        for p, A, dA, dIn in (("q", X, dQ, dX), ("k", C, dK, dC), ("v", C, dV, dC)):
+            self.grads[f"W{p}"] = np.einsum("bte,bntj->enj", A, dA)  # (E or E_c, h, d)
             if f"b{p}" in self.params:
                 self.grads[f"b{p}"] = dA.sum(axis=(0, 2))  # (h, d)
-            dX += np.einsum("bntj,enj->bte", dA, self.params[f"W{p}"])  # (B, T, E)
-        return dX
+            dIn += np.einsum("bntj,enj->bte", dA, self.params[f"W{p}"])  # (B, T, E) or (B, S, E_c)
+        return (dX, dC) if self.cross else dX + dC
