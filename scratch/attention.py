@@ -66,13 +66,18 @@ class ScaledDotProductAttention:
 
 
 class MultiHeadAttention(Layer):
-    """Self-attention with h heads: Z = Attention(X Wq + bq, X Wk + bk, X Wv + bv) Wo + bo.
+    """Attention with h heads: Z = Attention(X Wq + bq, C Wk + bk, C Wv + bv) Wo + bo.
+
+    Self-attention reads one sequence (C = X); cross-attention reads two, the queries X and
+    the context C that keys and values come from (Keras ``layer(query, value)``, torch
+    ``attn(query, key, value)`` with key = value = C).
 
     Forward (every projection per head; ``n`` runs over heads, ``j`` over a head's d features)::
 
-        Q[b, n, t, j] = sum_e X[b, t, e] Wq[e, n, j] + bq[n, j]        (V the same with Wv, bv)
-        K[b, n, t, j] = sum_e X[b, t, e] Wk[e, n, j]                   # no key bias: see below
-        O = ScaledDotProductAttention(Q, K, V, M)                      # M = causal_mask(T, T) if causal
+        Q[b, n, t, j] = sum_e X[b, t, e] Wq[e, n, j] + bq[n, j]
+        K[b, n, s, j] = sum_c C[b, s, c] Wk[c, n, j]                   # no key bias: see below
+        V[b, n, s, j] = sum_c C[b, s, c] Wv[c, n, j] + bv[n, j]
+        O = ScaledDotProductAttention(Q, K, V, M)                      # M = causal_mask(T, S) if causal
         Z[b, t, e] = sum_{n, j} O[b, n, t, j] Wo[n, j, e] + bo[e]
 
     Backward, given dZ::
@@ -80,13 +85,19 @@ class MultiHeadAttention(Layer):
         dWo[n, j, e] = sum_{b, t} O[b, n, t, j] dZ[b, t, e],   dbo = sum_{b, t} dZ
         dO[b, n, t, j] = sum_e dZ[b, t, e] Wo[n, j, e]
         dQ, dK, dV = ScaledDotProductAttention.backward(dO)
-        dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ   (dWk, dWv, dbv the same)
-        dX = dQ . Wq + dK . Wk + dV . Wv     (each summed over n, j: X feeds all three)
+        dWq[e, n, j] = sum_{b, t} X[b, t, e] dQ[b, n, t, j],   dbq = sum_{b, t} dQ
+        dWk[c, n, j] = sum_{b, s} C[b, s, c] dK[b, n, s, j]    (dWv, dbv the same with dV)
+        dX = dQ . Wq                        (summed over n, j)
+        dC = dK . Wk + dV . Wv              (C feeds keys and values)
+
+    Self-attention returns dX + dC (X = C feeds all three projections); cross-attention returns
+    (dX, dC), one gradient per input, and the graph sends each back along its own branch.
 
     Computed as matrix products: the sums over e and over (n, j) are GEMMs once X is
-    (B T, E) and the kernels (E, h d) and (h d, E); Q, K and V come from one GEMM with
-    [Wq | Wk | Wv] (E, 3 h d), and backward gives dWq, dWk, dWv and dX from two GEMMs with
-    [dQ | dK | dV] (B T, 3 h d). The attention itself is a batched matmul over (B, h).
+    (B T, E) and the kernels (E, h d) and (h d, E). In self-attention Q, K and V come from one
+    GEMM with [Wq | Wk | Wv] (E, 3 h d), and backward gives dWq, dWk, dWv and dX from two GEMMs
+    with [dQ | dK | dV] (B T, 3 h d); in cross-attention the queries take one GEMM and the keys
+    and values another, with [Wk | Wv] (E_c, 2 h d). The attention itself is a batched matmul over (B, h).
 
     The key bias of Keras and torch is left out because nothing depends on it: it adds
     Q[t] . bk to every score of row t, a constant the softmax removes, so dL/dbk = 0 exactly
@@ -94,12 +105,15 @@ class MultiHeadAttention(Layer):
 
     Shapes:
         X, dX: (B, T, E)
-        Wq, Wk, Wv and their gradients: (E, h, d)  # Keras' query/key/value kernels; torch packs
-                                                   # in_proj_weight (3E, E) = [Wq; Wk; Wv] as (h d, E) each
+        C, dC: (B, S, E_c)                         # C = X (S = T, E_c = E) in self-attention
+        Wq, dWq: (E, h, d)                         # Keras' query kernel
+        Wk, Wv and their gradients: (E_c, h, d)    # Keras' key/value kernels; torch packs
+                                                   # in_proj_weight (3E, E) = [Wq; Wk; Wv] as (h d, E) each,
+                                                   # or keeps q/k/v_proj_weight (h d, E or E_c) when E_c != E
         bq, bv: (h, d)                             # torch in_proj_bias (3E,) = [bq; 0; bv] flattened
         Wo, dWo: (h, d, E)                         # torch out_proj.weight (E, h d) = Wo reshaped, transposed
         bo, dbo: (E,)
-        Q, K, V, O: (B, h, T, d)
+        Q, O: (B, h, T, d);  K, V: (B, h, S, d)
         Z, dZ: (B, T, E)
 
     Initialisation (Keras defaults): kernels Glorot-uniform over the flattened (E, h d) and (h d, E)
@@ -109,7 +123,8 @@ class MultiHeadAttention(Layer):
         num_heads: h.
         key_dim: d, the features per head (Keras' ``key_dim``; torch's ``embed_dim // num_heads``).
         use_bias: whether bq, bv, bo exist.
-        causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``).
+        causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``: a lower
+            triangle of the (T, S) score matrix, in cross-attention too).
     """
 
     def __init__(
@@ -118,24 +133,37 @@ class MultiHeadAttention(Layer):
         super().__init__(name)
         for key, value in (("num_heads", num_heads), ("key_dim", key_dim)):
             if isinstance(value, bool) or int(value) != value or value < 1:
-                raise ValueError(f"MultiHeadAttention {self.name!r}: {key} must be a positive integer, received {value!r}")
+                raise ValueError(
+                    f"MultiHeadAttention {self.name!r}: {key} must be a positive integer, received {value!r}"
+                )
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.use_bias, self.causal = bool(use_bias), bool(causal)
         self.embed_dim: int | None = None
+        self.context_dim: int | None = None
+        self.cross = False
         self.attention = ScaledDotProductAttention()
 
-    def build(self, input_shape: tuple[int, ...]) -> None:
-        if len(input_shape) != 2:
+    def build(self, input_shape) -> None:
+        """One sample's shape (T, E), or two, [(T, E), (S, E_c)], for cross-attention."""
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        if len(shapes) > 2 or any(len(shape) != 2 for shape in shapes):
             raise ValueError(
-                f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), received {input_shape}"
+                f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), or two (query and value), "
+                f"received {input_shape}"
             )
-        self.embed_dim = int(input_shape[-1])
+        self.cross = len(shapes) == 2
+        self.embed_dim = int(shapes[0][-1])
+        self.context_dim = int(shapes[-1][-1])  # E_c: the keys' and values' input features
+
+    def output_shape(self, input_shape):
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        return tuple(shapes[0])  # (T, E): one output per query
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        E, h, d = self.embed_dim, self.num_heads, self.key_dim
+        E, Ec, h, d = self.embed_dim, self.context_dim, self.num_heads, self.key_dim
         shapes = {}
         for p in ("q", "k", "v"):
-            shapes[f"W{p}"] = (E, h, d)
+            shapes[f"W{p}"] = (E if p == "q" else Ec, h, d)
             if self.use_bias and p != "k":
                 shapes[f"b{p}"] = (h, d)
         shapes["Wo"] = (h, d, E)
@@ -151,42 +179,72 @@ class MultiHeadAttention(Layer):
             elif key == "Wo":
                 self.params[key] = glorot_uniform(rng, h * d, E, shape, dtype)
             else:
-                self.params[key] = glorot_uniform(rng, E, h * d, shape, dtype)
+                self.params[key] = glorot_uniform(rng, shape[0], h * d, shape, dtype)
 
-    def _packed(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Wq, Wk, Wv side by side as one (E, 3 h d) matrix, and their biases as one (3 h d,) row.
+    def _packed(self, projections: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """The kernels of ``projections`` ("qkv", "q" or "kv") side by side as one (E_in, k h d)
+        matrix, and their biases as one (k h d,) row (the key bias, left out, a block of zeros).
 
-        Stacking the three projections makes Q, K and V one GEMM (torch's in_proj_weight is
-        this matrix transposed); the key bias, left out, is a block of zeros.
+        Stacking the projections of one input makes them one GEMM (torch's in_proj_weight is
+        the "qkv" matrix transposed).
         """
-        E, h, d = self.embed_dim, self.num_heads, self.key_dim
-        W = np.concatenate([self.params[f"W{p}"].reshape(E, h * d) for p in ("q", "k", "v")], axis=1)  # (E, 3 h d)
+        h, d = self.num_heads, self.key_dim
+        kernels = [self.params[f"W{p}"] for p in projections]
+        W = np.concatenate([K.reshape(K.shape[0], h * d) for K in kernels], axis=1)  # (E_in, k h d)
         if not self.use_bias:
             return W, None
-        bq, bv = self.params["bq"].reshape(h * d), self.params["bv"].reshape(h * d)
-        return W, np.concatenate([bq, np.zeros_like(bq), bv])  # (3 h d,)
+        zeros = np.zeros(h * d, dtype=W.dtype)
+        b = [self.params[f"b{p}"].reshape(h * d) if p != "k" else zeros for p in projections]
+        return W, np.concatenate(b)  # (k h d,)
 
-    def forward(self, X: np.ndarray) -> np.ndarray:
-        B, T, E = X.shape
-        if E != self.embed_dim:
-            raise ValueError(f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}), received {X.shape}")
-        h, d = self.num_heads, self.key_dim
-        W, b = self._packed()
-        QKV = X.reshape(B * T, E) @ W  # (B T, 3 h d): the three projections in one GEMM
+    def _heads(self, A: np.ndarray, projections: str) -> np.ndarray:
+        """``A @ W + b`` of :meth:`_packed` for (B, T, E_in) inputs, split into (k, B, h, T, d)."""
+        B, T, E_in = A.shape
+        W, b = self._packed(projections)
+        P = A.reshape(B * T, E_in) @ W  # (B T, k h d): the projections in one GEMM
         if b is not None:
-            QKV = QKV + b
-        Q, K, V = QKV.reshape(B, T, 3, h, d).transpose(2, 0, 3, 1, 4)  # (3, B, h, T, d) -> (B, h, T, d) each
-        M = causal_mask(T, T) if self.causal else None
+            P += b
+        return P.reshape(B, T, len(projections), self.num_heads, self.key_dim).transpose(2, 0, 3, 1, 4)
+
+    def forward(self, X: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
+        B, T, E = X.shape
+        C = X if C is None or not self.cross else C
+        if E != self.embed_dim or C.shape[0] != B or C.shape[-1] != self.context_dim:
+            raise ValueError(
+                f"MultiHeadAttention {self.name!r}: expects X of shape (B, T, {self.embed_dim}) and C of shape "
+                f"(B, S, {self.context_dim}), received {X.shape} and {C.shape}"
+            )
+        S = C.shape[1]
+        h, d = self.num_heads, self.key_dim
+        if self.cross:
+            (Q,) = self._heads(X, "q")  # (B, h, T, d)
+            K, V = self._heads(C, "kv")  # (B, h, S, d) each
+        else:
+            Q, K, V = self._heads(X, "qkv")  # (B, h, T, d) each
+        M = causal_mask(T, S) if self.causal else None
         O = self.attention.forward(Q, K, V, M)  # (B, h, T, d): one batched matmul over (B, h)
         O = O.transpose(0, 2, 1, 3).reshape(B * T, h * d)  # (B T, h d): heads side by side
         Z = O @ self.params["Wo"].reshape(h * d, E)  # (B T, E): heads merged by the projection
         if self.use_bias:
-            Z = Z + self.params["bo"]
-        self.X, self.O, self.W = X, O, W
+            Z += self.params["bo"]
+        self.X, self.C, self.O = X, C, O
         return Z.reshape(B, T, E)
 
-    def backward(self, dZ: np.ndarray) -> np.ndarray:
-        X, O, W = self.X, self.O, self.W
+    def _backward_input(self, A: np.ndarray, dA: list[np.ndarray], projections: str) -> np.ndarray:
+        """The kernels' and biases' gradients of ``projections`` read from input A, and A's gradient."""
+        B, T, E_in = A.shape
+        h, d = self.num_heads, self.key_dim
+        dP = np.stack(dA).transpose(1, 3, 0, 2, 4).reshape(B * T, len(projections) * h * d)  # (B T, k h d)
+        dW = A.reshape(B * T, E_in).T @ dP  # (E_in, k h d): the kernels' gradients side by side
+        for i, p in enumerate(projections):
+            self.grads[f"W{p}"] = dW[:, i * h * d : (i + 1) * h * d].reshape(E_in, h, d)
+            if self.use_bias and p != "k":
+                self.grads[f"b{p}"] = dP[:, i * h * d : (i + 1) * h * d].sum(axis=0).reshape(h, d)
+        W, _ = self._packed(projections)
+        return (dP @ W.T).reshape(B, T, E_in)  # A feeds every projection in the block: their gradients add
+
+    def backward(self, dZ: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        X, C, O = self.X, self.C, self.O
         B, T, E = X.shape
         h, d = self.num_heads, self.key_dim
         dZ = dZ.reshape(B * T, E)  # (B T, E)
@@ -195,13 +253,7 @@ class MultiHeadAttention(Layer):
             self.grads["bo"] = dZ.sum(axis=0)  # (E,)
         dO = dZ @ self.params["Wo"].reshape(h * d, E).T  # (B T, h d)
         dO = dO.reshape(B, T, h, d).transpose(0, 2, 1, 3)  # (B, h, T, d)
-        dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d) each
-        dQKV = np.stack([dQ, dK, dV]).transpose(1, 3, 0, 2, 4).reshape(B * T, 3 * h * d)  # (B T, 3 h d)
-        dW = X.reshape(B * T, E).T @ dQKV  # (E, 3 h d): dWq, dWk, dWv side by side
-        for i, p in enumerate(("q", "k", "v")):
-            self.grads[f"W{p}"] = dW[:, i * h * d : (i + 1) * h * d].reshape(E, h, d)  # (E, h, d)
-        if self.use_bias:
-            db = dQKV.sum(axis=0).reshape(3, h, d)  # (3, h, d); the key's row has no parameter
-            self.grads["bq"], self.grads["bv"] = db[0], db[2]
-        dX = dQKV @ W.T  # (B T, E): X feeds all three projections, so their gradients add
-        return dX.reshape(B, T, E)
+        dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d), (B, h, S, d), (B, h, S, d)
+        if not self.cross:
+            return self._backward_input(X, [dQ, dK, dV], "qkv")
+        return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")

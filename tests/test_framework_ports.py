@@ -184,6 +184,12 @@ PORTS: dict[str, Port] = {
         _keys("num_heads", "key_dim", "use_bias", "causal"),
         "attn(x, x, x, need_weights=False)[0] / MHA(x, x)",
     ),
+    "cross_attention": Port(
+        "attention",
+        "cross_attention",
+        _keys("num_heads", "key_dim", "context_dim", "use_bias", "causal"),
+        "attn(x, c, c, need_weights=False)[0] with kdim/vdim / MHA(x, c)",
+    ),
     # transformer family: batch-first (B, T, E)
     "transformer_encoder": Port(
         "transformer",

@@ -19,6 +19,12 @@ and splits a projection's E features into heads as (h, d), head-major
 (``q.view(tgt_len, bsz * num_heads, head_dim)``), the order of Keras' (h, d) axes. Torch needs
 h d = E (``head_dim = embed_dim // num_heads``); Keras does not, and the kind requires it.
 
+Cross-attention whose keys and values come from E_c != E features: torch keeps three separate
+matrices instead of the packed one (torch/nn/modules/activation.py, MultiheadAttention.__init__:
+``_qkv_same_embed_dim = kdim == embed_dim and vdim == embed_dim``; otherwise ``q_proj_weight``
+(E, E), ``k_proj_weight`` (E, kdim), ``v_proj_weight`` (E, vdim), and ``in_proj_bias`` stays packed),
+each in the same (out, in) layout; with E_c == E it packs them as for self-attention.
+
 Rule ``mha_packed_in_proj``: each (E, h, d) kernel is flattened to (E, h d) and transposed to
 torch's (out, in) = (h d, E) before the three are stacked; the output kernel (h, d, E) becomes
 (E, h d) the same way. A port that reshapes the (E, h, d) kernel straight to (h d, E), without
@@ -41,7 +47,7 @@ PROJECTIONS = ("q", "k", "v")
 
 
 class MultiHeadAttentionConverter(Converter):
-    """Canonical Wq, Wk, Wv (E, h, d), bq, bk, bv (h, d), Wo (h, d, E), bo (E,)."""
+    """Canonical Wq (E, h, d), Wk, Wv (E_c, h, d), bq, bv (h, d), Wo (h, d, E), bo (E,)."""
 
     rules = ("mha_packed_in_proj",)
 
@@ -49,18 +55,32 @@ class MultiHeadAttentionConverter(Converter):
     def _sizes(layer) -> tuple[int, int, int]:
         return layer.embed_dim, layer.num_heads, layer.key_dim
 
+    @staticmethod
+    def _packed(layer) -> bool:
+        """torch packs [Wq; Wk; Wv] into in_proj_weight when keys and values read E features."""
+        return layer.context_dim == layer.embed_dim
+
     # PyTorch ------------------------------------------------------------------
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         E, h, d = self._sizes(layer)
         shapes = layer.weight_shapes()
         W = {key: expect(layer, key, weights.get(key), shapes[key]) for key in shapes}
+        rows = {}
+        for p in PROJECTIONS:
+            E_in = W[f"W{p}"].shape[0]
+            if enabled("mha_packed_in_proj"):
+                rows[p] = W[f"W{p}"].reshape(E_in, h * d).T  # (h d, E_in): torch's (out, in)
+            else:
+                rows[p] = W[f"W{p}"].reshape(h * d, E_in)  # the naive port: a reshape, no transpose
         if enabled("mha_packed_in_proj"):
-            rows = [W[f"W{p}"].reshape(E, h * d).T for p in PROJECTIONS]  # (h d, E) each: torch's (out, in)
             out_weight = W["Wo"].reshape(h * d, E).T  # (E, h d)
         else:
-            rows = [W[f"W{p}"].reshape(h * d, E) for p in PROJECTIONS]  # the naive port: a reshape, no transpose
             out_weight = W["Wo"].reshape(E, h * d)
-        out = {"in_proj_weight": np.concatenate(rows, axis=0), "out_proj.weight": out_weight}  # (3 h d, E)
+        if self._packed(layer):
+            out = {"in_proj_weight": np.concatenate([rows[p] for p in PROJECTIONS], axis=0)}  # (3 h d, E)
+        else:
+            out = {f"{p}_proj_weight": rows[p] for p in PROJECTIONS}  # (h d, E), (h d, E_c), (h d, E_c)
+        out["out_proj.weight"] = out_weight
         if layer.use_bias:
             biases = [W["bq"], np.zeros_like(W["bq"]), W["bv"]]  # no key bias: it cancels in the softmax
             out["in_proj_bias"] = np.concatenate([b.reshape(h * d) for b in biases])  # (3 h d,)
@@ -69,8 +89,16 @@ class MultiHeadAttentionConverter(Converter):
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         E, h, d = self._sizes(layer)
-        packed = expect(layer, "in_proj_weight", state.get("in_proj_weight"), (3 * h * d, E))
-        out = {f"W{p}": np.ascontiguousarray(A.T).reshape(E, h, d) for p, A in zip(PROJECTIONS, np.split(packed, 3))}
+        shapes = layer.weight_shapes()
+        if self._packed(layer):
+            packed = expect(layer, "in_proj_weight", state.get("in_proj_weight"), (3 * h * d, E))
+            rows = dict(zip(PROJECTIONS, np.split(packed, 3)))
+        else:
+            rows = {
+                p: expect(layer, f"{p}_proj_weight", state.get(f"{p}_proj_weight"), (h * d, shapes[f"W{p}"][0]))
+                for p in PROJECTIONS
+            }
+        out = {f"W{p}": np.ascontiguousarray(rows[p].T).reshape(shapes[f"W{p}"]) for p in PROJECTIONS}
         out["Wo"] = np.ascontiguousarray(expect(layer, "out_proj.weight", state.get("out_proj.weight"), (E, h * d)).T).reshape(h, d, E)
         if layer.use_bias:
             bias = expect(layer, "in_proj_bias", state.get("in_proj_bias"), (3 * h * d,))

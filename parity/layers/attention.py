@@ -1,4 +1,4 @@
-"""The attention family: multi-head self-attention on batch-first (B, T, E) sequences.
+"""The attention family: multi-head self- and cross-attention on batch-first (B, T, E) sequences.
 
 torch's ``nn.MultiheadAttention(E, num_heads)`` is called ``attn(q, k, v)`` and returns
 ``(output, weights)`` (torch/nn/modules/activation.py, MultiheadAttention.forward); Keras'
@@ -6,6 +6,12 @@ torch's ``nn.MultiheadAttention(E, num_heads)`` is called ``attn(q, k, v)`` and 
 output (keras/src/layers/attention/multi_head_attention.py). Self-attention passes the one
 sequence as query, key and value; a generated torch model keeps the output and asks for no
 weights (``need_weights=False``), so the averaged-weights default never matters here.
+
+Cross-attention reads two nodes (arity 1, one optional input): the queries (B, T, E) and the
+context (B, S, E_c) keys and values come from. torch calls ``attn(q, kv, kv, need_weights=False)``
+on ``nn.MultiheadAttention(E, h, batch_first=True, kdim=E_c, vdim=E_c)`` (kdim/vdim written only
+where E_c != E); Keras calls ``layer(query, value)`` (key defaults to value,
+keras/src/layers/attention/multi_head_attention.py, ``call``: "if key is None: key = value").
 
 Key-padding masks (torch ``key_padding_mask``, Keras ``key_mask`` / ``attention_mask``) need a
 second model input, which a model spec does not have yet: not supported.
@@ -69,25 +75,29 @@ def _torch(config: Config, shapes, layout):
 
     E = shapes[0][-1]
     _validate_sizes(config, E)
+    kwargs: Config = {}
+    if len(shapes) == 2 and shapes[1][-1] != E:
+        kwargs = {"kdim": shapes[1][-1], "vdim": shapes[1][-1]}  # keys and values read E_c features
     return nn.MultiheadAttention(
-        E, config["num_heads"], bias=config["use_bias"], batch_first=enabled("mha_batch_first")
+        E, config["num_heads"], bias=config["use_bias"], batch_first=enabled("mha_batch_first"), **kwargs
     )
 
 
-def _torch_call(module, config: Config, x):
+def _torch_call(module, config: Config, x, context=None):
     import torch
 
+    context = x if context is None else context  # self-attention: query = key = value
     mask = None
     if config["causal"]:
-        T = x.shape[0] if not module.batch_first else x.shape[1]
-        allowed = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # (T, T), True = may attend
+        T, S = (x.shape[0], context.shape[0]) if not module.batch_first else (x.shape[1], context.shape[1])
+        allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril()  # (T, S), True = may attend
         mask = ~allowed if enabled("mha_mask_polarity") else allowed  # torch: True = masked out
-    output, _ = module(x, x, x, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
+    output, _ = module(x, context, context, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
     return output
 
 
 def _torch_source(config: Config, shapes, layout) -> Source:
-    """As build writes it, called as _torch_call calls it: self-attention keeping the output only."""
+    """As build writes it, called as _torch_call calls it: keeping the output only."""
     if config["causal"]:
         raise ValueError(
             "causal=True: torch's importer reads no attn_mask yet, so a port with the causal mask could not be "
@@ -96,31 +106,38 @@ def _torch_source(config: Config, shapes, layout) -> Source:
     E = shapes[0][-1]
     _validate_sizes(config, E)
     kwargs: Config = {} if config["use_bias"] else {"bias": False}
+    comments = ["batch_first=True: torch's default reads (T, B, E)"]
+    if len(shapes) == 2 and shapes[1][-1] != E:
+        kwargs.update(kdim=shapes[1][-1], vdim=shapes[1][-1])
+        comments.append("kdim, vdim: keys and values read the context's features")
+    if len(shapes) == 2:
+        call = "{y} = {m}({x0}, {x1}, {x1}, need_weights=False)[0]  # cross-attention: key = value = {x1}"
+    else:
+        call = "{y} = {m}({x0}, {x0}, {x0}, need_weights=False)[0]  # self-attention: query = key = value"
     return Source(
-        code("nn.MultiheadAttention", E, config["num_heads"], **kwargs, batch_first=True),
-        ("batch_first=True: torch's default reads (T, B, E)",),
-        call="{y} = {m}({x0}, {x0}, {x0}, need_weights=False)[0]  # self-attention: query = key = value",
+        code("nn.MultiheadAttention", E, config["num_heads"], **kwargs, batch_first=True), tuple(comments), call=call
     )
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
     kwargs: Config = {} if config["use_bias"] else {"use_bias": False}
     causal = ", use_causal_mask=True" if config["causal"] else ""
-    comments = ["query = value (= key)"]
+    cross = shapes is not None and len(shapes) == 2
+    comments = ["value = key: keys and values from the second input" if cross else "query = value (= key)"]
     if config["causal"]:
         comments.append("Keras' causal mask is True where a step may attend")
     return Source(
         code("layers.MultiHeadAttention", config["num_heads"], config["key_dim"], **kwargs, name=name),
         tuple(comments),
-        call="{y} = {m}({x0}, {x0}" + causal + ")",
+        call="{y} = {m}({x0}, " + ("{x1}" if cross else "{x0}") + causal + ")",
     )
 
 
 def _torch_read(module, shape) -> Config:
     if not module.batch_first:
         raise ValueError("batch_first=False (the model's input must be (B, T, E): build it with batch_first=True)")
-    if not module._qkv_same_embed_dim:
-        raise ValueError("kdim or vdim other than embed_dim (only self-attention is supported)")
+    if module.kdim != module.vdim:
+        raise ValueError(f"kdim={module.kdim} differs from vdim={module.vdim} (keys and values must read one context)")
     if module.bias_k is not None or module.add_zero_attn:
         raise ValueError("add_bias_kv or add_zero_attn (not supported)")
     if module.dropout:
@@ -144,11 +161,11 @@ def _keras(config: Config, name: str):
 def _keras_call(config: Config, inputs: list) -> tuple[tuple, dict]:
     import keras
 
-    x = inputs[0]
-    kwargs = {"use_causal_mask": config["causal"]}  # query = value (= key)
+    x, context = inputs[0], inputs[-1]  # self-attention: query = value (= key)
+    kwargs = {"use_causal_mask": config["causal"]}
     if keras.backend.backend() == "jax" and enabled("mha_jax_float32_softmax"):
         kwargs["return_attention_scores"] = True  # the explicit path, in the model's dtype
-    return (x, x), kwargs
+    return (x, context), kwargs
 
 
 def _keras_keep(value):
@@ -171,14 +188,14 @@ def _keras_read_call(kwargs: dict) -> Config:
         if kwargs.get(key) is not None:
             raise ValueError(f"{key} (masks other than use_causal_mask need a second model input; not supported)")
     if kwargs.get("key") is not None:
-        raise ValueError("a separate key tensor (only self-attention is supported)")
+        raise ValueError("a separate key tensor (keys and values must come from one sequence)")
     return {"causal": bool(kwargs.get("use_causal_mask", False))}
 
 
 MULTI_HEAD_ATTENTION = LayerKind(
     name="multi_head_attention",
     family="attention",
-    summary="Z = softmax(Q K^T / sqrt(d)) V Wo + bo per head, Q, K, V = X Wq + bq, X Wk + bk, X Wv + bv",
+    summary="Z = softmax(Q K^T / sqrt(d)) V Wo + bo per head, Q, K, V = X Wq + bq, C Wk + bk, C Wv + bv (C = X: self-attention)",
     scratch=_scratch,
     torch=TorchSide(
         build=_torch,
@@ -198,6 +215,7 @@ MULTI_HEAD_ATTENTION = LayerKind(
         source=_keras_source,
     ),
     converter=MultiHeadAttentionConverter(),
+    optional_inputs=1,  # cross-attention: the sequence keys and values come from
     defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False},
 )
 

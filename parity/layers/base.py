@@ -207,8 +207,15 @@ class LayerKind:
     converter: Converter = NO_WEIGHTS
     traits: Traits = field(default_factory=Traits)
     arity: int = 1  # inputs it reads; 0 for any number >= 2 (add, concatenate)
+    optional_inputs: int = 0  # inputs it may read beyond arity (multi_head_attention: the key/value sequence)
     defaults: Config = field(default_factory=dict)  # canonical config keys and their defaults
     validate: Callable[[Config, list[Shape]], None] | None = None
+
+    def accepts(self, count: int) -> bool:
+        """Whether a call of this kind may read ``count`` inputs."""
+        if self.arity == 0:
+            return count >= 2
+        return self.arity <= count <= self.arity + self.optional_inputs
 
     def configure(self, config: Config) -> Config:
         unknown = sorted(set(config) - set(self.defaults))

@@ -121,8 +121,10 @@ class _Reader:
         if name in self.names:
             self.fail(name, "two layers have this name")
         self.names.add(name)
-        if kind.arity == 1 and len(inputs) != 1:
-            self.fail(name, f"{kind.name} reads one input, received {len(inputs)}")
+        if not kind.accepts(len(inputs)):
+            most = kind.arity + kind.optional_inputs
+            reads = "one input" if most == 1 else f"{kind.arity} to {most} inputs"
+            self.fail(name, f"{kind.name} reads {reads}, received {len(inputs)}")
         self.nodes.append(Node(name, kind.name, kind.configure(config), tuple(inputs), shares))
         return name
 

@@ -372,8 +372,10 @@ class _Importer:
                 f"the call reads the tensor {foreign[0]!r}, which the module does not hold "
                 f"(an argument such as attn_mask or key_padding_mask is not supported for {kind.name})",
             )
-        if kind.arity == 1 and len(inputs) != 1:
-            raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads one)")
+        if not kind.accepts(len(inputs)):
+            most = kind.arity + kind.optional_inputs
+            reads = "one" if most == 1 else f"{kind.arity} to {most}"
+            raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads {reads})")
         in_values = self.input_values(inputs, where, "the module")
 
         try:  # the class may stand for several kinds (nn.Conv2d: conv2d, depthwise_conv2d)

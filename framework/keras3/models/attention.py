@@ -1,4 +1,4 @@
-"""Multi-head self-attention in Keras 3: the layer called with the same sequence as query and value."""
+"""Multi-head self- and cross-attention in Keras 3: the layer called with (query, value)."""
 
 from __future__ import annotations
 
@@ -12,4 +12,19 @@ def multi_head_attention(
     """Self-attention: x (B, T, E) -> (B, T, E); ``causal`` lets step t attend steps s <= t only."""
     x = keras.Input(shape=tuple(input_shape))
     z = layers.MultiHeadAttention(num_heads, key_dim, use_bias=use_bias)(x, x, use_causal_mask=causal)
+    return keras.Model(x, z)
+
+
+def cross_attention(
+    input_shape: tuple[int, int],
+    num_heads: int,
+    key_dim: int,
+    context_dim: int,
+    use_bias: bool = True,
+    causal: bool = False,
+) -> keras.Model:
+    """Cross-attention: queries x (B, T, E), keys and values (key defaults to value) a dense branch c."""
+    x = keras.Input(shape=tuple(input_shape))
+    c = layers.Dense(context_dim)(x)  # (B, T, context_dim)
+    z = layers.MultiHeadAttention(num_heads, key_dim, use_bias=use_bias)(x, c, use_causal_mask=causal)
     return keras.Model(x, z)

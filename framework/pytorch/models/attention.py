@@ -1,4 +1,4 @@
-"""Multi-head self-attention in torch.nn, returning what Keras' MultiHeadAttention returns.
+"""Multi-head self- and cross-attention in torch.nn, returning what Keras' MultiHeadAttention returns.
 
 nn.MultiheadAttention is called ``attn(query, key, value)`` and returns ``(output, weights)``
 (torch/nn/modules/activation.py); self-attention passes one sequence three times, keeps the
@@ -46,3 +46,50 @@ def multi_head_attention(
     if num_heads * key_dim != E:
         raise ValueError(f"nn.MultiheadAttention needs num_heads * key_dim == E: {num_heads} * {key_dim} != {E}")
     return SelfAttention(E, num_heads, use_bias, causal)
+
+
+class CrossAttention(nn.Module):
+    """Z = softmax(Q K^T / sqrt(d)) V, per head, projected back to E; Q from x, K and V from a
+    context C = x W_c + b_c, a dense branch of the same input.
+
+    nn.MultiheadAttention reads keys and values of ``kdim = vdim = context_dim`` features; where
+    they differ from E it keeps separate q/k/v_proj_weight matrices instead of in_proj_weight.
+
+    Shapes:
+        x: (B, T, E)  ->  (B, T, E),  E = num_heads * key_dim
+        context.weight: (E_c, E);  C: (B, T, E_c)
+        attn.q_proj_weight: (E, E);  attn.k_proj_weight, attn.v_proj_weight: (E, E_c)  (E_c != E)
+    """
+
+    def __init__(
+        self, embed_dim: int, context_dim: int, num_heads: int, use_bias: bool = True, causal: bool = False
+    ) -> None:
+        super().__init__()
+        self.context = nn.Linear(embed_dim, context_dim)
+        kv = {} if context_dim == embed_dim else {"kdim": context_dim, "vdim": context_dim}
+        self.attn = nn.MultiheadAttention(embed_dim, num_heads, bias=use_bias, batch_first=True, **kv)
+        self.causal = causal
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.context(x)  # (B, T, E_c)
+        mask = None
+        if self.causal:
+            T, S = x.shape[1], c.shape[1]
+            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).triu(1)  # (T, S): True = masked out
+        out, _ = self.attn(x, c, c, attn_mask=mask, need_weights=False)  # (B, T, E): key = value = c
+        return out
+
+
+def cross_attention(
+    input_shape: tuple[int, int],
+    num_heads: int,
+    key_dim: int,
+    context_dim: int,
+    use_bias: bool = True,
+    causal: bool = False,
+) -> CrossAttention:
+    """Cross-attention: queries x (B, T, E), keys and values a dense branch (B, T, context_dim)."""
+    _, E = input_shape
+    if num_heads * key_dim != E:
+        raise ValueError(f"nn.MultiheadAttention needs num_heads * key_dim == E: {num_heads} * {key_dim} != {E}")
+    return CrossAttention(E, context_dim, num_heads, use_bias, causal)
