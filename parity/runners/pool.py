@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,7 @@ class KerasWorker:
             XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
         )
+        self.lock = threading.Lock()  # one request at a time on the pipe, whichever thread sends it
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "parity.runners.worker"],
@@ -68,11 +70,12 @@ class KerasWorker:
         return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
 
     def call(self, path: str, *args):
-        if self.process.poll() is not None:
-            raise WorkerCrashed(f"keras-{self.backend} worker has exited:\n{self.stderr_tail()}")
-        pickle.dump((path, args), self.process.stdin)
-        self.process.stdin.flush()
-        reply = self._read()
+        with self.lock:
+            if self.process.poll() is not None:
+                raise WorkerCrashed(f"keras-{self.backend} worker has exited:\n{self.stderr_tail()}")
+            pickle.dump((path, args), self.process.stdin)
+            self.process.stdin.flush()
+            reply = self._read()
         if reply[0] == "error":
             _, error, text = reply
             error.worker_traceback = text
@@ -89,6 +92,10 @@ class KerasWorker:
 
 
 _WORKERS: dict[tuple[str, bool], KerasWorker] = {}
+# Lanes and divergence threads may ask for the same worker at once: one lock per worker, so
+# that different backends still start side by side.
+_STARTING: dict[tuple[str, bool], threading.Lock] = {}
+_STARTING_LOCK = threading.Lock()
 
 
 def backend_installed(backend: str) -> bool:
@@ -97,13 +104,16 @@ def backend_installed(backend: str) -> bool:
 
 def keras_worker(backend: str, x64: bool = True) -> KerasWorker:
     key = (backend, x64)
-    worker = _WORKERS.get(key)
-    if worker is not None and worker.process.poll() is None:
+    with _STARTING_LOCK:
+        starting = _STARTING.setdefault(key, threading.Lock())
+    with starting:
+        worker = _WORKERS.get(key)
+        if worker is not None and worker.process.poll() is None:
+            return worker
+        if not backend_installed(backend):
+            raise ImplementationUnavailable(f"keras-{backend}: not installed (needs the keras and {backend} packages)")
+        _WORKERS[key] = worker = KerasWorker(backend, x64)
         return worker
-    if not backend_installed(backend):
-        raise ImplementationUnavailable(f"keras-{backend}: not installed (needs the keras and {backend} packages)")
-    _WORKERS[key] = worker = KerasWorker(backend, x64)
-    return worker
 
 
 @atexit.register
