@@ -32,7 +32,10 @@ def run_training(impl: str, request: TrainRequest) -> TrainResult:
     if impl == "scratch":
         return train_scratch(request)
     if impl == "torch":
-        return train_torch(request)
+        from parity.runners.torch_runner import GLOBAL_GENERATOR
+
+        with GLOBAL_GENERATOR:
+            return train_torch(request)
     if impl in KERAS:
         result = keras_worker(KERAS[impl], x64=needs_x64(impl, request.dtype)).call("parity.training.runners:train_keras", request)
         result.impl = impl

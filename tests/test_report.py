@@ -259,3 +259,40 @@ def test_crashing_trajectories_are_noted_and_the_rest_written(tmp_path, monkeypa
 def test_a_report_without_trained_models_says_so(tmp_path):
     assert report.write_report(str(tmp_path), ["scratch", "torch"], 0, ["dense"], divergences=False) == 0
     assert "No training trajectories for the models in this report." in (tmp_path / "index.html").read_text()
+
+
+def _cli_report(tmp_path, monkeypatch, capsys, *flags: str) -> str:
+    from parity.cli import main
+
+    monkeypatch.setattr(report, "collect_divergences", lambda models, seed, progress, stop=None: ([], False))
+    code = main(["report", "--out", str(tmp_path), "--impl", "scratch,torch", "--models", "dense", *flags])
+    assert code == 0
+    return capsys.readouterr().out
+
+
+def test_the_console_gets_a_summary_and_the_full_table_only_with_verbose(tmp_path, monkeypatch, capsys):
+    quiet = _cli_report(tmp_path, monkeypatch, capsys)
+    assert "cases: 1 on scratch, torch" in quiet and "0 failing" in quiet and "all agree" in quiet
+    assert str(tmp_path / "index.html") in quiet
+    assert "worst quantity" not in quiet  # the full table's header
+    verbose = _cli_report(tmp_path, monkeypatch, capsys, "--verbose")
+    assert "worst quantity" in verbose and "cases: 1 on scratch, torch" in verbose
+
+
+def test_the_summary_names_what_failed():
+    case = report.CaseRun(report.all_cases()["dense"])
+    case.records = [
+        Record("dense", "scratch", "torch", "float64", "output", 1.0, 1.0, 1.0, 1e-12, False),
+        Record("dense", "scratch", "keras-jax", "float64", "all", None, None, None, None, False, "crashed", "boom"),
+    ]
+    lines = report.summary_lines(report.ReportData(impls=ALL, cases=[case]))
+    text = "\n".join(lines)
+    assert "comparisons: 1, 1 failing; crashed: 1" in text
+    assert "FAIL[/] dense torch float64" in text and "crashed[/] dense keras-jax float64" in text
+    assert "disagreements found" in text
+
+
+def test_the_environment_states_peak_memory(small_report):
+    out, _ = small_report
+    page = (out / "index.html").read_text()
+    assert "peak memory" in page and "main process" in page and "keras-jax worker" in page

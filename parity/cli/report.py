@@ -11,6 +11,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--impl", default="all")
     p.add_argument("--models", nargs="*", help="only these models (default: all)")
+    p.add_argument(
+        "--verbose", action="store_true", help="also print the full table: one row per case, implementation and dtype"
+    )
     p.set_defaults(func=run)
 
 
@@ -21,5 +24,5 @@ def run(args) -> int:
     if args.models:
         validate_models(args.models)
     require_folder(args.out, "--out")
-    return write_report(args.out, impls, args.seed, args.models or None)
+    return write_report(args.out, impls, args.seed, args.models or None, verbose=args.verbose)
 

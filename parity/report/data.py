@@ -34,6 +34,7 @@ class ReportData:
     trajectories_note: str = ""
     environment: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # wall-clock seconds per phase (they overlap)
     generated: str = ""
 
     @property

@@ -41,6 +41,37 @@ def environment() -> dict[str, str]:
     return env
 
 
+def own_peak_rss() -> int:
+    """This process's peak resident memory in bytes (getrusage RUSAGE_SELF; Linux counts KiB)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+def peak_memory() -> str:
+    """Peak resident memory of the report's processes, each measured by itself.
+
+    The Keras workers are still alive when this runs, so RUSAGE_CHILDREN (which counts
+    only children that were waited for) would miss them: each worker is asked for its own
+    RUSAGE_SELF instead. The sum bounds what the report held at once.
+    """
+    from parity.runners.pool import _WORKERS
+
+    mib = 1024 * 1024
+    peaks = {"main process": own_peak_rss()}
+    for (backend, x64), worker in sorted(_WORKERS.items()):
+        try:
+            peaks[f"keras-{backend}{'' if x64 else ' (x64 off)'} worker"] = worker.call(
+                "parity.report.environment:own_peak_rss"
+            )
+        except Exception:  # noqa: BLE001  a worker that died has no peak to report
+            continue
+    parts = ", ".join(f"{name} {value / mib:.0f} MiB" for name, value in peaks.items())
+    return f"{parts}; sum {sum(peaks.values()) / mib:.0f} MiB (getrusage RUSAGE_SELF of each process)"
+
+
 def _numpy_blas() -> str:
     try:
         import numpy as np

@@ -32,7 +32,7 @@ from parity.check import make_request
 from parity.implementations import DTYPES
 from parity.output import console, summary_table, write_atomic
 from parity.report.data import CaseRun, ReportData
-from parity.report.environment import environment
+from parity.report.environment import environment, peak_memory
 from parity.report.tables import REFERENCE, markdown, results_frame
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult
@@ -90,7 +90,9 @@ def _failure_record(model: str, impl: str, dtype: str, error: BaseException) -> 
     return Record(model, REFERENCE, impl, dtype, "all", None, None, None, None, False, "crashed", text)
 
 
-def collect_cases(impls: list[str], seed: int, models: list[str] | None, progress: Progress) -> list[CaseRun]:
+def collect_cases(
+    impls: list[str], seed: int, models: list[str] | None, progress: Progress, stop=None
+) -> list[CaseRun]:
     """Run every case on every implementation in both dtypes, with traces, and compare with scratch."""
     cases = [c for c in all_cases().values() if models is None or c.name in models]
     others = [i for i in impls if i != REFERENCE]
@@ -113,7 +115,10 @@ def collect_cases(impls: list[str], seed: int, models: list[str] | None, progres
     requests = [r for r in requests if not next(c for c in runs if c.case.name == r[0]).error]
 
     task = progress.add_task("running cases", total=len(requests) * (len(others) + 1))
-    results = Lanes([REFERENCE, *others], requests, step=lambda: progress.advance(task)).run()
+    lanes = Lanes([REFERENCE, *others], requests, step=lambda: progress.advance(task))
+    if stop is not None:
+        lanes.stop = stop
+    results = lanes.run()
 
     for case_run in runs:
         if case_run.error:
@@ -156,18 +161,64 @@ def collect_cases(impls: list[str], seed: int, models: list[str] | None, progres
     return runs
 
 
-def collect_divergences(models: list[str] | None, seed: int, progress: Progress) -> tuple[list, bool]:
+# Divergence cases evaluated at once: each waits on its workers (a Keras worker takes one
+# request at a time), so a few threads keep every worker busy without more processes.
+DIVERGENCE_THREADS = 3
+
+
+def collect_divergences(models: list[str] | None, seed: int, progress: Progress, stop=None) -> tuple[list, bool]:
+    """Every divergence case (``parity.divergences.outcome.evaluate``), a few at a time, in registry order."""
     from parity.divergences import select
     from parity.divergences.outcome import evaluate
 
     selected = [d for d in select() if models is None or d.case in models]
     task = progress.add_task("divergence cases", total=len(selected))
-    outcomes = []
-    for d in selected:
-        progress.update(task, description=f"divergence {d.name}")
-        outcomes.append(evaluate(d, seed))
-        progress.advance(task)
-    return outcomes, models is None
+    outcomes: list = [None] * len(selected)
+    pending = iter(enumerate(selected))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while stop is None or not stop.is_set():
+            with lock:
+                i, d = next(pending, (None, None))
+            if d is None:
+                return
+            outcomes[i] = evaluate(d, seed)  # a crash is recorded in the outcome, never raised
+            progress.advance(task)
+
+    _together([worker] * min(DIVERGENCE_THREADS, len(selected)), stop)
+    return [o for o in outcomes if o is not None], models is None
+
+
+def _together(functions, stop=None) -> list:
+    """Run each function in its own thread; return their results, or raise the first error.
+
+    Short joins keep Ctrl-C responsive in the main thread; on any exception there
+    ``stop`` is set so that the threads end after their current run.
+    """
+    results: list = [None] * len(functions)
+    errors: list[BaseException] = []
+
+    def call(i, function):
+        try:
+            results[i] = function()
+        except BaseException as error:  # noqa: BLE001  handed to the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=call, args=(i, f), daemon=True) for i, f in enumerate(functions)]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(timeout=0.2)
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        raise
+    if errors:
+        raise errors[0]
+    return results
 
 
 def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None, str]:
@@ -184,16 +235,43 @@ def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None,
 
 
 def collect(impls: list[str], seed: int, models: list[str] | None, divergences: bool, progress: Progress) -> ReportData:
+    """Cases, divergence cases and trajectories at the same time: they share the workers, whose
+    locks keep one request at a time on each pipe, and together keep every process busy."""
     start = time.perf_counter()
-    cases = collect_cases(impls, seed, models, progress)
-    data = ReportData(impls=list(impls), cases=cases)
+    stop = threading.Event()
+    timings: dict[str, float] = {}
+
+    def timed(name, function):
+        def run_timed():
+            begin = time.perf_counter()
+            try:
+                return function()
+            finally:
+                timings[name] = time.perf_counter() - begin
+
+        return run_timed
+
+    def trajectories():
+        task = progress.add_task("training trajectories", total=1)
+        result = collect_trajectories(models)
+        progress.advance(task)
+        return result
+
+    jobs = [
+        timed("cases", lambda: collect_cases(impls, seed, models, progress, stop)),
+        timed("training trajectories", trajectories),
+    ]
     if divergences:
-        data.divergences, data.all_divergences = collect_divergences(models, seed, progress)
-    task = progress.add_task("training trajectories", total=1)
-    data.trajectories, data.trajectories_note = collect_trajectories(models)
-    progress.advance(task)
+        jobs.append(timed("divergence cases", lambda: collect_divergences(models, seed, progress, stop)))
+    cases, (trajectory_frame, note), *rest = _together(jobs, stop)
+    data = ReportData(impls=list(impls), cases=cases)
+    data.trajectories, data.trajectories_note = trajectory_frame, note
+    if rest:
+        data.divergences, data.all_divergences = rest[0]
     data.environment = environment()
+    data.environment["peak memory"] = peak_memory()
     data.elapsed = time.perf_counter() - start
+    data.timings = timings
     data.generated = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return data
 
@@ -202,16 +280,27 @@ def collect(impls: list[str], seed: int, models: list[str] | None, divergences: 
 
 
 def write_report(
-    out: str, impls: list[str], seed: int, models: list[str] | None = None, divergences: bool = True
+    out: str,
+    impls: list[str],
+    seed: int,
+    models: list[str] | None = None,
+    divergences: bool = True,
+    verbose: bool = False,
 ) -> int:
-    """Compute everything, then write every file atomically; exit status 1 on any disagreement."""
+    """Compute everything, then write every file atomically; exit status 1 on any disagreement.
+
+    The console gets a short summary (``summary_lines``); ``verbose`` adds the full table,
+    one row per (case, implementation, dtype), before it.
+    """
     from parity.report.html import html_page
 
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         data = collect(impls, seed, models, divergences, progress)
         task = progress.add_task("plots", total=len(data.cases) + 3)
+        begin = time.perf_counter()
         page = html_page(data, step=lambda: progress.advance(task))
+        data.timings["plots and page"] = time.perf_counter() - begin
     files: dict[str, str | bytes] = {
         "results.csv": results_frame(data).to_csv(index=False),
         "parity.md": markdown(data),
@@ -229,12 +318,49 @@ def write_report(
     out_dir = Path(out)
     for name, content in files.items():
         write_atomic(out_dir / name, content)
-    console.print(summary_table(data.records, "parity report"))
-    bad = [o.divergence.name for o in data.divergences if not o.ok]
+    if verbose:
+        console.print(summary_table(data.records, "parity report"))
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in data.timings.items())
+        console.print(f"wall-clock per phase (cases, divergence cases and trajectories overlap): {phases}")
+    for line in summary_lines(data):
+        console.print(line, highlight=False)
+    console.print(f"wrote {', '.join(str(out_dir / n) for n in files)} in {time.perf_counter() - start:.0f} s")
+    return 0 if data.passed else 1
+
+
+def summary_lines(data: ReportData, shown: int = 10) -> list[str]:
+    """What the console shows after a report: counts, what failed (the first ``shown``), where it went."""
+    records = data.records
+    compared = [r for r in records if r.status == "compared"]
+    failed = [r for r in compared if r.passed is False]
+    crashed = sorted({(r.model, r.impl_b, r.dtype) for r in records if r.status == "crashed"})
+    missing = sorted({r.impl_b for r in records if r.status == "not installed"})
+    noise_bad = [n for n in data.noise if n.passed is False]
+    lines = [
+        f"cases: {len(data.cases)} on {', '.join(data.impls)}, float32 and float64; "
+        f"comparisons: {len(compared)}, {len(failed)} failing; crashed: {len(crashed)}; "
+        f"noise floors: {len(data.noise)}, {len(noise_bad)} failing"
+        + (f"; not installed: {', '.join(missing)}" if missing else "")
+    ]
+    groups = sorted({(r.model, r.impl_b, r.dtype) for r in failed})
+    for model, impl, dtype in [*groups, *crashed][:shown]:
+        status = "crashed" if (model, impl, dtype) in crashed else "FAIL"
+        lines.append(f"  [red]{status}[/] {model} {impl} {dtype}")
+    if len(groups) + len(crashed) > shown:
+        lines.append(f"  ... and {len(groups) + len(crashed) - shown} more (parity report --verbose)")
+    for n in noise_bad[:shown]:
+        lines.append(f"  [red]noise floor FAIL[/] {n.model} {n.impl_b} {n.quantity}")
     if data.divergences:
-        console.print(
+        bad = [o.divergence.name for o in data.divergences if not o.ok]
+        lines.append(
             f"divergence cases: {len(data.divergences) - len(bad)} of {len(data.divergences)} naive caught and converted passing"
             + (f"; not: {', '.join(bad)}" if bad else "")
         )
-    console.print(f"wrote {', '.join(str(out_dir / n) for n in files)} in {time.perf_counter() - start:.0f} s")
-    return 0 if data.passed else 1
+    if data.trajectories is not None:
+        runs = data.trajectories.groupby(["model", "impl", "dtype"]).ngroups
+        lines.append(f"training trajectories: {runs} runs of {data.trajectories['model'].nunique()} models")
+    elif data.trajectories_note:
+        lines.append(data.trajectories_note)
+    verdict = "[green]all agree[/]" if data.passed else "[red]disagreements found[/]"
+    lines.append(f"{verdict}; measured in {data.elapsed:.0f} s")
+    return lines

@@ -15,9 +15,10 @@ def run(impl: str, request: RunRequest) -> RunResult:
 
         return run_scratch(request)
     if impl == "torch":
-        from parity.runners.torch_runner import run_torch
+        from parity.runners.torch_runner import GLOBAL_GENERATOR, run_torch
 
-        return run_torch(request)
+        with GLOBAL_GENERATOR:
+            return run_torch(request)
     from parity.runners.pool import keras_worker
 
     if impl in KERAS_BACKENDS:

@@ -4,6 +4,8 @@ layout for a trace."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -26,6 +28,11 @@ TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 # cores that the Keras worker processes (or anything else) occupy, and small models run
 # hundreds of times slower on a 2-core machine; one thread keeps every run short.
 torch.set_num_threads(1)
+# Every torch run draws from torch's global generator (a module's initial parameters,
+# dropout masks; the training runner seeds it inside ``fork_rng``). The report runs cases
+# and divergence cases in several threads of one process, so a torch run holds this lock
+# for its whole length: no other thread draws from, or reseeds, the generator meanwhile.
+GLOBAL_GENERATOR = threading.RLock()
 
 
 class TorchGraph:
