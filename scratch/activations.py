@@ -100,6 +100,29 @@ class ReLU(Layer):
         return np.where(self.mask, dZ, 0).astype(dZ.dtype)
 
 
+class ReLU6(Layer):
+    """ReLU capped at 6 (MobileNet's activation): Z = min(max(X, 0), 6).
+
+    Forward::
+
+        Z = min(max(X, 0), 6)
+
+    Backward::
+
+        dX = dZ * [0 < X < 6]  # flat below 0 and above 6; at 0 and 6 taken as 0, as both frameworks do
+
+    Shapes:
+        X, dX, Z, dZ: any shape, the same
+    """
+
+    def forward(self, X):
+        self.mask = (X > 0) & (X < 6)
+        return np.clip(X, 0, 6).astype(X.dtype)
+
+    def backward(self, dZ):
+        return np.where(self.mask, dZ, 0).astype(dZ.dtype)
+
+
 class LeakyReLU(Layer):
     """ReLU with slope ``negative_slope`` for negative inputs.
 
@@ -238,6 +261,7 @@ ACTIVATIONS = {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "relu": ReLU,
+    "relu6": ReLU6,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
     "log_softmax": LogSoftmax,
