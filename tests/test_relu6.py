@@ -63,7 +63,11 @@ def test_a_plain_relu_for_relu6_is_caught():
     relu = get_case("relu")
     plain = make_request(relu, relu.configure({}), "float64", 0)
     plain = replace(plain, inputs=request.inputs, targets=request.targets, cotangent=request.cotangent)
-    failed = {r.quantity for r in compare_runs("relu6", "float64", run("scratch", request), run("torch", plain)) if not r.passed}
+    failed = {
+        r.quantity
+        for r in compare_runs("relu6", "float64", run("scratch", request), run("torch", plain))
+        if not r.passed
+    }
     assert {"output", "grad:input"} <= failed
 
 
