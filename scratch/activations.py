@@ -100,6 +100,31 @@ class ReLU(Layer):
         return np.where(self.mask, dZ, 0).astype(dZ.dtype)
 
 
+class SiLU(Layer):
+    """Sigmoid-weighted linear unit, also called swish: Z = X * sigmoid(X).
+
+    Forward::
+
+        S = 1 / (1 + exp(-X))
+        Z = X * S
+
+    Backward::
+
+        dX = dZ * (S + X * S * (1 - S))
+
+    Shapes:
+        X, S, Z, dZ, dX: any shape, the same
+    """
+
+    def forward(self, X):
+        self.X, self.S = X, sigmoid(X)
+        return X * self.S
+
+    def backward(self, dZ):
+        X, S = self.X, self.S
+        return dZ * (S + X * S * (1 - S))
+
+
 class ReLU6(Layer):
     """ReLU capped at 6 (MobileNet's activation): Z = min(max(X, 0), 6).
 
@@ -262,6 +287,7 @@ ACTIVATIONS = {
     "tanh": Tanh,
     "relu": ReLU,
     "relu6": ReLU6,
+    "silu": SiLU,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
     "log_softmax": LogSoftmax,

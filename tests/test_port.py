@@ -296,7 +296,8 @@ def _image_spec() -> ModelSpec:
             n("th", "tanh", {}, ("sig",)),
             n("ge", "gelu", {"approximate": False}, ("th",)),
             n("r6", "relu6", {}, ("ge",)),
-            n("lin", "linear", {}, ("r6",)),
+            n("si", "silu", {}, ("r6",)),
+            n("lin", "linear", {}, ("si",)),
             n("ls", "log_softmax", {}, ("lin",)),
         ),
     )

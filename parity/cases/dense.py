@@ -10,7 +10,7 @@ from parity.spec.model import stack
 # This family's cases, in the order `parity list` shows them (collected by parity.cases).
 CASES: list[Case] = []
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "softmax", "gelu")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
 
 # Keys shared by everything that has an activation. ``negative_slope`` and
@@ -121,7 +121,7 @@ def _scale(name: str) -> float:
     return 4.0 if name == "relu6" else 3.0  # relu6: some inputs beyond the cap at 6
 
 
-for _name in ("sigmoid", "tanh", "relu", "relu6", "leaky_relu", "softmax", "gelu"):
+for _name in ("sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu"):
     CASES.append(_activation_case(_name))
 
 

@@ -431,6 +431,13 @@ RELU6 = _activation(
     keras_read=_relu6_keras_read,
     keras_source=lambda config, name, shapes=None, layout=None: Source(code("layers.ReLU", max_value=6.0, name=name)),
 )
+SILU = _activation(
+    "silu",
+    "Z = X * sigmoid(X) (swish)",
+    "torch.nn.SiLU",
+    ("aten.silu.default", "aten.silu_.default"),
+    ("silu", "swish"),  # Keras 3 registers "swish" as silu itself (keras/src/activations/__init__.py)
+)
 LEAKY_RELU = _activation(
     "leaky_relu",
     "Z = X where X > 0, negative_slope * X elsewhere",
@@ -623,4 +630,4 @@ FLATTEN = LayerKind(
 )
 
 
-KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, RELU6, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)
+KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, RELU6, SILU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)
