@@ -100,6 +100,54 @@ class ReLU(Layer):
         return np.where(self.mask, dZ, 0).astype(dZ.dtype)
 
 
+class SiLU(Layer):
+    """Sigmoid-weighted linear unit, also called swish: Z = X * sigmoid(X).
+
+    Forward::
+
+        S = 1 / (1 + exp(-X))
+        Z = X * S
+
+    Backward::
+
+        dX = dZ * (S + X * S * (1 - S))
+
+    Shapes:
+        X, S, Z, dZ, dX: any shape, the same
+    """
+
+    def forward(self, X):
+        self.X, self.S = X, sigmoid(X)
+        return X * self.S
+
+    def backward(self, dZ):
+        X, S = self.X, self.S
+        return dZ * (S + X * S * (1 - S))
+
+
+class ReLU6(Layer):
+    """ReLU capped at 6 (MobileNet's activation): Z = min(max(X, 0), 6).
+
+    Forward::
+
+        Z = min(max(X, 0), 6)
+
+    Backward::
+
+        dX = dZ * [0 < X < 6]  # flat below 0 and above 6; at 0 and 6 taken as 0, as both frameworks do
+
+    Shapes:
+        X, dX, Z, dZ: any shape, the same
+    """
+
+    def forward(self, X):
+        self.mask = (X > 0) & (X < 6)
+        return np.clip(X, 0, 6).astype(X.dtype)
+
+    def backward(self, dZ):
+        return np.where(self.mask, dZ, 0).astype(dZ.dtype)
+
+
 class LeakyReLU(Layer):
     """ReLU with slope ``negative_slope`` for negative inputs.
 
@@ -238,6 +286,8 @@ ACTIVATIONS = {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "relu": ReLU,
+    "relu6": ReLU6,
+    "silu": SiLU,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
     "log_softmax": LogSoftmax,

@@ -127,6 +127,8 @@ PORTS: dict[str, Port] = {
     "sigmoid": Port("layers", "activation", _activation("sigmoid")),
     "tanh": Port("layers", "activation", _activation("tanh")),
     "relu": Port("layers", "activation", _activation("relu"), "nn.ReLU / layers.ReLU"),
+    "relu6": Port("layers", "activation", _activation("relu6"), "nn.ReLU6 / layers.ReLU(max_value=6.0)"),
+    "silu": Port("layers", "activation", _activation("silu"), "nn.SiLU / Activation('silu')"),
     "leaky_relu": Port("layers", "activation", _activation("leaky_relu"), "slope passed explicitly"),
     "softmax": Port("layers", "activation", _activation("softmax"), "nn.Softmax(dim=-1) / layers.Softmax"),
     "gelu": Port("layers", "activation", _activation("gelu"), "exact GELU"),

@@ -295,7 +295,9 @@ def _image_spec() -> ModelSpec:
             n("sig", "sigmoid", {}, ("bn1",)),
             n("th", "tanh", {}, ("sig",)),
             n("ge", "gelu", {"approximate": False}, ("th",)),
-            n("lin", "linear", {}, ("ge",)),
+            n("r6", "relu6", {}, ("ge",)),
+            n("si", "silu", {}, ("r6",)),
+            n("lin", "linear", {}, ("si",)),
             n("ls", "log_softmax", {}, ("lin",)),
         ),
     )

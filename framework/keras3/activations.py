@@ -25,8 +25,10 @@ def activation(name: str, negative_slope: float | None = None, approximate: str 
         return layers.Activation(lambda x: keras.activations.gelu(x, approximate=True))
     if name == "relu":
         return layers.ReLU()
+    if name == "relu6":
+        return layers.ReLU(max_value=6.0)
     if name == "softmax":
         return layers.Softmax()
-    if name in ("linear", "sigmoid", "tanh"):
+    if name in ("linear", "sigmoid", "tanh", "silu"):
         return layers.Activation(name)
     raise ValueError(f"unknown activation {name!r}")

@@ -18,6 +18,10 @@ def activation(name: str, negative_slope: float | None = None, approximate: str 
         return nn.Tanh()
     if name == "relu":
         return nn.ReLU()
+    if name == "relu6":
+        return nn.ReLU6()
+    if name == "silu":
+        return nn.SiLU()
     if name == "leaky_relu":
         return nn.LeakyReLU() if negative_slope is None else nn.LeakyReLU(negative_slope)
     if name == "softmax":

@@ -10,7 +10,7 @@ from parity.spec.model import stack
 # This family's cases, in the order `parity list` shows them (collected by parity.cases).
 CASES: list[Case] = []
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu")
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu")
 ACTIVATION_FORMS = ("layer", "string", "ops")
 
 # Keys shared by everything that has an activation. ``negative_slope`` and
@@ -107,17 +107,21 @@ def _activation_case(name: str) -> Case:
     return Case(
         name=name,
         family="dense",
-        description=f"The {name} activation alone, on inputs of scale 3",
+        description=f"The {name} activation alone, on inputs of scale {_scale(name)}",
         defaults={**own, "input_shape": [7], "batch": 4},
         spec=lambda c: stack(name, c["input_shape"], [activation_layer(name, {**ACTIVATION_DEFAULTS, **c})]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=validate,
-        inputs=_scaled_inputs(3.0),
+        inputs=_scaled_inputs(_scale(name)),
     )
 
 
-for _name in ("sigmoid", "tanh", "relu", "leaky_relu", "softmax", "gelu"):
+def _scale(name: str) -> float:
+    return 4.0 if name == "relu6" else 3.0  # relu6: some inputs beyond the cap at 6
+
+
+for _name in ("sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu"):
     CASES.append(_activation_case(_name))
 
 

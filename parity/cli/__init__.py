@@ -1,4 +1,4 @@
-"""The `parity` command: list, check, inspect, divergences, train, bench, report, spec, compare, port, fuzz.
+"""The `parity` command: list, check, inspect, divergences, train, bench, report, spec, compare, port, fuzz, zoo.
 
 Argument parsing and printing only: each command is a module here (``parity.cli.check``,
 ...) that calls the harness and prints what it returns.
@@ -12,14 +12,14 @@ from __future__ import annotations
 import sys
 
 from parity.case import CaseError
-from parity.cli import bench, check, compare, divergences, fuzz, inspect, list_cases, port, report, spec, train
+from parity.cli import bench, check, compare, divergences, fuzz, inspect, list_cases, port, report, spec, train, zoo
 from parity.cli.args import Parser, UsageError
 from parity.convert.base import ConversionError
 from parity.spec.model import SpecError
 
 # One module per command, in the order `parity --help` lists them. Each adds its
 # arguments (``add_parser``) and runs (``run``), importing what it needs when it runs.
-COMMANDS = (list_cases, check, inspect, divergences, train, bench, report, spec, compare, port, fuzz)
+COMMANDS = (list_cases, check, inspect, divergences, train, bench, report, spec, compare, port, fuzz, zoo)
 
 
 def build_parser() -> Parser:

@@ -279,10 +279,24 @@ class Registry:
         return [kind for kind in self if op in kind.torch.ops]
 
     def for_keras_class(self, class_name: str) -> LayerKind | None:
-        for kind in self:
-            if class_name in kind.keras.classes:
-                return kind
-        return None
+        kinds = self.keras_class_kinds(class_name)
+        return kinds[0] if kinds else None
+
+    def keras_class_kinds(self, class_name: str) -> list[LayerKind]:
+        """Every kind whose ``keras.classes`` lists ``class_name``, in registry order."""
+        return [kind for kind in self if class_name in kind.keras.classes]
+
+    def read_keras_layer(self, layer) -> tuple[LayerKind, Config]:
+        """(kind, config) of a Keras layer: the first kind listing its class whose ``read`` does not
+        answer ``NotThisKind`` (a ReLU with max_value=6 is relu6, not relu). Raises ValueError (the
+        first reason) when none takes it."""
+        reasons = []
+        for kind in self.keras_class_kinds(type(layer).__name__):
+            try:
+                return kind, dict(kind.keras.read(layer))
+            except NotThisKind as reason:
+                reasons.append(str(reason))
+        raise ValueError(reasons[0] if reasons else f"no registered kind reads {type(layer).__name__}")
 
     def for_keras_activation(self, name: str) -> LayerKind | None:
         for kind in self:

@@ -17,6 +17,7 @@ from parity.layers.base import (
     Config,
     KerasSide,
     LayerKind,
+    NotThisKind,
     Source,
     TorchSide,
     Traits,
@@ -358,12 +359,37 @@ def _log_softmax_torch(config: Config, shapes, layout):
 
 
 def _relu_keras_read(layer) -> Config:
-    if (
-        getattr(layer, "max_value", None) is not None
-        or getattr(layer, "negative_slope", 0.0)
-        or getattr(layer, "threshold", 0.0)
-    ):
-        raise ValueError("ReLU with max_value, negative_slope or threshold (only the plain ReLU is supported)")
+    if getattr(layer, "negative_slope", 0.0) or getattr(layer, "threshold", 0.0):
+        raise ValueError("ReLU with negative_slope or threshold (only the plain ReLU and ReLU(max_value=6) are supported)")
+    max_value = getattr(layer, "max_value", None)
+    if max_value is not None:
+        if float(max_value) == 6.0:
+            raise NotThisKind("ReLU(max_value=6) is relu6")
+        raise ValueError(f"ReLU with max_value={max_value} (only the plain ReLU and ReLU(max_value=6) are supported)")
+    return {}
+
+
+def _relu6_keras_read(layer) -> Config:
+    if getattr(layer, "max_value", None) is None or float(layer.max_value) != 6.0:
+        raise NotThisKind("a ReLU without max_value=6 is relu")
+    return {}
+
+
+def _relu6_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.ReLU(max_value=6.0, name=name)
+
+
+def _relu6_torch_op(args, kwargs, shapes, layout) -> Config:
+    """``F.relu6(x)`` is exported as ``relu6(x)``, ``nn.ReLU6`` as ``hardtanh(x, 0.0, 6.0)`` (torch.export
+    writes hardtanh's bounds out, defaults included); any other hardtanh is refused."""
+    if len(args) == 1 and not kwargs:  # aten.relu6(x)
+        return {}
+    low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
+    high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
+    if (float(low), float(high)) != (0.0, 6.0):
+        raise ValueError(f"hardtanh({low}, {high}) (only hardtanh(0, 6), F.relu6, is supported)")
     return {}
 
 
@@ -392,6 +418,25 @@ RELU = _activation(
     keras_build=_relu_keras,
     keras_read=_relu_keras_read,
     keras_source=lambda config, name, shapes=None, layout=None: Source(code("layers.ReLU", name=name)),
+)
+RELU6 = _activation(
+    "relu6",
+    "Z = min(max(X, 0), 6)",
+    "torch.nn.ReLU6",
+    ("aten.relu6.default", "aten.hardtanh.default", "aten.hardtanh_.default"),
+    ("relu6",),
+    keras_classes=("ReLU",),
+    torch_read_op=_relu6_torch_op,
+    keras_build=_relu6_keras,
+    keras_read=_relu6_keras_read,
+    keras_source=lambda config, name, shapes=None, layout=None: Source(code("layers.ReLU", max_value=6.0, name=name)),
+)
+SILU = _activation(
+    "silu",
+    "Z = X * sigmoid(X) (swish)",
+    "torch.nn.SiLU",
+    ("aten.silu.default", "aten.silu_.default"),
+    ("silu", "swish"),  # Keras 3 registers "swish" as silu itself (keras/src/activations/__init__.py)
 )
 LEAKY_RELU = _activation(
     "leaky_relu",
@@ -585,4 +630,4 @@ FLATTEN = LayerKind(
 )
 
 
-KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)
+KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, RELU6, SILU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)

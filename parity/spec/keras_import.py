@@ -91,7 +91,7 @@ class _Reader:
         if kind is None:
             self.fail(where, f"unsupported Keras layer {cls}; supported: {', '.join(REGISTRY.keras_class_names())}")
         try:
-            config = kind.keras.read(layer)
+            kind, config = REGISTRY.read_keras_layer(layer)
             if kind.keras.read_call is not None:
                 config.update(kind.keras.read_call(call_kwargs or {}))
         except ValueError as error:

@@ -1,0 +1,359 @@
+"""The real architectures: ``keras.applications`` models ported to torch and back, and the verdict.
+
+For each named architecture, built with ``weights=None``, ``include_top=True`` and a ten-class
+softmax head (``classes=10``: the architecture's own head, its classifier only narrower) at a small
+input (``MIN_INPUT``: the smallest each accepts):
+
+1. the Keras model is imported to a spec (``parity.sources``); an architecture with a layer the
+   registry lacks gets a row naming that Keras class and layer instead of failing the run;
+2. it is ported to torch (``parity.porting.port``): the torch port against the source, each with
+   its own weights, outputs, the input gradient, every parameter gradient and every weight, in
+   each dtype, plus ``steps`` optimiser steps of source, port and scratch (BatchNormalization in
+   training mode: batch statistics, running statistics updated);
+3. the generated torch model is ported back to Keras (the round trip), and the round trip is
+   compared with the source (``parity.ports.compare``, inference mode, each its own weights).
+
+``compare`` also runs scratch built from each spec, so every comparison includes scratch.
+Architectures run one at a time; after each, the Keras workers are closed and memory collected,
+and the peak resident memory of this process and the worker is recorded.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from parity.spec.model import SpecError
+
+# The architectures of keras.applications (Keras 3), each with the smallest input side it accepts.
+MIN_INPUT = {
+    **{f"ConvNeXt{size}": 32 for size in ("Tiny", "Small", "Base", "Large", "XLarge")},
+    **{f"DenseNet{depth}": 32 for depth in (121, 169, 201)},
+    **{f"EfficientNetB{i}": 32 for i in range(8)},
+    **{f"EfficientNetV2{v}": 32 for v in ("B0", "B1", "B2", "B3", "S", "M", "L")},
+    "InceptionResNetV2": 75,
+    "InceptionV3": 75,
+    "MobileNet": 32,
+    "MobileNetV2": 32,
+    "MobileNetV3Large": 32,
+    "MobileNetV3Small": 32,
+    "NASNetLarge": 32,
+    "NASNetMobile": 32,
+    **{f"ResNet{depth}{v}": 32 for depth in (50, 101, 152) for v in ("", "V2")},
+    "VGG16": 32,
+    "VGG19": 32,
+    "Xception": 71,
+}
+ARCHITECTURES = tuple(sorted(MIN_INPUT))
+CLASSES = 10
+STAGES = ("torch", "keras")  # the torch port, the Keras round trip
+
+FACTORY = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes (written by parity zoo)."""
+
+import keras
+
+
+def build():
+    return keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes})
+'''
+
+_MISSING = re.compile(
+    r"layer '(?P<layer>[^']+)': (?:unsupported Keras layer (?P<cls>\w+)|(?P<cls2>\w+): (?P<why>.*?)(?:;|$))"
+)
+
+
+@dataclass
+class ZooRow:
+    """One architecture: what it is and how its ports fared."""
+
+    name: str
+    input_size: int
+    status: str  # "agree", "disagree", "unsupported", "error"
+    parameters: int | None = None
+    layers: int | None = None
+    kinds: list[str] = field(default_factory=list)
+    worst: dict[str, float] = field(default_factory=dict)  # dtype -> worst relative error over every comparison
+    seconds: float = 0.0
+    peak_mib: float | None = None
+    missing: str | None = None  # "Keras class 'layer name'": the kind the registry lacks
+    detail: str | None = None  # first diverging layer, or the error
+    comparisons: list[dict] = field(default_factory=list)
+
+
+def check_names(names: list[str]) -> list[str]:
+    unknown = [n for n in names if n not in MIN_INPUT]
+    if unknown:
+        raise SpecError(f"unknown architecture {unknown[0]!r}; choose from: {', '.join(ARCHITECTURES)}")
+    return list(names)
+
+
+def missing_kind(message: str) -> str | None:
+    """``"ReLU 'conv1_relu' (ReLU with max_value ...)"`` from an importer's error, or None if it is another error."""
+    match = _MISSING.search(message)
+    if match is None:
+        return None
+    if match["cls"]:
+        return f"{match['cls']} '{match['layer']}'"
+    return f"{match['cls2']} '{match['layer']}' ({match['why'].strip()})"
+
+
+# In the worker -----------------------------------------------------------------------------------
+
+
+def describe_in_worker(source: str) -> dict:
+    """Parameters and layers of the Keras model, and its spec's kinds (or the importer's error)."""
+    from parity.sources import import_model, load_model
+
+    model = load_model(source)
+    info = {"parameters": int(model.count_params()), "layers": len(model.layers), "kinds": [], "error": None}
+    try:
+        spec = import_model(model)
+    except SpecError as error:
+        info["error"] = str(error)
+    else:
+        info["kinds"] = sorted(set(spec.kinds))
+    return info
+
+
+def peak_mib_in_worker() -> float:
+    return _vm_hwm_mib("self")
+
+
+# Running -----------------------------------------------------------------------------------------
+
+
+def _vm_hwm_mib(pid) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak() -> None:
+    """Reset this process's peak resident memory (Linux: writing 5 to clear_refs), so each architecture has its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _records(comparison, stage: str) -> dict:
+    records = comparison.records
+    judged = records[records["passed"].notna()] if len(records) else records
+    worst = float(judged["max_rel_err"].max()) if len(judged) else float("nan")
+    return {
+        "stage": stage,
+        "dtype": comparison.dtype,
+        "agree": comparison.agree,
+        "quantities": int(len(records)),
+        "worst": worst,
+        "first_divergence": comparison.first_divergence,
+        "diagnosis": comparison.diagnosis[:5],
+    }
+
+
+def run_architecture(
+    name: str,
+    out: Path,
+    input_size: int | None,
+    dtypes: tuple[str, ...],
+    stages: tuple[str, ...],
+    steps: int,
+    seed: int,
+) -> ZooRow:
+    """One architecture through import, port to torch, port back to Keras, and the comparisons."""
+    from parity.porting import port
+    from parity.ports import compare
+    from parity.runners.pool import close_all, keras_worker
+
+    size = input_size or MIN_INPUT[name]
+    row = ZooRow(name, size, "error")
+    start = time.perf_counter()
+    _reset_peak()
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    factory = folder / "source.py"
+    factory.write_text(FACTORY.format(name=name, size=size, classes=CLASSES))
+    source = f"{factory}:build"
+    worker = None
+    try:
+        worker = keras_worker("torch")
+        info = worker.call("parity.zoo:describe_in_worker", source)
+        row.parameters, row.layers, row.kinds = info["parameters"], info["layers"], info["kinds"]
+        if info["error"]:
+            row.missing = missing_kind(info["error"])
+            row.status = "unsupported" if row.missing else "error"
+            row.detail = info["error"].splitlines()[0]
+            return row
+        comparisons = []
+        ported = port(source, "torch", folder / "torch", None, dtypes, seed=seed, steps=steps)
+        comparisons += [_records(c, "torch") for c in ported.comparisons]
+        if "keras" in stages:
+            torch_shape = (3, size, size)
+            back = folder / "keras"
+            port(
+                f"{folder / 'torch'}/model.py:build_with_weights",
+                "keras",
+                back,
+                torch_shape,
+                dtypes,
+                seed=seed,
+                steps=0,
+            )
+            for dtype in dtypes:
+                trip = compare(
+                    source, f"{back}/model.py:build_with_weights", dtype=dtype, seed=seed, weights_from="own"
+                )
+                comparisons.append(_records(trip, "keras"))
+        row.comparisons = comparisons
+        for c in comparisons:
+            row.worst[c["dtype"]] = max(row.worst.get(c["dtype"], 0.0), c["worst"])
+        row.status = "agree" if all(c["agree"] for c in comparisons) else "disagree"
+        first = next((c for c in comparisons if not c["agree"]), None)
+        if first is not None:
+            row.detail = (
+                f"{first['stage']} {first['dtype']}: first diverging layer {first['first_divergence']}"
+                if first["first_divergence"]
+                else f"{first['stage']} {first['dtype']}: {'; '.join(first['diagnosis'][:1]) or 'disagree'}"
+            )
+    except Exception as error:  # noqa: BLE001  one architecture's failure is its row, not the run's end
+        row.missing = missing_kind(str(error))
+        row.status = "unsupported" if row.missing else "error"
+        row.detail = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    finally:
+        worker_peak = float("nan")
+        if worker is not None and worker.process.poll() is None:
+            try:
+                worker_peak = worker.call("parity.zoo:peak_mib_in_worker")
+            except Exception:  # noqa: BLE001  a dead worker has no peak to report
+                pass
+        close_all()  # a fresh worker for the next architecture: its memory goes back to the system
+        gc.collect()
+        row.peak_mib = max(_vm_hwm_mib("self"), worker_peak) if worker_peak == worker_peak else _vm_hwm_mib("self")
+        row.seconds = time.perf_counter() - start
+    return row
+
+
+def run_zoo(
+    names: list[str],
+    out: str | Path,
+    input_size: int | None = None,
+    dtypes: tuple[str, ...] = ("float64", "float32"),
+    stages: tuple[str, ...] = STAGES,
+    steps: int = 1,
+    seed: int = 0,
+    progress=None,
+) -> list[ZooRow]:
+    """Every architecture of ``names`` in turn; writes ``out/zoo.md``, ``out/zoo.html`` and ``out/zoo.json``."""
+    check_names(names)
+    if input_size is not None and input_size < 32:
+        raise SpecError(
+            f"--input-size must be 32 or more (the smallest keras.applications accepts), received {input_size}"
+        )
+    dtypes = tuple(sorted(dtypes, key=lambda dtype: dtype != "float64"))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for name in names:
+        if progress is not None:
+            progress(name, None)
+        row = run_architecture(name, out, input_size, dtypes, stages, steps, seed)
+        rows.append(row)
+        write(rows, out, dtypes)
+        if progress is not None:
+            progress(name, row)
+    return rows
+
+
+# Writing -----------------------------------------------------------------------------------------
+
+
+def _err(value) -> str:
+    return "-" if value is None or value != value else f"{value:.2e}"
+
+
+def _cells(row: ZooRow, dtypes) -> list[str]:
+    where = row.missing and f"missing kind: {row.missing}" or row.detail or ""
+    return [
+        row.name,
+        str(row.input_size),
+        "-" if row.parameters is None else f"{row.parameters:,}",
+        "-" if row.layers is None else str(row.layers),
+        ", ".join(row.kinds) or "-",
+        *[_err(row.worst.get(dtype)) for dtype in dtypes],
+        f"{row.seconds:.1f}",
+        "-" if row.peak_mib is None or row.peak_mib != row.peak_mib else f"{row.peak_mib:.0f}",
+        row.status,
+        where,
+    ]
+
+
+def _header(dtypes) -> list[str]:
+    return [
+        "architecture",
+        "input",
+        "parameters",
+        "layers",
+        "kinds",
+        *[f"worst {d}" for d in dtypes],
+        "seconds",
+        "peak MiB",
+        "result",
+        "first divergence / missing kind",
+    ]
+
+
+INTRO = (
+    "Each `keras.applications` architecture, untrained (`weights=None`, `include_top=True`, `classes={classes}`), "
+    "imported to a spec, ported to torch (`parity port`) and back to Keras. Worst: the largest relative error over "
+    "outputs, the input gradient, every parameter gradient and every weight of source against torch port "
+    "(with optimiser steps in training mode against scratch), and of source against the round trip."
+)
+
+
+def markdown(rows: list[ZooRow], dtypes) -> str:
+    header = _header(dtypes)
+    lines = [
+        "# parity zoo",
+        "",
+        INTRO.format(classes=CLASSES),
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+    ]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(row, dtypes)) + " |" for row in rows]
+    agree = sum(r.status == "agree" for r in rows)
+    missing = sum(r.status == "unsupported" for r in rows)
+    lines += ["", f"{agree} of {len(rows)} agree; {missing} name a missing layer kind.", ""]
+    return "\n".join(lines)
+
+
+def html_page(rows: list[ZooRow], dtypes) -> str:
+    from parity.report.html import CSS, esc
+
+    classes = {"agree": "pass", "disagree": "fail", "unsupported": "missing", "error": "crashed"}
+    head = "".join(f"<th>{esc(h)}</th>" for h in _header(dtypes))
+    body = "".join(
+        f'<tr class="{classes[row.status]}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, dtypes)) + "</tr>"
+        for row in rows
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>parity zoo</title><style>{CSS}</style></head>"
+        f"<body><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
+        f"<table id='zoo'><tr>{head}</tr>{body}</table></main></body></html>\n"
+    )
+
+
+def write(rows: list[ZooRow], out: Path, dtypes) -> None:
+    from parity.output import write_atomic
+
+    write_atomic(out / "zoo.md", markdown(rows, dtypes))
+    write_atomic(out / "zoo.html", html_page(rows, dtypes))
+    write_atomic(out / "zoo.json", json.dumps([asdict(r) for r in rows], indent=1, default=str) + "\n")

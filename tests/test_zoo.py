@@ -1,0 +1,85 @@
+"""`parity zoo`: a real keras.applications architecture ported to torch and back and agreeing, an
+architecture with a layer the registry lacks reported by that layer's Keras class and name, bad
+input refused in one line, and a zoo report that says so when a port disagrees."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from parity.cli import main
+from parity.tolerance import tolerance
+from parity.zoo import ZooRow, markdown, missing_kind
+
+SMALLEST = "VGG16"  # the smallest architecture the registry covers: 13 Conv2D, 5 MaxPooling2D, 3 Dense
+
+
+def test_the_smallest_architecture_agrees_both_ways(tmp_path, capsys):
+    """float64 only and no training steps, to keep it short (the full run: ``parity zoo VGG16``)."""
+    out = tmp_path / "zoo"
+    code = main(["zoo", SMALLEST, "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    assert code == 0, capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert row["status"] == "agree" and row["input_size"] == 32, row
+    assert {(c["stage"], c["dtype"]) for c in row["comparisons"]} == {("torch", "float64"), ("keras", "float64")}
+    assert all(c["quantities"] > 40 for c in row["comparisons"])  # outputs, the input gradient, 32 gradients, weights
+    assert row["worst"]["float64"] <= tolerance("float64")
+    assert "| VGG16 | 32 |" in (out / "zoo.md").read_text()
+    assert "<table id='zoo'>" in (out / "zoo.html").read_text()
+
+
+def test_a_missing_kind_is_named_and_the_run_goes_on(tmp_path, capsys):
+    out = tmp_path / "zoo"
+    code = main(["zoo", "EfficientNetB0", "--out", str(out)])
+    assert code == 0, capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert row["status"] == "unsupported" and row["missing"] == "Rescaling 'rescaling'", row
+    assert row["parameters"] > 4_000_000 and row["layers"] > 200
+    assert "missing kind: Rescaling 'rescaling'" in (out / "zoo.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "message, missing",
+    [
+        ("model 'm', layer 'rescaling': unsupported Keras layer Rescaling; supported: Add", "Rescaling 'rescaling'"),
+        (
+            "model 'm', layer 'Conv1_relu': ReLU: ReLU with max_value, negative_slope or threshold (only the plain ReLU is supported)",
+            "ReLU 'Conv1_relu' (ReLU with max_value, negative_slope or threshold (only the plain ReLU is supported))",
+        ),
+        ("worker died", None),
+    ],
+)
+def test_missing_kind_reads_the_importers_error(message, missing):
+    assert missing_kind(message) == missing
+
+
+def test_a_disagreement_is_reported_with_its_first_diverging_layer():
+    row = ZooRow(
+        "VGG16",
+        32,
+        "disagree",
+        10,
+        3,
+        ["conv2d"],
+        {"float64": 1e-3},
+        detail="torch float64: first diverging layer block1_conv1",
+    )
+    text = markdown([row], ("float64",))
+    assert "1.00e-03" in text and "block1_conv1" in text and "0 of 1 agree" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["Nope"], "unknown architecture 'Nope'"),
+        (["VGG16", "--input-size", "8"], "--input-size must be 32 or more"),
+        (["VGG16", "--impl", "jax"], "--impl: unknown 'jax'"),
+        (["VGG16", "--dtype", "float16"], "unknown dtype 'float16'"),
+    ],
+)
+def test_bad_input_exits_2_in_one_line(argv, message, tmp_path, capsys):
+    code = main(["zoo", *argv, "--out", str(tmp_path / "zoo")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "zoo").exists()
