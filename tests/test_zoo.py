@@ -15,6 +15,7 @@ from parity.zoo import ZooRow, markdown, missing_kind
 SMALLEST = "VGG16"  # the smallest architecture the registry covers: 13 Conv2D, 5 MaxPooling2D, 3 Dense
 
 
+@pytest.mark.zoo
 def test_the_smallest_architecture_agrees_both_ways(tmp_path, capsys):
     """float64 only and no training steps, to keep it short (the full run: ``parity zoo VGG16``)."""
     out = tmp_path / "zoo"
