@@ -90,6 +90,46 @@ def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
         assert finding.trial.size <= finding.original.size
 
 
+# rule -> (the layer kind it belongs to, a campaign seed, the smallest budget that finds it)
+PLANTED_RULES = {
+    "flatten_order": ("flatten", 82, 3),  # model 2: flatten -> dense on a (H, W, C) map
+    "conv_kernel_layout": ("conv2d", 18, 1),
+    "gru_gate_order": ("gru", 15, 1),
+    "batchnorm_epsilon": ("batch_norm", 45, 1),  # a framework default: planted as epsilon=None
+}
+
+
+@pytest.mark.parametrize("rule", sorted(PLANTED_RULES))
+def test_each_planted_rule_is_found_by_a_small_campaign_and_shrunk(rule):
+    """A campaign over every fuzzable kind (no --kinds narrowing), of at most 100 models (here the
+    fewest that find it for this seed), finds the switched-off rule and shrinks it to at most 3
+    layers that still contain the kind the rule belongs to. Only torch is judged, in float64:
+    each of these rules is a torch-side conversion (the Keras implementations never read it), and
+    the float64 oracle is the one with the tightest tolerance."""
+    kind, seed, budget = PLANTED_RULES[rule]
+    assert budget <= 100
+    settings = Settings(seed=seed, budget=budget, impls=("torch",), dtypes=("float64",), disabled=(rule,))
+    outcome = run_campaign(settings)
+    hits = [f for f in outcome.findings if kind in {n.kind for n in f.trial.spec.nodes}]
+    assert hits, f"--disable-rule {rule}: no finding contains {kind} in {outcome.tried} models: {outcome.findings}"
+    for finding in hits:
+        assert len(finding.trial.spec.nodes) <= 3, finding.trial.spec
+        assert finding.disagreement.error > tolerance("float64")
+        assert finding.layer is not None and finding.trial.size <= finding.original.size
+    clean = run_campaign(Settings(**{**settings.__dict__, "disabled": ()}))  # the converted port: quiet
+    assert not [f for f in clean.findings if f.disagreement.key in {h.disagreement.key for h in hits}]
+
+
+def test_a_framework_default_is_planted_as_none():
+    from parity.fuzz.draw import plant
+
+    trial = next(t for t in (draw_model(45, i, FUZZABLE, 4) for i in range(5)) if any(n.kind == "batch_norm" for n in t.spec.nodes))
+    planted = plant(trial, ("batchnorm_epsilon",))
+    assert all(n.config["epsilon"] is None for n in planted.spec.nodes if n.kind == "batch_norm")
+    assert all(n.config["epsilon"] is not None for n in trial.spec.nodes if n.kind == "batch_norm")
+    assert plant(trial, ("conv_kernel_layout",)) == trial
+
+
 def test_cli_writes_findings_that_rerun(tmp_path):
     out = tmp_path / "fuzz"
     argv = ["fuzz", "--budget", "6", "--seed", "1", "--kinds", "conv2d,relu,add", "--impl", "torch", "--dtype", "float64"]

@@ -28,11 +28,14 @@ def add_parser(sub) -> None:
 
 
 def known_rules() -> set[str]:
-    """Every named conversion rule: the converters' and those the divergence cases switch off."""
+    """Every named conversion rule: the converters', those the divergence cases switch off, and the
+    divergence cases whose naive port is a framework default (``parity.fuzz.draw.plant``)."""
     from parity.divergences import all_divergences
+    from parity.fuzz.draw import default_divergences
     from parity.layers import REGISTRY
 
-    rules = {rule for kind in REGISTRY for rule in kind.converter.rules}
+    rules = set(default_divergences())  # planted as the framework's own default
+    rules |= {rule for kind in REGISTRY for rule in kind.converter.rules}
     for divergence in all_divergences().values():
         for variant in (divergence.naive, divergence.converted):
             for side in (variant.a, variant.b):
