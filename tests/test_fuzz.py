@@ -130,6 +130,26 @@ def test_a_framework_default_is_planted_as_none():
     assert plant(trial, ("conv_kernel_layout",)) == trial
 
 
+def test_draws_follow_the_loss_rules_so_keras_tensorflow_logits_are_no_finding():
+    """Divergence tf_from_logits_after_activation: keras-tensorflow's cross-entropies read the logits
+    behind a final sigmoid/softmax (also through linear and inference Dropout, which return their
+    input tensor). The fuzzer draws by the rule (no cross-entropy on such a model); the naive
+    combination is shown to be a difference, the rule-following one to agree."""
+    from parity.fuzz.draw import CROSS_ENTROPIES, ends_in_activation
+
+    trials = [draw_model(5, i, FUZZABLE, 4) for i in range(60)]
+    ending = [t for t in trials if ends_in_activation(t.spec)]
+    assert ending, "no model ending in sigmoid/softmax among 60"
+    assert not [t.spec for t in ending if t.loss in CROSS_ENTROPIES]
+    spec = stack("logits", (4,), [("dense", {"units": 3}), ("softmax", {}), ("linear", {})])
+    assert ends_in_activation(spec)
+    naive = Trial(spec, batch=3, magnitude=1.0, data_seed=1, loss="sparse_categorical_crossentropy")
+    ruled = Trial(spec, batch=3, magnitude=1.0, data_seed=1, loss="mean_squared_error")
+    assert {d.quantity for d in disagreements(naive, judge(naive, ["keras-tensorflow"], ["float64"]))} >= {"loss"}
+    records = judge(ruled, ["keras-tensorflow"], ["float64"])
+    assert records and all(r.passed for r in records)
+
+
 def test_cli_writes_findings_that_rerun(tmp_path):
     out = tmp_path / "fuzz"
     argv = ["fuzz", "--budget", "6", "--seed", "1", "--kinds", "conv2d,relu,add", "--impl", "torch", "--dtype", "float64"]
