@@ -108,7 +108,10 @@ def test_each_planted_rule_is_found_by_a_small_campaign_and_shrunk(rule):
     the float64 oracle is the one with the tightest tolerance."""
     kind, seed, budget = PLANTED_RULES[rule]
     assert budget <= 100
-    settings = Settings(seed=seed, budget=budget, impls=("torch",), dtypes=("float64",), disabled=(rule,))
+    from parity.cli.fuzz import framework_defaults
+
+    defaults = tuple(spec for name, spec in framework_defaults().items() if name == rule)
+    settings = Settings(seed=seed, budget=budget, impls=("torch",), dtypes=("float64",), disabled=(rule,), defaults=defaults)
     outcome = run_campaign(settings)
     hits = [f for f in outcome.findings if kind in {n.kind for n in f.trial.spec.nodes}]
     assert hits, f"--disable-rule {rule}: no finding contains {kind} in {outcome.tried} models: {outcome.findings}"
@@ -116,7 +119,7 @@ def test_each_planted_rule_is_found_by_a_small_campaign_and_shrunk(rule):
         assert len(finding.trial.spec.nodes) <= 3, finding.trial.spec
         assert finding.disagreement.error > tolerance("float64")
         assert finding.layer is not None and finding.trial.size <= finding.original.size
-    clean = run_campaign(Settings(**{**settings.__dict__, "disabled": ()}))  # the converted port: quiet
+    clean = run_campaign(Settings(**{**settings.__dict__, "disabled": (), "defaults": ()}))  # the converted port: quiet
     assert not [f for f in clean.findings if f.disagreement.key in {h.disagreement.key for h in hits}]
 
 
@@ -124,10 +127,13 @@ def test_a_framework_default_is_planted_as_none():
     from parity.fuzz.draw import plant
 
     trial = next(t for t in (draw_model(45, i, FUZZABLE, 4) for i in range(5)) if any(n.kind == "batch_norm" for n in t.spec.nodes))
-    planted = plant(trial, ("batchnorm_epsilon",))
+    from parity.cli.fuzz import framework_defaults
+
+    assert framework_defaults()["batchnorm_epsilon"] == ("batch_norm", ("epsilon",))
+    planted = plant(trial, [framework_defaults()["batchnorm_epsilon"]])
     assert all(n.config["epsilon"] is None for n in planted.spec.nodes if n.kind == "batch_norm")
     assert all(n.config["epsilon"] is not None for n in trial.spec.nodes if n.kind == "batch_norm")
-    assert plant(trial, ("conv_kernel_layout",)) == trial
+    assert plant(trial, ()) == trial
 
 
 def test_draws_follow_the_loss_rules_so_keras_tensorflow_logits_are_no_finding():

@@ -36,6 +36,7 @@ class Settings:
     impls: tuple[str, ...] = ("torch", "keras-torch", "keras-jax", "keras-tensorflow")
     dtypes: tuple[str, ...] = ("float32", "float64")
     disabled: tuple[str, ...] = ()  # conversion rules switched off: a planted naive port
+    defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (kind, keys) left at each framework's default
     workers: int = 1
     steps: int = 0  # optimiser steps of a float64 training trajectory per model (0: none)
     shrink_examples: int = SHRINK_EXAMPLES
@@ -89,7 +90,7 @@ class Outcome:
 
 def evaluate(settings: Settings, index: int) -> tuple[int, Trial, list[Disagreement]]:
     """Draw model ``index`` and judge it on every implementation."""
-    trial = plant(draw_model(settings.seed, index, settings.kinds, settings.max_layers), settings.disabled)
+    trial = plant(draw_model(settings.seed, index, settings.kinds, settings.max_layers), settings.defaults)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = disagreements(trial, judge(trial, settings.impls, settings.dtypes, settings.disabled, settings.steps))

@@ -14,7 +14,6 @@ uses, seeded per model from (seed, index)) here, a hypothesis-backed one in ``sh
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -390,35 +389,16 @@ def renamed(trial: Trial, name: str) -> Trial:
 # Planting a framework default -------------------------------------------------------------------
 
 
-def default_divergences() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Divergence cases whose naive port leaves configuration keys at None (each framework's own
-    default, e.g. ``batchnorm_epsilon``): name -> (layer kind, keys). Switching one off in a
-    campaign (``--disable-rule batchnorm_epsilon``) draws those keys as None for that kind, so that
-    scratch and Keras take Keras' default and torch its own: the naive port a practitioner writes."""
-    from parity.divergences import all_divergences
-
-    found = {}
-    for name, divergence in all_divergences().items():
-        keys = getattr(divergence, "keys", ())
-        sides = (divergence.naive.a, divergence.naive.b) if hasattr(divergence.naive, "a") else ()
-        if not keys or not any(all(k in s.config and s.config[k] is None for k in keys) for s in sides):
-            continue
-        kind = re.sub(r"_\d+$", "", divergence.layer)
-        if kind in KINDS:
-            found[name] = (kind, tuple(keys))
-    return found
-
-
-def plant(trial: Trial, disabled: Sequence[str]) -> Trial:
-    """``trial`` with the framework-default divergences named in ``disabled`` planted (see
-    ``default_divergences``); other names are conversion rules, switched off in the runners."""
-    planted = {name: spec for name, spec in default_divergences().items() if name in disabled}
-    if not planted:
+def plant(trial: Trial, defaults: Sequence[tuple[str, Sequence[str]]]) -> Trial:
+    """``trial`` with each (kind, keys) of ``defaults`` left at None: the framework's own default
+    (a divergence case like ``batchnorm_epsilon`` switched off, ``parity.cli.fuzz.framework_defaults``),
+    so that scratch and Keras take Keras' default and torch its own, as a naive port does."""
+    if not defaults:
         return trial
     nodes = []
     for node in trial.spec.nodes:
         config = dict(node.config)
-        for kind, keys in planted.values():
+        for kind, keys in defaults:
             if node.kind == kind:
                 config.update({k: None for k in keys})
         nodes.append(replace(node, config=config))
