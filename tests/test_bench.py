@@ -113,3 +113,20 @@ def test_peak_bytes_counts_what_the_first_pass_leaves_resident():
     peaks = peak_bytes(step)
     assert peaks["peak_bytes"] >= 0.98 * 64 * 2**20, f"peak {peaks['peak_bytes'] / 2**20:.1f} MiB misses the cache"
     assert peaks["pass_bytes"] < 8 * 2**20, f"pass {peaks['pass_bytes'] / 2**20:.1f} MiB counts the old cache"
+
+
+def test_bench_fuzz_reports_models_per_minute_per_worker_count():
+    from parity.cli.bench import fuzz_rates
+
+    records = fuzz_rates(2, [1], seed=1, impls=("torch",), dtypes=("float64",), kinds=("dense", "relu"))
+    (record,) = records
+    assert record["benchmark"] == "fuzz" and record["workers"] == 1 and record["models"] == 2
+    assert record["models_per_minute"] == pytest.approx(120 / record["seconds"])
+
+
+@pytest.mark.parametrize("argv", [["--fuzz-workers", "0"], ["--fuzz-workers", "x"], ["--fuzz-models", "0"]])
+def test_bench_fuzz_bad_input_exits_2(argv, capsys):
+    from parity.cli import main
+
+    assert main(["bench", "fuzz", *argv]) == 2
+    assert "\n" not in capsys.readouterr().err.strip()

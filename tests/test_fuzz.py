@@ -90,6 +90,72 @@ def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
         assert finding.trial.size <= finding.original.size
 
 
+# rule -> (the layer kind it belongs to, a campaign seed, the smallest budget that finds it)
+PLANTED_RULES = {
+    "flatten_order": ("flatten", 82, 3),  # model 2: flatten -> dense on a (H, W, C) map
+    "conv_kernel_layout": ("conv2d", 18, 1),
+    "gru_gate_order": ("gru", 15, 1),
+    "batchnorm_epsilon": ("batch_norm", 45, 1),  # a framework default: planted as epsilon=None
+}
+
+
+@pytest.mark.parametrize("rule", sorted(PLANTED_RULES))
+def test_each_planted_rule_is_found_by_a_small_campaign_and_shrunk(rule):
+    """A campaign over every fuzzable kind (no --kinds narrowing), of at most 100 models (here the
+    fewest that find it for this seed), finds the switched-off rule and shrinks it to at most 3
+    layers that still contain the kind the rule belongs to. Only torch is judged, in float64:
+    each of these rules is a torch-side conversion (the Keras implementations never read it), and
+    the float64 oracle is the one with the tightest tolerance."""
+    kind, seed, budget = PLANTED_RULES[rule]
+    assert budget <= 100
+    from parity.cli.fuzz import framework_defaults
+
+    defaults = tuple(spec for name, spec in framework_defaults().items() if name == rule)
+    settings = Settings(seed=seed, budget=budget, impls=("torch",), dtypes=("float64",), disabled=(rule,), defaults=defaults)
+    outcome = run_campaign(settings)
+    hits = [f for f in outcome.findings if kind in {n.kind for n in f.trial.spec.nodes}]
+    assert hits, f"--disable-rule {rule}: no finding contains {kind} in {outcome.tried} models: {outcome.findings}"
+    for finding in hits:
+        assert len(finding.trial.spec.nodes) <= 3, finding.trial.spec
+        assert finding.disagreement.error > tolerance("float64")
+        assert finding.layer is not None and finding.trial.size <= finding.original.size
+    clean = run_campaign(Settings(**{**settings.__dict__, "disabled": (), "defaults": ()}))  # the converted port: quiet
+    assert not [f for f in clean.findings if f.disagreement.key in {h.disagreement.key for h in hits}]
+
+
+def test_a_framework_default_is_planted_as_none():
+    from parity.fuzz.draw import plant
+
+    trial = next(t for t in (draw_model(45, i, FUZZABLE, 4) for i in range(5)) if any(n.kind == "batch_norm" for n in t.spec.nodes))
+    from parity.cli.fuzz import framework_defaults
+
+    assert framework_defaults()["batchnorm_epsilon"] == ("batch_norm", ("epsilon",))
+    planted = plant(trial, [framework_defaults()["batchnorm_epsilon"]])
+    assert all(n.config["epsilon"] is None for n in planted.spec.nodes if n.kind == "batch_norm")
+    assert all(n.config["epsilon"] is not None for n in trial.spec.nodes if n.kind == "batch_norm")
+    assert plant(trial, ()) == trial
+
+
+def test_draws_follow_the_loss_rules_so_keras_tensorflow_logits_are_no_finding():
+    """Divergence tf_from_logits_after_activation: keras-tensorflow's cross-entropies read the logits
+    behind a final sigmoid/softmax (also through linear and inference Dropout, which return their
+    input tensor). The fuzzer draws by the rule (no cross-entropy on such a model); the naive
+    combination is shown to be a difference, the rule-following one to agree."""
+    from parity.fuzz.draw import CROSS_ENTROPIES, ends_in_activation
+
+    trials = [draw_model(5, i, FUZZABLE, 4) for i in range(60)]
+    ending = [t for t in trials if ends_in_activation(t.spec)]
+    assert ending, "no model ending in sigmoid/softmax among 60"
+    assert not [t.spec for t in ending if t.loss in CROSS_ENTROPIES]
+    spec = stack("logits", (4,), [("dense", {"units": 3}), ("softmax", {}), ("linear", {})])
+    assert ends_in_activation(spec)
+    naive = Trial(spec, batch=3, magnitude=1.0, data_seed=1, loss="sparse_categorical_crossentropy")
+    ruled = Trial(spec, batch=3, magnitude=1.0, data_seed=1, loss="mean_squared_error")
+    assert {d.quantity for d in disagreements(naive, judge(naive, ["keras-tensorflow"], ["float64"]))} >= {"loss"}
+    records = judge(ruled, ["keras-tensorflow"], ["float64"])
+    assert records and all(r.passed for r in records)
+
+
 def test_cli_writes_findings_that_rerun(tmp_path):
     out = tmp_path / "fuzz"
     argv = ["fuzz", "--budget", "6", "--seed", "1", "--kinds", "conv2d,relu,add", "--impl", "torch", "--dtype", "float64"]

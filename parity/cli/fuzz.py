@@ -28,16 +28,40 @@ def add_parser(sub) -> None:
 
 
 def known_rules() -> set[str]:
-    """Every named conversion rule: the converters' and those the divergence cases switch off."""
+    """Every named conversion rule: the converters', those the divergence cases switch off, and the
+    divergence cases whose naive port is a framework default (``framework_defaults``)."""
     from parity.divergences import all_divergences
     from parity.layers import REGISTRY
 
-    rules = {rule for kind in REGISTRY for rule in kind.converter.rules}
+    rules = set(framework_defaults())  # planted as the framework's own default
+    rules |= {rule for kind in REGISTRY for rule in kind.converter.rules}
     for divergence in all_divergences().values():
         for variant in (divergence.naive, divergence.converted):
             for side in (variant.a, variant.b):
                 rules.update(side.disabled_rules)
     return rules
+
+
+def framework_defaults() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Divergence cases whose naive port leaves configuration keys at None (each framework's own
+    default, e.g. ``batchnorm_epsilon``): name -> (layer kind, keys). Switching one off
+    (``--disable-rule batchnorm_epsilon``) makes the campaign draw those keys as None for that kind
+    (``parity.fuzz.draw.plant``): scratch and Keras then take Keras' default and torch its own."""
+    import re
+
+    from parity.divergences import all_divergences
+    from parity.fuzz.draw import KINDS
+
+    found = {}
+    for name, divergence in all_divergences().items():
+        keys = getattr(divergence, "keys", ())
+        sides = (divergence.naive.a, divergence.naive.b) if hasattr(divergence.naive, "a") else ()
+        if not keys or not any(all(k in s.config and s.config[k] is None for k in keys) for s in sides):
+            continue
+        kind = re.sub(r"_\d+$", "", divergence.layer)
+        if kind in KINDS:
+            found[name] = (kind, tuple(keys))
+    return found
 
 
 def settings_from(args):
@@ -77,6 +101,7 @@ def settings_from(args):
         impls=impls,
         dtypes=tuple(parse_dtypes(args.dtype)),
         disabled=tuple(args.disable_rule),
+        defaults=tuple(spec for name, spec in framework_defaults().items() if name in args.disable_rule),
         workers=args.workers,
         steps=args.steps,
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity.fuzz.draw import FUZZABLE, Trial, draw_model
+from parity.fuzz.draw import FUZZABLE, Trial, draw_model, plant
 from parity.fuzz.judge import Disagreement, as_case, disagreements, judge, tolerance64
 from parity.fuzz.shrink import SHRINK_EXAMPLES, shrink
 from parity.tolerance import tolerance
@@ -36,6 +36,7 @@ class Settings:
     impls: tuple[str, ...] = ("torch", "keras-torch", "keras-jax", "keras-tensorflow")
     dtypes: tuple[str, ...] = ("float32", "float64")
     disabled: tuple[str, ...] = ()  # conversion rules switched off: a planted naive port
+    defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (kind, keys) left at each framework's default
     workers: int = 1
     steps: int = 0  # optimiser steps of a float64 training trajectory per model (0: none)
     shrink_examples: int = SHRINK_EXAMPLES
@@ -89,7 +90,7 @@ class Outcome:
 
 def evaluate(settings: Settings, index: int) -> tuple[int, Trial, list[Disagreement]]:
     """Draw model ``index`` and judge it on every implementation."""
-    trial = draw_model(settings.seed, index, settings.kinds, settings.max_layers)
+    trial = plant(draw_model(settings.seed, index, settings.kinds, settings.max_layers), settings.defaults)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = disagreements(trial, judge(trial, settings.impls, settings.dtypes, settings.disabled, settings.steps))

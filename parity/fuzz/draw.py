@@ -217,7 +217,9 @@ KINDS: dict[str, tuple[tuple[int, ...], Callable[[Chooser, Shape], dict]]] = {
     ),
 }
 MERGES = ("add", "concatenate")
-# Not drawn: embedding (integer inputs).
+# Not drawn: embedding (integer inputs). Its training rule tf_dense_indexed_slices (divergence
+# tf_embedding_sparse_adam) is applied by parity.training.runners on every trajectory (--steps)
+# like every other conversion rule, unless --disable-rule switches it off.
 FUZZABLE = tuple(KINDS) + MERGES
 
 
@@ -262,6 +264,41 @@ def well_conditioned(spec: ModelSpec, shapes: dict[str, Shape], batch: int, trai
         if node.kind == "batch_norm" and training and batch * math.prod(shape[:-1]) < MIN_NORMALISED:
             return False
     return True
+
+
+# The loss rules (divergence tf_from_logits_after_activation): every loss here is from logits, and
+# keras-tensorflow's cross-entropies read the logits behind a final sigmoid or softmax whatever
+# from_logits says (keras/src/backend/tensorflow/nn.py, _get_logits). Keras' linear activation and an
+# inference-mode Dropout return the very tensor they were given, so the logits survive them too
+# (measured: dense -> softmax -> linear and dense -> sigmoid -> dropout both differ by ~30% on the loss).
+# The rule a practitioner follows, and so the fuzzer: no cross-entropy on a model ending in one.
+CROSS_ENTROPIES = ("binary_crossentropy", "sparse_categorical_crossentropy")
+FINAL_ACTIVATIONS = ("sigmoid", "softmax")
+PASS_THROUGH = ("linear", "dropout")
+
+
+def ends_in_activation(spec: ModelSpec) -> bool:
+    """The output is a sigmoid's or softmax's, up to layers that return their input tensor itself."""
+    name = spec.output
+    while name != INPUT:
+        node = spec.node(name)
+        if node.kind in FINAL_ACTIVATIONS:
+            return True
+        if node.kind not in PASS_THROUGH:
+            return False
+        name = node.inputs[0]
+    return False
+
+
+def losses_for(spec: ModelSpec, out: Shape) -> list[str]:
+    """The losses a model with output shape ``out`` may be trained with, by the rules (see above)."""
+    losses = ["mean_squared_error"]
+    if ends_in_activation(spec):
+        return losses
+    losses.append("binary_crossentropy")
+    if len(out) == 1 and out[0] >= 2:
+        losses.append("sparse_categorical_crossentropy")
+    return losses
 
 
 def _input_shape(c: Chooser, rank: int) -> Shape:
@@ -322,9 +359,7 @@ def draw_trial(c: Chooser, kinds: Sequence[str] = FUZZABLE, max_layers: int = 4,
         return draw_trial(c, kinds, max_layers, name, data_seed)
     spec = ModelSpec(name, input_shape, tuple(nodes))
     out = shapes[spec.output]
-    losses = ["mean_squared_error", "binary_crossentropy"]
-    if len(out) == 1 and out[0] >= 2:
-        losses.append("sparse_categorical_crossentropy")
+    losses = losses_for(spec, out)
     stochastic = any(REGISTRY[n.kind].traits.stochastic for n in nodes)
     has_training_flag = any(REGISTRY[n.kind].traits.training_flag for n in nodes)
     batch = c.integer(1, 4)
@@ -349,3 +384,22 @@ def draw_model(seed: int, index: int, kinds: Sequence[str] = FUZZABLE, max_layer
 
 def renamed(trial: Trial, name: str) -> Trial:
     return replace(trial, spec=replace(trial.spec, name=name))
+
+
+# Planting a framework default -------------------------------------------------------------------
+
+
+def plant(trial: Trial, defaults: Sequence[tuple[str, Sequence[str]]]) -> Trial:
+    """``trial`` with each (kind, keys) of ``defaults`` left at None: the framework's own default
+    (a divergence case like ``batchnorm_epsilon`` switched off, ``parity.cli.fuzz.framework_defaults``),
+    so that scratch and Keras take Keras' default and torch its own, as a naive port does."""
+    if not defaults:
+        return trial
+    nodes = []
+    for node in trial.spec.nodes:
+        config = dict(node.config)
+        for kind, keys in defaults:
+            if node.kind == kind:
+                config.update({k: None for k in keys})
+        nodes.append(replace(node, config=config))
+    return replace(trial, spec=replace(trial.spec, nodes=tuple(nodes)))
