@@ -29,7 +29,7 @@ from parity.tolerance import MODEL_FLOAT64_WORST, TRAJECTORY_FLOAT64_REL
 from parity.train import train_case
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
-MODELS = ["transformer_classifier", "char_transformer"]
+MODELS = ["transformer_classifier", "seq_transformer", "char_transformer"]
 SETTINGS = settings(max_examples=2, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 

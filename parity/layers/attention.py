@@ -21,6 +21,9 @@ Rules applied where the torch module is built or called:
     Keras' ``attention_mask`` (and the causal mask ``use_causal_mask`` builds,
     ``_compute_causal_mask``: a lower triangle) marks with True the pairs that DO attend. The
     causal mask in torch is the strict upper triangle; the naive port passes Keras' lower one.
+    The importer reads an ``attn_mask`` the module call reads (a buffer such as
+    ``self.mask = torch.ones(T, T, dtype=torch.bool).triu(1)``, or its float ``-inf`` form) as
+    ``causal=True`` (``_torch_read_constants``); any other mask is refused in one line.
 
 Rules applied where the Keras layer is built or called. Without them a float64 model agrees
 only to float32 precision:
