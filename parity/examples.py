@@ -125,6 +125,32 @@ EXAMPLES: dict[str, Example] = {
             {"learning_rate": 1.0},
             held_out=tail_split,
         ),
+        Example(
+            "digits_transformer",
+            "Transformer reading each 8x8 digit as 8 rows of 8 pixels (Dense projection, positions, one encoder block)",
+            "seq_transformer",
+            {"input_shape": [8, 8], "d_model": 16, "num_heads": 2, "dim_feedforward": 32, "num_layers": 1, "num_classes": 10},
+            _digits_rows,
+            "accuracy",
+            "adam",  # no Embedding: every backend's Adam agrees
+            300,
+            32,
+            {"learning_rate": 0.005},
+        ),
+        Example(
+            "pydoc_char_transformer",
+            f"Causal character transformer on pydoc's help topics ({CHAR_STEPS}-character windows, {CHAR_VOCAB} ids)",
+            "char_transformer",
+            # ReLU: keras-tensorflow's float64 GELU has float32 constants (tf_gelu_float64_constants), ~1e-8 per step
+            {"input_dim": CHAR_VOCAB, "d_model": 32, "num_heads": 4, "dim_feedforward": 64, "activation": "relu", "input_shape": [CHAR_STEPS]},
+            _pydoc_windows,
+            "perplexity",
+            "momentum",  # linear in the gradient: Keras-TF's Adam differs on Embedding rows (tf_embedding_sparse_adam)
+            400,
+            32,
+            {"learning_rate": 0.3},
+            held_out=tail_split,
+        ),
     ]
 }
 

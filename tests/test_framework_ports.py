@@ -237,6 +237,24 @@ PORTS: dict[str, Port] = {
     "tcn": Port(
         "tcn", "tcn", _keys("filters", "kernel_size", "dilations", "num_classes"), "causal Conv1d, x.mean(dim=2)"
     ),
+    "transformer_classifier": Port(
+        "transformer_models",
+        "transformer_classifier",
+        _keys("input_dim", "d_model", "num_heads", "dim_feedforward", "num_layers", "num_classes", "norm_first"),
+        "x + self.pos, nn.TransformerEncoder(batch_first=True), x.mean(dim=1)",
+    ),
+    "seq_transformer": Port(
+        "transformer_models",
+        "seq_transformer",
+        _keys("d_model", "num_heads", "dim_feedforward", "num_layers", "num_classes", "norm_first"),
+        "nn.Linear projection of each step + self.pos, nn.TransformerEncoder, x.mean(dim=1)",
+    ),
+    "char_transformer": Port(
+        "transformer_models",
+        "char_transformer",
+        _keys("input_dim", "d_model", "num_heads", "dim_feedforward", "activation"),
+        "a pre-norm block written out: LayerNorm, causal MultiheadAttention, +, LayerNorm, Linear-GELU-Linear, +",
+    ),
 }
 
 

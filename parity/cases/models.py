@@ -4,7 +4,11 @@
 -> Dense at every step: a character language model) read integer ids;
 ``resnet_small`` (a conv-BN-ReLU stem and two residual blocks, the second with a strided 1x1
 projection shortcut) reads NHWC images; ``tcn`` (causal dilated Conv1D blocks with residual
-adds) reads (B, L, C) sequences. The residual models are graphs: each block's ``add`` reads
+adds) reads (B, L, C) sequences. ``transformer_classifier`` (Embedding + a learned position
+table -> two encoder blocks -> the mean over the steps -> Dense) and ``seq_transformer`` (the
+classifier on feature sequences (B, T, F): a Dense projection instead of the embedding) and
+``char_transformer`` (a causal character language model: Embedding + positions -> one pre-norm block written out of
+its parts -> Dense at every step) read integer ids. The residual models are graphs: each block's ``add`` reads
 the block's last layer and its shortcut (``Node.inputs``).
 """
 
@@ -276,5 +280,213 @@ CASES.append(
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
         validate=_tcn_validate,
+    )
+)
+
+
+# transformer_classifier -------------------------------------------------------------
+
+
+def _block(c: Config) -> Config:
+    """An encoder block as nn.TransformerEncoderLayer's defaults would not give it: no dropout (the
+    masks are drawn inside the block, where no other implementation can read them), torch's 1e-5."""
+    return {
+        "num_heads": c["num_heads"],
+        "dim_feedforward": c["dim_feedforward"],
+        "dropout": 0.0,
+        "activation": "relu",
+        "layer_norm_eps": 1e-5,
+        "norm_first": c["norm_first"],
+        "use_bias": True,
+    }
+
+
+def _sequence_model_validate(m: str, config: Config) -> None:
+    shape = config["input_shape"]
+    require(
+        m,
+        len(shape) == 1 and _is_int(shape[0]) and shape[0] >= 1,
+        f"input_shape must be [steps] (integer ids), received {shape}",
+    )
+    for key in ("d_model", "num_heads", "dim_feedforward"):
+        _positive_int(m, config, key)
+    require(
+        m,
+        config["d_model"] % config["num_heads"] == 0,
+        f"d_model={config['d_model']} must be divisible by num_heads={config['num_heads']}",
+    )
+
+
+def _transformer_classifier_validate(config: Config) -> None:
+    m = "transformer_classifier"
+    _sequence_model_validate(m, config)
+    _positive_int(m, config, "input_dim")
+    _positive_int(m, config, "num_layers")
+    _boolean(m, config, "norm_first")
+    _positive_int(m, config, "num_classes", 2)
+
+
+def _transformer_classifier_spec(c: Config) -> ModelSpec:
+    (T,), E = c["input_shape"], c["d_model"]
+    layers = [
+        ("embedding", {"input_dim": c["input_dim"], "output_dim": E, "padding_idx": None}),  # (B, T, E)
+        ("add_table", {"shape": [T, E], "batch_axis": True}),  # + positions, torch's (1, T, E) parameter
+        *[("transformer_encoder", _block(c)) for _ in range(c["num_layers"])],  # (B, T, E)
+        ("global_avg_pool1d", {"keepdims": False}),  # (B, E)
+        ("dense", {"units": c["num_classes"]}),  # (B, K)
+    ]
+    return replace(stack("transformer_classifier", c["input_shape"], layers), input_dtype="int")
+
+
+CASES.append(
+    Case(
+        name="transformer_classifier",
+        family="models",
+        description="Transformer classifier: Embedding + learned positions -> encoder blocks (pre-norm, ReLU) "
+        "-> mean over the steps -> Dense logits",
+        defaults={
+            "input_dim": 11,
+            "d_model": 8,
+            "num_heads": 2,
+            "dim_feedforward": 12,
+            "num_layers": 2,
+            "norm_first": True,  # pre-norm: post-norm's second block has query/key gradients float32 rounds to ~1e-4
+            "num_classes": 3,
+            "input_shape": [6],
+            "batch": 3,
+        },
+        spec=_transformer_classifier_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_transformer_classifier_validate,
+        inputs=_ids,
+    )
+)
+
+
+# seq_transformer --------------------------------------------------------------------
+
+
+def _seq_transformer_validate(config: Config) -> None:
+    m = "seq_transformer"
+    shape = config["input_shape"]
+    require(
+        m,
+        len(shape) == 2 and all(_is_int(d) and d >= 1 for d in shape),
+        f"input_shape must be [steps, features], received {shape}",
+    )
+    for key in ("d_model", "num_heads", "dim_feedforward", "num_layers"):
+        _positive_int(m, config, key)
+    require(
+        m,
+        config["d_model"] % config["num_heads"] == 0,
+        f"d_model={config['d_model']} must be divisible by num_heads={config['num_heads']}",
+    )
+    _positive_int(m, config, "num_classes", 2)
+    _boolean(m, config, "norm_first")
+
+
+def _seq_transformer_spec(c: Config) -> ModelSpec:
+    (T, _), E = c["input_shape"], c["d_model"]
+    layers = [
+        ("dense", {"units": E}),  # (B, T, F) -> (B, T, E): each step projected
+        ("add_table", {"shape": [T, E], "batch_axis": True}),  # + positions
+        *[("transformer_encoder", _block(c)) for _ in range(c["num_layers"])],  # (B, T, E)
+        ("global_avg_pool1d", {"keepdims": False}),  # (B, E)
+        ("dense", {"units": c["num_classes"]}),  # (B, K)
+    ]
+    return stack("seq_transformer", c["input_shape"], layers)
+
+
+CASES.append(
+    Case(
+        name="seq_transformer",
+        family="models",
+        description="Transformer classifier on feature sequences: Dense projection + learned positions -> encoder "
+        "blocks (pre-norm, ReLU) -> mean over the steps -> Dense logits",
+        defaults={
+            "d_model": 8,
+            "num_heads": 2,
+            "dim_feedforward": 12,
+            "num_layers": 1,
+            "norm_first": True,
+            "num_classes": 3,
+            "input_shape": [5, 4],
+            "batch": 3,
+        },
+        spec=_seq_transformer_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,
+        validate=_seq_transformer_validate,
+    )
+)
+
+
+# char_transformer -------------------------------------------------------------------
+
+
+def _char_transformer_validate(config: Config) -> None:
+    m = "char_transformer"
+    _sequence_model_validate(m, config)
+    _positive_int(m, config, "input_dim", 2)
+    require(
+        m,
+        config["activation"] in ("gelu", "relu"),
+        f"activation must be 'gelu' or 'relu', received {config['activation']!r}",
+    )
+
+
+def _char_transformer_spec(c: Config) -> ModelSpec:
+    """x = E[ids] + P; y = x + MHA_causal(LN1(x)); z = y + W2 GELU(W1 LN2(y)); logits = z Wo at every step.
+
+    ``activation`` "relu" replaces the GELU: float64 GELU on keras-tensorflow uses float32 constants
+    (divergence tf_gelu_float64_constants, allowance in parity.tolerance), which training trajectories,
+    compared to 1e-9, would show."""
+    (T,), E = c["input_shape"], c["d_model"]
+    nodes: list[Node] = []
+
+    def add(name: str, kind: str, config: Config, *inputs: str) -> str:
+        nodes.append(Node(name, kind, config, tuple(inputs)))
+        return name
+
+    norm = {"axis": [-1], "epsilon": 1e-5, "scale": True, "center": True}  # torch's nn.LayerNorm eps
+    x = add("embedding", "embedding", {"input_dim": c["input_dim"], "output_dim": E, "padding_idx": None}, INPUT)
+    x = add("positions", "add_table", {"shape": [T, E], "batch_axis": True}, x)  # (B, T, E)
+    h = add("ln1", "layer_norm", norm, x)
+    attention = {"num_heads": c["num_heads"], "key_dim": E // c["num_heads"], "use_bias": True, "causal": True}
+    h = add("attention", "multi_head_attention", attention, h)  # step t reads steps <= t
+    x = add("add1", "add", {}, x, h)
+    h = add("ln2", "layer_norm", norm, x)
+    h = add("ff1", "dense", {"units": c["dim_feedforward"]}, h)  # (B, T, F)
+    if c["activation"] == "gelu":
+        h = add("gelu", "gelu", {"approximate": False}, h)  # exact
+    else:
+        h = add("relu", "relu", {}, h)
+    h = add("ff2", "dense", {"units": E}, h)  # (B, T, E)
+    x = add("add2", "add", {}, x, h)
+    add("logits", "dense", {"units": c["input_dim"]}, x)  # (B, T, V): the next character at every step
+    return replace(ModelSpec("char_transformer", tuple(c["input_shape"]), tuple(nodes)), input_dtype="int")
+
+
+CASES.append(
+    Case(
+        name="char_transformer",
+        family="models",
+        description="Causal character language model: Embedding + learned positions -> one pre-norm block "
+        "(LayerNorm, causal MultiHeadAttention, add, LayerNorm, Dense-GELU-Dense, add) -> Dense logits per step",
+        defaults={
+            "input_dim": 9,
+            "d_model": 8,
+            "num_heads": 2,
+            "dim_feedforward": 16,
+            "activation": "gelu",
+            "input_shape": [6],
+            "batch": 3,
+        },
+        spec=_char_transformer_spec,
+        loss="sparse_categorical_crossentropy",
+        targets=_label_targets,  # (B, T): the next id at every step
+        validate=_char_transformer_validate,
+        inputs=_ids,
     )
 )

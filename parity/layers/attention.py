@@ -27,6 +27,9 @@ Rules applied where the torch module is built or called:
     Keras' ``attention_mask`` (and the causal mask ``use_causal_mask`` builds,
     ``_compute_causal_mask``: a lower triangle) marks with True the pairs that DO attend. The
     causal mask in torch is the strict upper triangle; the naive port passes Keras' lower one.
+    The importer reads an ``attn_mask`` the module call reads (a buffer such as
+    ``self.mask = torch.ones(T, T, dtype=torch.bool).triu(1)``, or its float ``-inf`` form) as
+    ``causal=True`` (``_torch_read_constants``); any other mask is refused in one line.
 
 Rules applied where the Keras layer is built or called. Without them a float64 model agrees
 only to float32 precision:
@@ -148,6 +151,32 @@ def _torch_read(module, shape) -> Config:
     return {"num_heads": module.num_heads, "key_dim": module.head_dim, "use_bias": use_bias, "causal": False}
 
 
+def _torch_read_constants(config: Config, constants) -> Config:
+    """An ``attn_mask`` the module call reads (a buffer, or a constant made in forward): the causal one
+    is True (boolean) or -inf (float) strictly above the diagonal (rule mha_mask_polarity); one that
+    masks nothing out is no mask."""
+    import numpy as np
+
+    masks = [c.value for c in constants if not c.parameter and np.ndim(c.value) == 2]
+    if not masks:
+        return config
+    if len(masks) > 1:
+        raise ValueError(f"reads {len(masks)} masks (only one attn_mask is supported)")
+    mask = np.asarray(masks[0])
+    T = mask.shape[0]
+    above = np.triu(np.ones((T, T), dtype=bool), 1)
+    blocked = mask if mask.dtype == bool else np.isneginf(mask)
+    exact = mask.dtype == bool or np.all(mask[~blocked] == 0)
+    if exact and not blocked.any():
+        return config  # nothing masked out
+    if mask.shape != (T, T) or not exact or not np.array_equal(blocked, above):
+        raise ValueError(
+            f"an attn_mask of shape {mask.shape} other than the causal one (True strictly above the diagonal); "
+            "only the causal mask is supported"
+        )
+    return {**config, "causal": True}
+
+
 def _keras(config: Config, name: str):
     import keras
     import numpy as np
@@ -202,6 +231,7 @@ MULTI_HEAD_ATTENTION = LayerKind(
         call=_torch_call,
         modules=("torch.nn.MultiheadAttention",),
         read_module=_torch_read,
+        read_constants=_torch_read_constants,
         layout=CANONICAL,
         source=_torch_source,
     ),

@@ -95,6 +95,8 @@ class TorchSide:
             registered module (``x + self.pos``, ``s.masked_fill(self.mask, v)``): the importer
             hands ``read_op`` each such argument as a ``Constant``. A kind reading a parameter
             has that one weight, and its node is named after the parameter (``pos``).
+        read_constants: (config from read_module, the ``Constant`` tensors one call of the module
+            reads: its parameters, and buffers or constants passed to it, an ``attn_mask``) -> config.
     """
 
     build: Callable[..., Any]
@@ -108,6 +110,7 @@ class TorchSide:
     reads: str | None = None
     integer_input: bool = False
     constants: bool = False
+    read_constants: Callable[..., Config] | None = None
 
 
 @dataclass(frozen=True)

@@ -383,6 +383,17 @@ class _Importer:
         except ValueError as error:
             raise self.fail(where, str(error)) from None
 
+        if kind.torch.read_constants is not None:  # the buffers and constants the call reads (a mask)
+            held = []
+            for fx_node in members:
+                for arg in _tensor_args((fx_node.args, fx_node.kwargs)):
+                    if arg not in inside and arg in self.constant_values and self.constant_values[arg] not in held:
+                        held.append(self.constant_values[arg])
+            try:
+                config = kind.torch.read_constants(config, held)
+            except ValueError as error:
+                raise self.fail(where, str(error)) from None
+
         # The value the rest of the model reads: one member; a tuple's first element.
         used = [m for m in members if any(u not in inside for u in m.users)]
         for m in used:
