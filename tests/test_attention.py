@@ -169,10 +169,34 @@ def test_torch_importer_refuses_sequence_first_and_masks_in_one_line():
         def forward(self, x):
             return self.attn(x, x, x, need_weights=False)[0]
 
-    for model in (SequenceFirst(), SelfAttention(6, 2, causal=True)):
+    class OtherMask(nn.Module):  # a mask that is not the causal one: no kind reads it
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(6, 2, batch_first=True)
+            self.register_buffer("mask", torch.eye(4, dtype=torch.bool))
+
+        def forward(self, x):
+            return self.attn(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+
+    class PaddingMask(nn.Module):  # a key_padding_mask computed from the input: not supported
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(6, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, key_padding_mask=x[..., 0] > 1.0, need_weights=False)[0]
+
+    for model in (SequenceFirst(), OtherMask(), PaddingMask()):
         with pytest.raises(SpecError) as error:
             import_torch(model, (4, 6))
         assert len(str(error.value).splitlines()) == 1
+
+
+def test_torch_importer_reads_the_causal_mask():
+    """The causal attn_mask (a buffer, folded to a constant by torch.export) becomes causal=True; before it
+    was read, it was dropped silently and the model imported as non-causal."""
+    spec = import_torch(SelfAttention(6, 2, causal=True), (4, 6))
+    assert spec.nodes[0].config["causal"] is True
 
 
 def test_keras_importer_reads_the_causal_call():

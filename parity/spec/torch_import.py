@@ -365,13 +365,6 @@ class _Importer:
                     inputs.append(arg)
         if not inputs:
             raise self.fail(where, "reads no tensor the model computes")
-        foreign = self.foreign_constants(path, members, inside)
-        if foreign:  # a mask or table handed to the module: no kind reads it, so it cannot be dropped silently
-            raise self.fail(
-                where,
-                f"the call reads the tensor {foreign[0]!r}, which the module does not hold "
-                f"(an argument such as attn_mask or key_padding_mask is not supported for {kind.name})",
-            )
         if not kind.accepts(len(inputs)):
             most = kind.arity + kind.optional_inputs
             reads = "one" if most == 1 else f"{kind.arity} to {most}"
@@ -383,6 +376,14 @@ class _Importer:
         except ValueError as error:
             raise self.fail(where, str(error)) from None
 
+        foreign = self.foreign_constants(path, members, inside)
+        if foreign and kind.torch.read_constants is None:
+            # a mask or table handed to a module whose kind reads none: it cannot be dropped silently
+            raise self.fail(
+                where,
+                f"the call reads the tensor {foreign[0]!r}, which the module does not hold "
+                f"(an argument such as attn_mask or key_padding_mask is not supported for {kind.name})",
+            )
         if kind.torch.read_constants is not None:  # the buffers and constants the call reads (a mask)
             held = []
             for fx_node in members:
