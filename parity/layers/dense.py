@@ -384,7 +384,7 @@ def _relu6_keras(config: Config, name: str):
 def _relu6_torch_op(args, kwargs, shapes, layout) -> Config:
     """``F.relu6(x)`` is exported as ``relu6(x)``, ``nn.ReLU6`` as ``hardtanh(x, 0.0, 6.0)`` (torch.export
     writes hardtanh's bounds out, defaults included); any other hardtanh is refused."""
-    if len(args) == 1 and not kwargs:  # aten.relu6(x)
+    if kwargs.get("_op") == "aten.relu6.default" or (len(args) == 1 and not set(kwargs) - {"_op"}):  # relu6(x)
         return {}
     low = args[1] if len(args) > 1 else kwargs.get("min_val", -1.0)
     high = args[2] if len(args) > 2 else kwargs.get("max_val", 1.0)
