@@ -56,9 +56,20 @@ def _cat_keras(config: Config, name: str):
 
 
 def _cat_keras_read(layer) -> Config:
-    if layer.axis != -1:
-        raise ValueError(f"axis={layer.axis} (only the last axis, the channels, is supported)")
-    return {"axis": -1}
+    """``axis=-1``, or the same axis counted from the front (DenseNet writes ``axis=3`` on 4-D maps)."""
+    if layer.axis == -1 or layer.axis == _rank(layer) - 1:
+        return {"axis": -1}
+    raise ValueError(f"axis={layer.axis} (only the last axis, the channels, is supported)")
+
+
+def _rank(layer) -> int:
+    """The rank (batch included) of what a Keras layer was called on; 0 where it was not called once."""
+    try:
+        inputs = layer.input
+    except (AttributeError, ValueError):  # never called, or called more than once
+        return 0
+    first = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+    return len(getattr(first, "shape", ()))
 
 
 def _add_scratch(config: Config, name: str):
