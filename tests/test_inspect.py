@@ -184,3 +184,17 @@ def test_divergences_command_lists_each_case_caught_converted_and_located(capsys
 def test_divergences_command_rejects_an_unknown_name(capsys):
     assert main(["divergences", "nosuch"]) == 2
     assert "unknown divergence 'nosuch'" in capsys.readouterr().err
+
+
+def test_reordering_pairs_columns_holding_infinities():
+    """A masked score's -inf must not turn the projection into NaN (inf - inf): columns still pair."""
+    import warnings
+
+    from parity.agreement.layerwise import reordering
+
+    ref = np.array([[1.0, -np.inf, 2.0], [3.0, -np.inf, 0.5]])
+    other = ref[:, [2, 0, 1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "invalid value encountered in matmul" fails the test
+        i, j = reordering(ref, other)
+    np.testing.assert_array_equal(other[:, j], ref[:, i])

@@ -114,8 +114,10 @@ def reordering(ref: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """
     if ref.shape != other.shape or ref.ndim < 2:
         return None
-    A = np.asarray(ref, dtype=np.float64).reshape(ref.shape[0], -1)  # (B, N)
-    B = np.asarray(other, dtype=np.float64).reshape(other.shape[0], -1)  # (B, N)
+    # A masked score's -inf (or an overflow's inf) would make the projection inf - inf = NaN: each becomes a
+    # large finite value of its sign, so such columns still sort together.
+    A = np.nan_to_num(np.asarray(ref, dtype=np.float64), nan=0.0, posinf=1e150, neginf=-1e150).reshape(ref.shape[0], -1)
+    B = np.nan_to_num(np.asarray(other, dtype=np.float64), nan=0.0, posinf=1e150, neginf=-1e150).reshape(other.shape[0], -1)
     r = np.random.default_rng(0).standard_normal(A.shape[0])  # (B,)
     return np.argsort(r @ A, kind="stable"), np.argsort(r @ B, kind="stable")
 
