@@ -175,9 +175,15 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
         args = [names[i] for i in node.inputs]
         comments = list(source.comments)
         permuted = []
+        call = source.call or "{y} = {m}({x})"
         if node.name in relayouts.permutes:  # the permute SpecModel makes (parity.spec.torch_model.PERMUTES)
-            args[0], why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
-            permuted.append(why)
+            moved, why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
+            if call.count("{x0}") + call.count("{x}") > 1:  # x.reshape(x.size(0), 10) reads x twice: permute once
+                args[0] = "x" if chain else f"{identifier(node.name)}_input"
+                forward.append(f"        {args[0]} = {moved}  # {why}")
+            else:
+                args[0] = moved
+                permuted.append(why)
         fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
         if source.expression is not None and node.shares is not None:  # the same module, called again
             fields["m"] = f"self.{identifier(node.shares.replace('.', '_'))}"
@@ -188,7 +194,6 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
             fields["m"] = f"self.{attribute}"
             comments = []
         comments = permuted + comments
-        call = source.call or "{y} = {m}({x})"
         steps = call.format(**fields).split("\n")
         shape = _shape(_torch_shape(shapes[node.name], layouts[node.name].tag))
         if len(steps) == 1 and "#" not in steps[0]:
