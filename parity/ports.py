@@ -34,6 +34,7 @@ from parity.runners import RunRequest, run
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import tolerance
 from parity.training.spec import OPTIMIZERS
+from parity.weights import vary_constants
 
 OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
@@ -342,6 +343,12 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         raise SpecError(f"unknown optimizer {optimizer!r}; choose from: {', '.join(OPTIMIZER_NAMES)}")
     rng = np.random.default_rng([seed, 1])
     T = rng.standard_normal((X.shape[0], *_scratch_shape(a.spec)))
+    # Training starts from A's weights with their constant arrays varied (parity.weights.vary_constants),
+    # as a case's canonical weights are. From a framework's own initialisation, a zero bias or beta
+    # whose gradient is exactly zero (every path from it passes through a BatchNorm in training mode,
+    # which removes any per-channel shift: MobileNetV2's linear bottlenecks) is rounding noise after a
+    # step, and so is a zero running mean fed by it; noise against noise is no verdict.
+    weights_a = vary_constants(weights_a, np.random.default_rng([seed, 2]))
     options = optimizer_spec(optimizer, {})
     if options["kind"] in ("adam", "adamw"):
         # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon_hat):

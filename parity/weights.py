@@ -22,14 +22,20 @@ def canonical_weights(case: Case, config: Config, seed: int) -> dict[str, np.nda
     rng = case.rng(seed, "weights")
     model = case.build("scratch", config)
     model.init(rng, np.float64)
-    weights = {}
-    for name, W in model.weights().items():
+    return vary_constants(model.weights(), rng)
+
+
+def vary_constants(weights: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Each array holding at most two distinct values perturbed entry by entry: additively where it
+    is 0, multiplicatively (keeping the sign, so a variance stays positive) elsewhere."""
+    varied = {}
+    for name, W in weights.items():
         W = np.array(W, dtype=np.float64)
         if W.size and len(np.unique(W)) <= 2:
             noise = rng.standard_normal(W.shape)
             W = np.where(W == 0, 0.5 * noise, W * np.exp(0.2 * noise))
-        weights[name] = W
-    return weights
+        varied[name] = W
+    return varied
 
 
 def check_weights(model_name: str, scratch_model, weights: dict[str, np.ndarray]) -> None:

@@ -335,19 +335,38 @@ def markdown(rows: list[ZooRow], dtypes) -> str:
     return "\n".join(lines)
 
 
+# Measures, once the page has loaded, whether the table and each architecture's row were laid out
+# with a size and are visible: <body data-rendered="table:ok rows:3/3 agree:1"> (tests/test_browser.py).
+SCRIPT = """
+window.addEventListener("load", function () {
+  function visible(el) {
+    if (!el) { return false; }
+    var r = el.getBoundingClientRect(), s = window.getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.display !== "none" && s.visibility !== "hidden";
+  }
+  var table = document.getElementById("zoo");
+  var rows = table ? Array.prototype.slice.call(table.querySelectorAll("tr.row")) : [];
+  var shown = rows.filter(visible);
+  document.body.setAttribute("data-rendered",
+    "table:" + (visible(table) ? "ok" : "missing") + " rows:" + shown.length + "/" + rows.length +
+    " agree:" + shown.filter(function (r) { return r.classList.contains("pass"); }).length);
+});
+"""
+
+
 def html_page(rows: list[ZooRow], dtypes) -> str:
     from parity.report.html import CSS, esc
 
     classes = {"agree": "pass", "disagree": "fail", "unsupported": "missing", "error": "crashed"}
     head = "".join(f"<th>{esc(h)}</th>" for h in _header(dtypes))
     body = "".join(
-        f'<tr class="{classes[row.status]}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, dtypes)) + "</tr>"
+        f'<tr class="row {classes[row.status]}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, dtypes)) + "</tr>"
         for row in rows
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>parity zoo</title><style>{CSS}</style></head>"
-        f"<body><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
-        f"<table id='zoo'><tr>{head}</tr>{body}</table></main></body></html>\n"
+        f"<body data-rendered='pending'><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
+        f"<table id='zoo'><tr>{head}</tr>{body}</table></main><script>{SCRIPT}</script></body></html>\n"
     )
 
 

@@ -78,3 +78,24 @@ def test_rendered_page_shows_the_matrix_and_a_plot(page, tmp_path):
     result = browse(browser, page, tmp_path / "profile-shot", "--window-size=1400,2000", f"--screenshot={screenshot}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert screenshot.stat().st_size > 10_000  # a page with colour and plots, not a blank image
+
+
+def test_the_zoo_page_shows_its_table_and_rows(tmp_path):
+    """zoo.html from rows made here (no zoo run): the table laid out, every architecture's row visible."""
+    from parity.zoo import ZooRow, write
+
+    rows = [
+        ZooRow("VGG16", 32, "agree", 15_000_000, 23, ["conv2d", "dense"], {"float64": 1e-15}, 12.0, 900.0),
+        ZooRow("MobileNetV2", 32, "disagree", 2_000_000, 154, ["batch_norm"], {"float64": 1e-3},
+               detail="torch float64: first diverging layer expanded_conv_project_BN"),  # fmt: skip
+        ZooRow("EfficientNetB0", 32, "unsupported", missing="Rescaling 'rescaling'"),
+    ]
+    write(rows, tmp_path, ("float64",))
+    page = tmp_path / "zoo.html"
+    result = browse(chromium(), page, tmp_path / "profile-dom", "--virtual-time-budget=10000", "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    match = re.search(r'<body[^>]*data-rendered="([^"]*)"', result.stdout)
+    assert match, "no <body data-rendered=...> in the rendered DOM:\n" + result.stdout[:500]
+    assert match.group(1) == "table:ok rows:3/3 agree:1", match.group(1)
+    for text in ("VGG16", "expanded_conv_project_BN", "missing kind: Rescaling 'rescaling'", "1.00e-03"):
+        assert text in result.stdout, text

@@ -402,6 +402,25 @@ def _pooled_spec() -> ModelSpec:
     )
 
 
+def _conv_head_spec() -> ModelSpec:
+    """MobileNet's classifier head: a 1x1 Conv2D over a pooled map and a Reshape to the classes. The
+    torch port permutes before each reshape ((B, 5, 1, 1) -> (B, 1, 1, 5) -> (B, 5)), which the importer
+    must read back as the reshape it is, not as a flatten of the channels-first map."""
+    n = Node
+    return ModelSpec(
+        "conv_head",
+        (6, 6, 3),
+        (
+            n("features", "conv2d", {"filters": 8, "kernel_size": [3, 3]}),
+            n("pool", "global_avg_pool2d", {}, ("features",)),
+            n("map", "reshape", {"target_shape": [1, 1, 8]}, ("pool",)),
+            n("preds", "conv2d", {"filters": 5, "kernel_size": [1, 1]}, ("map",)),
+            n("logits", "reshape", {"target_shape": [5]}, ("preds",)),
+            n("probs", "softmax", {}, ("logits",)),
+        ),
+    )
+
+
 def _decoder_spec() -> ModelSpec:
     """Down with a Conv2D, back up with Conv2DTranspose: nn.ConvTranspose2d where its padding and
     output_padding express Keras' crops, framework.pytorch.conv.ConvTranspose2d where they do not. (An
@@ -464,6 +483,7 @@ SPECS = [
     _pooled_spec(),
     _token_spec(),
     _raw_ops_spec(),
+    _conv_head_spec(),
 ]
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import keyword
 
 from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY
+from parity.spec.blocks import attributes, tree_of
 from parity.spec.generate import keras_name, layouts_of, node_shapes, torch_layouts
 from parity.spec.model import INPUT, ModelSpec, SpecError
 
@@ -155,6 +156,29 @@ def _permute(name: str, permute: tuple[str, str], shape) -> tuple[str, str]:
     return f"{name}.movedim(1, -1)", f"permuted {first} -> {canonical}"
 
 
+def _init_lines(tree, modules: dict[str, tuple[str, str]]) -> list[str]:
+    """``self.<attribute> = <module>`` per top-level member; a block is an nn.ModuleDict of its members."""
+
+    def block(level, indent: str) -> list[str]:
+        lines = []
+        for attribute, member in level.items():
+            if isinstance(member, dict):
+                lines += [f'{indent}"{attribute}": nn.ModuleDict({{', *block(member, indent + "    "), f"{indent}}}),"]
+            else:
+                expression, comment = modules[member]
+                lines.append(f'{indent}"{attribute}": {expression},{comment}')
+        return lines
+
+    lines = []
+    for attribute, member in tree.items():
+        if isinstance(member, dict):
+            lines += [f"        self.{attribute} = nn.ModuleDict({{", *block(member, " " * 12), "        })"]
+        else:
+            expression, comment = modules[member]
+            lines.append(f"        self.{attribute} = {expression}{comment}")
+    return lines
+
+
 def torch_source(spec: ModelSpec, origin: str) -> str:
     """``model.py`` of an ``nn.Module``: submodules named after the spec's layers, applied in ``forward``."""
     shapes = node_shapes(spec)
@@ -163,32 +187,42 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
     chain = spec.is_chain
     names = {INPUT: "x", **{node.name: "x" if chain else identifier(node.name) for node in spec.nodes}}
     imports: list[str] = []
-    init, forward = [], []
+    forward: list[str] = []
+    sources = {}
     for node in spec.nodes:
         kind, writer = _source(spec, node, "torch")
         layout = relayouts.read[node.name].tag
         try:
-            source = writer(kind.configure(node.config), [shapes[i] for i in node.inputs], layout)
+            sources[node.name] = writer(kind.configure(node.config), [shapes[i] for i in node.inputs], layout)
         except (ValueError, TypeError) as error:
             raise _layer_error(spec, node, error) from None
+    owners = [n.name for n in spec.nodes if sources[n.name].expression is not None and n.shares is None]
+    paths = attributes(owners, lambda name: identifier(name.replace(".", "_")))
+    modules = {}  # layer -> (constructor, comment)
+    for node in spec.nodes:
+        source = sources[node.name]
         imports += [i for i in source.imports if i not in imports]
         args = [names[i] for i in node.inputs]
         comments = list(source.comments)
         permuted = []
+        call = source.call or "{y} = {m}({x})"
         if node.name in relayouts.permutes:  # the permute SpecModel makes (parity.spec.torch_model.PERMUTES)
-            args[0], why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
-            permuted.append(why)
+            moved, why = _permute(args[0], relayouts.permutes[node.name], shapes[node.inputs[0]])
+            if call.count("{x0}") + call.count("{x}") > 1:  # x.reshape(x.size(0), 10) reads x twice: permute once
+                args[0] = "x" if chain else f"{identifier(node.name)}_input"
+                forward.append(f"        {args[0]} = {moved}  # {why}")
+            else:
+                args[0] = moved
+                permuted.append(why)
         fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
         if source.expression is not None and node.shares is not None:  # the same module, called again
-            fields["m"] = f"self.{identifier(node.shares.replace('.', '_'))}"
+            fields["m"] = "self." + ".".join(paths[node.shares])
             comments = []
         elif source.expression is not None:
-            attribute = identifier(node.name.replace(".", "_"))
-            init.append(f"        self.{attribute} = {source.expression}{_comment(comments)}")
-            fields["m"] = f"self.{attribute}"
+            modules[node.name] = (source.expression, _comment(comments))
+            fields["m"] = "self." + ".".join(paths[node.name])
             comments = []
         comments = permuted + comments
-        call = source.call or "{y} = {m}({x})"
         steps = call.format(**fields).split("\n")
         shape = _shape(_torch_shape(shapes[node.name], layouts[node.name].tag))
         if len(steps) == 1 and "#" not in steps[0]:
@@ -224,7 +258,7 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
         f"class {cls}(nn.Module):",
         "    def __init__(self) -> None:",
         "        super().__init__()",
-        *init,
+        *_init_lines(tree_of(paths), modules),
         "",
         "    def forward(self, x: torch.Tensor) -> torch.Tensor:",
     ]

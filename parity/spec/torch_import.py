@@ -64,6 +64,15 @@ class ImportError_(SpecError):
     """A PyTorch model the importer cannot turn into a spec (one line: where, what, why)."""
 
 
+class _LayoutError(ImportError_):
+    """A kind would read its input in another layout than torch hands it (``_Importer.add_node``):
+    for an operator several kinds read, the next candidate may read it as it is."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class _Value:
     """A torch tensor of the captured graph, as the spec sees it."""
@@ -559,12 +568,21 @@ class _Importer:
                 if len({v.layout for v in in_values}) > 1:
                     raise self.fail(where, f"{op} joins tensors of different layouts ({kind.name})")
                 parameters = [self.constant_values[t].name for t in held if self.constant_values.get(t, None) and self.constant_values[t].parameter]
+                count = self.counters.get(kind.name, 0) + 1
                 if parameters:  # a kind with the parameter as its weight: named after it (pos)
                     node_name = self.unique(parameters[0])
                 else:
-                    self.counters[kind.name] = count = self.counters.get(kind.name, 0) + 1
                     node_name = self.unique(kind.name if count == 1 else f"{kind.name}_{count - 1}")
-                self.values[fx_node] = self.add_node(node_name, kind, dict(config), in_values, fx_node, where)
+                try:
+                    self.values[fx_node] = self.add_node(node_name, kind, dict(config), in_values, fx_node, where)
+                except _LayoutError as error:
+                    # x.movedim(1, -1).reshape(B, 10) of a (B, 10, 1, 1) map (MobileNet's head) is no
+                    # flatten, which the generated model applies to the channels-first map as it is,
+                    # but a reshape, which reads the canonical layout the movedim made.
+                    reasons.append(error.reason)
+                    continue
+                if not parameters:
+                    self.counters[kind.name] = count
                 return
         names = ", ".join(k.name for k in candidates)
         if reasons:
@@ -703,11 +721,11 @@ class _Importer:
         layouts = layouts_of(partial, shapes)
         given, read = in_values[0].layout, layouts.read[node_name]
         if given.tag != read.tag and len(self.canonical[in_values[0].node]) >= 2:
-            raise self.fail(
-                where,
+            reason = (
                 f"reads a {given.tag} tensor where the generated model hands it {read.tag} "
-                "(permute only right before a layer that reads the other layout, as a Conv1d -> LSTM model does)",
+                "(permute only right before a layer that reads the other layout, as a Conv1d -> LSTM model does)"
             )
+            raise _LayoutError(str(self.fail(where, reason)), f"{kind.name} {reason}")
         layout = layouts.out[node_name]
         self.nodes.append(node)
         self.canonical[node_name] = _canonical(shape, layout)
