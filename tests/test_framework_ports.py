@@ -210,6 +210,8 @@ PORTS: dict[str, Port] = {
     "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
     "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
     "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
+    # preprocessing family: images, channels-first in torch
+    "rescaling": Port("preprocessing_layers", "rescaling", _keys("scale", "offset"), "x * scale + offset as a module"),
     # embedding family: integer ids (B, T)
     "embedding": Port("text", "embedding", _text("input_dim", "output_dim"), "integer ids; no padding_idx"),
     "text_classifier": Port(

@@ -455,8 +455,23 @@ def _raw_ops_spec() -> ModelSpec:
     )
 
 
+def _preprocessing_spec() -> ModelSpec:
+    """EfficientNet's and MobileNetV3's stem: pixels rescaled (per channel too) before the first convolution."""
+    n = Node
+    return ModelSpec(
+        "preprocessing",
+        (6, 6, 3),
+        (
+            n("scaled", "rescaling", {"scale": 1 / 127.5, "offset": -1.0}),
+            n("per_channel", "rescaling", {"scale": [0.5, 1.0, 2.0], "offset": 0.0}, ("scaled",)),
+            n("stem", "conv2d", {"filters": 4, "kernel_size": [3, 3]}, ("per_channel",)),
+        ),
+    )
+
+
 SPECS = [
     _decoder_spec(),
+    _preprocessing_spec(),
     _image_spec(),
     _sequence_spec(),
     _attention_spec(),
