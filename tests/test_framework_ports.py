@@ -212,6 +212,7 @@ PORTS: dict[str, Port] = {
     "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
     # preprocessing family: images, channels-first in torch
     "rescaling": Port("preprocessing_layers", "rescaling", _keys("scale", "offset"), "x * scale + offset as a module"),
+    "normalization": Port("preprocessing_layers", "normalization", _keys("invert"), "torchvision's (x - mean) / std as a module"),
     # embedding family: integer ids (B, T)
     "embedding": Port("text", "embedding", _text("input_dim", "output_dim"), "integer ids; no padding_idx"),
     "text_classifier": Port(

@@ -464,7 +464,9 @@ def _preprocessing_spec() -> ModelSpec:
         (
             n("scaled", "rescaling", {"scale": 1 / 127.5, "offset": -1.0}),
             n("per_channel", "rescaling", {"scale": [0.5, 1.0, 2.0], "offset": 0.0}, ("scaled",)),
-            n("stem", "conv2d", {"filters": 4, "kernel_size": [3, 3]}, ("per_channel",)),
+            n("standardised", "normalization", {}, ("per_channel",)),
+            n("restored", "normalization", {"invert": True}, ("standardised",)),
+            n("stem", "conv2d", {"filters": 4, "kernel_size": [3, 3]}, ("restored",)),
         ),
     )
 

@@ -59,3 +59,22 @@ CASES.append(
         validate=_rescaling_validate,
     )
 )
+
+
+def _normalization_validate(config: Config) -> None:
+    _image("normalization", config)
+    require("normalization", isinstance(config["invert"], bool), f"invert must be true or false, received {config['invert']!r}")
+
+
+CASES.append(
+    Case(
+        name="normalization",
+        family="preprocessing",
+        description="One Normalization: Z = (X - mean) / max(sqrt(variance), 1e-7) per channel, stored statistics (EfficientNet's second layer)",
+        defaults={"invert": False, "input_shape": [4, 5, 3], "batch": 2},
+        spec=lambda c: stack("normalization", c["input_shape"], [("normalization", {"invert": c["invert"]})]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_normalization_validate,
+    )
+)

@@ -25,3 +25,22 @@ DIVERGENCES.append(
         keys=("scale", "offset"),
     )
 )
+
+DIVERGENCES.append(
+    Divergence(
+        name="normalization_variance_as_std",
+        area="normalisation",
+        differs="keras.layers.Normalization stores the variance and divides by max(sqrt(variance), 1e-7) "
+        "(keras/src/layers/preprocessing/normalization.py); torchvision's Normalize(mean, std) divides by the standard "
+        "deviation (torchvision/transforms/_functional_tensor.py). Copying Keras' variance weights in as the std "
+        "loads silently and is wrong wherever a variance is not 0 or 1 (keras/src/applications/efficientnet.py "
+        "notes the same of its ImageNet statistics).",
+        rule="std = max(sqrt(variance), 1e-7); variance = std ** 2 coming back.",
+        converter="parity.convert.preprocessing.NormalizationConverter (rule variance_to_std)",
+        case="normalization",
+        config={},
+        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("variance_to_std",))),
+        converted=Variant(Side("scratch"), Side("torch")),
+        layer="normalization_0",
+    )
+)

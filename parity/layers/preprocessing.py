@@ -216,4 +216,4 @@ NORMALIZATION = LayerKind(
     validate=_normalization_validate,
 )
 
-KINDS = (RESCALING,)
+KINDS = (RESCALING, NORMALIZATION)

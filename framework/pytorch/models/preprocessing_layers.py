@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from torch import nn
 
-from framework.pytorch.preprocessing import Rescaling
+from framework.pytorch.preprocessing import Normalization, Rescaling
 
 
 def rescaling(input_shape: tuple[int, int, int], scale=1.0, offset=0.0) -> nn.Sequential:
     """x * scale + offset: x (B, C, H, W) -> (B, C, H, W); a per-channel list applies along dim 1."""
     return nn.Sequential(Rescaling(scale, offset, dim=1))
+
+
+def normalization(input_shape: tuple[int, int, int], invert: bool = False) -> nn.Sequential:
+    """(x - mean) / std per channel (dim 1 of (B, C, H, W)); the buffers hold std = max(sqrt(variance), 1e-7)."""
+    return nn.Sequential(Normalization(input_shape[-1], dim=1, invert=invert))
