@@ -210,6 +210,8 @@ PORTS: dict[str, Port] = {
     "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
     "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
     "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
+    # merge family: the squeeze-and-excitation product
+    "multiply": Port("merge_layers", "multiply", _keys("gate"), "x * gate, (B, C, H, W) * (B, C, 1, 1)"),
     # preprocessing family: images, channels-first in torch
     "rescaling": Port("preprocessing_layers", "rescaling", _keys("scale", "offset"), "x * scale + offset as a module"),
     "normalization": Port("preprocessing_layers", "normalization", _keys("invert"), "torchvision's (x - mean) / std as a module"),

@@ -456,7 +456,9 @@ def _raw_ops_spec() -> ModelSpec:
 
 
 def _preprocessing_spec() -> ModelSpec:
-    """EfficientNet's and MobileNetV3's stem: pixels rescaled (per channel too) before the first convolution."""
+    """EfficientNet's stem and a squeeze-and-excitation block: pixels rescaled (per channel too) and
+    standardised, a convolution, its (1, 1, C) gate (the channel means reshaped, two 1x1 convolutions,
+    a sigmoid) times the map."""
     n = Node
     return ModelSpec(
         "preprocessing",
@@ -467,6 +469,12 @@ def _preprocessing_spec() -> ModelSpec:
             n("standardised", "normalization", {}, ("per_channel",)),
             n("restored", "normalization", {"invert": True}, ("standardised",)),
             n("stem", "conv2d", {"filters": 4, "kernel_size": [3, 3]}, ("restored",)),
+            n("squeeze", "global_avg_pool2d", {}, ("stem",)),
+            n("se_reshape", "reshape", {"target_shape": [1, 1, 4]}, ("squeeze",)),
+            n("se_reduce", "conv2d", {"filters": 2, "kernel_size": [1, 1]}, ("se_reshape",)),
+            n("se_expand", "conv2d", {"filters": 4, "kernel_size": [1, 1]}, ("se_reduce",)),
+            n("se_gate", "sigmoid", {}, ("se_expand",)),
+            n("excite", "multiply", {}, ("stem", "se_gate")),
         ),
     )
 

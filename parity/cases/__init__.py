@@ -10,6 +10,7 @@ from parity.cases import (
     conv,
     dense,
     embedding,
+    merge,
     models,
     norm,
     pooling,
@@ -20,7 +21,7 @@ from parity.cases import (
 )
 
 CASES: dict[str, Case] = {}
-for _family in (conv, dense, recurrent, norm, pooling, preprocessing, attention, transformer, embedding, tensor_ops, models):
+for _family in (conv, dense, recurrent, norm, pooling, merge, preprocessing, attention, transformer, embedding, tensor_ops, models):
     for _case in _family.CASES:
         if _case.name in CASES:
             raise ValueError(f"case {_case.name!r} registered twice")

@@ -13,6 +13,7 @@ from parity.divergences import (
     conv,
     dense,
     embedding,
+    merge,
     norm,
     preprocessing,
     recurrent,
@@ -23,7 +24,7 @@ from parity.divergences import (
 from parity.divergences.base import Divergence
 
 DIVERGENCES: dict[str, Divergence] = {}
-for _family in (conv, dense, recurrent, norm, preprocessing, training, attention, transformer, embedding, tensor_ops):
+for _family in (conv, dense, recurrent, norm, merge, preprocessing, training, attention, transformer, embedding, tensor_ops):
     for _divergence in _family.DIVERGENCES:
         if _divergence.name in DIVERGENCES:
             raise ValueError(f"divergence {_divergence.name!r} registered twice")
