@@ -129,6 +129,8 @@ PORTS: dict[str, Port] = {
     "relu": Port("layers", "activation", _activation("relu"), "nn.ReLU / layers.ReLU"),
     "relu6": Port("layers", "activation", _activation("relu6"), "nn.ReLU6 / layers.ReLU(max_value=6.0)"),
     "silu": Port("layers", "activation", _activation("silu"), "nn.SiLU / Activation('silu')"),
+    "hard_sigmoid": Port("layers", "activation", _activation("hard_sigmoid"), "nn.Hardsigmoid / Activation('hard_sigmoid')"),
+    "hard_swish": Port("layers", "activation", _activation("hard_swish"), "nn.Hardswish / Activation('hard_swish')"),
     "leaky_relu": Port("layers", "activation", _activation("leaky_relu"), "slope passed explicitly"),
     "softmax": Port("layers", "activation", _activation("softmax"), "nn.Softmax(dim=-1) / layers.Softmax"),
     "gelu": Port("layers", "activation", _activation("gelu"), "exact GELU"),

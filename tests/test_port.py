@@ -299,7 +299,9 @@ def _image_spec() -> ModelSpec:
             n("ge", "gelu", {"approximate": False}, ("th",)),
             n("r6", "relu6", {}, ("ge",)),
             n("si", "silu", {}, ("r6",)),
-            n("lin", "linear", {}, ("si",)),
+            n("hsig", "hard_sigmoid", {}, ("si",)),
+            n("hsw", "hard_swish", {}, ("hsig",)),
+            n("lin", "linear", {}, ("hsw",)),
             n("ls", "log_softmax", {}, ("lin",)),
         ),
     )

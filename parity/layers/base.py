@@ -153,6 +153,10 @@ class KerasSide:
             (MultiHeadAttention asked for its scores returns (output, scores)).
         source: (config, name) -> ``Source``: what ``build`` builds, as code (``layers.`` is
             ``keras.layers``).
+        ops: class names of Keras operations (not layers) this kind stands for when a functional
+            model applies them to a symbolic tensor (``x + 3.0`` is ``keras.src.ops.numpy.Add``,
+            MobileNetV3's hard_sigmoid), and ``read_op`` (the call's positional arguments, with
+            the symbolic tensors as None) -> config, or None when the call is not this kind's.
     """
 
     build: Callable[..., Any]
@@ -165,6 +169,8 @@ class KerasSide:
     call: Callable[..., tuple[tuple, dict]] | None = None
     read_call: Callable[[dict], Config] | None = None
     keep: Callable[[Any], Any] | None = None
+    ops: tuple[str, ...] = ()
+    read_op: Callable[[list], Config | None] | None = None
 
     def arguments(self, config: Config, inputs: list, arity: int) -> tuple[tuple, dict]:
         """The positional and keyword arguments the layer is applied to."""

@@ -438,6 +438,23 @@ SILU = _activation(
     ("aten.silu.default", "aten.silu_.default"),
     ("silu", "swish"),  # Keras 3 registers "swish" as silu itself (keras/src/activations/__init__.py)
 )
+# Keras 3 and torch compute the same function (relu6(x + 3) / 6, slope 1/6): keras/src/activations/activations.py
+# (hard_sigmoid, hard_silu) and torch/nn/functional.py (hardsigmoid, hardswish). Keras 2's hard_sigmoid was
+# 0.2 * x + 0.5 (slope 1/5), a different function under the same name.
+HARD_SIGMOID = _activation(
+    "hard_sigmoid",
+    "Z = relu6(X + 3) / 6 (piecewise-linear sigmoid, slope 1/6)",
+    "torch.nn.Hardsigmoid",
+    ("aten.hardsigmoid.default", "aten.hardsigmoid_.default"),
+    ("hard_sigmoid",),
+)
+HARD_SWISH = _activation(
+    "hard_swish",
+    "Z = X * relu6(X + 3) / 6 (hard swish, hard SiLU)",
+    "torch.nn.Hardswish",
+    ("aten.hardswish.default", "aten.hardswish_.default"),
+    ("hard_silu", "hard_swish"),  # Keras 3 registers "hard_swish" as hard_silu itself (keras/src/activations/__init__.py)
+)
 LEAKY_RELU = _activation(
     "leaky_relu",
     "Z = X where X > 0, negative_slope * X elsewhere",
@@ -630,4 +647,20 @@ FLATTEN = LayerKind(
 )
 
 
-KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, RELU6, SILU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)
+KINDS = (
+    DENSE,
+    LINEAR,
+    SIGMOID,
+    TANH,
+    RELU,
+    RELU6,
+    SILU,
+    HARD_SIGMOID,
+    HARD_SWISH,
+    LEAKY_RELU,
+    SOFTMAX,
+    LOG_SOFTMAX,
+    GELU,
+    DROPOUT,
+    FLATTEN,
+)
