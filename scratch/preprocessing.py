@@ -99,31 +99,47 @@ class Normalization(Layer):
     Args:
         invert: apply the inverse map (de-standardise), as Keras' ``invert=True``.
         epsilon: the floor of the standard deviation (Keras takes backend.epsilon()).
+        mean, variance: constants, one per channel (Keras' ``Normalization(mean=..., variance=...)``,
+            EfficientNetV2's ImageNet statistics): then no weights; None: the statistics are weights.
     """
 
-    def __init__(self, invert: bool = False, epsilon: float = EPSILON, name: str | None = None) -> None:
+    def __init__(
+        self, invert: bool = False, epsilon: float = EPSILON, name: str | None = None, mean=None, variance=None
+    ) -> None:
         super().__init__(name)
         if not isinstance(invert, bool):
             raise ValueError(f"Normalization {self.name!r}: invert must be true or false, received {invert!r}")
         if not _number(epsilon) or not epsilon > 0:
             raise ValueError(f"Normalization {self.name!r}: epsilon must be a positive number, received {epsilon!r}")
+        if (mean is None) != (variance is None):
+            raise ValueError(f"Normalization {self.name!r}: give both mean and variance, or neither")
         self.invert, self.epsilon = invert, float(epsilon)
+        self.constants = None if mean is None else (np.asarray(mean, dtype=np.float64), np.asarray(variance, dtype=np.float64))
         self.channels: int | None = None
 
     def build(self, input_shape: tuple[int, ...]) -> None:
         self.channels = int(input_shape[-1])
+        if self.constants is not None and any(c.shape != (self.channels,) for c in self.constants):
+            raise ValueError(
+                f"Normalization {self.name!r}: mean and variance need {self.channels} values (one per channel), "
+                f"received {self.constants[0].shape[0]} and {self.constants[1].shape[0]}"
+            )
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
+        if self.constants is not None:
+            return {}
         return {"mean": (self.channels,), "variance": (self.channels,)}
 
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         if self.channels is None:
             raise RuntimeError(f"Normalization {self.name!r}: call build(input_shape) before init")
-        self.state["mean"] = np.zeros(self.channels, dtype=dtype)  # Keras' build, before adapt()
-        self.state["variance"] = np.ones(self.channels, dtype=dtype)
+        if self.constants is None:
+            self.state["mean"] = np.zeros(self.channels, dtype=dtype)  # Keras' build, before adapt()
+            self.state["variance"] = np.ones(self.channels, dtype=dtype)
 
     def forward(self, X: np.ndarray) -> np.ndarray:
-        mean, variance = self.state["mean"].astype(X.dtype), self.state["variance"].astype(X.dtype)
+        stats = self.constants if self.constants is not None else (self.state["mean"], self.state["variance"])
+        mean, variance = stats[0].astype(X.dtype), stats[1].astype(X.dtype)
         if np.any(variance < 0):
             raise ValueError(f"Normalization {self.name!r}: a negative variance")
         self.S = np.maximum(np.sqrt(variance), X.dtype.type(self.epsilon))  # (C,)

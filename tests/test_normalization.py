@@ -78,6 +78,14 @@ def test_random_normalization(invert, channels, batch, seed):
     assert all(r.max_rel_err <= MODEL_FLOAT64_WORST for r in records if r.dtype == "float64"), failures(records)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_constant_statistics_on_every_implementation(dtype):
+    """EfficientNetV2's form: Normalization(mean=[...], variance=[...]), constants, no weights."""
+    config = {"mean": [0.485, 0.456, 0.406], "variance": [0.229**2, 0.224**2, 0.225**2]}
+    records = check_case("normalization", config, FRAMEWORK_IMPLS, [dtype])
+    assert records and all(r.passed for r in records), failures(records)
+
+
 def test_the_variance_copied_in_as_the_std_is_caught():
     result = run_divergence(get_divergence("normalization_variance_as_std"))
     assert {"output", "grad:input"} <= {r.quantity for r in result.naive if not r.passed}
@@ -87,7 +95,10 @@ def test_the_variance_copied_in_as_the_std_is_caught():
 def test_torch_importer_reads_the_module():
     module = TorchNormalization(3, dim=1, invert=True)
     spec = import_torch(nn.Sequential(module, nn.Conv2d(3, 4, 3)), (3, 5, 5))
-    assert [(n.kind, n.config) for n in spec.nodes][0] == ("normalization", {"invert": True})
+    assert [(n.kind, n.config) for n in spec.nodes][0] == ("normalization", {"invert": True, "mean": None, "variance": None})
+    constant = TorchNormalization(3, mean=[0.0, 1.0, 2.0], std=[1.0, 2.0, 0.5])
+    config = import_torch(nn.Sequential(constant, nn.Conv2d(3, 4, 3)), (3, 5, 5)).nodes[0].config
+    assert config == {"invert": False, "mean": [0.0, 1.0, 2.0], "variance": [1.0, 4.0, 0.25]}
 
 
 class Written(nn.Module):
@@ -111,9 +122,12 @@ def test_normalization_written_in_forward_is_refused_in_one_line():
 
 def test_keras_importer_reads_normalization_and_refuses_other_axes():
     configs, refusals = keras_worker("torch").call("tests.test_normalization:keras_reads")
-    assert configs == [{"invert": False}, {"invert": True}]
-    assert all(len(r.splitlines()) == 1 for r in refusals)
-    assert "axis" in refusals[0] and "mean= and variance=" in refusals[1]
+    assert configs == [
+        {"invert": False, "mean": None, "variance": None},
+        {"invert": True, "mean": None, "variance": None},
+        {"invert": False, "mean": [0.5, 0.5, 0.5], "variance": [2.0, 2.0, 2.0]},
+    ]
+    assert len(refusals) == 1 and len(refusals[0].splitlines()) == 1 and "axis" in refusals[0]
 
 
 def keras_reads() -> tuple[list[dict], list[str]]:  # in a Keras worker
@@ -123,10 +137,11 @@ def keras_reads() -> tuple[list[dict], list[str]]:  # in a Keras worker
 
     inputs = keras.Input((4, 4, 3))
     x = keras.layers.Normalization()(inputs)
-    outputs = keras.layers.Normalization(invert=True)(x)
+    x = keras.layers.Normalization(invert=True)(x)
+    outputs = keras.layers.Normalization(mean=0.5, variance=2.0)(x)
     configs = [n.config for n in import_keras(keras.Model(inputs, outputs)).nodes]
     refusals = []
-    for layer in (keras.layers.Normalization(axis=1), keras.layers.Normalization(mean=0.5, variance=2.0)):
+    for layer in (keras.layers.Normalization(axis=1),):
         try:
             import_keras(keras.Model(inputs, layer(inputs)))
         except SpecError as error:

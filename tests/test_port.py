@@ -477,6 +477,7 @@ def _preprocessing_spec() -> ModelSpec:
             n("se_expand", "conv2d", {"filters": 4, "kernel_size": [1, 1]}, ("se_reduce",)),
             n("se_gate", "sigmoid", {}, ("se_expand",)),
             n("excite", "multiply", {}, ("stem", "se_gate")),
+            n("drop_path", "dropout", {"rate": 0.2, "noise_shape": [1, 1, 1]}, ("excite",)),
         ),
     )
 

@@ -63,14 +63,16 @@ class Normalization(nn.Module):
     Normalization stores the *variance*: std = max(sqrt(variance), 1e-7) (parity.convert.preprocessing).
     """
 
-    def __init__(self, channels: int, dim: int = 1, invert: bool = False) -> None:
+    def __init__(self, channels: int, dim: int = 1, invert: bool = False, mean=None, std=None) -> None:
         super().__init__()
         self.dim, self.invert = dim, invert
-        self.register_buffer("mean", torch.zeros(channels))
-        self.register_buffer("std", torch.ones(channels))
+        self.constant = mean is not None  # statistics given as numbers (torchvision's Normalize(mean, std))
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float64) if mean is not None else torch.zeros(channels))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float64) if std is not None else torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean, std = _per_channel(self.mean, self.dim, x.dim()), _per_channel(self.std, self.dim, x.dim())
+        mean = _per_channel(self.mean, self.dim, x.dim()).to(x.dtype)
+        std = _per_channel(self.std, self.dim, x.dim()).to(x.dtype)
         if self.invert:
             return mean + x * std
         return (x - mean) / std

@@ -62,8 +62,16 @@ CASES.append(
 
 
 def _normalization_validate(config: Config) -> None:
-    _image("normalization", config)
+    channels = _image("normalization", config)
     require("normalization", isinstance(config["invert"], bool), f"invert must be true or false, received {config['invert']!r}")
+    mean, variance = config["mean"], config["variance"]
+    require("normalization", (mean is None) == (variance is None), "give both mean and variance (constants), or neither (weights)")
+    for key, low in (("mean", -math.inf), ("variance", 0.0)):
+        value = config[key]
+        ok = value is None or (
+            isinstance(value, list) and len(value) == channels and all(_finite(v) and v >= low for v in value)
+        )
+        require("normalization", ok, f"{key} must be null or {channels} finite numbers{' >= 0' if low == 0 else ''}, received {value!r}")
 
 
 CASES.append(
@@ -71,8 +79,12 @@ CASES.append(
         name="normalization",
         family="preprocessing",
         description="One Normalization: Z = (X - mean) / max(sqrt(variance), 1e-7) per channel, stored statistics (EfficientNet's second layer)",
-        defaults={"invert": False, "input_shape": [4, 5, 3], "batch": 2},
-        spec=lambda c: stack("normalization", c["input_shape"], [("normalization", {"invert": c["invert"]})]),
+        defaults={"invert": False, "mean": None, "variance": None, "input_shape": [4, 5, 3], "batch": 2},
+        spec=lambda c: stack(
+            "normalization",
+            c["input_shape"],
+            [("normalization", {"invert": c["invert"], "mean": c["mean"], "variance": c["variance"]})],
+        ),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_normalization_validate,

@@ -30,21 +30,36 @@ class NormalizationConverter(Converter):
     its ImageNet statistics: the layer "uses square value of STDDEV as the variance"). Coming
     back, ``variance = std ** 2`` (exact up to rounding; a std floored at epsilon gives
     epsilon ** 2, since the variance below the floor is lost in torch).
+
+    Constant statistics (Keras' ``Normalization(mean=..., variance=...)``, EfficientNetV2): Keras holds
+    no weights, the torch module the same two buffers, filled from the configuration by the same rule
+    (``std``, below); nothing canonical comes back.
     """
 
     rules = ("variance_to_std",)
+
+    @staticmethod
+    def std(variance: np.ndarray, epsilon: float) -> np.ndarray:
+        """The torch std of a Keras variance (rule ``variance_to_std``; the variance itself when switched off)."""
+        if not enabled("variance_to_std"):
+            return variance
+        return np.maximum(np.sqrt(variance), variance.dtype.type(epsilon))
 
     def _shape(self, layer) -> tuple[int]:
         return (layer.channels,)
 
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        if layer.constants is not None:
+            mean, variance = layer.constants
+            return {"mean": mean, "std": self.std(variance, layer.epsilon)}
         shape = self._shape(layer)
         mean = expect(layer, "mean", weights.get("mean"), shape)
         variance = expect(layer, "variance", weights.get("variance"), shape)
-        std = np.maximum(np.sqrt(variance), variance.dtype.type(layer.epsilon)) if enabled("variance_to_std") else variance
-        return {"mean": mean, "std": std}
+        return {"mean": mean, "std": self.std(variance, layer.epsilon)}
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        if layer.constants is not None:
+            return {}
         shape = self._shape(layer)
         std = expect(layer, "std", state.get("std"), shape)
         return {
@@ -56,12 +71,16 @@ class NormalizationConverter(Converter):
         return {}  # buffers: nothing trains
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        if layer.constants is not None:
+            return []
         shape = self._shape(layer)
         mean = expect(layer, "mean", weights.get("mean"), shape)
         variance = expect(layer, "variance", weights.get("variance"), shape)
         return [mean, variance, np.array(0, dtype=np.int64)]
 
     def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        if layer.constants is not None:
+            return {}
         if len(values) < 2:
             raise ValueError(f"layer {layer.name!r}: {len(values)} Keras weights, expected [mean, variance, count]")
         shape = self._shape(layer)

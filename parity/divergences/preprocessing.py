@@ -16,10 +16,10 @@ DIVERGENCES.append(
         "core.py), so in float64 Rescaling(1 / 127.5) multiplies by 0.007843137718737125: keras-tensorflow disagrees "
         "with every other float64 implementation by ~1e-7 relative.",
         rule="Give Rescaling its constants as NumPy float64 values (np.float64(1 / 127.5)); a float32 model casts them down as before.",
-        converter="parity.layers.preprocessing._rescaling_keras (rule tf_rescaling_float64_constants)",
+        converter="parity.layers.preprocessing._rescaling_keras (rule tf_float64_constants)",
         case="rescaling",
         config={},
-        naive=Variant(Side("scratch"), Side("keras-tensorflow", disabled_rules=("tf_rescaling_float64_constants",))),
+        naive=Variant(Side("scratch"), Side("keras-tensorflow", disabled_rules=("tf_float64_constants",))),
         converted=Variant(Side("scratch"), Side("keras-tensorflow")),
         layer="rescaling_0",
         keys=("scale", "offset"),

@@ -522,13 +522,39 @@ def _dropout_scratch(config: Config, name: str):
 
     from scratch.dropout import Dropout
 
-    return Dropout(config["rate"], name=name, rng=np.random.default_rng(0))
+    return Dropout(config["rate"], name=name, rng=np.random.default_rng(0), noise_shape=config["noise_shape"])
 
 
 def _dropout_torch(config: Config, shapes, layout):
     from torch import nn
 
+    if config["noise_shape"] is not None:  # a draw per sample: stochastic depth
+        from framework.pytorch.stochastic_depth import StochasticDepth
+
+        return StochasticDepth(config["rate"])
     return nn.Dropout(config["rate"])
+
+
+def _dropout_torch_read(module, shape) -> Config:
+    if type(module).__name__ == "StochasticDepth":
+        return {"rate": float(module.p), "noise_shape": [1] * len(shape)}
+    return {"rate": float(module.p)}
+
+
+def _dropout_torch_source(config: Config, shapes, layout) -> Source:
+    if config["noise_shape"] is not None:
+        return Source(
+            code("StochasticDepth", config["rate"]),
+            ("a draw per sample: Keras' noise_shape=(None, 1, 1, 1)",),
+            ("from framework.pytorch.stochastic_depth import StochasticDepth",),
+        )
+    return Source(code("nn.Dropout", config["rate"]))
+
+
+def _dropout_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    if config["noise_shape"] is not None:
+        return Source(code("layers.Dropout", config["rate"], noise_shape=(None, *config["noise_shape"]), name=name))
+    return Source(code("layers.Dropout", config["rate"], name=name))
 
 
 def _dropout_torch_op(args, kwargs, shapes, layout) -> Config | None:
@@ -539,13 +565,19 @@ def _dropout_torch_op(args, kwargs, shapes, layout) -> Config | None:
 def _dropout_keras(config: Config, name: str):
     import keras
 
+    if config["noise_shape"] is not None:
+        return keras.layers.Dropout(config["rate"], noise_shape=(None, *config["noise_shape"]), name=name)
     return keras.layers.Dropout(config["rate"], name=name)
 
 
 def _dropout_keras_read(layer) -> Config:
-    if getattr(layer, "noise_shape", None) is not None:
-        raise ValueError("Dropout with a noise_shape (only element-wise dropout is supported)")
-    return {"rate": float(layer.rate)}
+    """Element-wise, or ``noise_shape=(None, 1, ..., 1)``: one draw per sample (EfficientNet's stochastic depth)."""
+    noise_shape = getattr(layer, "noise_shape", None)
+    if noise_shape is None:
+        return {"rate": float(layer.rate)}
+    if noise_shape[0] is not None or any(d != 1 for d in noise_shape[1:]):
+        raise ValueError(f"Dropout with noise_shape={tuple(noise_shape)} (only None or (None, 1, ..., 1), a draw per sample)")
+    return {"rate": float(layer.rate), "noise_shape": [1] * (len(noise_shape) - 1)}
 
 
 DROPOUT = LayerKind(
@@ -555,20 +587,20 @@ DROPOUT = LayerKind(
     scratch=_dropout_scratch,
     torch=TorchSide(
         build=_dropout_torch,
-        modules=("torch.nn.Dropout",),
-        read_module=lambda module, shape: {"rate": float(module.p)},
+        modules=("torch.nn.Dropout", "framework.pytorch.stochastic_depth.StochasticDepth"),
+        read_module=_dropout_torch_read,
         ops=("aten.dropout.default", "aten.dropout_.default", "aten.native_dropout.default"),
         read_op=_dropout_torch_op,
-        source=lambda config, shapes, layout: Source(code("nn.Dropout", config["rate"])),
+        source=_dropout_torch_source,
     ),
     keras=KerasSide(
         build=_dropout_keras,
         classes=("Dropout",),
         read=_dropout_keras_read,
-        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Dropout", config["rate"], name=name)),
+        source=_dropout_keras_source,
     ),
     traits=Traits(stochastic=True, training_flag=True),
-    defaults={"rate": 0.5},
+    defaults={"rate": 0.5, "noise_shape": None},
 )
 
 

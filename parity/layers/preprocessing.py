@@ -27,6 +27,7 @@ from parity.convert.preprocessing import NormalizationConverter
 from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
 
 _MODULES = "framework.pytorch.preprocessing"
+EPSILON = 1e-7  # Keras' backend.epsilon(), Normalization's floor of the std (scratch.preprocessing.EPSILON)
 
 
 def _dim(layout) -> int:
@@ -90,7 +91,7 @@ def _rescaling_torch_op(args, kwargs, shapes, layout) -> Config | None:
 
 
 def _rescaling_keras(config: Config, name: str):
-    """Rule ``tf_rescaling_float64_constants``: Rescaling's ``call`` casts its constants with
+    """Rule ``tf_float64_constants``: Rescaling's ``call`` casts its constants with
     ``backend.cast(self.scale, dtype)`` (keras/src/layers/preprocessing/rescaling.py); on TensorFlow
     that is ``tf.cast`` (keras/src/backend/tensorflow/core.py), which first makes a Python float a
     float32 tensor, so in float64 the scale 1/127.5 becomes 0.007843137718737125. Passed as NumPy
@@ -98,7 +99,7 @@ def _rescaling_keras(config: Config, name: str):
     import keras
 
     scale, offset = config["scale"], config["offset"]
-    if enabled("tf_rescaling_float64_constants"):
+    if enabled("tf_float64_constants"):
         scale, offset = np.asarray(scale, dtype=np.float64), np.asarray(offset, dtype=np.float64)
     return keras.layers.Rescaling(scale, offset, name=name)
 
@@ -162,17 +163,34 @@ RESCALING = LayerKind(
 def _normalization_scratch(config: Config, name: str):
     from scratch.preprocessing import Normalization
 
-    return Normalization(config["invert"], name=name)
+    return Normalization(config["invert"], name=name, mean=config["mean"], variance=config["variance"])
+
+
+def _std(config: Config) -> list[float] | None:
+    """The torch std of constant statistics (rule variance_to_std of NormalizationConverter)."""
+    if config["variance"] is None:
+        return None
+    return NormalizationConverter.std(np.asarray(config["variance"], dtype=np.float64), EPSILON).tolist()
 
 
 def _normalization_torch(config: Config, shapes, layout):
     from framework.pytorch.preprocessing import Normalization
 
-    return Normalization(shapes[0][-1], dim=_dim(layout), invert=config["invert"])
+    return Normalization(shapes[0][-1], dim=_dim(layout), invert=config["invert"], mean=config["mean"], std=_std(config))
+
+
+def _normalization_torch_read(module, shape) -> Config:
+    config: Config = {"invert": bool(module.invert)}
+    if module.constant:  # statistics given as numbers: the configuration holds them
+        std = module.std.detach().double().numpy()
+        config.update(mean=module.mean.detach().double().tolist(), variance=(std * std).tolist())
+    return config
 
 
 def _normalization_torch_source(config: Config, shapes, layout) -> Source:
     kwargs = {"dim": _dim(layout), **({"invert": True} if config["invert"] else {})}
+    if config["mean"] is not None:
+        kwargs.update(mean=config["mean"], std=_std(config))
     comments = ["std = max(sqrt(variance), 1e-7): Keras stores the variance, torchvision's Normalize the std"]
     if kwargs["dim"] == 1:
         comments.append("dim=1: per channel on an NCHW map, Keras' last axis")
@@ -184,11 +202,16 @@ def _normalization_torch_source(config: Config, shapes, layout) -> Source:
 def _normalization_keras(config: Config, name: str):
     import keras
 
-    return keras.layers.Normalization(axis=-1, invert=config["invert"], name=name)
+    constants = {} if config["mean"] is None else {"mean": config["mean"], "variance": config["variance"]}
+    if constants and enabled("tf_float64_constants"):  # as Rescaling's (_rescaling_keras): NumPy float64, not lists
+        constants = {k: np.asarray(v, dtype=np.float64) for k, v in constants.items()}
+    return keras.layers.Normalization(axis=-1, invert=config["invert"], name=name, **constants)
 
 
 def _normalization_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
     kwargs = {"invert": True} if config["invert"] else {}
+    if config["mean"] is not None:
+        kwargs.update(mean=config["mean"], variance=config["variance"])
     return Source(code("layers.Normalization", axis=-1, **kwargs, name=name))
 
 
@@ -197,9 +220,13 @@ def _normalization_keras_read(layer) -> Config:
     rank = len(getattr(layer, "_build_input_shape", None) or ())
     if axis not in ((-1,), (rank - 1,)) or rank < 2:
         raise ValueError(f"axis={layer.axis} (only the last axis, the channels, is supported)")
-    if layer.input_mean is not None:
-        raise ValueError("mean= and variance= given as arguments (constants, not weights): adapt() or load the statistics")
-    return {"invert": bool(layer.invert)}
+    config: Config = {"invert": bool(layer.invert)}
+    if layer.input_mean is not None:  # constants (EfficientNetV2's ImageNet statistics), not weights
+        channels = int(layer._build_input_shape[-1])
+        mean = np.broadcast_to(np.asarray(layer.input_mean, dtype=np.float64), (channels,))
+        variance = np.broadcast_to(np.asarray(layer.input_variance, dtype=np.float64), (channels,))
+        config.update(mean=mean.tolist(), variance=variance.tolist())
+    return config
 
 
 def _normalization_validate(config: Config, shapes) -> None:
@@ -215,7 +242,7 @@ NORMALIZATION = LayerKind(
     torch=TorchSide(
         build=_normalization_torch,
         modules=(f"{_MODULES}.Normalization",),
-        read_module=lambda module, shape: {"invert": bool(module.invert)},
+        read_module=_normalization_torch_read,
         source=_normalization_torch_source,
     ),
     keras=KerasSide(
@@ -225,7 +252,7 @@ NORMALIZATION = LayerKind(
         source=_normalization_keras_source,
     ),
     converter=NormalizationConverter(),
-    defaults={"invert": False},
+    defaults={"invert": False, "mean": None, "variance": None},
     validate=_normalization_validate,
 )
 
