@@ -16,8 +16,6 @@ from parity.cases import get_case
 from parity.check import check_case
 from parity.convert.attention import MultiHeadAttentionConverter
 from parity.convert.base import ConversionError
-from parity.divergences import get_divergence
-from parity.divergences.base import run_divergence
 from parity.gradcheck import check_gradients
 from parity.spec.model import SpecError
 from parity.spec.torch_import import import_torch
@@ -215,7 +213,8 @@ def test_keras_importer_reads_the_causal_call():
 
 
 @pytest.mark.parametrize("name", ["mha_packed_in_proj", "mha_batch_first", "mha_mask_polarity", "mha_jax_float32_softmax", "mha_tf_float32_scale"])
-def test_attention_divergence_naive_caught_converted_passes(name):
-    result = run_divergence(get_divergence(name))
+def test_attention_divergence_naive_caught_converted_passes(name, divergence_outcome):
+    result = divergence_outcome(name).result  # run_divergence(get_divergence(name)), shared with test_divergences
+    assert result is not None, divergence_outcome(name).error
     assert result.naive_caught, failures(result.naive)
     assert result.converted_passes, failures(result.converted)

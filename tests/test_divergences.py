@@ -5,14 +5,15 @@ from __future__ import annotations
 import pytest
 
 from parity.divergences import all_divergences
-from parity.divergences.base import run_divergence
 
 DIVERGENCES = sorted(all_divergences())
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)
-def test_naive_fails_and_converted_passes(name):
-    result = run_divergence(all_divergences()[name])
+def test_naive_fails_and_converted_passes(name, divergence_outcome):
+    outcome = divergence_outcome(name)  # run_divergence(d, seed=0), shared with the inspection and guide tests
+    assert outcome.result is not None, f"{name} crashed: {outcome.error}"
+    result = outcome.result
     assert result.naive, "the naive variant compared nothing"
     assert result.naive_caught, f"naive variant not caught: worst error {result.naive_error:.3g}"
     assert result.converted_passes, "converted variant fails: " + "; ".join(

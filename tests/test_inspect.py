@@ -10,7 +10,6 @@ import pytest
 from parity.agreement.layerwise import compare_layers, locate
 from parity.cli import main
 from parity.divergences import all_divergences
-from parity.divergences.inspection import inspect_divergence
 from parity.inspect import inspect_case
 from parity.runners.base import LayerTrace, RunResult
 from parity.tolerance import tolerance
@@ -104,9 +103,11 @@ def test_a_layer_on_one_side_only_is_shown_and_not_judged(rng):
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)
-def test_inspect_divergence_points_at_the_layer_where_it_lives(name):
+def test_inspect_divergence_points_at_the_layer_where_it_lives(name, divergence_outcome):
     d = all_divergences()[name]
-    inspection = inspect_divergence(d)
+    outcome = divergence_outcome(name)  # inspect_divergence(d, seed=0), shared with the divergence and guide tests
+    assert outcome.inspection is not None, f"{name}: inspect crashed: {outcome.locate_error or outcome.error}"
+    inspection = outcome.inspection
     assert inspection.first_divergence == d.layer, "\n".join(
         f"{r.layer}: act {r.act_err} grad {r.grad_err} weights {r.weight_err} {r.note}" for r in inspection.rows
     )

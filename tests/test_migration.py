@@ -14,8 +14,9 @@ from parity.report.migration import AREA_ORDER, GUIDE, effect, generate, measure
 
 
 @pytest.fixture(scope="module")
-def outcomes():
-    measured = measure()
+def outcomes(divergence_outcome):
+    """What ``measure()`` returns (every case evaluated, in ``select()`` order), from the session's shared outcomes."""
+    measured = [divergence_outcome(d.name) for d in select()]
     missing = [o.error for o in measured if "not installed" in o.error]
     if missing:
         pytest.skip(f"an implementation is not installed, so the guide cannot be measured: {missing[0]}")
@@ -31,6 +32,15 @@ def test_committed_guide_is_up_to_date(outcomes):
         pytest.fail(
             f"{GUIDE} is out of date: regenerate it with `python -m parity.report.migration` (or `parity report`).\n{diff}"
         )
+
+
+def test_measure_evaluates_every_selected_case_in_order(monkeypatch):
+    """``measure()`` (what ``python -m parity.report.migration`` writes from) is ``evaluate`` over ``select()``;
+    the outcomes above come from the same ``evaluate``, shared with the other divergence tests."""
+    import parity.divergences.outcome as outcome
+
+    monkeypatch.setattr(outcome, "evaluate", lambda d, seed=0, locate=True: (d.name, seed, locate))
+    assert measure() == [(d.name, 0, True) for d in select()]
 
 
 def test_generation_is_deterministic(outcomes):

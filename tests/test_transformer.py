@@ -19,7 +19,7 @@ from parity.check import check_case
 from parity.convert.base import ConversionError
 from parity.convert.transformer import TransformerEncoderConverter
 from parity.divergences import get_divergence
-from parity.divergences.base import Side, Variant, run_divergence, run_variant
+from parity.divergences.base import Side, Variant, run_variant
 from parity.gradcheck import check_gradients
 from parity.spec.model import SpecError
 from parity.spec.torch_import import import_torch
@@ -308,7 +308,9 @@ def test_each_default_alone_is_caught(keras, torch_side):
     assert any(not r.passed for r in records), failures(records)
 
 
-def test_encoder_defaults_divergence_naive_caught_converted_passes():
-    result = run_divergence(get_divergence("transformer_encoder_defaults"))
+def test_encoder_defaults_divergence_naive_caught_converted_passes(divergence_outcome):
+    outcome = divergence_outcome("transformer_encoder_defaults")  # shared with test_divergences
+    assert outcome.result is not None, outcome.error
+    result = outcome.result
     assert result.naive_caught, failures(result.naive)
     assert result.converted_passes, failures(result.converted)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from parity.divergences.base import Divergence, DivergenceResult, run_divergence
 from parity.divergences.inspection import inspect_divergence
+from parity.inspect import Inspection
 from parity.output import records_json
 
 
@@ -25,6 +26,7 @@ class DivergenceOutcome:
     error: str = ""  # a crash of the case itself (the result is then None)
     locate_error: str = ""
     repeat_error: float | None = None  # the naive port's worst error in inspect's second, traced run
+    inspection: Inspection | None = None  # inspect's layer-by-layer rows of the naive port, when it ran
 
     @property
     def reproducible(self) -> bool | None:
@@ -82,7 +84,7 @@ def evaluate(d: Divergence, seed: int = 0, locate: bool = True) -> DivergenceOut
         return DivergenceOutcome(d, None, error=f"{type(error).__name__}: {error}")
     if locate:
         try:
-            inspection = inspect_divergence(d, seed)
+            outcome.inspection = inspection = inspect_divergence(d, seed)
             outcome.located = inspection.first_divergence
             if inspection.records:
                 outcome.repeat_error = DivergenceResult._worst(inspection.records)

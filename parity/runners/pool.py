@@ -147,6 +147,11 @@ def keras_worker(backend: str, x64: bool = True) -> KerasWorker:
 
 @atexit.register
 def close_all() -> None:
-    for worker in _WORKERS.values():
+    """End every worker: all pipes closed first, so that they wind down side by side, then each awaited."""
+    workers = list(_WORKERS.values())
+    for worker in workers:
+        if worker.process.poll() is None:
+            worker.process.stdin.close()  # EOF: the worker's loop returns
+    for worker in workers:
         worker.close()
     _WORKERS.clear()
