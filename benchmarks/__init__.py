@@ -63,24 +63,40 @@ def torch_steps(model, X, G):
 
 
 def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None, flops: dict[str, int]) -> list[dict]:
-    """One record per (implementation, phase): {benchmark, impl, phase, median_s, threads, flops, gflops}.
+    """One record per (implementation, phase): {benchmark, impl, phase, median_s, median_cpu_s, threads, flops, gflops}.
 
-    ``flops`` counts each phase's matrix products analytically (2·M·N·K per GEMM), the
-    same count for both implementations: they compute the same maths, so GFLOP/s is
-    that count over the measured time.
+    The implementations' runs of a phase are interleaved (scratch, torch, scratch, torch, ...
+    after two untimed warm-up runs each), so that a change in the machine's load reaches
+    both sides alike; ``median_cpu_s`` is the median CPU time of the process
+    (``time.process_time``: all its threads), which another program's load disturbs less
+    than wall time. ``flops`` counts each phase's matrix products analytically
+    (2·M·N·K per GEMM), the same count for both implementations: they compute the same
+    maths, so GFLOP/s is that count over the measured wall time.
     """
     records = []
     with threads(threads_) as n:
-        for impl, make in makers:
-            forward, forward_backward = make(X, G)
-            for phase, step in (("forward", forward), ("forward+backward", forward_backward)):
-                median_s = median_time(step, repeats)
+        steps = {impl: make(X, G) for impl, make in makers}
+        for index, phase in enumerate(("forward", "forward+backward")):
+            for forward_and_backward in steps.values():
+                for _ in range(2):
+                    forward_and_backward[index]()
+            wall: dict[str, list[float]] = {impl: [] for impl in steps}
+            cpu: dict[str, list[float]] = {impl: [] for impl in steps}
+            for _ in range(repeats):
+                for impl, forward_and_backward in steps.items():
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    forward_and_backward[index]()
+                    wall[impl].append(time.perf_counter() - start)
+                    cpu[impl].append(time.process_time() - start_cpu)
+            for impl in steps:
+                median_s = statistics.median(wall[impl])
                 records.append(
                     {
                         "benchmark": benchmark,
                         "impl": impl,
                         "phase": phase,
                         "median_s": median_s,
+                        "median_cpu_s": statistics.median(cpu[impl]),
                         "threads": n,
                         "flops": flops[phase],
                         "gflops": flops[phase] / median_s / 1e9,

@@ -34,7 +34,7 @@ def run_benchmarks(names: list[str], repeats: int, threads: int | None = None, m
 
 
 def ratios(records: list[dict], key: str = "median_s") -> dict[tuple[str, str], float]:
-    """scratch / torch of ``key`` (time by default, or ``peak_bytes``) per (benchmark, phase)."""
+    """scratch / torch of ``key`` (wall time by default, ``median_cpu_s`` or ``peak_bytes``) per (benchmark, phase)."""
     by_key = {(r["benchmark"], r["phase"], r["impl"]): r[key] for r in records if key in r}
     return {
         (b, p): by_key[(b, p, "scratch")] / by_key[(b, p, "torch")]

@@ -14,6 +14,9 @@ from scratch.layer import Layer, glorot_uniform
 
 PADDINGS = ("valid", "same")
 
+# How much im2col one matrix product reads (see Conv2D): about an L2 cache.
+IM2COL_BYTES = 1024 * 1024
+
 
 def output_length(size: int, k: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
     """(out, pad_before, pad_after) along one spatial axis, by Keras/TensorFlow's rule.
@@ -94,7 +97,8 @@ class Conv2D(Layer):
 
         Z[n, i, j, o] = b[o] + sum_{p, q, c} Xp[n, i*sh + p*dh, j*sw + q*dw, c] * W[p, q, c, o]
 
-    computed as a matrix product over the unrolled windows (im2col), one image n at a time::
+    computed as a matrix product over the unrolled windows (im2col), one block of
+    images n at a time (cols_n: the block's windows, P rows per image)::
 
         cols_n = windows(Xp[n])               # (P, kh*kw*C_in), P = H_out*W_out
         Z[n] = cols_n @ W.reshape(-1, C_out) + b
@@ -107,13 +111,16 @@ class Conv2D(Layer):
         dXp[n, i*sh + p*dh, j*sw + q*dw, c] += dcols_n[p, q, i, j, c]   # col2im, one slice per (p, q)
         dX = dXp without its padding
 
-    Why one image at a time: an image's cols (P x kh*kw*C_in, ~0.45 MB for 28x28x16
-    and a 3x3 kernel) stays in the CPU cache between the copy that builds it and
-    the GEMM that reads it. One GEMM over the whole batch would stream the full
-    im2col matrix (B times larger: 29 MB for a batch of 64) through main memory
-    three times (the copy, BLAS' packing, the product) and runs ~1.5x slower
-    (``parity bench conv2d``). Backward rebuilds cols_n from the cached Xp rather
-    than keeping all of them: the copy is cheap, the memory is not.
+    Why blocks of images: a block's cols (``IM2COL_BYTES``, about one core's L2
+    cache: two 28x28x16 images with a 3x3 kernel in float32) stays in the cache
+    between the copy that builds it and the product that reads it, into one
+    buffer reused by every block. One product over the whole batch would stream
+    the full im2col matrix (29 MB for a batch of 64) through main memory three
+    times (the copy, BLAS' packing, the product) and runs ~1.5x slower on one
+    thread (``parity bench conv2d --threads 1``); smaller blocks mean more, smaller
+    products, which two BLAS threads share less well. Backward rebuilds cols_n
+    from the cached Xp rather than keeping all of them: the copy is cheap, the
+    memory is not.
 
     Layout: NHWC (channels last). It is Keras' default, and it makes each window's
     innermost axis (C_in) contiguous, so the im2col rows come out of a strided view
@@ -202,6 +209,10 @@ class Conv2D(Layer):
         if self.use_bias:
             self.params["b"] = np.zeros(C_out, dtype=dtype)
 
+    def _block(self, P: int, K: int, itemsize: int) -> int:
+        """Images per matrix product: as many as keep one block's im2col within ``IM2COL_BYTES``."""
+        return max(1, IM2COL_BYTES // (P * K * itemsize))
+
     def forward(self, X: np.ndarray) -> np.ndarray:
         W = self.params["W"]
         kh, kw, C_in, C_out = W.shape
@@ -209,15 +220,21 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D {self.name!r}: expects X of shape (B, H, W, {C_in}), received {X.shape}")
         B, H, W_in, _ = X.shape
         (H_out, W_out), pads = self._geometry(H, W_in)
+        P, K = H_out * W_out, kh * kw * C_in
         Xp = pad_hw(X, pads)  # (B, Hp, Wp, C_in)
         V = windows(Xp, (kh, kw), self.strides, self.dilation_rate, (H_out, W_out))  # (B, H_out, W_out, kh, kw, C_in)
-        W2 = W.reshape(kh * kw * C_in, C_out)  # (K, C_out), no copy
-        Z = np.empty((B, H_out * W_out, C_out), dtype=np.result_type(X, W))  # (B, P, C_out)
-        for n in range(B):
-            cols = V[n].reshape(H_out * W_out, kh * kw * C_in)  # (P, K): image n's im2col copy
-            np.matmul(cols, W2, out=Z[n])
-        if self.use_bias:
-            Z += self.params["b"]
+        W2 = W.reshape(K, C_out)  # (K, C_out), no copy
+        dtype = np.result_type(X, W)
+        Z = np.empty((B, P, C_out), dtype=dtype)  # (B, P, C_out)
+        G = self._block(P, K, np.dtype(dtype).itemsize)
+        cols = np.empty((G, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
+        for n in range(0, B, G):
+            g = min(G, B - n)
+            np.copyto(cols[:g], V[n : n + g])  # the im2col copy of images n .. n+g-1
+            Zn = Z[n : n + g].reshape(g * P, C_out)  # (g*P, C_out) view
+            np.matmul(cols[:g].reshape(g * P, K), W2, out=Zn)
+            if self.use_bias:
+                Zn += self.params["b"]  # while the block is still in cache
         self.Xp, self.pads = Xp, pads
         return Z.reshape(B, H_out, W_out, C_out)
 
@@ -225,27 +242,35 @@ class Conv2D(Layer):
         W, Xp = self.params["W"], self.Xp
         kh, kw, C_in, C_out = W.shape
         B, H_out, W_out, _ = dZ.shape
+        P, K = H_out * W_out, kh * kw * C_in
         (sh, sw), (dh, dw) = self.strides, self.dilation_rate
         V = windows(Xp, (kh, kw), self.strides, self.dilation_rate, (H_out, W_out))  # (B, H_out, W_out, kh, kw, C_in)
-        dZ3 = dZ.reshape(B, H_out * W_out, C_out)  # (B, P, C_out)
+        dZ3 = dZ.reshape(B, P, C_out)  # (B, P, C_out)
         # dcols as one contiguous (P, C_in) block per kernel offset (p, q), so that col2im
         # adds whole image rows instead of C_in-element runs strided by K (~5x faster).
         Wt = np.ascontiguousarray(W.reshape(kh * kw, C_in, C_out).transpose(0, 2, 1))  # (kh*kw, C_out, C_in)
         dtype = np.result_type(dZ, W)
-        dW = np.zeros((kh * kw * C_in, C_out), dtype=dtype)  # (K, C_out)
+        G = self._block(P, K, np.dtype(dtype).itemsize)
+        cols = np.empty((G, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
+        dcols = np.empty((kh * kw, G * P, C_in), dtype=dtype)  # one block's dcols, reused
+        dW = np.zeros((K, C_out), dtype=dtype)  # (K, C_out)
         dXp = np.zeros(Xp.shape, dtype=dtype)  # (B, Hp, Wp, C_in)
-        for n in range(B):
-            cols = V[n].reshape(H_out * W_out, kh * kw * C_in)  # (P, K): the forward's im2col, rebuilt
-            dW += cols.T @ dZ3[n]  # the sum over the batch, one image at a time
-            dcols = np.matmul(dZ3[n], Wt).reshape(kh, kw, H_out, W_out, C_in)
+        for n in range(0, B, G):
+            g = min(G, B - n)
+            np.copyto(cols[:g], V[n : n + g])  # the forward's im2col, rebuilt
+            dZn = dZ3[n : n + g].reshape(g * P, C_out)  # (g*P, C_out)
+            dW += cols[:g].reshape(g * P, K).T @ dZn  # the sum over the batch, one block at a time
+            dcols_n = dcols[:, : g * P]  # (kh*kw, g*P, C_in)
+            np.matmul(dZn, Wt, out=dcols_n)
+            dcols_n = dcols_n.reshape(kh, kw, g, H_out, W_out, C_in)
             for p in range(kh):
                 rows = slice(p * dh, p * dh + (H_out - 1) * sh + 1, sh)
                 for q in range(kw):
                     cols_q = slice(q * dw, q * dw + (W_out - 1) * sw + 1, sw)
-                    dXp[n, rows, cols_q, :] += dcols[p, q]
+                    dXp[n : n + g, rows, cols_q, :] += dcols_n[p, q]
         self.grads["W"] = dW.reshape(kh, kw, C_in, C_out)
         if self.use_bias:
-            self.grads["b"] = dZ3.sum(axis=(0, 1))
+            self.grads["b"] = dZ3.reshape(B * P, C_out).sum(axis=0)
         top, bottom, left, right = self.pads
         Hp, Wp = Xp.shape[1:3]
         return dXp[:, top : Hp - bottom, left : Wp - right, :]

@@ -130,3 +130,32 @@ def test_bench_fuzz_bad_input_exits_2(argv, capsys):
 
     assert main(["bench", "fuzz", *argv]) == 2
     assert "\n" not in capsys.readouterr().err.strip()
+
+
+def test_measure_interleaves_the_implementations_and_reports_cpu_time():
+    """Each timed run of one side is followed by one of the other, so load changes reach both alike."""
+    from benchmarks import measure
+
+    calls = []
+
+    def maker(impl):
+        def make(X, G):
+            return (lambda: calls.append((impl, "forward")), lambda: calls.append((impl, "forward+backward")))
+
+        return make
+
+    records = measure(
+        "toy",
+        (("scratch", maker("scratch")), ("torch", maker("torch"))),
+        None,
+        None,
+        3,
+        1,
+        {"forward": 1, "forward+backward": 2},
+    )
+    timed = [impl for impl, phase in calls if phase == "forward"][4:]  # after two warm-up runs each
+    assert timed == ["scratch", "torch"] * 3
+    assert {(r["impl"], r["phase"]) for r in records} == {
+        (i, p) for i in ("scratch", "torch") for p in ("forward", "forward+backward")
+    }
+    assert all(r["median_cpu_s"] >= 0 and r["median_s"] > 0 for r in records)

@@ -14,12 +14,16 @@ import zlib
 import numpy as np
 import pytest
 
+import scratch.conv2d
 from parity.gradcheck import check_gradients
+from parity.tolerance import relative_error, tolerance
 from scratch.batchnorm import BatchNorm
 from scratch.conv2d import Conv2D, output_length
 from scratch.flatten import Flatten
 from scratch.models.cnn import cnn, cnn_bn
 from scratch.pooling import AvgPool2D, MaxPool2D
+
+TOL = tolerance("float64")  # the same products, summed in another order
 
 
 def rng_for(name: str) -> np.random.Generator:
@@ -185,6 +189,24 @@ def test_large_batch_runs_vectorised():
     assert Z.shape == (64, 28, 28, 32) and dX.shape == X.shape
     one = conv.forward(X[5:6])  # the batch is processed independently
     np.testing.assert_allclose(Z[5:6], one, rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_of_images_agree_with_one_block(monkeypatch):
+    """Conv2D multiplies blocks of images (IM2COL_BYTES); the blocks, the last one partial, change no value."""
+    rng = rng_for("blocks")
+    conv = built(Conv2D(3, 3, padding="same"), (4, 5, 2), rng)
+    X, G = rng.standard_normal((5, 4, 5, 2)), rng.standard_normal((5, 4, 5, 3))
+    image_bytes = 4 * 5 * (3 * 3 * 2) * X.itemsize  # one image's im2col: P * K * 8
+    results = {}
+    for images in (2, 5):  # 2: blocks of 2, 2 and 1 images; 5: the whole batch at once
+        monkeypatch.setattr(scratch.conv2d, "IM2COL_BYTES", images * image_bytes)
+        assert conv._block(4 * 5, 3 * 3 * 2, X.itemsize) == images
+        Z = conv.forward(X)
+        results[images] = {"Z": Z, "dX": conv.backward(G), **{f"d{k}": v for k, v in conv.grads.items()}}
+    expected = naive_conv(X, conv.params["W"], conv.params["b"], (1, 1), (1, 1), "same")
+    assert relative_error(expected, results[2]["Z"]) <= TOL
+    for name, value in results[5].items():
+        assert relative_error(value, results[2][name]) <= TOL, name
 
 
 # Finite differences ------------------------------------------------------------------

@@ -85,7 +85,7 @@ def run(args) -> int:
         raise UsageError(f"--threads must be positive, received {args.threads}")
     records = run_benchmarks(names, args.repeats, args.threads, memory=not args.no_memory)
     table = Table(title="parity bench (median of repeated runs)")
-    columns = ["benchmark", "impl", "phase", "threads", "median (ms)", "GFLOP/s"]
+    columns = ["benchmark", "impl", "phase", "threads", "median (ms)", "CPU median (ms)", "GFLOP/s"]
     if not args.no_memory:
         columns.append("peak MiB (pass)")
     for column in columns:
@@ -97,6 +97,7 @@ def run(args) -> int:
             r["phase"],
             str(r["threads"]),
             f"{1000 * r['median_s']:.2f}",
+            f"{1000 * r['median_cpu_s']:.2f}",
             f"{r['gflops']:.1f}",
         ]
         if not args.no_memory:
@@ -110,6 +111,8 @@ def run(args) -> int:
         )
     for (benchmark, phase), ratio in ratios(records).items():
         console.print(f"{benchmark} {phase}: scratch / torch = {ratio:.2f}")
+    for (benchmark, phase), ratio in ratios(records, "median_cpu_s").items():
+        console.print(f"{benchmark} {phase}: scratch / torch CPU time = {ratio:.2f} (less disturbed by load)")
     if not args.no_memory:
         console.print(f"memory: {MEMORY_METHOD}")
         for (benchmark, phase), ratio in ratios(records, "peak_bytes").items():
