@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +115,29 @@ def _with_masks(request: RunRequest, result: RunResult | None) -> RunResult:
     return run("scratch", RunRequest(**{**request.__dict__, "dropout_masks": masks})) if masks else run("scratch", request)
 
 
+def run_all(impls: list[str], requests: dict[str, RunRequest], name: str) -> dict[tuple[str, str], tuple[list[Record], RunResult | None]]:
+    """Every (dtype, implementation) run of one model, all sent at once; results in request order.
+
+    Each Keras backend (and JAX's float32 and float64) runs in its own worker process
+    (``parity.runners.pool``), which a request keeps busy while this process only waits on the
+    pipe: sent one after another, the workers take turns idling (measured: a campaign model
+    spent most of its wall time waiting on one worker at a time). A thread per run sends them
+    together; a worker's lock still queues the two dtypes of one worker, torch's generator lock
+    its two runs. What each run computes is unchanged, and records keep the order of the loop.
+    """
+    jobs = [(dtype, impl) for dtype in requests for impl in impls]
+
+    def one(job: tuple[str, str]) -> tuple[list[Record], RunResult | None]:
+        dtype, impl = job
+        reported: list[Record] = []
+        return reported, run_or_report(impl, requests[dtype], reported, name, dtype)
+
+    if len(jobs) <= 1:
+        return {job: one(job) for job in jobs}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as threads:
+        return dict(zip(jobs, threads.map(one, jobs)))
+
+
 def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: Iterable[str] = (), steps: int = 0) -> list[Record]:
     """Every compared record of ``trial`` (float32 ones carry their noise bound as tolerance), and
     with ``steps`` its float64 training trajectory (``train:`` quantities)."""
@@ -123,12 +147,12 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
     requests = {dtype: request_for(trial, dtype, disabled) for dtype in ("float64", "float32") if dtype in dtypes or "float32" in dtypes}
     records: list[Record] = []
     results: dict[str, dict[str, RunResult]] = {}
-    for dtype, request in requests.items():
-        for impl in impls:
-            result = run_or_report(impl, request, records if dtype in dtypes else [], name, dtype)
-            if result is not None:
-                results.setdefault(impl, {})[dtype] = result
-                results.setdefault("scratch:" + impl, {})[dtype] = _with_masks(request, result)
+    for (dtype, impl), (reported, result) in run_all(impls, requests, name).items():
+        if dtype in dtypes:
+            records += reported
+        if result is not None:
+            results.setdefault(impl, {})[dtype] = result
+            results.setdefault("scratch:" + impl, {})[dtype] = _with_masks(requests[dtype], result)
     for impl in impls:
         runs, oracle = results.get(impl, {}), results.get("scratch:" + impl, {})
         if "float64" in dtypes and "float64" in runs:
