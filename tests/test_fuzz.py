@@ -175,8 +175,10 @@ def test_cli_writes_findings_that_rerun(tmp_path):
     assert main(["inspect", "--spec", str(fixed)]) == 0
 
 
-def test_clean_campaign_finds_nothing(tmp_path):
+def test_clean_campaign_finds_nothing(tmp_path, capsys):
     assert main(["fuzz", "--budget", "6", "--kinds", ",".join(CLEAN.kinds), "--impl", "torch", "--out", str(tmp_path)]) == 0
+    # not a terminal: a progress line per batch of models, for a campaign's log file
+    assert "fuzz: 6 models, 0 finding(s)" in capsys.readouterr().out
     assert not list((tmp_path / "findings").glob("*.json"))
     summary = (tmp_path / "summary.md").read_text()
     assert "6 models in" in summary and "0 finding(s)" in summary

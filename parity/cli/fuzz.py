@@ -131,6 +131,14 @@ def run(args) -> int:
         def update(outcome) -> None:
             rate = 60 * outcome.tried / outcome.seconds if outcome.seconds else 0.0
             progress.update(task, completed=outcome.tried, findings=len(outcome.findings), rate=rate)
+            if outcome.findings:  # written as they come: a campaign stopped early keeps what it found
+                write_findings(outcome, settings, args.out)
+            if not console.is_terminal:  # a log file gets one line per batch instead of a live bar
+                console.print(
+                    f"fuzz: {outcome.tried} models, {len(outcome.findings)} finding(s), "
+                    f"{outcome.seconds:.0f} s, {rate:.2f} models/min",
+                    highlight=False,
+                )
 
         outcome = run_campaign(settings, update)
     paths = write_findings(outcome, settings, args.out)
