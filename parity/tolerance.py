@@ -167,3 +167,44 @@ def noise_bound(floor_a: float, floor_b: float) -> float:
     """The max_rel_err that float32 agreement of two implementations may reach, given their floors."""
     floor = max(floor_a, floor_b, NOISE_FLOOR_MIN_EPS * EPS["float32"])
     return NOISE_FLOOR_MULTIPLE * floor
+
+
+# Zero references (parity.fuzz.conditioning.zero_reference). A quantity whose true value is exactly
+# zero (the gradient of a bias in front of a training-mode BatchNorm; a LayerNorm's input gradient
+# over one feature) is computed as terms that cancel, and what a correct implementation returns
+# there is their rounding residue: a few eps times the magnitudes that fed it. Normalised by its own
+# max |ref| (itself residue, or exactly 0) that reads as a huge or infinite relative error for any
+# rounding. Such a quantity has no magnitude of its own: its absolute error is divided by the largest
+# magnitude among the values that fed it (for a gradient, the gradients of the same backward pass;
+# for an output, the model's input and output; for the loss gradients, the loss gradients) and
+# judged against the dtype's own tolerance, unchanged. "Zero" means indistinguishable from that
+# residue: max |ref| <= tolerance(dtype) * fed. A real difference there, a nonzero value where the
+# maths gives zero, is that value over the fed magnitude: caught whenever it exceeds the tolerance,
+# which any wrong formula does (a value below tolerance * fed cannot be told from zero anyway).
+def fed_scale(fed: float, ref, dtype: str) -> float | None:
+    """The scale a zero reference is measured against, or None if ``ref`` is not zero (see above)."""
+    ref = np.asarray(ref, dtype=np.float64)
+    if not fed > 0 or not np.all(np.isfinite(ref)):
+        return None
+    largest = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return fed if largest <= tolerance(dtype) * fed else None
+
+
+# Ill-conditioned models (parity.fuzz.conditioning.conditioned). Where a float64 result disagrees
+# with the float64 oracle beyond tolerance, an extended-precision (np.longdouble, 64-bit mantissa,
+# eps 1.1e-19) scratch run gives the exact value to ~1e-19 times the condition number. The oracle's
+# own error against it, e_s, measures that conditioning: rounding of float64 amplified by it (a
+# saturated softmax in front of a GRU: measured e_s = 1.8e-9). Another correct implementation rounds
+# the same ill-conditioned quantity in another order (fused gates, blocked sums), so its error is a
+# comparable multiple of eps times the same condition number (measured: torch 1.2e-8 against
+# e_s 1.8e-9, a ratio of 7 on the softmax-saturated attention -> GRU model). CONDITIONING_MULTIPLE
+# bounds that ratio with a margin of ~10 above the largest measured; a wrong formula or conversion
+# moves results by >= 1e-3, so it is still caught unless float64 itself is off by >= 1e-5, where
+# float64 can no longer arbitrate. The bound is measured per model and quantity, never a constant.
+CONDITIONING_MULTIPLE = 64.0
+
+
+def conditioning_bound(oracle_error: float, tol: float | None) -> float:
+    """The error an implementation may have against the extended-precision reference, given the
+    oracle's own error there (see above); never below the dtype's tolerance ``tol``."""
+    return max(tol if tol is not None else FLOAT64_REL, CONDITIONING_MULTIPLE * oracle_error)

@@ -21,7 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=0, metavar="N", help="also train each model N steps of a random optimiser (float64 trajectories)")
     p.add_argument("--disable-rule", action="append", default=[], metavar="RULE", help="switch a conversion rule off (plant a naive port; repeatable)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="processes (same seed, same findings whatever N)")
-    p.add_argument("--ray", nargs="?", const="auto", metavar="ADDRESS", help="run on a Ray cluster (needs ray)")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="judge on a Ray cluster, --workers actors: a local one started for the campaign, or the cluster at ADDRESS (needs ray)",
+    )
     p.add_argument("--out", default="reports/fuzz", metavar="DIR", help="where findings/ and summary.md go (default reports/fuzz)")
     p.add_argument("--json", metavar="PATH", help="write the campaign and its findings as JSON")
     p.set_defaults(func=run)
@@ -72,8 +78,7 @@ def settings_from(args):
         try:
             import ray  # noqa: F401
         except ImportError:
-            raise UsageError("--ray: ray is not installed (pip install ray); use --workers N for local processes") from None
-        raise UsageError("--ray: running on a Ray cluster is not implemented; use --workers N")
+            raise UsageError("--ray: ray is not installed (pip install 'demystify[ray]'); use --workers N for local processes") from None
     if args.steps < 0:
         raise UsageError(f"--steps must be 0 or a positive integer, received {args.steps}")
     for option, value in (("--budget", args.budget), ("--workers", args.workers), ("--max-layers", args.max_layers)):
@@ -103,6 +108,7 @@ def settings_from(args):
         disabled=tuple(args.disable_rule),
         defaults=tuple(spec for name, spec in framework_defaults().items() if name in args.disable_rule),
         workers=args.workers,
+        ray=args.ray,
         steps=args.steps,
     )
 
@@ -125,6 +131,14 @@ def run(args) -> int:
         def update(outcome) -> None:
             rate = 60 * outcome.tried / outcome.seconds if outcome.seconds else 0.0
             progress.update(task, completed=outcome.tried, findings=len(outcome.findings), rate=rate)
+            if outcome.findings:  # written as they come: a campaign stopped early keeps what it found
+                write_findings(outcome, settings, args.out)
+            if not console.is_terminal:  # a log file gets one line per batch instead of a live bar
+                console.print(
+                    f"fuzz: {outcome.tried} models, {len(outcome.findings)} finding(s), "
+                    f"{outcome.seconds:.0f} s, {rate:.2f} models/min",
+                    highlight=False,
+                )
 
         outcome = run_campaign(settings, update)
     paths = write_findings(outcome, settings, args.out)

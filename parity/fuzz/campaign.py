@@ -4,7 +4,8 @@ Model ``i`` of a campaign seeded ``s`` is drawn from a generator seeded (s, i)
 (``parity.fuzz.draw.draw_model``), so the same seed gives the same models, and the same
 findings, whatever the number of workers: results are taken in index order, and a
 disagreement (implementation, dtype, quantity signature) already found is counted, not shrunk
-again. With ``workers > 1`` models are judged and shrunk in a ``multiprocessing`` pool.
+again. With ``workers > 1`` models are judged and shrunk in a ``multiprocessing`` pool, with
+``ray`` by that many Ray actors (``parity.fuzz.cluster``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity.fuzz.cluster import make_pool
 from parity.fuzz.draw import FUZZABLE, Trial, draw_model, plant
 from parity.fuzz.judge import Disagreement, as_case, disagreements, judge, tolerance64
 from parity.fuzz.shrink import SHRINK_EXAMPLES, shrink
@@ -38,6 +40,7 @@ class Settings:
     disabled: tuple[str, ...] = ()  # conversion rules switched off: a planted naive port
     defaults: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (kind, keys) left at each framework's default
     workers: int = 1
+    ray: str | None = None  # None: no Ray; "local": a local cluster of ``workers`` actors; else a cluster's address
     steps: int = 0  # optimiser steps of a float64 training trajectory per model (0: none)
     shrink_examples: int = SHRINK_EXAMPLES
 
@@ -140,11 +143,7 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
     start = time.monotonic()
     outcome = Outcome()
     by_key: dict[tuple, Finding] = {}
-    pool = None
-    if settings.workers > 1:
-        import multiprocessing
-
-        pool = multiprocessing.get_context("spawn").Pool(settings.workers)
+    pool = make_pool(settings.workers, settings.ray)
     chunk = max(1, 2 * settings.workers)
 
     def out_of_time() -> bool:
@@ -155,7 +154,7 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
         while (settings.budget is None or index < settings.budget) and not out_of_time():
             stop = index + chunk if settings.budget is None else min(index + chunk, settings.budget)
             jobs = [(settings, i) for i in range(index, stop)]
-            results = pool.starmap(evaluate, jobs) if pool else [evaluate(*job) for job in jobs]
+            results = pool.starmap(evaluate, jobs)
             index = stop
             new = []
             for i, trial, found in sorted(results, key=lambda r: r[0]):
@@ -168,7 +167,7 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
                     continue
                 by_key[primary.key] = Finding("", i, primary, trial, trial)
                 new.append((settings, i, trial, primary))
-            shrunk = pool.starmap(minimise, new) if pool else [minimise(*job) for job in new]
+            shrunk = pool.starmap(minimise, new)
             for (_, _, _, primary), (_, small, found, layer) in zip(new, shrunk):
                 finding = by_key[primary.key]
                 finding.trial, finding.disagreement, finding.layer = small, found, layer
@@ -178,9 +177,7 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
             if on_progress is not None:
                 on_progress(outcome)
     finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+        pool.close()
     outcome.seconds = time.monotonic() - start
     return outcome
 

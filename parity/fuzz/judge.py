@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from parity.agreement.noise import floors
 from parity.agreement.records import Record, compare_arrays, compare_runs
 from parity.case import Case
 from parity.check import make_request, run_or_report
+from parity.fuzz.conditioning import conditioned, extended_reference, fed_magnitudes, zero_reference
 from parity.fuzz.draw import Trial
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult
@@ -114,6 +115,36 @@ def _with_masks(request: RunRequest, result: RunResult | None) -> RunResult:
     return run("scratch", RunRequest(**{**request.__dict__, "dropout_masks": masks})) if masks else run("scratch", request)
 
 
+def _floors(name: str, runs: dict[str, RunResult], inputs: np.ndarray) -> dict[str, float | None]:
+    """``parity.agreement.noise.floors``, a zero reference measured as ``zero_reference`` does."""
+    compared = compare_runs(name, "float32", runs["float64"], runs["float32"])
+    zero_reference(compared, runs["float64"], runs["float32"], fed_magnitudes(runs["float64"], inputs))
+    return {r.quantity: r.max_rel_err for r in compared}
+
+
+def run_all(impls: list[str], requests: dict[str, RunRequest], name: str) -> dict[tuple[str, str], tuple[list[Record], RunResult | None]]:
+    """Every (dtype, implementation) run of one model, all sent at once; results in request order.
+
+    Each Keras backend (and JAX's float32 and float64) runs in its own worker process
+    (``parity.runners.pool``), which a request keeps busy while this process only waits on the
+    pipe: sent one after another, the workers take turns idling (measured: a campaign model
+    spent most of its wall time waiting on one worker at a time). A thread per run sends them
+    together; a worker's lock still queues the two dtypes of one worker, torch's generator lock
+    its two runs. What each run computes is unchanged, and records keep the order of the loop.
+    """
+    jobs = [(dtype, impl) for dtype in requests for impl in impls]
+
+    def one(job: tuple[str, str]) -> tuple[list[Record], RunResult | None]:
+        dtype, impl = job
+        reported: list[Record] = []
+        return reported, run_or_report(impl, requests[dtype], reported, name, dtype)
+
+    if len(jobs) <= 1:
+        return {job: one(job) for job in jobs}
+    with ThreadPoolExecutor(max_workers=len(jobs)) as threads:
+        return dict(zip(jobs, threads.map(one, jobs)))
+
+
 def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: Iterable[str] = (), steps: int = 0) -> list[Record]:
     """Every compared record of ``trial`` (float32 ones carry their noise bound as tolerance), and
     with ``steps`` its float64 training trajectory (``train:`` quantities)."""
@@ -123,23 +154,35 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
     requests = {dtype: request_for(trial, dtype, disabled) for dtype in ("float64", "float32") if dtype in dtypes or "float32" in dtypes}
     records: list[Record] = []
     results: dict[str, dict[str, RunResult]] = {}
-    for dtype, request in requests.items():
-        for impl in impls:
-            result = run_or_report(impl, request, records if dtype in dtypes else [], name, dtype)
-            if result is not None:
-                results.setdefault(impl, {})[dtype] = result
-                results.setdefault("scratch:" + impl, {})[dtype] = _with_masks(request, result)
+    for (dtype, impl), (reported, result) in run_all(impls, requests, name).items():
+        if dtype in dtypes:
+            records += reported
+        if result is not None:
+            results.setdefault(impl, {})[dtype] = result
+            results.setdefault("scratch:" + impl, {})[dtype] = _with_masks(requests[dtype], result)
+    extended: dict[str, RunResult | None] = {}  # by dropout masks drawn: one longdouble run at most per masks
     for impl in impls:
         runs, oracle = results.get(impl, {}), results.get("scratch:" + impl, {})
         if "float64" in dtypes and "float64" in runs:
             tol, reason = tolerance64(trial, impl)
-            for record in compare_runs(name, "float64", oracle["float64"], runs["float64"], tol):
+            compared = compare_runs(name, "float64", oracle["float64"], runs["float64"], tol)
+            zero_reference(compared, oracle["float64"], runs["float64"], fed_magnitudes(oracle["float64"], requests["float64"].inputs))
+            if any(r.passed is False and r.status == "compared" for r in compared):
+                masks = runs["float64"].dropout_masks
+                key = repr(sorted((k, v.tobytes()) for k, v in masks.items())) if masks else ""
+                if key not in extended:
+                    extended[key] = extended_reference(RunRequest(**{**requests["float64"].__dict__, "dropout_masks": masks or None}))
+                if extended[key] is not None:
+                    conditioned(compared, oracle["float64"], runs["float64"], extended[key])
+            for record in compared:
                 record.detail = "; ".join(filter(None, [record.detail, reason]))
                 records.append(record)
         if "float32" in dtypes and "float32" in runs and "float64" in runs:
-            floor_x = floors(name, runs["float64"], runs["float32"])
-            floor_s = floors(name, oracle["float64"], oracle["float32"])
-            for record in compare_runs(name, "float32", oracle["float32"], runs["float32"]):
+            floor_x = _floors(name, runs, requests["float64"].inputs)
+            floor_s = _floors(name, oracle, requests["float64"].inputs)
+            compared = compare_runs(name, "float32", oracle["float32"], runs["float32"])
+            zero_reference(compared, oracle["float32"], runs["float32"], fed_magnitudes(oracle["float64"], requests["float64"].inputs))
+            for record in compared:
                 fx, fs = floor_x.get(record.quantity), floor_s.get(record.quantity)
                 if record.max_rel_err is None or fx is None or fs is None:
                     records.append(record)
@@ -148,7 +191,7 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
                 again = compare_arrays(name, "scratch", impl, "float32", record.quantity, 0.0, 0.0, bound)
                 again.max_abs_err, again.max_rel_err, again.err_in_eps = record.max_abs_err, record.max_rel_err, record.err_in_eps
                 again.passed = bool(record.max_rel_err <= bound)
-                again.detail = f"noise floors: scratch {fs:.3g}, {impl} {fx:.3g}"
+                again.detail = "; ".join(filter(None, [record.detail, f"noise floors: scratch {fs:.3g}, {impl} {fx:.3g}"]))
                 records.append(again)
     if steps and "float64" in dtypes:
         records += trajectories(trial, impls, steps, disabled)

@@ -1,0 +1,100 @@
+"""Two judgements the fuzzer makes at their cause instead of with a wider constant.
+
+- **Zero references** (``zero_reference``): a quantity whose true value is exactly zero (the
+  gradient of a bias in front of a training-mode BatchNorm, a LayerNorm's input gradient over one
+  feature) has no magnitude to measure a relative error against: ``max|a-b| / max|a|`` reads the
+  rounding residue of the terms that cancel there as an infinite (or huge) error. Such a
+  quantity is measured against the magnitudes that fed it (``parity.tolerance.fed_scale``).
+- **Ill-conditioned models** (``conditioned``): where an implementation disagrees with the
+  float64 oracle beyond tolerance, an extended-precision (``np.longdouble``) scratch run of the
+  same model says how far float64 itself is from the exact value there; each implementation's
+  error against that reference is judged by the oracle's own error
+  (``parity.tolerance.conditioning_bound``), so rounding amplified by ill-conditioning is not a
+  finding and a wrong formula still is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from parity.agreement.records import Record
+from parity.runners import run
+from parity.runners.base import RunRequest, RunResult
+from parity.tolerance import EPS, conditioning_bound, fed_scale, relative_error, tolerance
+
+
+def quantity(result: RunResult, name: str) -> np.ndarray | None:
+    """The array ``parity.agreement.records.compare_runs`` compared under ``name``."""
+    if name == "output":
+        return np.asarray(result.output)
+    if name == "loss":
+        return np.asarray(result.loss)
+    prefix, _, key = name.partition(":")
+    table = {"grad": result.grads, "loss_grad": result.loss_grads, "weight": result.weights}.get(prefix)
+    return None if table is None or key not in table else np.asarray(table[key])
+
+
+def fed_magnitudes(result: RunResult, inputs: np.ndarray) -> dict[str, float]:
+    """Per quantity family, the largest magnitude among the values that fed it (see ``fed_scale``)."""
+
+    def largest(arrays) -> float:
+        found = [float(np.max(np.abs(a))) for a in arrays if np.size(a) and np.all(np.isfinite(a))]
+        return max(found, default=0.0)
+
+    return {
+        "output": largest([inputs, result.output]),
+        "loss": largest([result.loss]),
+        "grad": largest(result.grads.values()),
+        "loss_grad": largest(result.loss_grads.values()),
+        "weight": largest(result.weights.values()),
+    }
+
+
+def zero_reference(records: list[Record], reference: RunResult, other: RunResult, fed: dict[str, float]) -> None:
+    """Re-measure, in place, each record whose reference is zero at the precision of what fed it."""
+    for record in records:
+        if record.status != "compared" or record.max_abs_err is None:
+            continue
+        a = quantity(reference, record.quantity)
+        b = quantity(other, record.quantity)
+        scale = fed_scale(fed.get(record.quantity.partition(":")[0], 0.0), a, record.dtype)
+        if scale is None or a is None or b is None or a.shape != b.shape:
+            continue
+        error = record.max_abs_err / scale
+        record.max_rel_err, record.err_in_eps = error, error / EPS[record.dtype]
+        record.passed = bool(error <= (record.tolerance if record.tolerance is not None else tolerance(record.dtype)))
+        note = f"zero reference (max|ref| {float(np.max(np.abs(a))) if a.size else 0.0:.3g}): error relative to the magnitudes that fed it, {scale:.3g}"
+        record.detail = "; ".join(filter(None, [record.detail, note]))
+
+
+def extended_reference(request: RunRequest) -> RunResult | None:
+    """The scratch model in ``np.longdouble`` on the same float64 weights and data; None where
+    longdouble is float64 (MSVC, Apple silicon: no extended precision to measure with)."""
+    if np.finfo(np.longdouble).eps >= EPS["float64"]:
+        return None
+    return run("scratch", RunRequest(**{**request.__dict__, "dtype": "longdouble"}))
+
+
+def conditioned(records: list[Record], oracle: RunResult, other: RunResult, reference: RunResult) -> None:
+    """Re-judge, in place, each failed float64 record against the extended-precision reference."""
+    for record in records:
+        if record.passed is not False or record.status != "compared" or record.dtype != "float64":
+            continue
+        exact, a, b = (quantity(r, record.quantity) for r in (reference, oracle, other))
+        if exact is None or a is None or b is None or not (exact.shape == a.shape == b.shape):
+            continue
+        exact = exact.astype(np.float64)
+        own, error = relative_error(exact, a), relative_error(exact, b)
+        bound = conditioning_bound(own, record.tolerance)
+        if error <= bound:
+            record.passed = True
+            record.detail = "; ".join(
+                filter(
+                    None,
+                    [
+                        record.detail,
+                        f"ill-conditioned: against an extended-precision scratch run, scratch float64 is {own:.3g} off "
+                        f"and {record.impl_b} {error:.3g} (bound {bound:.3g})",
+                    ],
+                )
+            )
