@@ -162,7 +162,12 @@ PORTS: dict[str, Port] = {
     ),
     "maxpool2d": Port("conv_layers", "maxpool2d", _keys("pool_size", "strides", "padding"), "same: MaxPool2d"),
     "avgpool2d": Port("conv_layers", "avgpool2d", _keys("pool_size", "strides", "padding"), "valid: nn.AvgPool2d"),
-    "batchnorm": Port("conv_layers", "batchnorm", _keys("epsilon", "momentum"), "torch momentum = 1 - Keras'"),
+    "batchnorm": Port(
+        "conv_layers",
+        "batchnorm",
+        _keys("epsilon", "momentum", "center", "scale"),
+        "torch momentum = 1 - Keras'; scale=False: weight frozen at 1",
+    ),
     "zero_padding2d": Port("conv_layers", "zero_padding2d", _keys("padding"), "nn.ZeroPad2d((left, right, top, bottom))"),
     "cnn": Port("cnn", "cnn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),
     "cnn_bn": Port("cnn", "cnn_bn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),

@@ -425,6 +425,8 @@ def _validate_training(model: str, config: Config, per_channel: int) -> None:
 def _batchnorm_validate(config: Config) -> None:
     H, W, _ = _image("batchnorm", config)
     _validate_bn_hyper("batchnorm", config)
+    _boolean("batchnorm", config, "center")
+    _boolean("batchnorm", config, "scale")
     _validate_training("batchnorm", config, config["batch"] * H * W)
 
 
@@ -433,14 +435,26 @@ CASES.append(
         name="batchnorm",
         family="conv",
         description="One BatchNorm over the channels of NHWC images (training: batch statistics, moving averages updated)",
-        defaults={"epsilon": 1e-3, "momentum": 0.99, "training": True, "input_shape": [5, 4, 3], "batch": 4},
+        defaults={
+            "epsilon": 1e-3,
+            "momentum": 0.99,
+            "center": True,
+            "scale": True,
+            "training": True,
+            "input_shape": [5, 4, 3],
+            "batch": 4,
+        },
         spec=lambda c: stack(
-            "batchnorm", c["input_shape"], [("batch_norm", {"epsilon": c["epsilon"], "momentum": c["momentum"]})]
+            "batchnorm",
+            c["input_shape"],
+            [("batch_norm", {k: c[k] for k in ("epsilon", "momentum", "center", "scale")})],
         ),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_batchnorm_validate,
-        notes="epsilon/momentum null means the framework's own default (divergence cases only).",
+        notes="epsilon/momentum null means the framework's own default (divergence cases only). "
+        "center=false drops beta, scale=false gamma (InceptionV3's BatchNormalization(scale=False)); "
+        "torch holds the absent one frozen at its identity value.",
     )
 )
 

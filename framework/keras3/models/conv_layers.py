@@ -101,15 +101,26 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.ZeroPadding2D(padding)])
 
 
-def batch_normalization(epsilon: float | None = None, momentum: float | None = None) -> layers.BatchNormalization:
-    """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99)."""
+def batch_normalization(
+    epsilon: float | None = None,
+    momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
+) -> layers.BatchNormalization:
+    """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99).
+
+    ``scale=False`` creates no gamma, ``center=False`` no beta.
+    """
     kwargs = {k: v for k, v in (("epsilon", epsilon), ("momentum", momentum)) if v is not None}
-    return layers.BatchNormalization(**kwargs)
+    return layers.BatchNormalization(center=center, scale=scale, **kwargs)
 
 
 def batchnorm(
     input_shape: tuple[int, int, int],
     epsilon: float | None = None,
     momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
 ) -> keras.Sequential:
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), batch_normalization(epsilon, momentum)])
+    bn = batch_normalization(epsilon, momentum, center, scale)
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), bn])

@@ -15,6 +15,7 @@ from __future__ import annotations
 from torch import nn
 
 from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, torch_transpose_padding
+from framework.pytorch.norm import frozen
 
 
 def _pair(value) -> tuple[int, int]:
@@ -151,27 +152,41 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)))
 
 
-def batch_norm_2d(channels: int, epsilon: float | None = None, momentum: float | None = None) -> nn.BatchNorm2d:
+def batch_norm_2d(
+    channels: int,
+    epsilon: float | None = None,
+    momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
+) -> nn.BatchNorm2d:
     """nn.BatchNorm2d from Keras-named arguments; None leaves torch's own default.
 
     torch's momentum weighs the NEW batch statistic (new = (1 - m) * old + m * batch,
     torch/nn/modules/batchnorm.py), Keras' weighs the OLD one (new = m * old + (1 - m) * batch,
     keras/src/layers/normalization/batch_normalization.py): torch m = 1 - Keras momentum.
     Defaults: eps 1e-5 / momentum 0.1 in torch, epsilon 1e-3 / momentum 0.99 in Keras.
+    torch's ``affine`` is gamma and beta together: neither is ``affine=False``; one of them
+    keeps the other frozen at its identity value (weight 1 for scale=False, bias 0 for
+    center=False; framework/pytorch/norm.py).
     """
     kwargs = {}
     if epsilon is not None:
         kwargs["eps"] = epsilon
     if momentum is not None:
         kwargs["momentum"] = 1.0 - momentum
-    return nn.BatchNorm2d(channels, **kwargs)
+    if not (center or scale):
+        return nn.BatchNorm2d(channels, affine=False, **kwargs)
+    absent = [name for name, present in (("weight", scale), ("bias", center)) if not present]
+    return frozen(nn.BatchNorm2d(channels, **kwargs), *absent)
 
 
 def batchnorm(
     input_shape: tuple[int, int, int],
     epsilon: float | None = None,
     momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
 ) -> nn.Sequential:
     """One BatchNorm2d over the channels: x (B, C, H, W) -> (B, C, H, W)."""
     _, _, C = input_shape
-    return nn.Sequential(batch_norm_2d(C, epsilon, momentum))
+    return nn.Sequential(batch_norm_2d(C, epsilon, momentum, center, scale))
