@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from framework.keras3.merge import ScaledAdd
+
 
 def conv2d(
     input_shape: tuple[int, int, int],
@@ -124,3 +126,10 @@ def batchnorm(
 ) -> keras.Sequential:
     bn = batch_normalization(epsilon, momentum, center, scale)
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), bn])
+
+
+def scaled_add(input_shape: tuple[int, int, int], scale: float = 0.17) -> keras.Model:
+    """x + scale * up(x), up a 1x1 convolution keeping the channels (InceptionResNetV2's residual join)."""
+    x = keras.Input(shape=tuple(input_shape))
+    up = layers.Conv2D(input_shape[-1], 1)(x)
+    return keras.Model(x, ScaledAdd(scale)([x, up]))

@@ -12,6 +12,7 @@ input size). "valid" is torch's default, no padding.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, torch_transpose_padding
@@ -190,3 +191,25 @@ def batchnorm(
     """One BatchNorm2d over the channels: x (B, C, H, W) -> (B, C, H, W)."""
     _, _, C = input_shape
     return nn.Sequential(batch_norm_2d(C, epsilon, momentum, center, scale))
+
+
+class ScaledResidual(nn.Module):
+    """x + scale * up(x), up a 1x1 convolution keeping the channels: InceptionResNetV2's residual join.
+
+    x (B, C, H, W) -> (B, C, H, W). ``torch.add(x, branch, alpha=scale)`` is Keras'
+    ``CustomScaleLayer(scale)([x, branch])`` (keras/src/applications/inception_resnet_v2.py) in one call.
+    """
+
+    def __init__(self, channels: int, scale: float) -> None:
+        super().__init__()
+        self.up = nn.Conv2d(channels, channels, 1)
+        self.scale = scale
+
+    def forward(self, x):
+        return torch.add(x, self.up(x), alpha=self.scale)
+
+
+def scaled_add(input_shape: tuple[int, int, int], scale: float = 0.17) -> nn.Module:
+    """One scaled residual over (H, W, C) images, read channels-first."""
+    _, _, C = input_shape
+    return ScaledResidual(C, scale)
