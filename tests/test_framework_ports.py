@@ -148,6 +148,12 @@ PORTS: dict[str, Port] = {
         _keys("kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
         "nn.Conv2d(C, C * m, groups=C): read as depthwise, not conv2d",
     ),
+    "separable_conv2d": Port(
+        "conv_layers",
+        "separable_conv2d",
+        _keys("filters", "kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
+        "SeparableConv2d: depthwise nn.Conv2d(groups=C, bias=False) then 1x1 nn.Conv2d",
+    ),
     "conv2d_transpose": Port(
         "conv_layers",
         "conv2d_transpose",

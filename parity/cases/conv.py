@@ -1,4 +1,4 @@
-"""Cases of the convolutional family: conv2d, depthwise_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
+"""Cases of the convolutional family: conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, zero_padding2d, batchnorm, cnn, cnn_bn.
 
 Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
@@ -183,6 +183,55 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_depthwise_validate,
+    )
+)
+
+
+# separable_conv2d ---------------------------------------------------------------
+
+
+def _separable_validate(config: Config) -> None:
+    m = "separable_conv2d"
+    H, W, _ = _image(m, config)
+    _positive_int(m, config, "filters")
+    _positive_int(m, config, "depth_multiplier")
+    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
+    require(
+        m,
+        max(s) == 1 or max(d) == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: not supported "
+        "(Keras' Conv2D and DepthwiseConv2D refuse both > 1, keras/src/layers/convolutional/base_conv.py); set one to 1",
+    )
+    _choice(m, config, "padding", PADDINGS)
+    _boolean(m, config, "use_bias")
+    if config["padding"] == "valid":
+        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+
+
+def _separable_layer(c: Config) -> tuple[str, Config]:
+    return "separable_conv2d", {"filters": c["filters"], **_depthwise_layer(c)[1]}
+
+
+CASES.append(
+    Case(
+        name="separable_conv2d",
+        family="conv",
+        description="One SeparableConv2D: a depthwise convolution (depth_multiplier filters per channel), then a 1x1 one",
+        defaults={
+            "filters": 4,
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "depth_multiplier": 2,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "input_shape": [7, 6, 3],
+            "batch": 2,
+        },
+        spec=lambda c: stack("separable_conv2d", c["input_shape"], [_separable_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_separable_validate,
     )
 )
 

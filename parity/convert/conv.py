@@ -336,3 +336,73 @@ class BatchNormConverter(Converter):
         shape = self._channels(layer)
         trainable = [(p, k) for p, k in self._keras_names(layer) if p in ("gamma", "beta")]
         return {p: expect(layer, k, grads[i], shape) for i, (p, k) in enumerate(trainable)}
+
+
+class SeparableConv2DConverter(Converter):
+    """Canonical ``D`` (kh, kw, C, m), ``P`` (1, 1, C*m, filters), ``b`` (filters,): Keras' three weights.
+
+    Keras: ``SeparableConv2D`` holds ``depthwise_kernel`` (kh, kw, C, m), ``pointwise_kernel``
+    (1, 1, C*m, filters) and ``bias`` (filters,), in that order (keras/src/layers/convolutional/
+    base_separable_conv.py, ``build``): the scratch layout, no change. PyTorch has no separable
+    module; it is two nn.Conv2d (framework/pytorch/conv.py ``SeparableConv2d``: ``depthwise``
+    with groups=C and no bias, ``pointwise`` 1x1), and each stage takes its own rule:
+
+    - rule ``depthwise_kernel_layout`` (as DepthwiseConv2DConverter): ``depthwise.weight =
+      D.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]``, (C*m, 1, kh, kw);
+    - rule ``conv_kernel_layout`` (as Conv2DConverter): ``pointwise.weight = P.transpose(3, 2, 0, 1)``,
+      (filters, C*m, 1, 1); ``pointwise.bias = b``.
+
+    A torch model written as two bare nn.Conv2d imports as depthwise_conv2d (no bias) and a 1x1
+    conv2d, the same function in two nodes; grouped in ``SeparableConv2d`` it is this one kind.
+    """
+
+    rules = ("depthwise_kernel_layout", "conv_kernel_layout")
+
+    def _shapes(self, layer):
+        return layer.weight_shapes()
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        D = expect(layer, "D", weights.get("D"), shapes["D"])
+        P = expect(layer, "P", weights.get("P"), shapes["P"])
+        kh, kw, C, m = shapes["D"]
+        F = shapes["P"][3]
+        if enabled("depthwise_kernel_layout"):
+            depthwise = D.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
+        else:
+            depthwise = D.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
+        pointwise = P.transpose(3, 2, 0, 1) if enabled("conv_kernel_layout") else P.reshape(F, C * m, 1, 1)
+        out = {"depthwise.weight": depthwise, "pointwise.weight": pointwise}
+        if layer.use_bias:
+            out["pointwise.bias"] = expect(layer, "b", weights.get("b"), shapes["b"])
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        kh, kw, C, m = shapes["D"]
+        F = shapes["P"][3]
+        depthwise = expect(layer, "depthwise.weight", state.get("depthwise.weight"), (C * m, 1, kh, kw))
+        pointwise = expect(layer, "pointwise.weight", state.get("pointwise.weight"), (F, C * m, 1, 1))
+        out = {
+            "D": depthwise[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m),  # always read back correctly
+            "P": pointwise.transpose(2, 3, 1, 0),  # (1, 1, C*m, F)
+        }
+        if layer.use_bias:
+            out["b"] = expect(layer, "pointwise.bias", state.get("pointwise.bias"), shapes["b"])
+        return out
+
+    def _keras_names(self, layer) -> list[tuple[str, str]]:
+        names = [("D", "depthwise_kernel"), ("P", "pointwise_kernel")]
+        return names + ([("b", "bias")] if layer.use_bias else [])
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        shapes = self._shapes(layer)
+        return [expect(layer, p, weights.get(p), shapes[p]) for p, _ in self._keras_names(layer)]
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        names = self._keras_names(layer)
+        if len(values) != len(names):
+            detail = "one weight each: " + ", ".join(k for _, k in names)
+            raise ConversionError(layer.name, "weights", (len(names),), (len(values),), detail=detail)
+        return {p: expect(layer, k, v, shapes[p]) for (p, k), v in zip(names, values, strict=True)}

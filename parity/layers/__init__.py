@@ -3,7 +3,19 @@
 Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
 """
 
-from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, tensor_ops, transformer
+from parity.layers import (
+    attention,
+    conv,
+    dense,
+    embedding,
+    merge,
+    norm,
+    pooling,
+    recurrent,
+    separable,
+    tensor_ops,
+    transformer,
+)
 from parity.layers.base import (
     CANONICAL,
     CHANNELS_FIRST,
@@ -21,6 +33,7 @@ REGISTRY = Registry(
     [
         *dense.KINDS,
         *conv.KINDS,
+        *separable.KINDS,
         *recurrent.KINDS,
         *merge.KINDS,
         *norm.KINDS,

@@ -44,6 +44,29 @@ def depthwise_conv2d(
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
 
 
+def separable_conv2d(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    """Depthwise then pointwise; depthwise_kernel (kh, kw, C, m), pointwise_kernel (1, 1, C * m, filters), bias (filters,)."""
+    conv = layers.SeparableConv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
 def conv2d_transpose(
     input_shape: tuple[int, int, int],
     filters: int,

@@ -15,7 +15,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, torch_transpose_padding
+from framework.pytorch.conv import (
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    MaxPool2d,
+    SeparableConv2d,
+    torch_transpose_padding,
+)
 from framework.pytorch.norm import frozen
 
 
@@ -70,6 +78,36 @@ def depthwise_conv2d(
     if padding == "same" and _pair(strides) != (1, 1):
         return nn.Sequential(Conv2d(C, C * depth_multiplier, kernel_size, padding="same", **args))
     return nn.Sequential(nn.Conv2d(C, C * depth_multiplier, kernel_size, padding=padding, **args))
+
+
+def separable_conv2d(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> nn.Sequential:
+    """A depthwise nn.Conv2d(groups=C, bias=False), then a 1x1 nn.Conv2d: ``SeparableConv2d``.
+
+    x (B, C, H, W) -> (B, filters, H_out, W_out); depthwise.weight (C * m, 1, kh, kw),
+    pointwise.weight (filters, C * m, 1, 1), pointwise.bias (filters,).
+    """
+    _, _, C = input_shape
+    return nn.Sequential(
+        SeparableConv2d(
+            C,
+            filters,
+            kernel_size,
+            stride=strides,
+            padding=padding,
+            dilation=dilation_rate,
+            depth_multiplier=depth_multiplier,
+            bias=use_bias,
+        )
+    )
 
 
 def conv2d_transpose(
