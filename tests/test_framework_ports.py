@@ -175,6 +175,7 @@ PORTS: dict[str, Port] = {
         "torch momentum = 1 - Keras'; scale=False: weight frozen at 1",
     ),
     "scaled_add": Port("conv_layers", "scaled_add", _keys("scale"), "torch.add(x, up(x), alpha=scale) / ScaledAdd"),
+    "cropping2d": Port("conv_layers", "cropping2d", _keys("cropping"), "Cropping2d: x[:, :, top:H - bottom, left:W - right]"),
     "zero_padding2d": Port("conv_layers", "zero_padding2d", _keys("padding"), "nn.ZeroPad2d((left, right, top, bottom))"),
     "cnn": Port("cnn", "cnn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),
     "cnn_bn": Port("cnn", "cnn_bn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),

@@ -134,6 +134,31 @@ class SeparableConv2d(nn.Module):
         return self.pointwise(self.depthwise(x))  # (B, C*m, H_out, W_out) -> (B, out_channels, H_out, W_out)
 
 
+class Cropping2d(nn.Module):
+    """y = x[:, :, top:H - bottom, left:W - right]: Keras' ``Cropping2D`` as a module (torch has none).
+
+    In hand-written code the slice is written in ``forward`` (or as ``F.pad`` with negative pads);
+    a model generated from a description needs it as a module. ``cropping`` is
+    ((top, bottom), (left, right)), as Keras writes it.
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, C, H - top - bottom, W - left - right)
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0))) -> None:
+        super().__init__()
+        (top, bottom), (left, right) = cropping
+        self.cropping = ((int(top), int(bottom)), (int(left), int(right)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (top, bottom), (left, right) = self.cropping
+        H, W = x.shape[-2:]
+        return x[:, :, top : H - bottom, left : W - right]  # (B, C, H - top - bottom, W - left - right)
+
+    def extra_repr(self) -> str:
+        return f"cropping={self.cropping}"
+
+
 class Conv1d(nn.Conv1d):
     """nn.Conv1d over (B, C, L) whose ``padding`` is Keras' "valid", "same" or "causal", for every stride.
 

@@ -1,4 +1,4 @@
-"""Cases of the convolutional family: conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, zero_padding2d, batchnorm, cnn, cnn_bn.
+"""Cases of the convolutional family: conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, zero_padding2d, cropping2d, batchnorm, cnn, cnn_bn.
 
 Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
@@ -443,6 +443,37 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_padding_validate,
+    )
+)
+
+
+def _cropping_validate(config: Config) -> None:
+    H, W, _ = _image("cropping2d", config)
+    crops = config["cropping"]
+    ok = (
+        isinstance(crops, list)
+        and len(crops) == 2
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in crops)
+    )
+    require("cropping2d", ok, f"cropping must be [[top, bottom], [left, right]] of integers >= 0, received {crops!r}")
+    (top, bottom), (left, right) = crops
+    require(
+        "cropping2d",
+        top + bottom < H and left + right < W,
+        f"cropping {crops} leaves nothing of a {H}x{W} input_shape",
+    )
+
+
+CASES.append(
+    Case(
+        name="cropping2d",
+        family="conv",
+        description="One Cropping2D: rows cut above and below, columns left and right (asymmetric here)",
+        defaults={"cropping": [[1, 0], [2, 1]], "input_shape": [5, 6, 3], "batch": 2},
+        spec=lambda c: stack("cropping2d", c["input_shape"], [("cropping2d", {"cropping": c["cropping"]})]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_cropping_validate,
     )
 )
 

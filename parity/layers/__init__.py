@@ -6,6 +6,7 @@ Adding a kind is one entry in a family module, plus its scratch, torch and Keras
 from parity.layers import (
     attention,
     conv,
+    cropping,
     dense,
     embedding,
     merge,
@@ -34,6 +35,7 @@ REGISTRY = Registry(
         *dense.KINDS,
         *conv.KINDS,
         *separable.KINDS,
+        *cropping.KINDS,
         *recurrent.KINDS,
         *merge.KINDS,
         *norm.KINDS,

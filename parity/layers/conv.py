@@ -1046,7 +1046,9 @@ def _pad_keras_source(config: Config, name: str, shapes=None, layout=None) -> So
 def _pad_config(pads) -> Config:
     left, right, top, bottom = (int(p) for p in pads)
     if min(left, right, top, bottom) < 0:
-        raise ValueError(f"negative padding {tuple(pads)} (cropping) is not supported")
+        raise ValueError(
+            f"padding {tuple(pads)} mixes padding and cropping (crop with every size <= 0: F.pad(x, (-l, -r, -t, -b)))"
+        )
     return {"padding": [[top, bottom], [left, right]]}
 
 
@@ -1057,6 +1059,8 @@ def _pad_torch_op(args, kwargs, shapes, layout) -> Config | None:
     value = args[3] if len(args) > 3 else kwargs.get("value", 0.0)
     if len(pads) != 4 or mode != "constant" or (value or 0.0) != 0.0 or layout != CHANNELS_FIRST:
         return None
+    if max(int(p) for p in pads) <= 0:
+        return None  # every size <= 0 crops: the cropping2d kind (parity/layers/cropping.py)
     return _pad_config(pads)
 
 

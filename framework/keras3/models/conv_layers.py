@@ -126,6 +126,11 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.ZeroPadding2D(padding)])
 
 
+def cropping2d(input_shape: tuple[int, int, int], cropping=((1, 0), (2, 1))) -> keras.Sequential:
+    """Rows and columns cut from each map; ``cropping`` is ((top, bottom), (left, right))."""
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.Cropping2D(cropping)])
+
+
 def batch_normalization(
     epsilon: float | None = None,
     momentum: float | None = None,

@@ -20,6 +20,7 @@ from framework.pytorch.conv import (
     Conv1d,
     Conv2d,
     ConvTranspose2d,
+    Cropping2d,
     MaxPool2d,
     SeparableConv2d,
     torch_transpose_padding,
@@ -189,6 +190,15 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     """
     (top, bottom), (left, right) = padding
     return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)))
+
+
+def cropping2d(input_shape: tuple[int, int, int], cropping=((1, 0), (2, 1))) -> nn.Sequential:
+    """Rows and columns cut from each map: x (B, C, H, W) -> (B, C, H - top - bottom, W - left - right).
+
+    ``cropping`` is ((top, bottom), (left, right)) as Keras writes it. torch has no cropping module:
+    ``Cropping2d`` is ``x[:, :, top:H - bottom, left:W - right]`` as one.
+    """
+    return nn.Sequential(Cropping2d(cropping))
 
 
 def batch_norm_2d(
