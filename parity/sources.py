@@ -203,7 +203,8 @@ def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
         for node in spec.nodes
         if node.shares is None and REGISTRY[node.kind].converter is not NO_WEIGHTS
     ]
-    params = [(node, key, p) for node, module in weighted for key, p in module.named_parameters()]
+    # a frozen parameter (BatchNorm's weight for scale=False) has no gradient to ask for
+    params = [(node, key, p) for node, module in weighted for key, p in module.named_parameters() if p.requires_grad]
     grads = torch.autograd.grad((Y * G).sum(), [X, *[p for _, _, p in params]], allow_unused=True)
     out = {"input": layouts[INPUT].to_canonical(grads[0].detach().numpy())}
     weights = {}

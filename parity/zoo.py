@@ -61,6 +61,48 @@ def build():
     return keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes})
 '''
 
+# keras.applications.NASNetMobile refuses the torch backend, the zoo's Keras worker backend ("not
+# available with the torch backend at this time due to an outstanding bug", keras/src/applications/
+# nasnet.py). The guard is about wrong predictions of the *pretrained* weights on torch
+# (keras-team/keras#18451; later Keras removes it, keras-team/keras#23177); on jax and tensorflow it
+# builds. The zoo's source, port and round trip all run in a torch-backend worker (parity.sources,
+# parity.porting, parity.ports), so with weights=None it builds the same model through the builder
+# NASNetMobile itself calls after the guard, with NASNetMobile's arguments (a private Keras module).
+BUILDERS = {
+    "NASNetMobile": (
+        "keras.src.applications.nasnet.NASNet",
+        "penultimate_filters=1056, num_blocks=4, stem_block_filters=32, skip_reduction=False, filter_multiplier=2, "
+        'default_size=224, name="nasnet_mobile", ',
+        "keras.applications.NASNetMobile refuses the torch backend (a guard about its pretrained weights, "
+        "keras-team/keras#18451): built through keras.src.applications.nasnet.NASNet with NASNetMobile's arguments",
+    ),
+}
+
+FACTORY_BUILDER = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes (written by parity zoo).
+
+{why}.
+"""
+
+import keras
+import {module}
+
+
+def build():
+    return {builder}(input_shape=({size}, {size}, 3), {arguments}weights=None, include_top=True, classes={classes})
+'''
+
+
+def factory_source(name: str, size: int) -> str:
+    """The source.py that builds the architecture: keras.applications.<name>, or its builder (``BUILDERS``)."""
+    if name not in BUILDERS:
+        return FACTORY.format(name=name, size=size, classes=CLASSES)
+    builder, arguments, why = BUILDERS[name]
+    module = builder.rsplit(".", 1)[0]
+    return FACTORY_BUILDER.format(
+        name=name, size=size, classes=CLASSES, why=why, module=module, builder=builder, arguments=arguments
+    )
+
+
 _MISSING = re.compile(
     r"layer '(?P<layer>[^']+)': (?:unsupported Keras layer (?P<cls>\w+)|(?P<cls2>\w+): (?P<why>.*?)(?:;|$))"
 )
@@ -180,7 +222,7 @@ def run_architecture(
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     factory = folder / "source.py"
-    factory.write_text(FACTORY.format(name=name, size=size, classes=CLASSES))
+    factory.write_text(factory_source(name, size))
     source = f"{factory}:build"
     worker = None
     try:
@@ -216,6 +258,8 @@ def run_architecture(
         for c in comparisons:
             row.worst[c["dtype"]] = max(row.worst.get(c["dtype"], 0.0), c["worst"])
         row.status = "agree" if all(c["agree"] for c in comparisons) else "disagree"
+        if name in BUILDERS:
+            row.detail = BUILDERS[name][2]  # how it was built, unless a divergence says more below
         first = next((c for c in comparisons if not c["agree"]), None)
         if first is not None:
             row.detail = (

@@ -19,6 +19,10 @@ class BatchNorm(Layer):
         Xhat = (X - mean) / sqrt(var + eps)
         Z = gamma * Xhat + beta
 
+    Without a scale (``scale=False``) gamma is 1 and has no gradient; without a shift
+    (``center=False``) beta is 0 and has none: the layer then holds no such parameter,
+    as Keras' layer holds no such weight.
+
     Backward, given dZ (sums over the same axes; the state update is not differentiated)::
 
         dgamma = sum(dZ * Xhat),   dbeta = sum(dZ),   dXhat = dZ * gamma
@@ -39,15 +43,25 @@ class BatchNorm(Layer):
 
     Shapes:
         X, dX, Z, dZ: (B, H, W, C) with axis=-1 (any rank; C = X.shape[axis])
-        gamma, dgamma, beta, dbeta, moving_mean, moving_var: (C,)
+        gamma, dgamma, beta, dbeta, moving_mean, moving_var: (C,)   # gamma only with scale, beta only with center
 
     Args:
         axis: the channel axis of X (batch axis included in the count).
         epsilon: eps, added to the variance.
         momentum: weight of the old moving statistics in each update.
+        center: add the learnt shift beta (False: beta = 0, no parameter).
+        scale: multiply by the learnt gamma (False: gamma = 1, no parameter).
     """
 
-    def __init__(self, axis: int = -1, epsilon: float = 1e-3, momentum: float = 0.99, name: str | None = None) -> None:
+    def __init__(
+        self,
+        axis: int = -1,
+        epsilon: float = 1e-3,
+        momentum: float = 0.99,
+        center: bool = True,
+        scale: bool = True,
+        name: str | None = None,
+    ) -> None:
         super().__init__(name)
         where = f"BatchNorm {self.name!r}"
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -56,7 +70,11 @@ class BatchNorm(Layer):
             raise ValueError(f"{where}: epsilon must be a positive number, received {epsilon!r}")
         if not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
             raise ValueError(f"{where}: momentum must be in [0, 1], received {momentum!r}")
+        for key, value in (("center", center), ("scale", scale)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{where}: {key} must be True or False, received {value!r}")
         self.axis, self.epsilon, self.momentum = int(axis), float(epsilon), float(momentum)
+        self.center, self.scale = bool(center), bool(scale)
         self.channels: int | None = None
 
     def build(self, input_shape: tuple[int, ...]) -> None:
@@ -70,14 +88,19 @@ class BatchNorm(Layer):
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
         C = self.channels
-        return {"gamma": (C,), "beta": (C,), "moving_mean": (C,), "moving_var": (C,)}
+        affine = {"gamma": (C,)} if self.scale else {}
+        if self.center:
+            affine["beta"] = (C,)
+        return {**affine, "moving_mean": (C,), "moving_var": (C,)}
 
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         if self.channels is None:
             raise RuntimeError(f"BatchNorm {self.name!r}: call build(input_shape) before init")
         C = self.channels
-        self.params["gamma"] = np.ones(C, dtype=dtype)
-        self.params["beta"] = np.zeros(C, dtype=dtype)
+        if self.scale:
+            self.params["gamma"] = np.ones(C, dtype=dtype)
+        if self.center:
+            self.params["beta"] = np.zeros(C, dtype=dtype)
         self.state["moving_mean"] = np.zeros(C, dtype=dtype)
         self.state["moving_var"] = np.ones(C, dtype=dtype)
 
@@ -99,14 +122,16 @@ class BatchNorm(Layer):
         inv_std = 1.0 / np.sqrt(var + self.epsilon)  # (1, 1, 1, C)
         Xhat = Xc * inv_std
         self.Xhat, self.inv_std, self.axes, self.batch_stats = Xhat, inv_std, axes, self.training
-        return self.params["gamma"].reshape(shape) * Xhat + self.params["beta"].reshape(shape)
+        Z = self.params["gamma"].reshape(shape) * Xhat if self.scale else Xhat
+        return Z + self.params["beta"].reshape(shape) if self.center else Z
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
         Xhat, inv_std, axes = self.Xhat, self.inv_std, self.axes
-        gamma = self.params["gamma"].reshape(inv_std.shape)
-        self.grads["gamma"] = (dZ * Xhat).sum(axis=axes)
-        self.grads["beta"] = dZ.sum(axis=axes)
-        dXhat = dZ * gamma
+        if self.scale:
+            self.grads["gamma"] = (dZ * Xhat).sum(axis=axes)
+        if self.center:
+            self.grads["beta"] = dZ.sum(axis=axes)
+        dXhat = dZ * self.params["gamma"].reshape(inv_std.shape) if self.scale else dZ
         if not self.batch_stats:
             return dXhat * inv_std
         mean_dXhat = dXhat.mean(axis=axes, keepdims=True)  # (1, 1, 1, C)

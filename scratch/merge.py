@@ -1,4 +1,4 @@
-"""Layers that read several inputs: the residual sum and the concatenation.
+"""Layers that read several inputs: the residual sum, the scaled residual sum and the concatenation.
 
 Their ``forward`` takes one array per input and their ``backward`` returns one gradient
 per input, in the same order.
@@ -41,6 +41,45 @@ class Add(Layer):
 
     def backward(self, dZ: np.ndarray) -> list[np.ndarray]:
         return [dZ] * self.n
+
+
+class ScaledAdd(Layer):
+    """Z = X_0 + scale * X_1: a residual branch added at a fixed scale (InceptionResNetV2's CustomScaleLayer).
+
+    Forward::
+
+        Z = X_0 + scale * X_1
+
+    Backward, given dZ::
+
+        dX_0 = dZ
+        dX_1 = scale * dZ
+
+    Shapes:
+        X_0, X_1, dX_0, dX_1, Z, dZ: (B, ...), all equal
+
+    Args:
+        scale: the constant factor of the second input (not trained).
+    """
+
+    def __init__(self, scale: float, name: str | None = None) -> None:
+        super().__init__(name)
+        if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating)) or not np.isfinite(scale):
+            raise ValueError(f"ScaledAdd {self.name!r}: scale must be a finite number, received {scale!r}")
+        self.scale = float(scale)
+
+    def output_shape(self, input_shapes) -> tuple[int, ...]:
+        if len(input_shapes) != 2 or tuple(input_shapes[0]) != tuple(input_shapes[1]):
+            raise ValueError(
+                f"ScaledAdd {self.name!r}: two inputs of equal shape, received {[tuple(s) for s in input_shapes]}"
+            )
+        return tuple(input_shapes[0])
+
+    def forward(self, X0: np.ndarray, X1: np.ndarray) -> np.ndarray:
+        return X0 + X1 * self.scale  # Keras' order of the product: inputs[1] * scale
+
+    def backward(self, dZ: np.ndarray) -> list[np.ndarray]:
+        return [dZ, dZ * self.scale]
 
 
 class Concatenate(Layer):

@@ -205,9 +205,16 @@ RULES = [
 ]
 
 
+# Rules that only matter in training; each is shown by a training divergence case.
+TRAINING_RULES = {"batchnorm_frozen_affine": "batchnorm_scale_false_training"}
+
+
 def test_rules_of_the_family_are_all_tested():
-    rules = {rule for rule, *_ in RULES}
+    from parity.divergences import all_divergences
+
+    rules = {rule for rule, *_ in RULES} | set(TRAINING_RULES)
     assert set(Conv2DConverter.rules) | set(BatchNormConverter.rules) | {"flatten_order"} == rules
+    assert set(TRAINING_RULES.values()) <= set(all_divergences())
 
 
 @pytest.mark.parametrize("rule, model, config, quantity", RULES)

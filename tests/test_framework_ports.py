@@ -150,6 +150,12 @@ PORTS: dict[str, Port] = {
         _keys("kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
         "nn.Conv2d(C, C * m, groups=C): read as depthwise, not conv2d",
     ),
+    "separable_conv2d": Port(
+        "conv_layers",
+        "separable_conv2d",
+        _keys("filters", "kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias"),
+        "SeparableConv2d: depthwise nn.Conv2d(groups=C, bias=False) then 1x1 nn.Conv2d",
+    ),
     "conv2d_transpose": Port(
         "conv_layers",
         "conv2d_transpose",
@@ -164,7 +170,14 @@ PORTS: dict[str, Port] = {
     ),
     "maxpool2d": Port("conv_layers", "maxpool2d", _keys("pool_size", "strides", "padding"), "same: MaxPool2d"),
     "avgpool2d": Port("conv_layers", "avgpool2d", _keys("pool_size", "strides", "padding"), "valid: nn.AvgPool2d"),
-    "batchnorm": Port("conv_layers", "batchnorm", _keys("epsilon", "momentum"), "torch momentum = 1 - Keras'"),
+    "batchnorm": Port(
+        "conv_layers",
+        "batchnorm",
+        _keys("epsilon", "momentum", "center", "scale"),
+        "torch momentum = 1 - Keras'; scale=False: weight frozen at 1",
+    ),
+    "scaled_add": Port("conv_layers", "scaled_add", _keys("scale"), "torch.add(x, up(x), alpha=scale) / ScaledAdd"),
+    "cropping2d": Port("conv_layers", "cropping2d", _keys("cropping"), "Cropping2d: x[:, :, top:H - bottom, left:W - right]"),
     "zero_padding2d": Port("conv_layers", "zero_padding2d", _keys("padding"), "nn.ZeroPad2d((left, right, top, bottom))"),
     "cnn": Port("cnn", "cnn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),
     "cnn_bn": Port("cnn", "cnn_bn", _keys("filters", "kernel_size", "padding", "pool_size", "num_classes")),

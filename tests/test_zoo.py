@@ -84,3 +84,14 @@ def test_bad_input_exits_2_in_one_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
     assert not (tmp_path / "zoo").exists()
+
+
+def test_nasnet_mobile_is_built_through_the_builder_its_application_calls():
+    """keras.applications.NASNetMobile refuses the torch backend; the zoo's source calls NASNet with its arguments."""
+    from parity.zoo import BUILDERS, factory_source
+
+    source = factory_source("NASNetMobile", 32)
+    compile(source, "source.py", "exec")
+    assert "keras.src.applications.nasnet.NASNet(input_shape=(32, 32, 3), penultimate_filters=1056" in source
+    assert "keras-team/keras#18451" in source and set(BUILDERS) == {"NASNetMobile"}
+    assert "keras.applications.NASNetLarge(weights=None, input_shape=(32, 32, 3)" in factory_source("NASNetLarge", 32)

@@ -91,6 +91,74 @@ class Conv2d(nn.Conv2d):
         return super().extra_repr() + (", padding=same (Keras)" if self.same else "")
 
 
+class SeparableConv2d(nn.Module):
+    """A depthwise convolution, then a 1x1 convolution: Keras' ``SeparableConv2D`` as two nn.Conv2d.
+
+    Forward::
+
+        y = pointwise(depthwise(x))
+        depthwise = nn.Conv2d(C, C * m, k, stride, padding, dilation, groups=C, bias=False)
+        pointwise = nn.Conv2d(C * m, out_channels, 1, bias=bias)
+
+    Strides, padding and dilation are the depthwise stage's; the only bias is the pointwise one
+    (keras/src/layers/convolutional/base_separable_conv.py). ``padding`` is "valid", "same" (Keras'
+    meaning at every stride: ``Conv2d`` above pads explicitly where nn.Conv2d refuses) or torch's
+    own symmetric int / pair.
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, out_channels, H_out, W_out)
+        depthwise.weight: (C * m, 1, kh, kw);  pointwise.weight: (out_channels, C * m, 1, 1);  pointwise.bias: (out_channels,)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: str | int | tuple[int, int] = "valid",
+        dilation: int | tuple[int, int] = 1,
+        depth_multiplier: int = 1,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        inner = in_channels * depth_multiplier
+        args = dict(stride=stride, dilation=dilation, groups=in_channels, bias=False)
+        if padding == "same" and _pair(stride) != (1, 1):
+            self.depthwise = Conv2d(in_channels, inner, kernel_size, padding="same", **args)
+        else:
+            self.depthwise = nn.Conv2d(in_channels, inner, kernel_size, padding=padding, **args)
+        self.pointwise = nn.Conv2d(inner, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))  # (B, C*m, H_out, W_out) -> (B, out_channels, H_out, W_out)
+
+
+class Cropping2d(nn.Module):
+    """y = x[:, :, top:H - bottom, left:W - right]: Keras' ``Cropping2D`` as a module (torch has none).
+
+    In hand-written code the slice is written in ``forward`` (or as ``F.pad`` with negative pads);
+    a model generated from a description needs it as a module. ``cropping`` is
+    ((top, bottom), (left, right)), as Keras writes it.
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, C, H - top - bottom, W - left - right)
+    """
+
+    def __init__(self, cropping=((0, 0), (0, 0))) -> None:
+        super().__init__()
+        (top, bottom), (left, right) = cropping
+        self.cropping = ((int(top), int(bottom)), (int(left), int(right)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (top, bottom), (left, right) = self.cropping
+        H, W = x.shape[-2:]
+        return x[:, :, top : H - bottom, left : W - right]  # (B, C, H - top - bottom, W - left - right)
+
+    def extra_repr(self) -> str:
+        return f"cropping={self.cropping}"
+
+
 class Conv1d(nn.Conv1d):
     """nn.Conv1d over (B, C, L) whose ``padding`` is Keras' "valid", "same" or "causal", for every stride.
 

@@ -20,6 +20,20 @@ class Add(nn.Module):
         return y
 
 
+class ScaledAdd(nn.Module):
+    """y = x + scale * branch: ``torch.add(x, branch, alpha=scale)`` as a module (InceptionResNetV2's residual)."""
+
+    def __init__(self, scale: float) -> None:
+        super().__init__()
+        self.scale = float(scale)
+
+    def forward(self, x: torch.Tensor, branch: torch.Tensor) -> torch.Tensor:
+        return torch.add(x, branch, alpha=self.scale)
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
 class Concatenate(nn.Module):
     """y = torch.cat(xs, dim): dim 1 for NCHW feature maps (the channels), -1 for features."""
 

@@ -1,4 +1,4 @@
-"""Cases of the convolutional family: conv2d, depthwise_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, batchnorm, cnn, cnn_bn.
+"""Cases of the convolutional family: conv2d, depthwise_conv2d, separable_conv2d, conv2d_transpose, conv1d, maxpool2d, avgpool2d, zero_padding2d, cropping2d, batchnorm, cnn, cnn_bn.
 
 Images are channels-last: ``input_shape`` is [H, W, C] and every implementation
 receives the same (B, H, W, C) array. Sizes (``kernel_size``, ``strides``,
@@ -183,6 +183,55 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_depthwise_validate,
+    )
+)
+
+
+# separable_conv2d ---------------------------------------------------------------
+
+
+def _separable_validate(config: Config) -> None:
+    m = "separable_conv2d"
+    H, W, _ = _image(m, config)
+    _positive_int(m, config, "filters")
+    _positive_int(m, config, "depth_multiplier")
+    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
+    require(
+        m,
+        max(s) == 1 or max(d) == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: not supported "
+        "(Keras' Conv2D and DepthwiseConv2D refuse both > 1, keras/src/layers/convolutional/base_conv.py); set one to 1",
+    )
+    _choice(m, config, "padding", PADDINGS)
+    _boolean(m, config, "use_bias")
+    if config["padding"] == "valid":
+        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+
+
+def _separable_layer(c: Config) -> tuple[str, Config]:
+    return "separable_conv2d", {"filters": c["filters"], **_depthwise_layer(c)[1]}
+
+
+CASES.append(
+    Case(
+        name="separable_conv2d",
+        family="conv",
+        description="One SeparableConv2D: a depthwise convolution (depth_multiplier filters per channel), then a 1x1 one",
+        defaults={
+            "filters": 4,
+            "kernel_size": 3,
+            "strides": 2,
+            "padding": "same",
+            "depth_multiplier": 2,
+            "dilation_rate": 1,
+            "use_bias": True,
+            "input_shape": [7, 6, 3],
+            "batch": 2,
+        },
+        spec=lambda c: stack("separable_conv2d", c["input_shape"], [_separable_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_separable_validate,
     )
 )
 
@@ -398,6 +447,37 @@ CASES.append(
 )
 
 
+def _cropping_validate(config: Config) -> None:
+    H, W, _ = _image("cropping2d", config)
+    crops = config["cropping"]
+    ok = (
+        isinstance(crops, list)
+        and len(crops) == 2
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in crops)
+    )
+    require("cropping2d", ok, f"cropping must be [[top, bottom], [left, right]] of integers >= 0, received {crops!r}")
+    (top, bottom), (left, right) = crops
+    require(
+        "cropping2d",
+        top + bottom < H and left + right < W,
+        f"cropping {crops} leaves nothing of a {H}x{W} input_shape",
+    )
+
+
+CASES.append(
+    Case(
+        name="cropping2d",
+        family="conv",
+        description="One Cropping2D: rows cut above and below, columns left and right (asymmetric here)",
+        defaults={"cropping": [[1, 0], [2, 1]], "input_shape": [5, 6, 3], "batch": 2},
+        spec=lambda c: stack("cropping2d", c["input_shape"], [("cropping2d", {"cropping": c["cropping"]})]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_cropping_validate,
+    )
+)
+
+
 # batchnorm ----------------------------------------------------------------------
 
 
@@ -425,6 +505,8 @@ def _validate_training(model: str, config: Config, per_channel: int) -> None:
 def _batchnorm_validate(config: Config) -> None:
     H, W, _ = _image("batchnorm", config)
     _validate_bn_hyper("batchnorm", config)
+    _boolean("batchnorm", config, "center")
+    _boolean("batchnorm", config, "scale")
     _validate_training("batchnorm", config, config["batch"] * H * W)
 
 
@@ -433,14 +515,26 @@ CASES.append(
         name="batchnorm",
         family="conv",
         description="One BatchNorm over the channels of NHWC images (training: batch statistics, moving averages updated)",
-        defaults={"epsilon": 1e-3, "momentum": 0.99, "training": True, "input_shape": [5, 4, 3], "batch": 4},
+        defaults={
+            "epsilon": 1e-3,
+            "momentum": 0.99,
+            "center": True,
+            "scale": True,
+            "training": True,
+            "input_shape": [5, 4, 3],
+            "batch": 4,
+        },
         spec=lambda c: stack(
-            "batchnorm", c["input_shape"], [("batch_norm", {"epsilon": c["epsilon"], "momentum": c["momentum"]})]
+            "batchnorm",
+            c["input_shape"],
+            [("batch_norm", {k: c[k] for k in ("epsilon", "momentum", "center", "scale")})],
         ),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_batchnorm_validate,
-        notes="epsilon/momentum null means the framework's own default (divergence cases only).",
+        notes="epsilon/momentum null means the framework's own default (divergence cases only). "
+        "center=false drops beta, scale=false gamma (InceptionV3's BatchNormalization(scale=False)); "
+        "torch holds the absent one frozen at its identity value.",
     )
 )
 

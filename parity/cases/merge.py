@@ -1,9 +1,14 @@
-"""Cases of the merge family: ``multiply``, as the squeeze-and-excitation gate uses it.
+"""Cases of the merge family: ``multiply``, as the squeeze-and-excitation gate uses it, and ``scaled_add``.
 
 Images are channels-last [H, W, C]. The gate is the per-channel mean of the map, (1, 1, C) (Keras'
 GlobalAveragePooling2D(keepdims=True), MobileNetV3; or the (C,) mean reshaped to (1, 1, C),
 EfficientNet), through a sigmoid, times the map: the product broadcasts over H and W. In torch the
 gate is (C, 1, 1) against (C, H, W): channels-first both (parity.layers.merge).
+
+``scaled_add``, InceptionResNetV2's residual at a fixed scale: a join reads two tensors, so its case
+is a small graph on NHWC images: the input and a 1x1 convolution of it (the block's "up"
+projection, as many channels as the input), joined as Z = X + scale * conv(X), exactly as
+``inception_resnet_block`` joins them (keras/src/applications/inception_resnet_v2.py).
 """
 
 from __future__ import annotations
@@ -51,5 +56,41 @@ CASES.append(
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_multiply_validate,
+    )
+)
+
+
+def _scaled_add_validate(config: Config) -> None:
+    shape = config["input_shape"]
+    ok = isinstance(shape, list) and len(shape) == 3 and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+    require("scaled_add", ok, f"input_shape must be [H, W, C] of positive integers (channels last), received {shape!r}")
+    scale = config["scale"]
+    number = isinstance(scale, (int, float)) and not isinstance(scale, bool) and np.isfinite(scale)
+    require("scaled_add", number, f"scale must be a finite number, received {scale!r}")
+
+
+def _scaled_add_spec(config: Config) -> ModelSpec:
+    C = config["input_shape"][-1]
+    up = {"filters": C, "kernel_size": [1, 1], "strides": [1, 1], "padding": "valid", "dilation_rate": [1, 1], "use_bias": True}
+    return ModelSpec(
+        "scaled_add",
+        tuple(config["input_shape"]),
+        (
+            Node("conv2d_0", "conv2d", up, (INPUT,)),
+            Node("scaled_add_0", "scaled_add", {"scale": float(config["scale"])}, (INPUT, "conv2d_0")),
+        ),
+    )
+
+
+CASES.append(
+    Case(
+        name="scaled_add",
+        family="merge",
+        description="One scaled residual: Z = X + scale * conv1x1(X) (InceptionResNetV2's CustomScaleLayer)",
+        defaults={"scale": 0.17, "input_shape": [4, 5, 3], "batch": 2},
+        spec=_scaled_add_spec,
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_scaled_add_validate,
     )
 )

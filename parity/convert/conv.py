@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, Converter, context, enabled, expect, layer_weights
+from parity.convert.base import Arrays, ConversionError, Converter, context, enabled, expect, layer_weights
 
 
 class Conv2DConverter(Converter):
@@ -207,21 +207,32 @@ class DepthwiseConv2DConverter(Converter):
 
 
 class BatchNormConverter(Converter):
-    """Canonical ``gamma``, ``beta`` (params) and ``moving_mean``, ``moving_var`` (state), all (C,),
-    with Keras' semantics.
+    """Canonical ``gamma`` (with ``scale``), ``beta`` (with ``center``) (params) and ``moving_mean``,
+    ``moving_var`` (state), all (C,), with Keras' semantics.
 
     Names. PyTorch ``nn.BatchNorm2d`` (torch/nn/modules/batchnorm.py, ``_NormBase``):
     ``weight`` = gamma, ``bias`` = beta, buffers ``running_mean``, ``running_var`` and
     ``num_batches_tracked`` (an int64 step counter with no Keras counterpart; loaded as
     0, it only matters for ``momentum=None``, a cumulative average). Keras
     ``BatchNormalization`` (keras/src/layers/normalization/batch_normalization.py,
-    ``build``): weights in order [gamma, beta, moving_mean, moving_variance]. No layout
-    change: every array is the same vector.
+    ``build``): weights in order [gamma (if scale), beta (if center), moving_mean,
+    moving_variance]. No layout change: every array is the same vector.
 
     Hyper-parameters (applied where the model is built, framework/pytorch/models/conv_layers.py
     ``batch_norm_2d``, not here): eps = epsilon (defaults differ: torch 1e-5, Keras 1e-3)
     and torch momentum = 1 - Keras momentum (torch: new = (1 - m) * old + m * batch,
     default 0.1; Keras: new = m * old + (1 - m) * batch, default 0.99).
+
+    Rule ``batchnorm_frozen_affine``: Keras' ``scale=False`` drops gamma and ``center=False``
+    drops beta, each on its own (``build`` above creates each weight under its flag). torch has
+    one switch for both, ``affine`` (``_NormBase.__init__`` in torch/nn/modules/batchnorm.py
+    registers ``weight`` and ``bias`` together or neither). Neither flag: ``affine=False``.
+    One of the two: ``affine=True`` with the absent parameter held at its identity value
+    (weight 1, bias 0) and out of training, ``requires_grad_(False)`` (``torch_frozen``;
+    framework/pytorch/conv.py ``frozen``), as ports of Keras' InceptionV3 hold it. So
+    ``to_torch`` writes ones (zeros) for it, ``from_torch`` and ``grads_from_torch`` drop it.
+    The naive port, the rule off, leaves it trainable: a forward pass agrees, the first
+    optimiser step moves gamma (beta) away from 1 (0) where Keras has nothing to move.
 
     Rule ``batchnorm_biased_running_var``: both normalise a training batch with its
     biased variance v = mean((x - mean)^2) over the n = B*H*W values of a channel, and
@@ -248,27 +259,40 @@ class BatchNormConverter(Converter):
     sqrt(running_var + eps) in both).
     """
 
-    rules = ("batchnorm_biased_running_var",)
-    PARAMS = ("gamma", "beta", "moving_mean", "moving_var")
-    TORCH = ("weight", "bias", "running_mean", "running_var")
+    rules = ("batchnorm_frozen_affine", "batchnorm_biased_running_var")
+    AFFINE = (("gamma", "weight", "scale", 1.0), ("beta", "bias", "center", 0.0))
+    STATS = (("moving_mean", "running_mean"), ("moving_var", "running_var"))
 
     def _channels(self, layer) -> tuple[int]:
         return (layer.channels,)
 
+    def _affine(self, layer):
+        """(canonical, torch, present, identity) of gamma and beta; none when torch's ``affine`` is False."""
+        if not (layer.scale or layer.center):
+            return []
+        return [(p, t, getattr(layer, flag), one) for p, t, flag, one in self.AFFINE]
+
+    def torch_frozen(self, layer) -> list[str]:
+        if not enabled("batchnorm_frozen_affine"):
+            return []
+        return [t for _, t, present, _ in self._affine(layer) if not present]
+
     def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
+        stats = {t: expect(layer, p, weights.get(p), shape) for p, t in self.STATS}
+        dtype = stats["running_mean"].dtype
         out = {
-            t: expect(layer, p, weights.get(p), shape) for p, t in zip(self.PARAMS, self.TORCH, strict=True)
+            t: expect(layer, p, weights.get(p), shape) if present else np.full(shape, one, dtype=dtype)
+            for p, t, present, one in self._affine(layer)
         }
+        out.update(stats)
         out["num_batches_tracked"] = np.array(0, dtype=np.int64)
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
-        out = {
-            p: expect(layer, t, state.get(t), shape)
-            for p, t in zip(self.PARAMS, self.TORCH, strict=True)
-        }
+        out = {p: expect(layer, t, state.get(t), shape) for p, t, present, _ in self._affine(layer) if present}
+        out.update({p: expect(layer, t, state.get(t), shape) for p, t in self.STATS})
         one_pass = int(state.get("num_batches_tracked", 0)) == 1
         known = context("loaded") is not None and context("batch") is not None
         excess = (context("excess") or {}).get(layer.name)
@@ -288,20 +312,97 @@ class BatchNormConverter(Converter):
 
     def grads_from_torch(self, layer, grads: Arrays, previous=None) -> Arrays:
         shape = self._channels(layer)
-        return {
-            "gamma": expect(layer, "weight", grads.get("weight"), shape),
-            "beta": expect(layer, "bias", grads.get("bias"), shape),
-        }
+        return {p: expect(layer, t, grads.get(t), shape) for p, t, present, _ in self._affine(layer) if present}
+
+    def _keras_names(self, layer) -> list[tuple[str, str]]:
+        """(canonical, Keras weight name) in ``layer.weights`` order."""
+        names = [("gamma", "gamma")] if layer.scale else []
+        names += [("beta", "beta")] if layer.center else []
+        return names + [("moving_mean", "moving_mean"), ("moving_var", "moving_variance")]
 
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
         shape = self._channels(layer)
-        return [expect(layer, p, weights.get(p), shape) for p in self.PARAMS]
+        return [expect(layer, p, weights.get(p), shape) for p, _ in self._keras_names(layer)]
 
     def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
         shape = self._channels(layer)
-        names = ("gamma", "beta", "moving_mean", "moving_variance")
-        return {p: expect(layer, k, v, shape) for p, k, v in zip(self.PARAMS, names, values, strict=True)}
+        names = self._keras_names(layer)
+        if len(values) != len(names):
+            detail = "one weight each: " + ", ".join(k for _, k in names)
+            raise ConversionError(layer.name, "weights", (len(names),), (len(values),), detail=detail)
+        return {p: expect(layer, k, v, shape) for (p, k), v in zip(names, values, strict=True)}
 
     def grads_from_keras(self, layer, grads: list[np.ndarray | None], previous=None) -> Arrays:
         shape = self._channels(layer)
-        return {"gamma": expect(layer, "gamma", grads[0], shape), "beta": expect(layer, "beta", grads[1], shape)}
+        trainable = [(p, k) for p, k in self._keras_names(layer) if p in ("gamma", "beta")]
+        return {p: expect(layer, k, grads[i], shape) for i, (p, k) in enumerate(trainable)}
+
+
+class SeparableConv2DConverter(Converter):
+    """Canonical ``D`` (kh, kw, C, m), ``P`` (1, 1, C*m, filters), ``b`` (filters,): Keras' three weights.
+
+    Keras: ``SeparableConv2D`` holds ``depthwise_kernel`` (kh, kw, C, m), ``pointwise_kernel``
+    (1, 1, C*m, filters) and ``bias`` (filters,), in that order (keras/src/layers/convolutional/
+    base_separable_conv.py, ``build``): the scratch layout, no change. PyTorch has no separable
+    module; it is two nn.Conv2d (framework/pytorch/conv.py ``SeparableConv2d``: ``depthwise``
+    with groups=C and no bias, ``pointwise`` 1x1), and each stage takes its own rule:
+
+    - rule ``depthwise_kernel_layout`` (as DepthwiseConv2DConverter): ``depthwise.weight =
+      D.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]``, (C*m, 1, kh, kw);
+    - rule ``conv_kernel_layout`` (as Conv2DConverter): ``pointwise.weight = P.transpose(3, 2, 0, 1)``,
+      (filters, C*m, 1, 1); ``pointwise.bias = b``.
+
+    A torch model written as two bare nn.Conv2d imports as depthwise_conv2d (no bias) and a 1x1
+    conv2d, the same function in two nodes; grouped in ``SeparableConv2d`` it is this one kind.
+    """
+
+    rules = ("depthwise_kernel_layout", "conv_kernel_layout")
+
+    def _shapes(self, layer):
+        return layer.weight_shapes()
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        D = expect(layer, "D", weights.get("D"), shapes["D"])
+        P = expect(layer, "P", weights.get("P"), shapes["P"])
+        kh, kw, C, m = shapes["D"]
+        F = shapes["P"][3]
+        if enabled("depthwise_kernel_layout"):
+            depthwise = D.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
+        else:
+            depthwise = D.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
+        pointwise = P.transpose(3, 2, 0, 1) if enabled("conv_kernel_layout") else P.reshape(F, C * m, 1, 1)
+        out = {"depthwise.weight": depthwise, "pointwise.weight": pointwise}
+        if layer.use_bias:
+            out["pointwise.bias"] = expect(layer, "b", weights.get("b"), shapes["b"])
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        kh, kw, C, m = shapes["D"]
+        F = shapes["P"][3]
+        depthwise = expect(layer, "depthwise.weight", state.get("depthwise.weight"), (C * m, 1, kh, kw))
+        pointwise = expect(layer, "pointwise.weight", state.get("pointwise.weight"), (F, C * m, 1, 1))
+        out = {
+            "D": depthwise[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m),  # always read back correctly
+            "P": pointwise.transpose(2, 3, 1, 0),  # (1, 1, C*m, F)
+        }
+        if layer.use_bias:
+            out["b"] = expect(layer, "pointwise.bias", state.get("pointwise.bias"), shapes["b"])
+        return out
+
+    def _keras_names(self, layer) -> list[tuple[str, str]]:
+        names = [("D", "depthwise_kernel"), ("P", "pointwise_kernel")]
+        return names + ([("b", "bias")] if layer.use_bias else [])
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        shapes = self._shapes(layer)
+        return [expect(layer, p, weights.get(p), shapes[p]) for p, _ in self._keras_names(layer)]
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        shapes = self._shapes(layer)
+        names = self._keras_names(layer)
+        if len(values) != len(names):
+            detail = "one weight each: " + ", ".join(k for _, k in names)
+            raise ConversionError(layer.name, "weights", (len(names),), (len(values),), detail=detail)
+        return {p: expect(layer, k, v, shapes[p]) for (p, k), v in zip(names, values, strict=True)}

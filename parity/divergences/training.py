@@ -258,6 +258,26 @@ DIVERGENCES.append(
 
 DIVERGENCES.append(
     TrainingDivergence(
+        name="batchnorm_scale_false_training",
+        area="normalisation",
+        differs="Keras' BatchNormalization(scale=False) has no gamma (keras/src/layers/normalization/"
+        "batch_normalization.py, build); torch's nn.BatchNorm2d has gamma and beta together or neither (affine, "
+        "torch/nn/modules/batchnorm.py). Loaded as affine=True with weight = 1, a forward pass agrees, but the optimiser "
+        "trains the weight: after the first step every channel is scaled where Keras scales nothing.",
+        rule="Hold the weight at 1 out of training: frozen(nn.BatchNorm2d(C), 'weight'), i.e. "
+        "bn.weight.requires_grad_(False) (framework/pytorch/norm.py); center=False freezes the bias at 0 the same way.",
+        converter="parity.convert.conv.BatchNormConverter.torch_frozen (rule batchnorm_frozen_affine)",
+        case="batchnorm",
+        config={"scale": False, "training": True},
+        naive=TrainVariant(TrainSide("torch", SGD, disabled_rules=("batchnorm_frozen_affine",)), TrainSide("keras-jax", SGD)),
+        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        layer="batch_norm_0",
+        steps=5,
+    )
+)
+
+DIVERGENCES.append(
+    TrainingDivergence(
         name="from_logits",
         area="losses",
         differs="torch's nn.CrossEntropyLoss takes logits (torch/nn/modules/loss.py); Keras' "

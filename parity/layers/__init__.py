@@ -6,6 +6,7 @@ Adding a kind is one entry in a family module, plus its scratch, torch and Keras
 from parity.layers import (
     attention,
     conv,
+    cropping,
     dense,
     embedding,
     merge,
@@ -13,6 +14,7 @@ from parity.layers import (
     pooling,
     preprocessing,
     recurrent,
+    separable,
     tensor_ops,
     transformer,
 )
@@ -33,6 +35,8 @@ REGISTRY = Registry(
     [
         *dense.KINDS,
         *conv.KINDS,
+        *separable.KINDS,
+        *cropping.KINDS,
         *recurrent.KINDS,
         *merge.KINDS,
         *norm.KINDS,

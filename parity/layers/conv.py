@@ -37,6 +37,7 @@ from parity.layers.base import (
     TorchSide,
     Traits,
     code,
+    literal,
     size,
 )
 
@@ -870,25 +871,38 @@ def _bn_scratch(config: Config, name: str):
     from scratch.batchnorm import BatchNorm
 
     kwargs = {k: config[k] for k in ("epsilon", "momentum") if config[k] is not None}
-    return BatchNorm(axis=-1, name=name, **kwargs)
+    return BatchNorm(axis=-1, center=config["center"], scale=config["scale"], name=name, **kwargs)
+
+
+def _bn_frozen(config: Config) -> list[str]:
+    """The torch parameters held at their identity value, out of training (rule ``batchnorm_frozen_affine``)."""
+    if not (config["center"] or config["scale"]) or not enabled("batchnorm_frozen_affine"):
+        return []
+    return [t for t, key in (("weight", "scale"), ("bias", "center")) if not config[key]]
 
 
 def _bn_torch(config: Config, shapes, layout):
     """eps = epsilon; torch momentum = 1 - Keras momentum (torch weighs the new batch statistic:
     new = (1 - m) * old + m * batch; Keras the old one: new = m * old + (1 - m) * batch;
-    torch/nn/modules/batchnorm.py, keras/src/layers/normalization/batch_normalization.py)."""
+    torch/nn/modules/batchnorm.py, keras/src/layers/normalization/batch_normalization.py).
+    center=False and scale=False: affine=False; one of them: the absent parameter frozen
+    (framework/pytorch/norm.py)."""
     from torch import nn
+
+    from framework.pytorch.norm import frozen
 
     kwargs = {}
     if config["epsilon"] is not None:
         kwargs["eps"] = config["epsilon"]
     if config["momentum"] is not None:
         kwargs["momentum"] = 1.0 - config["momentum"]
+    if not (config["center"] or config["scale"]):
+        kwargs["affine"] = False
     rank = len(shapes[0])
     if rank == 3:
-        return nn.BatchNorm2d(shapes[0][-1], **kwargs)
+        return frozen(nn.BatchNorm2d(shapes[0][-1], **kwargs), *_bn_frozen(config))
     if rank == 1:
-        return nn.BatchNorm1d(shapes[0][-1], **kwargs)
+        return frozen(nn.BatchNorm1d(shapes[0][-1], **kwargs), *_bn_frozen(config))
     raise ValueError(f"BatchNorm over inputs of shape {shapes[0]} (images (H, W, C) or features (F,) only)")
 
 
@@ -904,11 +918,26 @@ def _bn_torch_source(config: Config, shapes, layout) -> Source:
     if config["momentum"] is not None and not math.isclose(1.0 - config["momentum"], 0.1):
         kwargs["momentum"] = 1.0 - config["momentum"]
         comments.append(f"momentum {config['momentum']:.12g} -> {1.0 - config['momentum']:.12g} {_MOMENTUM}")
+    if not (config["center"] or config["scale"]):
+        kwargs["affine"] = False
+        comments.append("affine=False: Keras' center=False and scale=False, no gamma and no beta")
     rank = len(shapes[0])
     if rank not in (1, 3):
         raise ValueError(f"BatchNorm over inputs of shape {shapes[0]} (images (H, W, C) or features (F,) only)")
     callee = "nn.BatchNorm2d" if rank == 3 else "nn.BatchNorm1d"
-    return Source(code(callee, shapes[0][-1], **kwargs), tuple(comments))
+    expression = code(callee, shapes[0][-1], **kwargs)
+    absent = _bn_frozen(config)
+    if not absent:
+        return Source(expression, tuple(comments))
+    comments.append(
+        f"{absent[0]} frozen at {1 if absent[0] == 'weight' else 0}: Keras' "
+        f"{'scale' if absent[0] == 'weight' else 'center'}=False (torch's affine is both or neither)"
+    )
+    return Source(
+        f"frozen({expression}, {literal(absent[0])})",
+        tuple(comments),
+        imports=("from framework.pytorch.norm import frozen",),
+    )
 
 
 def _bn_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
@@ -920,36 +949,56 @@ def _bn_keras_source(config: Config, name: str, shapes=None, layout=None) -> Sou
     if config["momentum"] is not None and not math.isclose(config["momentum"], 0.99):
         kwargs["momentum"] = config["momentum"]
         comments.append(f"momentum {1.0 - config['momentum']:.12g} -> {config['momentum']:.12g} {_MOMENTUM}")
+    for key in ("center", "scale"):
+        if not config[key]:
+            kwargs[key] = False
     return Source(code("layers.BatchNormalization", **kwargs, name=name), tuple(comments))
 
 
 def _bn_torch_read(module, shape) -> Config:
-    if not module.affine or not module.track_running_stats:
-        raise ValueError("affine=False or track_running_stats=False (only the default BatchNorm is supported)")
+    """affine=False is center=False, scale=False; a parameter with requires_grad False, held at
+    its identity value (weight 1, bias 0), is absent (Keras' scale=False / center=False)."""
+    import torch
+
+    if not module.track_running_stats:
+        raise ValueError("track_running_stats=False (batch statistics at inference too; Keras has no equivalent)")
     if module.momentum is None:
         raise ValueError("momentum=None, a cumulative average (Keras has no equivalent)")
-    return {"epsilon": float(module.eps), "momentum": 1.0 - float(module.momentum)}
+    present = {"scale": False, "center": False}
+    if module.affine:
+        for key, parameter, one in (("scale", module.weight, 1.0), ("center", module.bias, 0.0)):
+            present[key] = bool(parameter.requires_grad)
+            if not parameter.requires_grad and not bool(torch.all(parameter == one)):
+                what = "weight" if key == "scale" else "bias"
+                raise ValueError(
+                    f"{what} frozen at values other than {one:g} (Keras' {key}=False holds it at {one:g}; a fixed "
+                    f"{'scale' if key == 'scale' else 'shift'} is not a BatchNormalization)"
+                )
+    return {"epsilon": float(module.eps), "momentum": 1.0 - float(module.momentum), **present}
 
 
 def _bn_keras(config: Config, name: str):
     import keras
 
     kwargs = {k: config[k] for k in ("epsilon", "momentum") if config[k] is not None}
-    return keras.layers.BatchNormalization(name=name, **kwargs)
+    return keras.layers.BatchNormalization(center=config["center"], scale=config["scale"], name=name, **kwargs)
 
 
 def _bn_keras_read(layer) -> Config:
     if layer.axis not in (-1, len(layer.input.shape) - 1 if hasattr(layer, "input") else -1):
         raise ValueError(f"axis={layer.axis} (only the last axis, the channels, is supported)")
-    if not layer.center or not layer.scale:
-        raise ValueError("center=False or scale=False (only the default BatchNormalization is supported)")
-    return {"epsilon": float(layer.epsilon), "momentum": float(layer.momentum)}
+    return {
+        "epsilon": float(layer.epsilon),
+        "momentum": float(layer.momentum),
+        "center": bool(layer.center),
+        "scale": bool(layer.scale),
+    }
 
 
 BATCH_NORM = LayerKind(
     name="batch_norm",
     family="conv",
-    summary="Z = gamma * (X - mean) / sqrt(var + epsilon) + beta per channel, moving statistics",
+    summary="Z = gamma * (X - mean) / sqrt(var + epsilon) + beta per channel (gamma with scale, beta with center), moving statistics",
     scratch=_bn_scratch,
     torch=TorchSide(
         build=_bn_torch,
@@ -960,7 +1009,7 @@ BATCH_NORM = LayerKind(
     keras=KerasSide(build=_bn_keras, classes=("BatchNormalization",), read=_bn_keras_read, source=_bn_keras_source),
     converter=BatchNormConverter(),
     traits=Traits(running_statistics=("moving_mean", "moving_var"), training_flag=True),
-    defaults={"epsilon": 1e-3, "momentum": 0.99},
+    defaults={"epsilon": 1e-3, "momentum": 0.99, "center": True, "scale": True},
 )
 
 
@@ -997,7 +1046,9 @@ def _pad_keras_source(config: Config, name: str, shapes=None, layout=None) -> So
 def _pad_config(pads) -> Config:
     left, right, top, bottom = (int(p) for p in pads)
     if min(left, right, top, bottom) < 0:
-        raise ValueError(f"negative padding {tuple(pads)} (cropping) is not supported")
+        raise ValueError(
+            f"padding {tuple(pads)} mixes padding and cropping (crop with every size <= 0: F.pad(x, (-l, -r, -t, -b)))"
+        )
     return {"padding": [[top, bottom], [left, right]]}
 
 
@@ -1008,6 +1059,8 @@ def _pad_torch_op(args, kwargs, shapes, layout) -> Config | None:
     value = args[3] if len(args) > 3 else kwargs.get("value", 0.0)
     if len(pads) != 4 or mode != "constant" or (value or 0.0) != 0.0 or layout != CHANNELS_FIRST:
         return None
+    if max(int(p) for p in pads) <= 0:
+        return None  # every size <= 0 crops: the cropping2d kind (parity/layers/cropping.py)
     return _pad_config(pads)
 
 

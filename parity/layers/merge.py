@@ -1,4 +1,11 @@
-"""Graph joins: the residual ``add``, ``multiply`` and ``concatenate``.
+"""Graph joins: the residual ``add``, ``multiply``, the ``scaled_add`` of a residual branch, and ``concatenate``.
+
+``scaled_add`` is InceptionResNetV2's ``CustomScaleLayer`` (keras/src/applications/
+inception_resnet_v2.py: ``inputs[0] + inputs[1] * scale``, ``scale`` in its config), read by its
+class name; any other custom layer is refused by the Keras importer, by name, in one line. In torch
+it is ``torch.add(x, branch, alpha=scale)`` (aten.add.Tensor with ``alpha``; torch/_refs/__init__.py
+``add`` multiplies the second operand by alpha). ``x + scale * branch`` written out is two calls,
+and imports as ``scale`` and ``add``: the same function, two nodes.
 
 ``concatenate`` joins along the channels (the canonical last axis); on a channels-first
 torch tensor that is dim 1, so the torch module is built for the layout it receives.
@@ -12,7 +19,9 @@ with H and W in both layouts and nothing is permuted; the generator refuses a jo
 
 from __future__ import annotations
 
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code
+import math
+
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code, literal
 
 
 def _add_torch(config: Config, shapes, layout):
@@ -197,4 +206,83 @@ CONCATENATE = LayerKind(
     defaults={"axis": -1},
 )
 
-KINDS = (ADD, MULTIPLY, CONCATENATE)
+# scaled_add --------------------------------------------------------------------------------
+
+
+def _scaled_add_scratch(config: Config, name: str):
+    from scratch.merge import ScaledAdd
+
+    return ScaledAdd(config["scale"], name=name)
+
+
+def _scaled_add_torch(config: Config, shapes, layout):
+    from framework.pytorch.merge import ScaledAdd
+
+    return ScaledAdd(config["scale"])
+
+
+def _scaled_add_torch_source(config: Config, shapes, layout) -> Source:
+    why = "Keras' CustomScaleLayer(scale): inputs[0] + inputs[1] * scale, one call with alpha"
+    return Source(None, (why,), call="{y} = torch.add({x0}, {x1}, alpha=" + literal(float(config["scale"])) + ")")
+
+
+def _scaled_add_op(args, kwargs, shapes, layout) -> Config | None:
+    """``torch.add(x, branch, alpha=scale)``: two tensors and an alpha other than 1 (alpha 1 is ``add``)."""
+    alpha = kwargs.get("alpha", 1)
+    if len(shapes) != 2 or alpha == 1 or isinstance(alpha, bool):
+        return None
+    return {"scale": float(alpha)}
+
+
+def _scaled_add_keras(config: Config, name: str):
+    from framework.keras3.merge import ScaledAdd
+
+    return ScaledAdd(config["scale"], name=name)
+
+
+def _scaled_add_keras_read(layer) -> Config:
+    scale = getattr(layer, "scale", None)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        raise ValueError(f"scale={scale!r} (a number is supported)")
+    return {"scale": float(scale)}
+
+
+def _scaled_add_validate(config: Config, shapes) -> None:
+    scale = config["scale"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ValueError(f"scale must be a finite number, received {scale!r}")
+    if len(shapes) != 2 or tuple(shapes[0]) != tuple(shapes[1]):
+        raise ValueError(f"two inputs of equal shape, received {[tuple(s) for s in shapes]}")
+
+
+SCALED_ADD = LayerKind(
+    name="scaled_add",
+    family="merge",
+    summary="Z = X_0 + scale * X_1, scale a constant (InceptionResNetV2's CustomScaleLayer)",
+    scratch=_scaled_add_scratch,
+    torch=TorchSide(
+        build=_scaled_add_torch,
+        modules=("framework.pytorch.merge.ScaledAdd",),
+        read_module=lambda m, s: {"scale": float(m.scale)},
+        ops=("aten.add.Tensor",),
+        read_op=_scaled_add_op,
+        source=_scaled_add_torch_source,
+    ),
+    keras=KerasSide(
+        build=_scaled_add_keras,
+        classes=("CustomScaleLayer", "ScaledAdd"),
+        read=_scaled_add_keras_read,
+        call=lambda config, inputs: ((list(inputs),), {}),
+        source=lambda config, name, shapes=None, layout=None: Source(
+            code("ScaledAdd", float(config["scale"]), name=name),
+            ("Keras' CustomScaleLayer (InceptionResNetV2): [x, branch] -> x + branch * scale",),
+            ("from framework.keras3.merge import ScaledAdd",),
+            "{y} = {m}([{x0}, {x1}])",
+        ),
+    ),
+    arity=2,
+    defaults={"scale": 1.0},
+    validate=_scaled_add_validate,
+)
+
+KINDS = (ADD, MULTIPLY, SCALED_ADD, CONCATENATE)

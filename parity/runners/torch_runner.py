@@ -116,7 +116,13 @@ class TorchGraph:
         return out
 
     def named_parameters(self):
-        return [(node.name, key, p) for node, _, _, module in self.weighted() for key, p in module.named_parameters()]
+        """Every trainable parameter (a frozen one, BatchNorm's weight for scale=False, has no gradient)."""
+        return [
+            (node.name, key, p)
+            for node, _, _, module in self.weighted()
+            for key, p in module.named_parameters()
+            if p.requires_grad
+        ]
 
     def to_torch(self, A: np.ndarray, layout: Layout) -> torch.Tensor:
         if np.issubdtype(A.dtype, np.integer):  # integer ids (nn.Embedding reads int64)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from framework.keras3.merge import ScaledAdd
+
 
 def conv2d(
     input_shape: tuple[int, int, int],
@@ -32,6 +34,29 @@ def depthwise_conv2d(
 ) -> keras.Sequential:
     """Each channel its own ``depth_multiplier`` filters; kernel (kh, kw, C, depth_multiplier)."""
     conv = layers.DepthwiseConv2D(
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        depth_multiplier=depth_multiplier,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+    )
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
+
+
+def separable_conv2d(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> keras.Sequential:
+    """Depthwise then pointwise; depthwise_kernel (kh, kw, C, m), pointwise_kernel (1, 1, C * m, filters), bias (filters,)."""
+    conv = layers.SeparableConv2D(
+        filters,
         kernel_size,
         strides=strides,
         padding=padding,
@@ -101,15 +126,38 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.ZeroPadding2D(padding)])
 
 
-def batch_normalization(epsilon: float | None = None, momentum: float | None = None) -> layers.BatchNormalization:
-    """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99)."""
+def cropping2d(input_shape: tuple[int, int, int], cropping=((1, 0), (2, 1))) -> keras.Sequential:
+    """Rows and columns cut from each map; ``cropping`` is ((top, bottom), (left, right))."""
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), layers.Cropping2D(cropping)])
+
+
+def batch_normalization(
+    epsilon: float | None = None,
+    momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
+) -> layers.BatchNormalization:
+    """BatchNormalization with epsilon and momentum passed explicitly; None leaves Keras' default (1e-3, 0.99).
+
+    ``scale=False`` creates no gamma, ``center=False`` no beta.
+    """
     kwargs = {k: v for k, v in (("epsilon", epsilon), ("momentum", momentum)) if v is not None}
-    return layers.BatchNormalization(**kwargs)
+    return layers.BatchNormalization(center=center, scale=scale, **kwargs)
 
 
 def batchnorm(
     input_shape: tuple[int, int, int],
     epsilon: float | None = None,
     momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
 ) -> keras.Sequential:
-    return keras.Sequential([keras.Input(shape=tuple(input_shape)), batch_normalization(epsilon, momentum)])
+    bn = batch_normalization(epsilon, momentum, center, scale)
+    return keras.Sequential([keras.Input(shape=tuple(input_shape)), bn])
+
+
+def scaled_add(input_shape: tuple[int, int, int], scale: float = 0.17) -> keras.Model:
+    """x + scale * up(x), up a 1x1 convolution keeping the channels (InceptionResNetV2's residual join)."""
+    x = keras.Input(shape=tuple(input_shape))
+    up = layers.Conv2D(input_shape[-1], 1)(x)
+    return keras.Model(x, ScaledAdd(scale)([x, up]))

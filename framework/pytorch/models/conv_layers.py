@@ -12,9 +12,20 @@ input size). "valid" is torch's default, no padding.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from framework.pytorch.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d, torch_transpose_padding
+from framework.pytorch.conv import (
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    Cropping2d,
+    MaxPool2d,
+    SeparableConv2d,
+    torch_transpose_padding,
+)
+from framework.pytorch.norm import frozen
 
 
 def _pair(value) -> tuple[int, int]:
@@ -68,6 +79,36 @@ def depthwise_conv2d(
     if padding == "same" and _pair(strides) != (1, 1):
         return nn.Sequential(Conv2d(C, C * depth_multiplier, kernel_size, padding="same", **args))
     return nn.Sequential(nn.Conv2d(C, C * depth_multiplier, kernel_size, padding=padding, **args))
+
+
+def separable_conv2d(
+    input_shape: tuple[int, int, int],
+    filters: int,
+    kernel_size: int | tuple[int, int] = 3,
+    strides: int | tuple[int, int] = 1,
+    padding: str = "valid",
+    depth_multiplier: int = 1,
+    dilation_rate: int | tuple[int, int] = 1,
+    use_bias: bool = True,
+) -> nn.Sequential:
+    """A depthwise nn.Conv2d(groups=C, bias=False), then a 1x1 nn.Conv2d: ``SeparableConv2d``.
+
+    x (B, C, H, W) -> (B, filters, H_out, W_out); depthwise.weight (C * m, 1, kh, kw),
+    pointwise.weight (filters, C * m, 1, 1), pointwise.bias (filters,).
+    """
+    _, _, C = input_shape
+    return nn.Sequential(
+        SeparableConv2d(
+            C,
+            filters,
+            kernel_size,
+            stride=strides,
+            padding=padding,
+            dilation=dilation_rate,
+            depth_multiplier=depth_multiplier,
+            bias=use_bias,
+        )
+    )
 
 
 def conv2d_transpose(
@@ -151,27 +192,72 @@ def zero_padding2d(input_shape: tuple[int, int, int], padding=((1, 1), (1, 1))) 
     return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)))
 
 
-def batch_norm_2d(channels: int, epsilon: float | None = None, momentum: float | None = None) -> nn.BatchNorm2d:
+def cropping2d(input_shape: tuple[int, int, int], cropping=((1, 0), (2, 1))) -> nn.Sequential:
+    """Rows and columns cut from each map: x (B, C, H, W) -> (B, C, H - top - bottom, W - left - right).
+
+    ``cropping`` is ((top, bottom), (left, right)) as Keras writes it. torch has no cropping module:
+    ``Cropping2d`` is ``x[:, :, top:H - bottom, left:W - right]`` as one.
+    """
+    return nn.Sequential(Cropping2d(cropping))
+
+
+def batch_norm_2d(
+    channels: int,
+    epsilon: float | None = None,
+    momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
+) -> nn.BatchNorm2d:
     """nn.BatchNorm2d from Keras-named arguments; None leaves torch's own default.
 
     torch's momentum weighs the NEW batch statistic (new = (1 - m) * old + m * batch,
     torch/nn/modules/batchnorm.py), Keras' weighs the OLD one (new = m * old + (1 - m) * batch,
     keras/src/layers/normalization/batch_normalization.py): torch m = 1 - Keras momentum.
     Defaults: eps 1e-5 / momentum 0.1 in torch, epsilon 1e-3 / momentum 0.99 in Keras.
+    torch's ``affine`` is gamma and beta together: neither is ``affine=False``; one of them
+    keeps the other frozen at its identity value (weight 1 for scale=False, bias 0 for
+    center=False; framework/pytorch/norm.py).
     """
     kwargs = {}
     if epsilon is not None:
         kwargs["eps"] = epsilon
     if momentum is not None:
         kwargs["momentum"] = 1.0 - momentum
-    return nn.BatchNorm2d(channels, **kwargs)
+    if not (center or scale):
+        return nn.BatchNorm2d(channels, affine=False, **kwargs)
+    absent = [name for name, present in (("weight", scale), ("bias", center)) if not present]
+    return frozen(nn.BatchNorm2d(channels, **kwargs), *absent)
 
 
 def batchnorm(
     input_shape: tuple[int, int, int],
     epsilon: float | None = None,
     momentum: float | None = None,
+    center: bool = True,
+    scale: bool = True,
 ) -> nn.Sequential:
     """One BatchNorm2d over the channels: x (B, C, H, W) -> (B, C, H, W)."""
     _, _, C = input_shape
-    return nn.Sequential(batch_norm_2d(C, epsilon, momentum))
+    return nn.Sequential(batch_norm_2d(C, epsilon, momentum, center, scale))
+
+
+class ScaledResidual(nn.Module):
+    """x + scale * up(x), up a 1x1 convolution keeping the channels: InceptionResNetV2's residual join.
+
+    x (B, C, H, W) -> (B, C, H, W). ``torch.add(x, branch, alpha=scale)`` is Keras'
+    ``CustomScaleLayer(scale)([x, branch])`` (keras/src/applications/inception_resnet_v2.py) in one call.
+    """
+
+    def __init__(self, channels: int, scale: float) -> None:
+        super().__init__()
+        self.up = nn.Conv2d(channels, channels, 1)
+        self.scale = scale
+
+    def forward(self, x):
+        return torch.add(x, self.up(x), alpha=self.scale)
+
+
+def scaled_add(input_shape: tuple[int, int, int], scale: float = 0.17) -> nn.Module:
+    """One scaled residual over (H, W, C) images, read channels-first."""
+    _, _, C = input_shape
+    return ScaledResidual(C, scale)
