@@ -103,6 +103,13 @@ class Conv2D(Layer):
         cols_n = windows(Xp[n])               # (P, kh*kw*C_in), P = H_out*W_out
         Z[n] = cols_n @ W.reshape(-1, C_out) + b
 
+    With ``groups`` = G > 1 the channels split into G groups: output channel o (group
+    g = o // (C_out/G)) reads only input channels g*C_in/G ... (g+1)*C_in/G - 1, and W
+    holds C_in/G input channels. With V the windows seen as (B, H_out, W_out, kh, kw, G, C_in/G)
+    and W as (kh, kw, C_in/G, G, C_out/G)::
+
+        Z[n, i, j, g, o] = b[g, o] + sum_{p, q, c} V[n, i, j, p, q, g, c] * W[p, q, c, g, o]
+
     Backward, given dZ = dL/dZ (dZ_n flattened to (P, C_out))::
 
         dW = sum_n cols_n.T @ dZ_n            # reshaped to (kh, kw, C_in, C_out)
@@ -110,6 +117,12 @@ class Conv2D(Layer):
         dcols_n[p, q] = dZ_n @ W[p, q].T      # (P, C_in) per offset: one batched product
         dXp[n, i*sh + p*dh, j*sw + q*dw, c] += dcols_n[p, q, i, j, c]   # col2im, one slice per (p, q)
         dX = dXp without its padding
+
+    and with G > 1, per group (the same sums, restricted to the group's channels)::
+
+        dW[p, q, c, g, o] = sum_{n, i, j} V[n, i, j, p, q, g, c] * dZ[n, i, j, g, o]
+        dV[n, i, j, p, q, g, c] = sum_o dZ[n, i, j, g, o] * W[p, q, c, g, o]
+        dXp[n, i*sh + p*dh, j*sw + q*dw, :] += dV[n, i, j, p, q]      # col2im, as above
 
     Why blocks of images: a block's cols (``IM2COL_BYTES``, about one core's L2
     cache: two 28x28x16 images with a 3x3 kernel in float32) stays in the cache
@@ -132,7 +145,7 @@ class Conv2D(Layer):
 
     Shapes:
         X, dX: (B, H, W, C_in)
-        W, dW: (kh, kw, C_in, C_out)   # the Keras kernel is W
+        W, dW: (kh, kw, C_in // G, C_out)   # the Keras kernel is W (G = groups, 1 by default)
         b, db: (C_out,)
         Z, dZ: (B, H_out, W_out, C_out)
 
@@ -145,9 +158,12 @@ class Conv2D(Layer):
             Keras refuses strides > 1 together with dilation_rate > 1; this layer
             and torch accept the combination.
         use_bias: whether b exists.
+        groups: G; C_in and C_out must both be multiples of G. G = C_in = C_out is a
+            depthwise convolution written as a Conv2D (ConvNeXt's 7x7), whose kernel is
+            (kh, kw, 1, C), not DepthwiseConv2D's (kh, kw, C, 1).
 
-    W is initialised Glorot-uniform with fan_in = kh*kw*C_in and fan_out = kh*kw*C_out
-    (Keras' default), b with zeros.
+    W is initialised Glorot-uniform with fan_in = kh*kw*C_in/G and fan_out = kh*kw*C_out
+    (Keras' default for its kernel shape), b with zeros.
     """
 
     def __init__(
@@ -159,12 +175,16 @@ class Conv2D(Layer):
         dilation_rate: int | tuple[int, int] = 1,
         use_bias: bool = True,
         name: str | None = None,
+        groups: int = 1,
     ) -> None:
         super().__init__(name)
         where = f"Conv2D {self.name!r}"
         if isinstance(filters, bool) or not isinstance(filters, (int, np.integer)) or filters < 1:
             raise ValueError(f"{where}: filters must be a positive integer, received {filters!r}")
+        if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1 or filters % groups:
+            raise ValueError(f"{where}: groups must be a positive divisor of filters={filters}, received {groups!r}")
         self.filters = int(filters)
+        self.groups = int(groups)
         self.kernel_size = as_pair(kernel_size, "kernel_size", where)
         self.strides = as_pair(strides, "strides", where)
         self.dilation_rate = as_pair(dilation_rate, "dilation_rate", where)
@@ -180,6 +200,10 @@ class Conv2D(Layer):
         if len(input_shape) != 3:
             raise ValueError(f"Conv2D {self.name!r}: expects (H, W, C) images, received input shape {input_shape}")
         H, W, C = (int(d) for d in input_shape)
+        if C % self.groups:
+            raise ValueError(
+                f"Conv2D {self.name!r}: groups={self.groups} does not divide the {C} input channels of input shape {input_shape}"
+            )
         (kh, kw), (dh, dw) = self.kernel_size, self.dilation_rate
         Kh, Kw = (kh - 1) * dh + 1, (kw - 1) * dw + 1
         if self.padding == "valid" and (H < Kh or W < Kw):
@@ -194,7 +218,7 @@ class Conv2D(Layer):
         return (H_out, W_out, self.filters)
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
-        (kh, kw), C_in, C_out = self.kernel_size, self.input_shape[2], self.filters
+        (kh, kw), C_in, C_out = self.kernel_size, self.input_shape[2] // self.groups, self.filters
         shapes = {"W": (kh, kw, C_in, C_out)}
         if self.use_bias:
             shapes["b"] = (C_out,)
@@ -203,8 +227,8 @@ class Conv2D(Layer):
     def init(self, rng: np.random.Generator, dtype=np.float64) -> None:
         if self.input_shape is None:
             raise RuntimeError(f"Conv2D {self.name!r}: call build(input_shape) before init")
-        (kh, kw), C_in, C_out = self.kernel_size, self.input_shape[2], self.filters
-        shape = (kh, kw, C_in, C_out)
+        (kh, kw), C_in, C_out = self.kernel_size, self.input_shape[2] // self.groups, self.filters
+        shape = (kh, kw, C_in, C_out)  # C_in per group
         self.params["W"] = glorot_uniform(rng, kh * kw * C_in, kh * kw * C_out, shape, dtype)
         if self.use_bias:
             self.params["b"] = np.zeros(C_out, dtype=dtype)
@@ -214,8 +238,9 @@ class Conv2D(Layer):
         return max(1, IM2COL_BYTES // (P * K * itemsize))
 
     def forward(self, X: np.ndarray) -> np.ndarray:
-        W = self.params["W"]
+        W, G = self.params["W"], self.groups
         kh, kw, C_in, C_out = W.shape
+        C_in *= G  # W holds one group's input channels
         if X.ndim != 4 or X.shape[-1] != C_in:
             raise ValueError(f"Conv2D {self.name!r}: expects X of shape (B, H, W, {C_in}), received {X.shape}")
         B, H, W_in, _ = X.shape
@@ -223,19 +248,24 @@ class Conv2D(Layer):
         P, K = H_out * W_out, kh * kw * C_in
         Xp = pad_hw(X, pads)  # (B, Hp, Wp, C_in)
         V = windows(Xp, (kh, kw), self.strides, self.dilation_rate, (H_out, W_out))  # (B, H_out, W_out, kh, kw, C_in)
+        self.Xp, self.pads = Xp, pads
+        if G > 1:
+            Vg = V.reshape(B, H_out, W_out, kh, kw, G, C_in // G)  # (B, H_out, W_out, kh, kw, G, C_in/G): a copy
+            Wg = W.reshape(kh, kw, C_in // G, G, C_out // G)  # (kh, kw, C_in/G, G, C_out/G)
+            Z = np.einsum("bhwpqgc,pqcgo->bhwgo", Vg, Wg, optimize=True).reshape(B, H_out, W_out, C_out)
+            return Z + self.params["b"] if self.use_bias else Z
         W2 = W.reshape(K, C_out)  # (K, C_out), no copy
         dtype = np.result_type(X, W)
         Z = np.empty((B, P, C_out), dtype=dtype)  # (B, P, C_out)
-        G = self._block(P, K, np.dtype(dtype).itemsize)
-        cols = np.empty((G, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
-        for n in range(0, B, G):
-            g = min(G, B - n)
+        block = self._block(P, K, np.dtype(dtype).itemsize)
+        cols = np.empty((block, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
+        for n in range(0, B, block):
+            g = min(block, B - n)
             np.copyto(cols[:g], V[n : n + g])  # the im2col copy of images n .. n+g-1
             Zn = Z[n : n + g].reshape(g * P, C_out)  # (g*P, C_out) view
             np.matmul(cols[:g].reshape(g * P, K), W2, out=Zn)
             if self.use_bias:
                 Zn += self.params["b"]  # while the block is still in cache
-        self.Xp, self.pads = Xp, pads
         return Z.reshape(B, H_out, W_out, C_out)
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
@@ -245,18 +275,20 @@ class Conv2D(Layer):
         P, K = H_out * W_out, kh * kw * C_in
         (sh, sw), (dh, dw) = self.strides, self.dilation_rate
         V = windows(Xp, (kh, kw), self.strides, self.dilation_rate, (H_out, W_out))  # (B, H_out, W_out, kh, kw, C_in)
+        if self.groups > 1:
+            return self._backward_grouped(dZ, V)
         dZ3 = dZ.reshape(B, P, C_out)  # (B, P, C_out)
         # dcols as one contiguous (P, C_in) block per kernel offset (p, q), so that col2im
         # adds whole image rows instead of C_in-element runs strided by K (~5x faster).
         Wt = np.ascontiguousarray(W.reshape(kh * kw, C_in, C_out).transpose(0, 2, 1))  # (kh*kw, C_out, C_in)
         dtype = np.result_type(dZ, W)
-        G = self._block(P, K, np.dtype(dtype).itemsize)
-        cols = np.empty((G, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
-        dcols = np.empty((kh * kw, G * P, C_in), dtype=dtype)  # one block's dcols, reused
+        block = self._block(P, K, np.dtype(dtype).itemsize)
+        cols = np.empty((block, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
+        dcols = np.empty((kh * kw, block * P, C_in), dtype=dtype)  # one block's dcols, reused
         dW = np.zeros((K, C_out), dtype=dtype)  # (K, C_out)
         dXp = np.zeros(Xp.shape, dtype=dtype)  # (B, Hp, Wp, C_in)
-        for n in range(0, B, G):
-            g = min(G, B - n)
+        for n in range(0, B, block):
+            g = min(block, B - n)
             np.copyto(cols[:g], V[n : n + g])  # the forward's im2col, rebuilt
             dZn = dZ3[n : n + g].reshape(g * P, C_out)  # (g*P, C_out)
             dW += cols[:g].reshape(g * P, K).T @ dZn  # the sum over the batch, one block at a time
@@ -271,6 +303,30 @@ class Conv2D(Layer):
         self.grads["W"] = dW.reshape(kh, kw, C_in, C_out)
         if self.use_bias:
             self.grads["b"] = dZ3.reshape(B * P, C_out).sum(axis=0)
+        top, bottom, left, right = self.pads
+        Hp, Wp = Xp.shape[1:3]
+        return dXp[:, top : Hp - bottom, left : Wp - right, :]
+
+    def _backward_grouped(self, dZ: np.ndarray, V: np.ndarray) -> np.ndarray:
+        """The backward of ``groups`` > 1 (see the class docstring): the sums per group, then col2im."""
+        W, Xp, G = self.params["W"], self.Xp, self.groups
+        kh, kw, Cg_in, C_out = W.shape
+        B, H_out, W_out, _ = dZ.shape
+        (sh, sw), (dh, dw) = self.strides, self.dilation_rate
+        Vg = V.reshape(B, H_out, W_out, kh, kw, G, Cg_in)  # (B, H_out, W_out, kh, kw, G, C_in/G)
+        dZg = dZ.reshape(B, H_out, W_out, G, C_out // G)  # (B, H_out, W_out, G, C_out/G)
+        Wg = W.reshape(kh, kw, Cg_in, G, C_out // G)  # (kh, kw, C_in/G, G, C_out/G)
+        dW = np.einsum("bhwpqgc,bhwgo->pqcgo", Vg, dZg, optimize=True)  # (kh, kw, C_in/G, G, C_out/G)
+        self.grads["W"] = dW.reshape(kh, kw, Cg_in, C_out)
+        if self.use_bias:
+            self.grads["b"] = dZ.sum(axis=(0, 1, 2))
+        dV = np.einsum("bhwgo,pqcgo->pqbhwgc", dZg, Wg, optimize=True)  # (kh, kw, B, H_out, W_out, G, C_in/G)
+        dXp = np.zeros(Xp.shape, dtype=np.result_type(dZ, W))  # (B, Hp, Wp, C_in)
+        for p in range(kh):
+            rows = slice(p * dh, p * dh + (H_out - 1) * sh + 1, sh)
+            for q in range(kw):
+                cols_q = slice(q * dw, q * dw + (W_out - 1) * sw + 1, sw)
+                dXp[:, rows, cols_q, :] += dV[p, q].reshape(B, H_out, W_out, G * Cg_in)
         top, bottom, left, right = self.pads
         Hp, Wp = Xp.shape[1:3]
         return dXp[:, top : Hp - bottom, left : Wp - right, :]

@@ -141,8 +141,14 @@ PORTS: dict[str, Port] = {
     "conv2d": Port(
         "conv_layers",
         "conv2d",
-        _keys("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias"),
+        _keys("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias", "groups"),
         "same at stride 2: framework.pytorch.conv.Conv2d",
+    ),
+    "conv2d_grouped": Port(
+        "conv_layers",
+        "conv2d",
+        _keys("filters", "kernel_size", "strides", "padding", "dilation_rate", "use_bias", "groups"),
+        "nn.Conv2d(groups=2) / Conv2D(groups=2): groups < in_channels stays a conv2d",
     ),
     "depthwise_conv2d": Port(
         "conv_layers",

@@ -95,6 +95,13 @@ def _conv2d_validate(config: Config) -> None:
     )
     _choice(m, config, "padding", PADDINGS)
     _boolean(m, config, "use_bias")
+    _positive_int(m, config, "groups")
+    C = config["input_shape"][-1]
+    require(
+        m,
+        C % config["groups"] == 0 and config["filters"] % config["groups"] == 0,
+        f"groups={config['groups']} must divide both the {C} input channels and filters={config['filters']}",
+    )
     if config["padding"] == "valid":
         _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
 
@@ -107,6 +114,7 @@ def _conv2d_layer(c: Config) -> tuple[str, Config]:
         "padding": c["padding"],
         "dilation_rate": _as_pair(c["dilation_rate"]),
         "use_bias": c["use_bias"],
+        "groups": c["groups"],
     }
 
 
@@ -122,10 +130,34 @@ CASES.append(
             "padding": "same",
             "dilation_rate": 1,
             "use_bias": True,
+            "groups": 1,
             "input_shape": [7, 6, 3],
             "batch": 2,
         },
         spec=lambda c: stack("conv2d", c["input_shape"], [_conv2d_layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_conv2d_validate,
+    )
+)
+
+CASES.append(
+    Case(
+        name="conv2d_grouped",
+        family="conv",
+        description="One grouped Conv2D (groups=2): each half of the output channels reads its half of the input",
+        defaults={
+            "filters": 6,
+            "kernel_size": 3,
+            "strides": 1,
+            "padding": "same",
+            "dilation_rate": 1,
+            "use_bias": True,
+            "groups": 2,
+            "input_shape": [6, 5, 4],
+            "batch": 2,
+        },
+        spec=lambda c: stack("conv2d_grouped", c["input_shape"], [_conv2d_layer(c)]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_conv2d_validate,

@@ -65,6 +65,7 @@ def _conv_scratch(config: Config, name: str):
         dilation_rate=tuple(config["dilation_rate"]),
         use_bias=config["use_bias"],
         name=name,
+        groups=config["groups"],
     )
 
 
@@ -75,7 +76,7 @@ def _conv_torch(config: Config, shapes, layout):
 
     C_in = shapes[0][-1]
     k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
-    args = dict(stride=s, dilation=d, bias=config["use_bias"])
+    args = dict(stride=s, dilation=d, bias=config["use_bias"], groups=config["groups"])
     if config["padding"] == "valid":
         return nn.Conv2d(C_in, config["filters"], k, padding=0, **args)
     if not enabled("same_padding"):
@@ -107,6 +108,9 @@ def _conv_torch_source(config: Config, shapes, layout) -> Source:
             comments.append(_SAME_STRIDED)
     if d != (1, 1):
         kwargs["dilation"] = size(d)
+    if config["groups"] != 1:
+        kwargs["groups"] = config["groups"]
+        comments[0] = "weight = kernel.transpose(3, 2, 0, 1): torch stores (out, in // groups, kh, kw)"
     if not config["use_bias"]:
         kwargs["bias"] = False
     return Source(code(callee, shapes[0][-1], config["filters"], size(k), **kwargs), tuple(comments), imports)
@@ -120,6 +124,8 @@ def _conv_keras_source(config: Config, name: str, shapes=None, layout=None) -> S
         kwargs["padding"] = config["padding"]
     if tuple(config["dilation_rate"]) != (1, 1):
         kwargs["dilation_rate"] = size(config["dilation_rate"])
+    if config["groups"] != 1:
+        kwargs["groups"] = config["groups"]
     if not config["use_bias"]:
         kwargs["use_bias"] = False
     expression = code("layers.Conv2D", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
@@ -127,9 +133,16 @@ def _conv_keras_source(config: Config, name: str, shapes=None, layout=None) -> S
 
 
 def _conv_torch_read(module, shape) -> Config:
-    if module.groups != 1:
-        raise NotThisKind(f"groups={module.groups} (conv2d has groups=1; depthwise_conv2d groups=in_channels)")
-    return {"filters": module.out_channels, **_conv_torch_read_padding(module), "use_bias": module.bias is not None}
+    """nn.Conv2d with groups=1 or 1 < groups < in_channels; groups=in_channels is read as the
+    depthwise_conv2d torch people mean by it (the registry then asks that kind)."""
+    if module.groups != 1 and module.groups == module.in_channels:
+        raise NotThisKind(f"groups={module.groups} = in_channels (a depthwise convolution: depthwise_conv2d)")
+    return {
+        "filters": module.out_channels,
+        **_conv_torch_read_padding(module),
+        "use_bias": module.bias is not None,
+        "groups": module.groups,
+    }
 
 
 def _conv_torch_read_padding(module) -> Config:
@@ -160,6 +173,7 @@ def _conv_keras(config: Config, name: str):
         padding=config["padding"],
         dilation_rate=tuple(config["dilation_rate"]),
         use_bias=config["use_bias"],
+        groups=config["groups"],
         name=name,
     )
 
@@ -171,8 +185,6 @@ def _channels_last(layer) -> None:
 
 def _conv_keras_read(layer) -> Config:
     _channels_last(layer)
-    if getattr(layer, "groups", 1) != 1:
-        raise ValueError(f"groups={layer.groups} (only groups=1 is supported)")
     for attribute in (
         "kernel_regularizer",
         "bias_regularizer",
@@ -189,13 +201,22 @@ def _conv_keras_read(layer) -> Config:
         "padding": layer.padding,
         "dilation_rate": list(_pair(layer.dilation_rate)),
         "use_bias": layer.use_bias,
+        "groups": int(getattr(layer, "groups", 1)),
     }
+
+
+def _conv_validate(config: Config, shapes) -> None:
+    groups, C_in = config["groups"], shapes[0][-1]
+    if groups < 1 or C_in % groups or config["filters"] % groups:
+        raise ValueError(
+            f"groups={groups} must divide both the {C_in} input channels and filters={config['filters']}"
+        )
 
 
 CONV2D = LayerKind(
     name="conv2d",
     family="conv",
-    summary="Z = conv(X, W) + b over (H, W), channels-last (nn.Conv2d, keras.layers.Conv2D)",
+    summary="Z = conv(X, W) + b over (H, W), channels-last, optionally grouped (nn.Conv2d, keras.layers.Conv2D)",
     scratch=_conv_scratch,
     torch=TorchSide(
         build=_conv_torch,
@@ -220,14 +241,16 @@ CONV2D = LayerKind(
         "padding": "valid",
         "dilation_rate": [1, 1],
         "use_bias": True,
+        "groups": 1,
     },
+    validate=_conv_validate,
 )
 
 
 # DepthwiseConv2D ---------------------------------------------------------------------------
 #
 # torch writes a depthwise convolution as nn.Conv2d(C, C * m, k, groups=C), the class a conv2d
-# is: ``_conv_torch_read`` answers NotThisKind for groups != 1, and the registry tries this kind.
+# is: ``_conv_torch_read`` answers NotThisKind for groups == in_channels, and the registry tries this kind.
 
 
 def _depthwise_scratch(config: Config, name: str):

@@ -16,9 +16,17 @@ def conv2d(
     padding: str = "valid",
     dilation_rate: int | tuple[int, int] = 1,
     use_bias: bool = True,
+    groups: int = 1,
 ) -> keras.Sequential:
+    """One convolution; kernel (kh, kw, C // groups, filters)."""
     conv = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, dilation_rate=dilation_rate, use_bias=use_bias
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        dilation_rate=dilation_rate,
+        use_bias=use_bias,
+        groups=groups,
     )
     return keras.Sequential([keras.Input(shape=tuple(input_shape)), conv])
 

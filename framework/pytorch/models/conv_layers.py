@@ -40,11 +40,13 @@ def conv2d_module(
     padding: str = "valid",
     dilation_rate: int | tuple[int, int] = 1,
     use_bias: bool = True,
+    groups: int = 1,
 ) -> nn.Conv2d:
     """The torch convolution for Keras-named arguments: nn.Conv2d, or ``Conv2d`` for "same" at stride > 1."""
+    args = dict(dilation=dilation_rate, bias=use_bias, groups=groups)
     if padding == "same" and _pair(strides) != (1, 1):
-        return Conv2d(in_channels, filters, kernel_size, strides, padding="same", dilation=dilation_rate, bias=use_bias)
-    return nn.Conv2d(in_channels, filters, kernel_size, strides, padding=padding, dilation=dilation_rate, bias=use_bias)
+        return Conv2d(in_channels, filters, kernel_size, strides, padding="same", **args)
+    return nn.Conv2d(in_channels, filters, kernel_size, strides, padding=padding, **args)
 
 
 def conv2d(
@@ -55,10 +57,11 @@ def conv2d(
     padding: str = "valid",
     dilation_rate: int | tuple[int, int] = 1,
     use_bias: bool = True,
+    groups: int = 1,
 ) -> nn.Sequential:
-    """One convolution: x (B, C, H, W) -> (B, filters, H_out, W_out); weight (filters, C, kh, kw)."""
+    """One convolution: x (B, C, H, W) -> (B, filters, H_out, W_out); weight (filters, C // groups, kh, kw)."""
     _, _, C = input_shape
-    return nn.Sequential(conv2d_module(C, filters, kernel_size, strides, padding, dilation_rate, use_bias))
+    return nn.Sequential(conv2d_module(C, filters, kernel_size, strides, padding, dilation_rate, use_bias, groups))
 
 
 def depthwise_conv2d(
