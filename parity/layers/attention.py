@@ -100,12 +100,15 @@ def _torch_call(module, config: Config, x, context=None):
 
 
 def _torch_source(config: Config, shapes, layout) -> Source:
-    """As build writes it, called as _torch_call calls it: keeping the output only."""
-    if config["causal"]:
-        raise ValueError(
-            "causal=True: torch's importer reads no attn_mask yet, so a port with the causal mask could not be "
-            "checked (port a model without use_causal_mask)"
-        )
+    """As build writes it, called as _torch_call calls it: keeping the output only.
+
+    A causal layer is called with a boolean ``attn_mask`` made in ``forward``, True strictly above
+    the diagonal (rule mha_mask_polarity), which torch.export folds into a constant the importer
+    reads back as causal=True. No ``is_causal=True`` beside it: that flag is only a hint that the
+    mask given is the causal one (torch/nn/modules/activation.py, MultiheadAttention.forward: "is_causal
+    provides a hint that attn_mask is the causal mask"; a wrong hint is wrong results), and the mask is
+    what torch.export keeps for the importer.
+    """
     E = shapes[0][-1]
     _validate_sizes(config, E)
     kwargs: Config = {} if config["use_bias"] else {"bias": False}
@@ -113,10 +116,18 @@ def _torch_source(config: Config, shapes, layout) -> Source:
     if len(shapes) == 2 and shapes[1][-1] != E:
         kwargs.update(kdim=shapes[1][-1], vdim=shapes[1][-1])
         comments.append("kdim, vdim: keys and values read the context's features")
+    mask = ""
+    if config["causal"]:
+        T, S = shapes[0][0], shapes[-1][0]
+        mask = "attn_mask={y}_mask, "
+        comments.append("attn_mask: True strictly above the diagonal, where Keras' causal mask is False")
     if len(shapes) == 2:
-        call = "{y} = {m}({x0}, {x1}, {x1}, need_weights=False)[0]  # cross-attention: key = value = {x1}"
+        call = "{y} = {m}({x0}, {x1}, {x1}, " + mask + "need_weights=False)[0]  # cross-attention: key = value = {x1}"
     else:
-        call = "{y} = {m}({x0}, {x0}, {x0}, need_weights=False)[0]  # self-attention: query = key = value"
+        call = "{y} = {m}({x0}, {x0}, {x0}, " + mask + "need_weights=False)[0]  # self-attention: query = key = value"
+    if config["causal"]:
+        made = f"{{y}}_mask = torch.ones({T}, {S}, dtype=torch.bool, device={{x0}}.device).triu(1)"
+        call = f"{made}  # ({T}, {S}): True = may not attend\n{call}"
     return Source(
         code("nn.MultiheadAttention", E, config["num_heads"], **kwargs, batch_first=True), tuple(comments), call=call
     )
