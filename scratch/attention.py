@@ -64,6 +64,16 @@ class ScaledDotProductAttention:
         dK *= scale
         return dQ, dK, dV
 
+    def backward_weights(self, dP: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dQ, dK when the weights P themselves are used (dP given; V does not reach them, dV = 0)."""
+        Q, K, P, scale = self.Q, self.K, self.P, self.scale
+        dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, h, T, S)
+        dQ = dS @ K  # (B, h, T, d)
+        dQ *= scale
+        dK = dS.swapaxes(-1, -2) @ Q  # (B, h, S, d)
+        dK *= scale
+        return dQ, dK
+
 
 class MultiHeadAttention(Layer):
     """Attention with h heads: Z = Attention(X Wq + bq, C Wk + bk, C Wv + bv) Wo + bo.
@@ -92,6 +102,18 @@ class MultiHeadAttention(Layer):
 
     Self-attention returns dX + dC (X = C feeds all three projections); cross-attention returns
     (dX, dC), one gradient per input, and the graph sends each back along its own branch.
+
+    Returning the attention weights instead (``return_scores``: what Keras'
+    ``return_attention_scores=True`` returns as its second value, and torch's second value with
+    ``need_weights=True``)::
+
+        A = P                         (B, h, T, S), per head
+        A = mean_n P[:, n]            (B, T, S) with average_heads (torch's default,
+                                      average_attn_weights=True)
+        dP = dA,  or dA / h on every head when averaged
+        dQ, dK = ScaledDotProductAttention.backward_weights(dP);  dV = 0, dWo = 0, dbo = 0
+
+    The value projection and the output projection do not reach A: their gradients are zero.
 
     Computed as matrix products: the sums over e and over (n, j) are GEMMs once X is
     (B T, E) and the kernels (E, h d) and (h d, E). In self-attention Q, K and V come from one
@@ -125,10 +147,19 @@ class MultiHeadAttention(Layer):
         use_bias: whether bq, bv, bo exist.
         causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``: a lower
             triangle of the (T, S) score matrix, in cross-attention too).
+        return_scores: the layer's value is the attention weights P, not Z.
+        average_heads: with return_scores, P averaged over the heads, (B, T, S).
     """
 
     def __init__(
-        self, num_heads: int, key_dim: int, use_bias: bool = True, causal: bool = False, name: str | None = None
+        self,
+        num_heads: int,
+        key_dim: int,
+        use_bias: bool = True,
+        causal: bool = False,
+        return_scores: bool = False,
+        average_heads: bool = False,
+        name: str | None = None,
     ) -> None:
         super().__init__(name)
         for key, value in (("num_heads", num_heads), ("key_dim", key_dim)):
@@ -138,6 +169,7 @@ class MultiHeadAttention(Layer):
                 )
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.use_bias, self.causal = bool(use_bias), bool(causal)
+        self.return_scores, self.average_heads = bool(return_scores), bool(average_heads)
         self.embed_dim: int | None = None
         self.context_dim: int | None = None
         self.cross = False
@@ -157,6 +189,9 @@ class MultiHeadAttention(Layer):
 
     def output_shape(self, input_shape):
         shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        T, S = shapes[0][0], shapes[-1][0]
+        if self.return_scores:
+            return (T, S) if self.average_heads else (self.num_heads, T, S)  # the attention weights
         return tuple(shapes[0])  # (T, E): one output per query
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -223,6 +258,10 @@ class MultiHeadAttention(Layer):
             Q, K, V = self._heads(X, "qkv")  # (B, h, T, d) each
         M = causal_mask(T, S) if self.causal else None
         O = self.attention.forward(Q, K, V, M)  # (B, h, T, d): one batched matmul over (B, h)
+        if self.return_scores:
+            self.X, self.C = X, C
+            P = self.attention.P  # (B, h, T, S)
+            return P.mean(axis=1) if self.average_heads else P.copy()  # (B, T, S) or (B, h, T, S)
         O = O.transpose(0, 2, 1, 3).reshape(B * T, h * d)  # (B T, h d): heads side by side
         Z = O @ self.params["Wo"].reshape(h * d, E)  # (B T, E): heads merged by the projection
         if self.use_bias:
@@ -244,6 +283,8 @@ class MultiHeadAttention(Layer):
         return (dP @ W.T).reshape(B, T, E_in)  # A feeds every projection in the block: their gradients add
 
     def backward(self, dZ: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        if self.return_scores:
+            return self._backward_weights(dZ)
         X, C, O = self.X, self.C, self.O
         B, T, E = X.shape
         h, d = self.num_heads, self.key_dim
@@ -254,6 +295,20 @@ class MultiHeadAttention(Layer):
         dO = dZ @ self.params["Wo"].reshape(h * d, E).T  # (B T, h d)
         dO = dO.reshape(B, T, h, d).transpose(0, 2, 1, 3)  # (B, h, T, d)
         dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d), (B, h, S, d), (B, h, S, d)
+        if not self.cross:
+            return self._backward_input(X, [dQ, dK, dV], "qkv")
+        return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")
+
+    def _backward_weights(self, dA: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Backward of the returned weights: dP, then dQ and dK; V and the output projection get zeros."""
+        X, C = self.X, self.C
+        h = self.num_heads
+        dP = np.broadcast_to(dA[:, None] / h, self.attention.P.shape) if self.average_heads else dA  # (B, h, T, S)
+        dQ, dK = self.attention.backward_weights(dP)  # (B, h, T, d), (B, h, S, d)
+        dV = np.zeros_like(self.attention.V)  # (B, h, S, d)
+        self.grads["Wo"] = np.zeros_like(self.params["Wo"])
+        if self.use_bias:
+            self.grads["bo"] = np.zeros_like(self.params["bo"])
         if not self.cross:
             return self._backward_input(X, [dQ, dK, dV], "qkv")
         return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")
