@@ -14,6 +14,17 @@ def causal_mask(T: int, S: int) -> np.ndarray:
     return np.tril(np.ones((T, S), dtype=bool))  # (T, S)
 
 
+def key_padding_mask(ids: np.ndarray, padding_id: int = 0) -> np.ndarray:
+    """M[b, 0, s] = True where key s of sequence b is a token, not padding (Keras' polarity).
+
+    torch's ``key_padding_mask`` is the opposite, ``ids == padding_id`` (True = ignored), of shape
+    (B, S); Keras' ``Embedding(mask_zero=True)`` propagates ``ids != 0``, which MultiHeadAttention
+    uses for the keys AND the queries (keras/src/layers/attention/multi_head_attention.py,
+    ``_compute_attention_mask``: query_mask -> [B, T, 1], value_mask -> [B, 1, S], combined with &).
+    """
+    return (np.asarray(ids) != padding_id)[:, None, :]  # (B, 1, S): broadcast over the queries
+
+
 class ScaledDotProductAttention:
     """O = softmax(Q K^T / sqrt(d) + mask) V, per batch entry and head.
 
@@ -35,7 +46,10 @@ class ScaledDotProductAttention:
     Shapes:
         Q, dQ: (B, h, T, d)
         K, dK, V, dV: (B, h, S, d)
-        M: (T, S) booleans, or None
+        M: (T, S) booleans, the same for every sequence (causal), or (B, T, S) / (B, 1, S) per
+           sequence (key padding); None for no mask. A query row with no key left is refused:
+           softmax over nothing is undefined (torch returns NaN for it; Keras fills masked scores
+           with -1e9, keras/src/layers/activations/softmax.py, so such a row averages every key).
         S, P, dS, dP: (B, h, T, S)
         O, dO: (B, h, T, d)
     """
@@ -45,7 +59,16 @@ class ScaledDotProductAttention:
         self.scale = 1.0 / math.sqrt(d)  # a Python float: keeps float32 scores float32 (NumPy 2's scalar rules)
         S = Q @ K.swapaxes(-1, -2)  # (B, h, T, S): one batched matmul over (B, h)
         S *= self.scale  # in place, like the softmax below: S is a fresh array and only P is kept
-        if M is not None:
+        if M is not None and M.ndim == 3:  # per sequence: (B, T or 1, S), the same for every head
+            empty = ~M.any(axis=-1)  # (B, T or 1)
+            if empty.any():
+                b, t = (int(i) for i in np.argwhere(empty)[0])
+                raise ValueError(
+                    f"ScaledDotProductAttention: query {t} of sequence {b} has every key masked (mask {M.shape}); "
+                    "torch gives NaN there and Keras a uniform average: pad no sequence completely"
+                )
+            S = np.where(M[:, None], S, -np.inf)  # (B, h, T, S)
+        elif M is not None:
             S[..., ~M] = -np.inf  # every row keeps at least one key (the diagonal, when causal)
         S -= S.max(axis=-1, keepdims=True)
         P = np.exp(S, out=S)
