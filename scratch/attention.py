@@ -14,6 +14,17 @@ def causal_mask(T: int, S: int) -> np.ndarray:
     return np.tril(np.ones((T, S), dtype=bool))  # (T, S)
 
 
+def key_padding_mask(ids: np.ndarray, padding_id: int = 0) -> np.ndarray:
+    """M[b, 0, s] = True where key s of sequence b is a token, not padding (Keras' polarity).
+
+    torch's ``key_padding_mask`` is the opposite, ``ids == padding_id`` (True = ignored), of shape
+    (B, S); Keras' ``Embedding(mask_zero=True)`` propagates ``ids != 0``, which MultiHeadAttention
+    uses for the keys AND the queries (keras/src/layers/attention/multi_head_attention.py,
+    ``_compute_attention_mask``: query_mask -> [B, T, 1], value_mask -> [B, 1, S], combined with &).
+    """
+    return (np.asarray(ids) != padding_id)[:, None, :]  # (B, 1, S): broadcast over the queries
+
+
 class ScaledDotProductAttention:
     """O = softmax(Q K^T / sqrt(d) + mask) V, per batch entry and head.
 
@@ -35,7 +46,10 @@ class ScaledDotProductAttention:
     Shapes:
         Q, dQ: (B, h, T, d)
         K, dK, V, dV: (B, h, S, d)
-        M: (T, S) booleans, or None
+        M: (T, S) booleans, the same for every sequence (causal), or (B, T, S) / (B, 1, S) per
+           sequence (key padding); None for no mask. A query row with no key left is refused:
+           softmax over nothing is undefined (torch returns NaN for it; Keras fills masked scores
+           with -1e9, keras/src/layers/activations/softmax.py, so such a row averages every key).
         S, P, dS, dP: (B, h, T, S)
         O, dO: (B, h, T, d)
     """
@@ -45,7 +59,16 @@ class ScaledDotProductAttention:
         self.scale = 1.0 / math.sqrt(d)  # a Python float: keeps float32 scores float32 (NumPy 2's scalar rules)
         S = Q @ K.swapaxes(-1, -2)  # (B, h, T, S): one batched matmul over (B, h)
         S *= self.scale  # in place, like the softmax below: S is a fresh array and only P is kept
-        if M is not None:
+        if M is not None and M.ndim == 3:  # per sequence: (B, T or 1, S), the same for every head
+            empty = ~M.any(axis=-1)  # (B, T or 1)
+            if empty.any():
+                b, t = (int(i) for i in np.argwhere(empty)[0])
+                raise ValueError(
+                    f"ScaledDotProductAttention: query {t} of sequence {b} has every key masked (mask {M.shape}); "
+                    "torch gives NaN there and Keras a uniform average: pad no sequence completely"
+                )
+            S = np.where(M[:, None], S, -np.inf)  # (B, h, T, S)
+        elif M is not None:
             S[..., ~M] = -np.inf  # every row keeps at least one key (the diagonal, when causal)
         S -= S.max(axis=-1, keepdims=True)
         P = np.exp(S, out=S)
@@ -63,6 +86,16 @@ class ScaledDotProductAttention:
         dK = dS.swapaxes(-1, -2) @ Q  # (B, h, S, d)
         dK *= scale
         return dQ, dK, dV
+
+    def backward_weights(self, dP: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dQ, dK when the weights P themselves are used (dP given; V does not reach them, dV = 0)."""
+        Q, K, P, scale = self.Q, self.K, self.P, self.scale
+        dS = P * (dP - (dP * P).sum(axis=-1, keepdims=True))  # (B, h, T, S)
+        dQ = dS @ K  # (B, h, T, d)
+        dQ *= scale
+        dK = dS.swapaxes(-1, -2) @ Q  # (B, h, S, d)
+        dK *= scale
+        return dQ, dK
 
 
 class MultiHeadAttention(Layer):
@@ -92,6 +125,18 @@ class MultiHeadAttention(Layer):
 
     Self-attention returns dX + dC (X = C feeds all three projections); cross-attention returns
     (dX, dC), one gradient per input, and the graph sends each back along its own branch.
+
+    Returning the attention weights instead (``return_scores``: what Keras'
+    ``return_attention_scores=True`` returns as its second value, and torch's second value with
+    ``need_weights=True``)::
+
+        A = P                         (B, h, T, S), per head
+        A = mean_n P[:, n]            (B, T, S) with average_heads (torch's default,
+                                      average_attn_weights=True)
+        dP = dA,  or dA / h on every head when averaged
+        dQ, dK = ScaledDotProductAttention.backward_weights(dP);  dV = 0, dWo = 0, dbo = 0
+
+    The value projection and the output projection do not reach A: their gradients are zero.
 
     Computed as matrix products: the sums over e and over (n, j) are GEMMs once X is
     (B T, E) and the kernels (E, h d) and (h d, E). In self-attention Q, K and V come from one
@@ -125,10 +170,19 @@ class MultiHeadAttention(Layer):
         use_bias: whether bq, bv, bo exist.
         causal: query t attends keys s <= t only (Keras ``use_causal_mask=True``: a lower
             triangle of the (T, S) score matrix, in cross-attention too).
+        return_scores: the layer's value is the attention weights P, not Z.
+        average_heads: with return_scores, P averaged over the heads, (B, T, S).
     """
 
     def __init__(
-        self, num_heads: int, key_dim: int, use_bias: bool = True, causal: bool = False, name: str | None = None
+        self,
+        num_heads: int,
+        key_dim: int,
+        use_bias: bool = True,
+        causal: bool = False,
+        return_scores: bool = False,
+        average_heads: bool = False,
+        name: str | None = None,
     ) -> None:
         super().__init__(name)
         for key, value in (("num_heads", num_heads), ("key_dim", key_dim)):
@@ -138,6 +192,7 @@ class MultiHeadAttention(Layer):
                 )
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.use_bias, self.causal = bool(use_bias), bool(causal)
+        self.return_scores, self.average_heads = bool(return_scores), bool(average_heads)
         self.embed_dim: int | None = None
         self.context_dim: int | None = None
         self.cross = False
@@ -157,6 +212,9 @@ class MultiHeadAttention(Layer):
 
     def output_shape(self, input_shape):
         shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        T, S = shapes[0][0], shapes[-1][0]
+        if self.return_scores:
+            return (T, S) if self.average_heads else (self.num_heads, T, S)  # the attention weights
         return tuple(shapes[0])  # (T, E): one output per query
 
     def weight_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -223,6 +281,10 @@ class MultiHeadAttention(Layer):
             Q, K, V = self._heads(X, "qkv")  # (B, h, T, d) each
         M = causal_mask(T, S) if self.causal else None
         O = self.attention.forward(Q, K, V, M)  # (B, h, T, d): one batched matmul over (B, h)
+        if self.return_scores:
+            self.X, self.C = X, C
+            P = self.attention.P  # (B, h, T, S)
+            return P.mean(axis=1) if self.average_heads else P.copy()  # (B, T, S) or (B, h, T, S)
         O = O.transpose(0, 2, 1, 3).reshape(B * T, h * d)  # (B T, h d): heads side by side
         Z = O @ self.params["Wo"].reshape(h * d, E)  # (B T, E): heads merged by the projection
         if self.use_bias:
@@ -244,6 +306,8 @@ class MultiHeadAttention(Layer):
         return (dP @ W.T).reshape(B, T, E_in)  # A feeds every projection in the block: their gradients add
 
     def backward(self, dZ: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        if self.return_scores:
+            return self._backward_weights(dZ)
         X, C, O = self.X, self.C, self.O
         B, T, E = X.shape
         h, d = self.num_heads, self.key_dim
@@ -254,6 +318,20 @@ class MultiHeadAttention(Layer):
         dO = dZ @ self.params["Wo"].reshape(h * d, E).T  # (B T, h d)
         dO = dO.reshape(B, T, h, d).transpose(0, 2, 1, 3)  # (B, h, T, d)
         dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d), (B, h, S, d), (B, h, S, d)
+        if not self.cross:
+            return self._backward_input(X, [dQ, dK, dV], "qkv")
+        return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")
+
+    def _backward_weights(self, dA: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Backward of the returned weights: dP, then dQ and dK; V and the output projection get zeros."""
+        X, C = self.X, self.C
+        h = self.num_heads
+        dP = np.broadcast_to(dA[:, None] / h, self.attention.P.shape) if self.average_heads else dA  # (B, h, T, S)
+        dQ, dK = self.attention.backward_weights(dP)  # (B, h, T, d), (B, h, S, d)
+        dV = np.zeros_like(self.attention.V)  # (B, h, S, d)
+        self.grads["Wo"] = np.zeros_like(self.params["Wo"])
+        if self.use_bias:
+            self.grads["bo"] = np.zeros_like(self.params["bo"])
         if not self.cross:
             return self._backward_input(X, [dQ, dK, dV], "qkv")
         return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")

@@ -170,7 +170,14 @@ def test_torch_importer_reads_the_module_called_with_two_tensors():
     assert [n.kind for n in spec.nodes] == ["dense", "multi_head_attention"]
     dense, attn = spec.nodes
     assert attn.inputs == (INPUT, dense.name)  # query, then key = value
-    assert attn.config == {"num_heads": 2, "key_dim": 3, "use_bias": False, "causal": False}
+    assert attn.config == {
+        "num_heads": 2,
+        "key_dim": 3,
+        "use_bias": False,
+        "causal": False,
+        "return_scores": False,
+        "average_heads": False,
+    }
 
 
 def test_keras_importer_reads_query_and_value():
@@ -186,7 +193,14 @@ def test_keras_importer_reads_query_and_value():
     )
     assert [n.kind for n in spec.nodes] == ["dense", "multi_head_attention"]
     assert spec.nodes[1].inputs == (INPUT, spec.nodes[0].name)
-    assert spec.nodes[1].config == {"num_heads": 2, "key_dim": 3, "use_bias": True, "causal": True}
+    assert spec.nodes[1].config == {
+        "num_heads": 2,
+        "key_dim": 3,
+        "use_bias": True,
+        "causal": True,
+        "return_scores": False,
+        "average_heads": False,
+    }
 
 
 def test_a_lost_context_gradient_is_caught(monkeypatch):

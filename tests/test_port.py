@@ -46,6 +46,8 @@ PORTS = [
     Case("examples/residual_torch.py:Net", "keras", (4, 6, 6), "a residual block with BatchNorm, both modes"),
     Case("examples/decoder_torch.py:Net", "keras", (2, 8, 8), "ConvTranspose2d(padding=1): Keras' 'same'"),
     Case("examples/decoder_keras.py:build", "torch", None, "Conv2DTranspose 'same' (odd row cut at the end)"),
+    Case("examples/causal_attention_keras.py:build", "torch", None, "use_causal_mask=True: torch's inverted attn_mask"),
+    Case("examples/causal_attention_torch.py:Net", "keras", (6, 8), "a causal attn_mask buffer: use_causal_mask"),
 ]
 
 
@@ -361,7 +363,8 @@ def _attention_spec() -> ModelSpec:
             n("ln_plain", "layer_norm", {"axis": [-2, -1], "scale": False, "center": False}, ("mha",)),
             n("ln_scale", "layer_norm", {"scale": True, "center": False, "epsilon": 1e-3}, ("ln_plain",)),
             n("mha_nobias", "multi_head_attention", {"num_heads": 4, "key_dim": 2, "use_bias": False}, ("ln_scale",)),
-            n("enc", "transformer_encoder", {"num_heads": 2, "dim_feedforward": 6}, ("mha_nobias",)),
+            n("mha_causal", "multi_head_attention", {"num_heads": 2, "key_dim": 4, "causal": True}, ("mha_nobias",)),
+            n("enc", "transformer_encoder", {"num_heads": 2, "dim_feedforward": 6}, ("mha_causal",)),
             n(
                 "enc_pre",
                 "transformer_encoder",

@@ -31,8 +31,14 @@ def _attention_validate(config: Config, model: str = "multi_head_attention") -> 
             isinstance(value, int) and not isinstance(value, bool) and value > 0,
             f"{key} must be a positive integer, received {value!r}",
         )
-    for key in ("use_bias", "causal"):
-        require(model, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+    for key in ("use_bias", "causal", "return_scores", "average_heads"):
+        if key in config:
+            require(model, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+    require(
+        model,
+        config.get("return_scores", False) or not config.get("average_heads", False),
+        "average_heads=True averages the returned attention weights: it needs return_scores=True",
+    )
     h, d, E = config["num_heads"], config["key_dim"], shape[-1]
     require(
         model,
@@ -42,17 +48,27 @@ def _attention_validate(config: Config, model: str = "multi_head_attention") -> 
     )
 
 
+def _layer_config(c: Config) -> Config:
+    keys = ("num_heads", "key_dim", "use_bias", "causal", "return_scores", "average_heads")
+    return {k: c[k] for k in keys if k in c}
+
+
 CASES.append(
     Case(
         name="multi_head_attention",
         family="attention",
         description="One multi-head self-attention layer: softmax(Q K^T / sqrt(d)) V per head, then the output projection",
-        defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False, "input_shape": [5, 8], "batch": 3},
-        spec=lambda c: stack(
-            "multi_head_attention",
-            c["input_shape"],
-            [("multi_head_attention", {k: c[k] for k in ("num_heads", "key_dim", "use_bias", "causal")})],
-        ),
+        defaults={
+            "num_heads": 2,
+            "key_dim": 4,
+            "use_bias": True,
+            "causal": False,
+            "return_scores": False,  # the model's output is the attention weights (B, h, T, S)
+            "average_heads": False,  # ... averaged over the heads (B, T, S): torch's default
+            "input_shape": [5, 8],
+            "batch": 3,
+        },
+        spec=lambda c: stack("multi_head_attention", c["input_shape"], [("multi_head_attention", _layer_config(c))]),
         loss="mean_squared_error",
         targets=_normal_targets,
         validate=_attention_validate,

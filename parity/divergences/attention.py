@@ -3,8 +3,8 @@
 Each compares Keras (on JAX) or scratch with the other side on the same canonical weights,
 inputs and cotangent; the naive port forgets one rule (``disabled_rules``).
 
-Not a case here: torch's ``average_attn_weights=True`` (the weights returned averaged over
-heads) - the generated models never return attention weights (``need_weights=False``).
+``mha_average_attn_weights`` is a model that returns the attention weights themselves
+(config ``return_scores``): torch averages them over the heads unless told otherwise.
 """
 
 from __future__ import annotations
@@ -113,5 +113,27 @@ DIVERGENCES.append(
         naive=Variant(Side("scratch"), Side("keras-tensorflow", disabled_rules=("mha_tf_float32_scale",))),
         converted=Variant(Side("scratch"), Side("keras-tensorflow")),
         layer=LAYER,
+    )
+)
+
+DIVERGENCES.append(
+    Divergence(
+        name="mha_average_attn_weights",
+        area="attention",
+        differs="nn.MultiheadAttention returns (output, weights) and averages the weights over the heads by default, "
+        "(B, T, S) (torch/nn/functional.py, multi_head_attention_forward: average_attn_weights=True, "
+        "'attn_output_weights.mean(dim=1)'); keras.layers.MultiHeadAttention(..., return_attention_scores=True) returns "
+        "the weights per head, (B, num_heads, T, S) (keras/src/layers/attention/multi_head_attention.py, "
+        "_compute_attention: 'attention_scores = [B, N, T, S]'). A model that reads the weights (an output, an "
+        "attention map fed on) gets another shape and, reduced over the heads, other values.",
+        rule="attn(q, k, v, need_weights=True, average_attn_weights=False) for Keras' per-head scores; or "
+        "keras.ops.mean(scores, axis=1) in Keras for torch's averaged weights.",
+        converter="parity.layers.attention (config average_heads: torch's average_attn_weights, Keras' ops.mean)",
+        case=CASE,
+        config={"return_scores": True},
+        naive=Variant(Side(KERAS), Side("torch", config={"average_heads": True})),  # torch's default kept
+        converted=Variant(Side(KERAS), Side("torch")),
+        layer=LAYER,
+        keys=("average_heads",),
     )
 )

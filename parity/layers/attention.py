@@ -5,7 +5,11 @@ torch's ``nn.MultiheadAttention(E, num_heads)`` is called ``attn(q, k, v)`` and 
 ``MultiHeadAttention(num_heads, key_dim)`` is called ``attn(query, value)`` and returns the
 output (keras/src/layers/attention/multi_head_attention.py). Self-attention passes the one
 sequence as query, key and value; a generated torch model keeps the output and asks for no
-weights (``need_weights=False``), so the averaged-weights default never matters here.
+weights (``need_weights=False``). A model that returns the attention weights instead
+(``return_scores``) calls torch with ``need_weights=True, average_attn_weights=average_heads``
+and Keras with ``return_attention_scores=True``, keeping the scores (B, h, T, S), averaged over
+the heads with ``keras.ops.mean`` where ``average_heads`` asks for torch's default (divergence
+``mha_average_attn_weights``). Neither importer reads such a model yet: each refuses it in one line.
 
 Cross-attention reads two nodes (arity 1, one optional input): the queries (B, T, E) and the
 context (B, S, E_c) keys and values come from. torch calls ``attn(q, kv, kv, need_weights=False)``
@@ -60,7 +64,13 @@ def _scratch(config: Config, name: str):
     from scratch.attention import MultiHeadAttention
 
     return MultiHeadAttention(
-        config["num_heads"], config["key_dim"], use_bias=config["use_bias"], causal=config["causal"], name=name
+        config["num_heads"],
+        config["key_dim"],
+        use_bias=config["use_bias"],
+        causal=config["causal"],
+        return_scores=config["return_scores"],
+        average_heads=config["average_heads"],
+        name=name,
     )
 
 
@@ -95,17 +105,27 @@ def _torch_call(module, config: Config, x, context=None):
         T, S = (x.shape[0], context.shape[0]) if not module.batch_first else (x.shape[1], context.shape[1])
         allowed = torch.ones(T, S, dtype=torch.bool, device=x.device).tril()  # (T, S), True = may attend
         mask = ~allowed if enabled("mha_mask_polarity") else allowed  # torch: True = masked out
+    if config["return_scores"]:  # the weights: (B, h, T, S) per head, or (B, T, S) averaged (torch's default)
+        _, weights = module(
+            x, context, context, attn_mask=mask, need_weights=True, average_attn_weights=config["average_heads"]
+        )
+        return weights
     output, _ = module(x, context, context, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
     return output
 
 
 def _torch_source(config: Config, shapes, layout) -> Source:
-    """As build writes it, called as _torch_call calls it: keeping the output only."""
-    if config["causal"]:
-        raise ValueError(
-            "causal=True: torch's importer reads no attn_mask yet, so a port with the causal mask could not be "
-            "checked (port a model without use_causal_mask)"
-        )
+    """As build writes it, called as _torch_call calls it: keeping the output only.
+
+    A causal layer is called with a boolean ``attn_mask`` made in ``forward``, True strictly above
+    the diagonal (rule mha_mask_polarity), which torch.export folds into a constant the importer
+    reads back as causal=True. No ``is_causal=True`` beside it: that flag is only a hint that the
+    mask given is the causal one (torch/nn/modules/activation.py, MultiheadAttention.forward: "is_causal
+    provides a hint that attn_mask is the causal mask"; a wrong hint is wrong results), and the mask is
+    what torch.export keeps for the importer.
+    """
+    if config["return_scores"]:
+        raise ValueError("return_scores=True: a port returning the attention weights is not written yet")
     E = shapes[0][-1]
     _validate_sizes(config, E)
     kwargs: Config = {} if config["use_bias"] else {"bias": False}
@@ -113,16 +133,26 @@ def _torch_source(config: Config, shapes, layout) -> Source:
     if len(shapes) == 2 and shapes[1][-1] != E:
         kwargs.update(kdim=shapes[1][-1], vdim=shapes[1][-1])
         comments.append("kdim, vdim: keys and values read the context's features")
+    mask = ""
+    if config["causal"]:
+        T, S = shapes[0][0], shapes[-1][0]
+        mask = "attn_mask={y}_mask, "
+        comments.append("attn_mask: True strictly above the diagonal, where Keras' causal mask is False")
     if len(shapes) == 2:
-        call = "{y} = {m}({x0}, {x1}, {x1}, need_weights=False)[0]  # cross-attention: key = value = {x1}"
+        call = "{y} = {m}({x0}, {x1}, {x1}, " + mask + "need_weights=False)[0]  # cross-attention: key = value = {x1}"
     else:
-        call = "{y} = {m}({x0}, {x0}, {x0}, need_weights=False)[0]  # self-attention: query = key = value"
+        call = "{y} = {m}({x0}, {x0}, {x0}, " + mask + "need_weights=False)[0]  # self-attention: query = key = value"
+    if config["causal"]:
+        made = f"{{y}}_mask = torch.ones({T}, {S}, dtype=torch.bool, device={{x0}}.device).triu(1)"
+        call = f"{made}  # ({T}, {S}): True = may not attend\n{call}"
     return Source(
         code("nn.MultiheadAttention", E, config["num_heads"], **kwargs, batch_first=True), tuple(comments), call=call
     )
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    if config["return_scores"]:
+        raise ValueError("return_scores=True: a port returning the attention weights is not written yet")
     kwargs: Config = {} if config["use_bias"] else {"use_bias": False}
     causal = ", use_causal_mask=True" if config["causal"] else ""
     cross = shapes is not None and len(shapes) == 2
@@ -192,13 +222,22 @@ def _keras_call(config: Config, inputs: list) -> tuple[tuple, dict]:
 
     x, context = inputs[0], inputs[-1]  # self-attention: query = value (= key)
     kwargs = {"use_causal_mask": config["causal"]}
+    if config["return_scores"]:
+        kwargs["return_attention_scores"] = True  # (output, scores (B, h, T, S)): _keras_keep takes the scores
     if keras.backend.backend() == "jax" and enabled("mha_jax_float32_softmax"):
         kwargs["return_attention_scores"] = True  # the explicit path, in the model's dtype
     return (x, context), kwargs
 
 
-def _keras_keep(value):
-    return value[0] if isinstance(value, (tuple, list)) else value  # (output, scores) -> output
+def _keras_keep(value, config: Config):
+    """(output, scores) -> the output, or the scores (B, h, T, S) with return_scores; averaged over the
+    heads (axis 1) with average_heads, which Keras does not offer: torch's average_attn_weights=True."""
+    import keras
+
+    if not config["return_scores"]:
+        return value[0] if isinstance(value, (tuple, list)) else value
+    scores = value[1]  # (B, h, T, S)
+    return keras.ops.mean(scores, axis=1) if config["average_heads"] else scores
 
 
 def _keras_read(layer) -> Config:
@@ -218,6 +257,8 @@ def _keras_read_call(kwargs: dict) -> Config:
             raise ValueError(f"{key} (masks other than use_causal_mask need a second model input; not supported)")
     if kwargs.get("key") is not None:
         raise ValueError("a separate key tensor (keys and values must come from one sequence)")
+    if kwargs.get("return_attention_scores"):
+        raise ValueError("return_attention_scores=True (a model reading the attention scores is not imported)")
     return {"causal": bool(kwargs.get("use_causal_mask", False))}
 
 
@@ -246,7 +287,14 @@ MULTI_HEAD_ATTENTION = LayerKind(
     ),
     converter=MultiHeadAttentionConverter(),
     optional_inputs=1,  # cross-attention: the sequence keys and values come from
-    defaults={"num_heads": 2, "key_dim": 4, "use_bias": True, "causal": False},
+    defaults={
+        "num_heads": 2,
+        "key_dim": 4,
+        "use_bias": True,
+        "causal": False,
+        "return_scores": False,
+        "average_heads": False,
+    },
 )
 
 

@@ -149,7 +149,7 @@ class KerasSide:
             use_causal_mask=...)``.
         read_call: (the call's keyword arguments) -> config entries, for the importer (what a
             Keras model fixes when it calls the layer rather than when it builds it).
-        keep: (what the call returns) -> the output the model keeps; the value itself when None
+        keep: (what the call returns, config) -> the output the model keeps; the value itself when None
             (MultiHeadAttention asked for its scores returns (output, scores)).
         source: (config, name) -> ``Source``: what ``build`` builds, as code (``layers.`` is
             ``keras.layers``).
@@ -168,7 +168,7 @@ class KerasSide:
     source: Callable[..., Source] | None = None
     call: Callable[..., tuple[tuple, dict]] | None = None
     read_call: Callable[[dict], Config] | None = None
-    keep: Callable[[Any], Any] | None = None
+    keep: Callable[[Any, Config], Any] | None = None
     ops: tuple[str, ...] = ()
     read_op: Callable[[list], Config | None] | None = None
 
@@ -178,9 +178,9 @@ class KerasSide:
             return self.call(config, inputs)
         return ((inputs if arity == 0 else inputs[0]),), {}
 
-    def output(self, value):
+    def output(self, value, config: Config):
         """What the model keeps of the layer's return value."""
-        return value if self.keep is None else self.keep(value)
+        return value if self.keep is None else self.keep(value, config)
 
 
 @dataclass(frozen=True)

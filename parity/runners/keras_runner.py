@@ -80,7 +80,7 @@ class KerasGraph:
                 losses.extend(layer_losses)
             else:
                 A, new_state = klayer.stateless_call(trainable[i], non_trainable[i], *args, **kwargs)
-            A = kind.keras.output(A)
+            A = kind.keras.output(A, kind.configure(node.config))
             if probes:
                 A = _probed(A, probes[i])
             values[node.name] = A

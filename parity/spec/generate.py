@@ -226,8 +226,9 @@ def build_keras(spec: ModelSpec):
         kind = _kind(spec, node)
         layer = kind.keras.build(kind.configure(node.config), keras_name(node.name))
         layers[node.name] = layer
-        args, kwargs = kind.keras.arguments(kind.configure(node.config), [values[i] for i in node.inputs], kind.arity)
-        values[node.name] = kind.keras.output(layer(*args, **kwargs))
+        config = kind.configure(node.config)
+        args, kwargs = kind.keras.arguments(config, [values[i] for i in node.inputs], kind.arity)
+        values[node.name] = kind.keras.output(layer(*args, **kwargs), config)
     model = keras.Model(inputs, values[spec.output], name=keras_name(spec.name))
     model.spec_layers = layers  # node name -> Keras layer
     return model
