@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml Makefile
 report: $(STAMP)
 	$(BIN)/parity report
 
+# PYTEST_ARGS: more pytest options, e.g. PYTEST_ARGS="-n 2 --dist loadgroup" (pytest-xdist; README)
+PYTEST_ARGS ?=
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scratch framework parity tests benchmarks

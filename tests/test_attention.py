@@ -212,6 +212,7 @@ def test_keras_importer_reads_the_causal_call():
     assert spec.nodes[0].config == {"num_heads": 2, "key_dim": 3, "use_bias": True, "causal": True, "return_scores": False, "average_heads": False}
 
 
+@pytest.mark.xdist_group("divergences")  # shares conftest.divergence_outcome with test_divergences
 @pytest.mark.parametrize("name", ["mha_packed_in_proj", "mha_batch_first", "mha_mask_polarity", "mha_jax_float32_softmax", "mha_tf_float32_scale"])
 def test_attention_divergence_naive_caught_converted_passes(name, divergence_outcome):
     result = divergence_outcome(name).result  # run_divergence(get_divergence(name)), shared with test_divergences

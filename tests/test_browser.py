@@ -52,6 +52,10 @@ def browse(browser: str, page: Path, profile: Path, *args: str) -> subprocess.Co
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
+# one pytest-xdist worker for this file (with --dist loadgroup): the page the browser opens is made once
+pytestmark = pytest.mark.xdist_group("browser")
+
+
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("browser_report")

@@ -7,6 +7,8 @@ import pytest
 from parity.divergences import all_divergences
 
 DIVERGENCES = sorted(all_divergences())
+# one pytest-xdist worker for every test reading conftest.divergence_outcome: each case is evaluated once
+pytestmark = pytest.mark.xdist_group("divergences")
 
 
 @pytest.mark.parametrize("name", DIVERGENCES)

@@ -316,6 +316,10 @@ def test_torch_port_is_the_case(name):
     assert not diff, f"{port.torch} differs from case {name!r}:\n{diff}"
 
 
+# one pytest-xdist worker for this file (with --dist loadgroup): every Keras port's spec (``keras_specs``) is read once
+pytestmark = pytest.mark.xdist_group("framework_ports")
+
+
 @pytest.fixture(scope="module")
 def keras_specs() -> dict[str, ModelSpec]:
     """Every Keras port's spec, read in one call of a Keras worker (this process never imports Keras)."""

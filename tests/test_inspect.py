@@ -102,6 +102,7 @@ def test_a_layer_on_one_side_only_is_shown_and_not_judged(rng):
 # Real runs ----------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("divergences")  # shares conftest.divergence_outcome with test_divergences
 @pytest.mark.parametrize("name", DIVERGENCES)
 def test_inspect_divergence_points_at_the_layer_where_it_lives(name, divergence_outcome):
     d = all_divergences()[name]

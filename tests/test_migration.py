@@ -12,6 +12,9 @@ from parity.divergences.base import DivergenceResult
 from parity.divergences.outcome import DivergenceOutcome
 from parity.report.migration import AREA_ORDER, GUIDE, effect, generate, measure, significant
 
+# one pytest-xdist worker for every test reading conftest.divergence_outcome: each case is evaluated once
+pytestmark = pytest.mark.xdist_group("divergences")
+
 
 @pytest.fixture(scope="module")
 def outcomes(divergence_outcome):

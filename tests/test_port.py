@@ -27,6 +27,8 @@ from parity.tolerance import TRAJECTORY_FLOAT64_REL, tolerance
 
 ROOT = Path(__file__).resolve().parents[1]
 TOL = tolerance("float64")
+# one pytest-xdist worker for this file (with --dist loadgroup): the eight ports of ``ported`` are made once
+pytestmark = pytest.mark.xdist_group("port")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,10 @@ from parity.tolerance import EPS, NOISE_FLOOR_MULTIPLE
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ("index.html", "parity.md", "results.csv")
 ALL = ["scratch", "torch", "keras-torch", "keras-jax", "keras-tensorflow"]
+
+
+# one pytest-xdist worker for this file (with --dist loadgroup): the small report of ``small_report`` is written once
+pytestmark = pytest.mark.xdist_group("report")
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +301,22 @@ def test_the_environment_states_peak_memory(small_report):
     out, _ = small_report
     page = (out / "index.html").read_text()
     assert "peak memory" in page and "main process" in page and "keras-jax worker" in page
+
+
+def test_keras_jax_gets_a_lane_per_worker_and_each_worker_its_requests_in_order(monkeypatch):
+    """float64 (x64 on) and float32 (x64 off) are two JAX workers: two lanes, so that they compute side by
+    side; the other implementations keep one lane for both dtypes. Every request runs once, in order."""
+    seen: dict[str, list] = {}
+
+    def record(impl, request):
+        seen.setdefault(threading.current_thread().name, []).append((impl, request))
+        return request
+
+    monkeypatch.setattr(report, "run", record)
+    requests = [(m, d, f"{m}@{d}") for m in ("a", "b") for d in ("float64", "float32")]
+    results = report.Lanes(["scratch", "keras-torch", "keras-jax"], requests).run()
+    assert sorted(seen) == ["lane-keras-jax", "lane-keras-jax-x32", "lane-keras-torch", "lane-scratch"]
+    assert seen["lane-keras-jax"] == [("keras-jax", "a@float64"), ("keras-jax", "b@float64")]
+    assert seen["lane-keras-jax-x32"] == [("keras-jax", "a@float32"), ("keras-jax", "b@float32")]
+    assert [r for _, r in seen["lane-keras-torch"]] == [r for _, _, r in requests]
+    assert results == {(m, d, i): f"{m}@{d}" for m, d, _ in requests for i in ("scratch", "keras-torch", "keras-jax")}

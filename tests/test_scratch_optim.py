@@ -252,6 +252,10 @@ def keras_worker(runs: list[tuple[str, str]], out_path: str) -> None:
         pickle.dump(out, f)
 
 
+# one pytest-xdist worker for this file (with --dist loadgroup): the Keras trajectories (``keras_process``) run once
+pytestmark = pytest.mark.xdist_group("scratch_optim")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def keras_process(tmp_path_factory):
     """Start the Keras worker before the first test, so that it imports Keras while the torch tests run."""

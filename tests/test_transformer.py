@@ -308,6 +308,7 @@ def test_each_default_alone_is_caught(keras, torch_side):
     assert any(not r.passed for r in records), failures(records)
 
 
+@pytest.mark.xdist_group("divergences")  # shares conftest.divergence_outcome with test_divergences
 def test_encoder_defaults_divergence_naive_caught_converted_passes(divergence_outcome):
     outcome = divergence_outcome("transformer_encoder_defaults")  # shared with test_divergences
     assert outcome.result is not None, outcome.error

@@ -35,15 +35,31 @@ from parity.report.data import CaseRun, ReportData
 from parity.report.environment import environment, peak_memory
 from parity.report.tables import REFERENCE, markdown, results_frame
 from parity.runners import run
-from parity.runners.base import RunRequest, RunResult
+from parity.runners.base import KERAS_BACKENDS, RunRequest, RunResult, needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
 from parity.tolerance import tolerance_for
 
 # running ---------------------------------------------------------------------
 
 
+def lanes_of(impl: str, requests: list[tuple[str, str, RunRequest]]) -> dict[str, list]:
+    """The lanes of one implementation: one per worker process it runs in, each with its requests in order.
+
+    keras-jax runs float64 with x64 on and float32 with it off, in two workers (``needs_x64``): one lane
+    for both would make them take turns; two let them compute side by side. Each worker still receives
+    the same requests in the same order, so the results are the same.
+    """
+    if impl not in KERAS_BACKENDS:
+        return {impl: requests}
+    lanes: dict[str, list] = {}
+    for request in requests:
+        key = impl if needs_x64(impl, request[1]) else f"{impl}-x32"
+        lanes.setdefault(key, []).append(request)
+    return lanes
+
+
 class Lanes:
-    """One thread per implementation, each running every request in order.
+    """One thread per implementation and worker process (``lanes_of``), each running its requests in order.
 
     A Keras worker is a single pipe, so only its own lane talks to it. A failure is
     kept as the result (never raised in the thread); ``stop`` ends the lanes after
@@ -55,8 +71,9 @@ class Lanes:
         self.stop = threading.Event()
         self.step = step
         self.threads = [
-            threading.Thread(target=self._lane, args=(impl, requests), daemon=True, name=f"lane-{impl}")
+            threading.Thread(target=self._lane, args=(impl, part), daemon=True, name=f"lane-{name}")
             for impl in impls
+            for name, part in lanes_of(impl, requests).items()
         ]
 
     def _lane(self, impl: str, requests) -> None:
