@@ -74,6 +74,7 @@ class ZooRow:
     input_size: int
     status: str  # "agree", "disagree", "unsupported", "error"
     parameters: int | None = None
+    arrays: int | None = None  # trainable weight arrays: each has its gradient compared
     layers: int | None = None
     kinds: list[str] = field(default_factory=list)
     worst: dict[str, float] = field(default_factory=dict)  # dtype -> worst relative error over every comparison
@@ -106,16 +107,24 @@ def missing_kind(message: str) -> str | None:
 
 def describe_in_worker(source: str) -> dict:
     """Parameters and layers of the Keras model, and its spec's kinds (or the importer's error)."""
+    from parity import sources
     from parity.sources import import_model, load_model
 
     model = load_model(source)
-    info = {"parameters": int(model.count_params()), "layers": len(model.layers), "kinds": [], "error": None}
+    info = {
+        "parameters": int(model.count_params()),
+        "arrays": len(model.trainable_weights),
+        "layers": len(model.layers),
+        "kinds": [],
+        "error": None,
+    }
     try:
         spec = import_model(model)
     except SpecError as error:
         info["error"] = str(error)
     else:
         info["kinds"] = sorted(set(spec.kinds))
+        sources._DESCRIBED[sources._file_state(source, None)] = ("keras", spec)  # the port describes it next
     return info
 
 
@@ -153,6 +162,7 @@ def _records(comparison, stage: str) -> dict:
         "dtype": comparison.dtype,
         "agree": comparison.agree,
         "quantities": int(len(records)),
+        "gradients": int(records["quantity"].str.startswith("grad:").sum()) if len(records) else 0,
         "worst": worst,
         "first_divergence": comparison.first_divergence,
         "diagnosis": comparison.diagnosis[:5],
@@ -187,6 +197,7 @@ def run_architecture(
         worker = keras_worker("torch")
         info = worker.call("parity.zoo:describe_in_worker", source)
         row.parameters, row.layers, row.kinds = info["parameters"], info["layers"], info["kinds"]
+        row.arrays = info["arrays"]
         if info["error"]:
             row.missing = missing_kind(info["error"])
             row.status = "unsupported" if row.missing else "error"
@@ -198,12 +209,12 @@ def run_architecture(
         if "keras" in stages:
             torch_shape = (3, size, size)
             back = folder / "keras"
-            port(
+            port(  # not compared with the torch port here: the round trip is compared with the source below
                 f"{folder / 'torch'}/model.py:build_with_weights",
                 "keras",
                 back,
                 torch_shape,
-                dtypes,
+                (),
                 seed=seed,
                 steps=0,
             )
