@@ -74,7 +74,6 @@ class ZooRow:
     input_size: int
     status: str  # "agree", "disagree", "unsupported", "error"
     parameters: int | None = None
-    arrays: int | None = None  # trainable weight arrays: each has its gradient compared
     layers: int | None = None
     kinds: list[str] = field(default_factory=list)
     worst: dict[str, float] = field(default_factory=dict)  # dtype -> worst relative error over every comparison
@@ -83,6 +82,7 @@ class ZooRow:
     missing: str | None = None  # "Keras class 'layer name'": the kind the registry lacks
     detail: str | None = None  # first diverging layer, or the error
     comparisons: list[dict] = field(default_factory=list)
+    arrays: int | None = None  # trainable weight arrays: each has its gradient compared
 
 
 def check_names(names: list[str]) -> list[str]:
