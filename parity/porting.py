@@ -199,6 +199,8 @@ def _payload(result: Port, framework: str) -> dict:
 def _markdown(result: Port, framework: str) -> str:
     weights = KERAS_WEIGHTS if result.target == "keras" else TORCH_WEIGHTS
     verdict = "agrees with" if result.agree else "DISAGREES with"
+    if not result.comparisons:
+        verdict = "was not compared here with"
     lines = [
         f"# {result.spec.name}: {framework} -> {result.target}",
         "",

@@ -310,10 +310,26 @@ def load_weights_file(model, path: str, name: str) -> None:
         raise SpecError(f"model {name!r}: {path!r} does not match the model: {str(error).splitlines()[0]}") from None
 
 
+# describe's answers in this worker, by source file and its state: a zoo architecture is described
+# a dozen times over (the port, its weights, each comparison), and building and importing a
+# keras.applications model takes seconds each time (parity.zoo's profile).
+_DESCRIBED: dict[tuple, tuple[str, ModelSpec]] = {}
+
+
+def _file_state(source: str, input_shape) -> tuple:
+    path, factory = parse_source(source)
+    stat = path.stat()
+    shape = tuple(input_shape) if input_shape is not None else None
+    return str(path.resolve()), factory, shape, stat.st_mtime_ns, stat.st_size
+
+
 def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
-    """("torch" or "keras", the spec) of a source; runs in the worker."""
-    model = load_model(source)
-    return ("torch" if _is_torch(model) else "keras"), import_model(model, input_shape)
+    """("torch" or "keras", the spec) of a source; runs in the worker. Remembered until the file changes."""
+    key = _file_state(source, input_shape)
+    if key not in _DESCRIBED:
+        model = load_model(source)
+        _DESCRIBED[key] = ("torch" if _is_torch(model) else "keras"), import_model(model, input_shape)
+    return _DESCRIBED[key]
 
 
 def run_source(

@@ -124,6 +124,7 @@ class ZooRow:
     missing: str | None = None  # "Keras class 'layer name'": the kind the registry lacks
     detail: str | None = None  # first diverging layer, or the error
     comparisons: list[dict] = field(default_factory=list)
+    arrays: int | None = None  # trainable weight arrays: each has its gradient compared
 
 
 def check_names(names: list[str]) -> list[str]:
@@ -148,16 +149,24 @@ def missing_kind(message: str) -> str | None:
 
 def describe_in_worker(source: str) -> dict:
     """Parameters and layers of the Keras model, and its spec's kinds (or the importer's error)."""
+    from parity import sources
     from parity.sources import import_model, load_model
 
     model = load_model(source)
-    info = {"parameters": int(model.count_params()), "layers": len(model.layers), "kinds": [], "error": None}
+    info = {
+        "parameters": int(model.count_params()),
+        "arrays": len(model.trainable_weights),
+        "layers": len(model.layers),
+        "kinds": [],
+        "error": None,
+    }
     try:
         spec = import_model(model)
     except SpecError as error:
         info["error"] = str(error)
     else:
         info["kinds"] = sorted(set(spec.kinds))
+        sources._DESCRIBED[sources._file_state(source, None)] = ("keras", spec)  # the port describes it next
     return info
 
 
@@ -195,6 +204,7 @@ def _records(comparison, stage: str) -> dict:
         "dtype": comparison.dtype,
         "agree": comparison.agree,
         "quantities": int(len(records)),
+        "gradients": int(records["quantity"].str.startswith("grad:").sum()) if len(records) else 0,
         "worst": worst,
         "first_divergence": comparison.first_divergence,
         "diagnosis": comparison.diagnosis[:5],
@@ -229,6 +239,7 @@ def run_architecture(
         worker = keras_worker("torch")
         info = worker.call("parity.zoo:describe_in_worker", source)
         row.parameters, row.layers, row.kinds = info["parameters"], info["layers"], info["kinds"]
+        row.arrays = info["arrays"]
         if info["error"]:
             row.missing = missing_kind(info["error"])
             row.status = "unsupported" if row.missing else "error"
@@ -240,12 +251,12 @@ def run_architecture(
         if "keras" in stages:
             torch_shape = (3, size, size)
             back = folder / "keras"
-            port(
+            port(  # not compared with the torch port here: the round trip is compared with the source below
                 f"{folder / 'torch'}/model.py:build_with_weights",
                 "keras",
                 back,
                 torch_shape,
-                dtypes,
+                (),
                 seed=seed,
                 steps=0,
             )

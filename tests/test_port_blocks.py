@@ -57,12 +57,18 @@ def _paths(names: list[str]) -> dict[str, tuple[str, ...]]:
             ["features.0", "features.3", "classifier"],
             [("features_0",), ("features_3",), ("classifier",)],
         ),
+        (  # Keras' automatic names are layers of one type numbered, not blocks
+            ["conv2d", "conv2d_1", "max_pooling2d", "max_pooling2d_1", "batch_normalization",
+             "batch_normalization_1", "dense"],
+            [("conv2d",), ("conv2d_1",), ("max_pooling2d",), ("max_pooling2d_1",), ("batch_normalization",),
+             ("batch_normalization_1",), ("dense",)],
+        ),
         (  # two members of one block would share an attribute (conv1): nothing is nested
-            ["b_1_conv", "b_conv1", "other"],
-            [("b_1_conv",), ("b_conv1",), ("other",)],
+            ["blk1_1_conv", "blk1_conv1", "other"],
+            [("blk1_1_conv",), ("blk1_conv1",), ("other",)],
         ),
     ],
-    ids=["resnet50v2", "mobilenetv2", "densenet", "torch-names", "clash"],
+    ids=["resnet50v2", "mobilenetv2", "densenet", "torch-names", "keras-names", "clash"],
 )  # fmt: skip
 def test_blocks_are_read_off_the_names(names, expected):
     assert _paths(names) == dict(zip(names, expected, strict=True))

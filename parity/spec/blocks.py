@@ -9,7 +9,9 @@ ResNet does (``layer1[0].conv1``). ``attributes(names)`` derives the nesting fro
   that word has no digit of its own (``block_3``, ``Conv_1``, ``features_0``; ``block1`` stays);
 - layers sharing a first token form a block when there are two or more of them, none is named by
   the token alone (``Conv1`` and ``Conv1_relu`` are two layers, not a block and its member) and the
-  token is a Python name; within a block the same rule applies to the rest of the name;
+  token is a Python name, and their names differ by more than Keras' counter (``max_pooling2d``
+  and ``max_pooling2d_1`` are two layers of one type, not a block ``max``); within a block the same
+  rule applies to the rest of the name;
 - a block holding exactly one block is merged into it (``expanded`` + ``conv`` -> ``expanded_conv``);
 - a member named by a number and a word is the word then the number (``1_conv`` -> ``conv1``,
   ``0_bn`` -> ``bn0``), as torchvision names them (``0_conv1`` -> ``conv1_0``).
@@ -30,6 +32,8 @@ _TAKEN = {
     "double", "half", "eval", "train", "type", "to", "apply", "children", "modules", "parameters",
     "buffers", "state_dict", "add_module", "register_module", "get_submodule", "zero_grad",
 }  # fmt: skip
+
+_UID = re.compile(r"_\d+$")  # Keras' automatic names: max_pooling2d, max_pooling2d_1
 
 Tree = dict[str, "str | Tree"]  # attribute -> a layer's name, or a block
 
@@ -68,6 +72,7 @@ def _tree(entries: list[tuple[list[str], str]], top: bool, identifier) -> Tree |
         is_block = (
             len(bucket) >= 2
             and all(len(rest) > 1 for rest, _ in bucket)
+            and len({_UID.sub("", "_".join(rest[1:])) for rest, _ in bucket}) > 1
             and key.isidentifier()
             and not keyword.iskeyword(key)
             and key not in _TAKEN

@@ -180,7 +180,15 @@ def _init_lines(tree, modules: dict[str, tuple[str, str]]) -> list[str]:
 
 
 def torch_source(spec: ModelSpec, origin: str) -> str:
-    """``model.py`` of an ``nn.Module``: submodules named after the spec's layers, applied in ``forward``."""
+    """``model.py`` of an ``nn.Module``: submodules named after the spec's layers, applied in ``forward``.
+
+    Layers named by block (``conv2_block1_1_conv``) are nested in ``nn.ModuleDict`` blocks
+    (``self.conv2.block1.conv1``; ``parity.spec.blocks``): the state_dict keys follow the blocks,
+    and ``forward`` stays one sequence of calls. A ModuleDict rather than a class per block:
+    Keras' blocks of one stage differ (the first projects its shortcut and strides), so a class
+    per block would be a class per variant, and a block's calls would leave the one ``forward``
+    a reader follows; a ModuleDict is plain torch, prints as the hierarchy and loads any
+    state_dict with those keys."""
     shapes = node_shapes(spec)
     relayouts = layouts_of(spec, shapes)
     layouts = relayouts.out
