@@ -117,3 +117,36 @@ def test_train_cli_lr_reaches_every_implementation(monkeypatch, capsys):
 def test_train_bad_usage(capsys, argv, fragment):
     assert main(argv) == 2
     assert fragment in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "argv, steps, optimizer",
+    [
+        ([], None, "adam"),  # the example's own length and optimiser
+        (["--steps", "20"], 20, "adam"),  # 20 is a length like any other, not "the default"
+        (["--optimizer", "sgd"], None, "sgd"),  # an explicit sgd replaces the example's adam
+    ],
+)
+def test_train_example_takes_steps_and_optimizer_as_given(monkeypatch, argv, steps, optimizer):
+    import parity.examples
+
+    seen = {}
+
+    def fake_run_example(example, impls, dtypes, seed, given_steps, progress):
+        seen.update(steps=given_steps, optimizer=example.optimizer)
+        raise _Stop
+
+    monkeypatch.setattr(parity.examples, "run_example", fake_run_example)
+    assert EXAMPLES["digits_transformer"].optimizer == "adam"
+    with pytest.raises(_Stop):
+        main(["train", "digits_transformer", "--impl", "scratch", *argv])
+    assert seen == {"steps": steps, "optimizer": optimizer}
+
+
+def test_train_example_refuses_an_unknown_optimizer(capsys):
+    assert main(["train", "digits_transformer", "--optimizer", "lbfgs"]) == 2
+    assert "unknown optimizer 'lbfgs'" in capsys.readouterr().err

@@ -11,8 +11,10 @@ from parity.cli.args import UsageError, parse_dtypes, parse_impls, parse_sets
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="compare whole training runs step by step")
     p.add_argument("model", metavar="MODEL")
-    p.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov, rmsprop, rmsprop_centered, adam, adamw")
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument(
+        "--optimizer", default=None, help="sgd, momentum, nesterov, rmsprop, rmsprop_centered, adam, adamw (default: sgd; an example's own)"
+    )
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default: 20; an example's own length)")
     p.add_argument("--batch", type=int, default=None, help="mini-batch size (default: the case's batch)")
     p.add_argument("--lr", type=float, default=None, help="learning rate, for every implementation (default: the optimiser's, see parity.training.spec.OPTIMIZERS)")
     p.add_argument("--dtype", default="float64", help="float32, float64 or both")
@@ -34,7 +36,7 @@ def run(args) -> int:
     from parity.tolerance import TRAJECTORY_FLOAT64_REL
     from parity.train import plot_growth, train_case, trajectory_frame
 
-    if args.steps < 1:
+    if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be a positive integer, received {args.steps}")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise UsageError(f"--lr must be a positive number, received {args.lr}")
@@ -46,6 +48,8 @@ def run(args) -> int:
             overrides["learning_rate"] = args.lr
         return run_example(args, impls, dtypes, overrides)
     get_case(args.model)
+    args.steps = 20 if args.steps is None else args.steps
+    args.optimizer = "sgd" if args.optimizer is None else args.optimizer
     runs = len(dtypes) * len([i for i in impls if i != "scratch"])
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"training {args.model} ({args.optimizer}, {args.steps} steps)", total=runs)
@@ -96,12 +100,14 @@ def run_example(args, impls, dtypes, overrides) -> int:
     example = examples.EXAMPLES[args.model]
     if overrides:
         example = Example(**{**example.__dict__, "overrides": {**example.overrides, **overrides}})
-    if args.optimizer != "sgd" or example.optimizer == "sgd":  # --optimizer given explicitly (sgd is the CLI default)
-        example = Example(**{**example.__dict__, "optimizer": args.optimizer if args.optimizer in OPTIMIZERS else example.optimizer})
+    if args.optimizer is not None:
+        if args.optimizer not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {args.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+        example = Example(**{**example.__dict__, "optimizer": args.optimizer})
     runs = len(dtypes) * (1 + len([i for i in impls if i != "scratch"]))
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"{example.name}: training {runs} runs", total=runs)
-        records, rows, losses, gaps = examples.run_example(example, impls, dtypes, args.seed, args.steps if args.steps != 20 else None, lambda: progress.advance(task))
+        records, rows, losses, gaps = examples.run_example(example, impls, dtypes, args.seed, args.steps, lambda: progress.advance(task))
     table = Table(title=f"{example.name} ({example.optimizer}): held-out {example.metric}")
     for column in ("impl", "dtype", example.metric, "final loss", "wall time (s)"):
         table.add_column(column)
