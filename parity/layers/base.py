@@ -344,6 +344,8 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, float):
         short = f"{value:.12g}"  # 1 - 0.99 is 0.010000000000000009: written 0.01
+        if abs(float(short) - value) > 1e-14 * abs(value):
+            short = repr(value)  # 1 / 6 is not 0.166666666667: a constant written shorter than it is changes the model
         return short if any(c in short for c in ".en") else short + ".0"
     if isinstance(value, (list, tuple)):
         items = [literal(v) for v in value]
