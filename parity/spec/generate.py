@@ -41,10 +41,19 @@ def build_scratch(spec: ModelSpec):
         graph = Graph(nodes, spec.input_shape, spec.output)
     except ValueError as error:
         raise SpecError(f"model {spec.name!r}: {error}") from None
+    shapes = node_shapes(spec, graph)
+    for node in spec.nodes:  # each kind's own check of its configuration against the shapes it reads
+        kind = _kind(spec, node)
+        if kind.validate is not None:
+            try:
+                kind.validate(kind.configure(node.config), [shapes[i] for i in node.inputs])
+            except (KeyError, ValueError, TypeError) as error:
+                inputs = ", ".join(str(shapes[i]) for i in node.inputs)
+                raise SpecError(f"model {spec.name!r}, layer {node.name!r} ({node.kind}, inputs {inputs}): {error}") from None
     # How the generated torch model lays out each layer's input: a converter whose rule depends on
     # what feeds a layer (``flatten_order``: a flattened channels-first map) reads it off ``previous``.
     try:
-        reads = layouts_of(spec, node_shapes(spec, graph)).read
+        reads = layouts_of(spec, shapes).read
     except SpecError:
         reads = {}  # torch cannot build this spec; scratch and Keras still can
     for layer in graph.layers:
