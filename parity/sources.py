@@ -59,6 +59,9 @@ def load_model(source: str):
                 ),
             )
             model.set_weights([np.asarray(w, dtype=keras.config.floatx()) for w in weights])
+            for layer in model._flatten_layers():
+                if hasattr(layer, "finalize_state"):
+                    layer.finalize_state()  # as Keras' own loading does (Normalization's tensors follow the weights)
         return model
     module_spec = importlib.util.spec_from_file_location(f"parity_user_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)
@@ -253,6 +256,8 @@ def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
                     if tuple(np.shape(value)) != tuple(variable.shape):
                         raise ConversionError(node.name, variable.name, tuple(variable.shape), np.shape(value))
                 klayer.set_weights([np.asarray(v, dtype=variable.dtype) for v, variable in zip(values, klayer.weights)])
+                if hasattr(klayer, "finalize_state"):
+                    klayer.finalize_state()  # as Keras' own loading does (Normalization's tensors follow the weights)
         except ConversionError as error:
             raise error.in_model(spec.name) from None
 

@@ -125,6 +125,58 @@ class SiLU(Layer):
         return dZ * (S + X * S * (1 - S))
 
 
+class HardSigmoid(Layer):
+    """Piecewise-linear sigmoid (MobileNetV3): Z = relu6(X + 3) / 6 = clip(X / 6 + 1/2, 0, 1).
+
+    torch's nn.Hardsigmoid and Keras 3's ``hard_sigmoid`` (slope 1/6; Keras 2 used 0.2 * X + 0.5).
+
+    Forward::
+
+        Z = min(max(X + 3, 0), 6) / 6
+
+    Backward::
+
+        dX = dZ / 6 where -3 < X < 3, 0 elsewhere (the flat parts)
+
+    Shapes:
+        X, Z, dZ, dX: any shape, the same
+    """
+
+    def forward(self, X):
+        self.inside = (X > -3) & (X < 3)
+        return np.minimum(np.maximum(X + 3, 0), 6) / 6
+
+    def backward(self, dZ):
+        return np.where(self.inside, dZ / 6, 0).astype(dZ.dtype)
+
+
+class HardSwish(Layer):
+    """Piecewise-quadratic swish (MobileNetV3): Z = X * relu6(X + 3) / 6, i.e. X * hard_sigmoid(X).
+
+    torch's nn.Hardswish and Keras 3's ``hard_silu`` / ``hard_swish``.
+
+    Forward::
+
+        Z = X * min(max(X + 3, 0), 6) / 6
+
+    Backward::
+
+        dX = 0 where X <= -3,   dZ * (2 X + 3) / 6 where -3 < X < 3,   dZ where X >= 3
+
+    Shapes:
+        X, Z, dZ, dX: any shape, the same
+    """
+
+    def forward(self, X):
+        self.X = X
+        return X * np.minimum(np.maximum(X + 3, 0), 6) / 6
+
+    def backward(self, dZ):
+        X = self.X
+        slope = np.where(X <= -3, 0, np.where(X >= 3, 1, (2 * X + 3) / 6))
+        return (dZ * slope).astype(dZ.dtype)
+
+
 class ReLU6(Layer):
     """ReLU capped at 6 (MobileNet's activation): Z = min(max(X, 0), 6).
 
@@ -288,6 +340,8 @@ ACTIVATIONS = {
     "relu": ReLU,
     "relu6": ReLU6,
     "silu": SiLU,
+    "hard_sigmoid": HardSigmoid,
+    "hard_swish": HardSwish,
     "leaky_relu": LeakyReLU,
     "softmax": Softmax,
     "log_softmax": LogSoftmax,

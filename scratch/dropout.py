@@ -24,7 +24,9 @@ class Dropout(Layer):
         dX = dZ                          # inference
 
     Shapes:
-        X, M, Z, dZ, dX: any, all equal
+        X, Z, dZ, dX: any, all equal
+        M: X's shape, or (B, 1, ..., 1) with ``noise_shape`` all ones: one draw per sample, broadcast
+           (stochastic depth: EfficientNet drops a residual branch for a whole sample)
 
     "Inverted": the 1 / (1 - rate) is applied while training, so E[Z] = X and
     inference needs no rescaling. Both torch.nn.Dropout and keras.layers.Dropout
@@ -39,15 +41,21 @@ class Dropout(Layer):
 
     Args:
         rate: probability of dropping an entry, in [0, 1).
+        noise_shape: None (a draw per entry), or ones, one per axis after the batch (a draw per sample).
         rng: the generator masks are drawn from (needed only when no mask is given).
         name: layer name.
     """
 
-    def __init__(self, rate: float, name: str | None = None, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, rate: float, name: str | None = None, rng: np.random.Generator | None = None, noise_shape=None
+    ) -> None:
         super().__init__(name)
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout {self.name!r}: rate must be in [0, 1), received {rate!r}")
+        if noise_shape is not None and any(d != 1 for d in noise_shape):
+            raise ValueError(f"Dropout {self.name!r}: noise_shape must be None or all ones, received {noise_shape!r}")
         self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(int(d) for d in noise_shape)
         self.rng = rng
         self.mask: np.ndarray | None = None
         self.M: np.ndarray | None = None
@@ -57,11 +65,12 @@ class Dropout(Layer):
             self.M = None
             return X
         if self.mask is not None:
-            if self.mask.shape != X.shape:
+            if np.broadcast_shapes(self.mask.shape, X.shape) != X.shape:
                 raise ValueError(f"Dropout {self.name!r}: mask shape {self.mask.shape} differs from input {X.shape}")
             M = self.mask
         elif self.rng is not None:
-            M = self.rng.random(X.shape) >= self.rate  # keep with probability 1 - rate
+            shape = X.shape if self.noise_shape is None else (X.shape[0], *self.noise_shape)  # (B, 1, 1, 1)
+            M = self.rng.random(shape) >= self.rate  # keep with probability 1 - rate
         else:
             raise ValueError(f"Dropout {self.name!r}: training needs layer.rng or layer.mask")
         self.M = M.astype(X.dtype)

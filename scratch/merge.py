@@ -80,3 +80,49 @@ class Concatenate(Layer):
     def backward(self, dZ: np.ndarray) -> list[np.ndarray]:
         cuts = np.cumsum(self.sizes)[:-1]
         return np.split(dZ, cuts, axis=self.axis)
+
+
+class Multiply(Layer):
+    """Z = X_1 * X_2 * ... * X_n elementwise, broadcast (a squeeze-and-excitation gate times its map).
+
+    An input with size 1 on an axis is repeated along it (NumPy's broadcasting, as Keras'
+    Multiply and torch's ``*`` do): a (B, 1, 1, C) gate scales every pixel of a (B, H, W, C) map.
+
+    Forward::
+
+        Z = prod_i X_i                          # broadcast to the largest shape
+
+    Backward, given dZ::
+
+        dX_i = sum over X_i's broadcast axes of (dZ * prod_{j != i} X_j)
+
+    Shapes:
+        X_i, dX_i: (B, ...), each broadcastable to Z's shape
+        Z, dZ: (B, ...), the broadcast shape
+    """
+
+    def output_shape(self, input_shapes) -> tuple[int, ...]:
+        try:
+            return tuple(np.broadcast_shapes(*(tuple(s) for s in input_shapes)))
+        except ValueError:
+            raise ValueError(
+                f"Multiply {self.name!r}: inputs do not broadcast together, received {list(map(tuple, input_shapes))}"
+            ) from None
+
+    def forward(self, *Xs: np.ndarray) -> np.ndarray:
+        self.Xs = Xs
+        Z = Xs[0]
+        for X in Xs[1:]:
+            Z = Z * X  # (B, H, W, C) * (B, 1, 1, C) -> (B, H, W, C)
+        return Z
+
+    def backward(self, dZ: np.ndarray) -> list[np.ndarray]:
+        dXs = []
+        for i, X in enumerate(self.Xs):
+            dX = dZ
+            for j, other in enumerate(self.Xs):
+                if j != i:
+                    dX = dX * other
+            axes = tuple(a for a in range(dZ.ndim) if X.shape[a] == 1 and dZ.shape[a] != 1)
+            dXs.append(dX.sum(axis=axes, keepdims=True) if axes else dX)  # back to X_i's shape
+        return dXs

@@ -129,6 +129,8 @@ PORTS: dict[str, Port] = {
     "relu": Port("layers", "activation", _activation("relu"), "nn.ReLU / layers.ReLU"),
     "relu6": Port("layers", "activation", _activation("relu6"), "nn.ReLU6 / layers.ReLU(max_value=6.0)"),
     "silu": Port("layers", "activation", _activation("silu"), "nn.SiLU / Activation('silu')"),
+    "hard_sigmoid": Port("layers", "activation", _activation("hard_sigmoid"), "nn.Hardsigmoid / Activation('hard_sigmoid')"),
+    "hard_swish": Port("layers", "activation", _activation("hard_swish"), "nn.Hardswish / Activation('hard_swish')"),
     "leaky_relu": Port("layers", "activation", _activation("leaky_relu"), "slope passed explicitly"),
     "softmax": Port("layers", "activation", _activation("softmax"), "nn.Softmax(dim=-1) / layers.Softmax"),
     "gelu": Port("layers", "activation", _activation("gelu"), "exact GELU"),
@@ -223,6 +225,11 @@ PORTS: dict[str, Port] = {
     "global_max_pool2d": Port("pooling_layers", "global_max_pool2d", _keys("keepdims"), "AdaptiveMaxPool2d(1), Flatten"),
     "global_avg_pool1d": Port("pooling_layers", "global_avg_pool1d", _keys("keepdims"), "x.mean(dim=1)"),
     "global_max_pool1d": Port("pooling_layers", "global_max_pool1d", _keys("keepdims"), "x.amax(dim=1)"),
+    # merge family: the squeeze-and-excitation product
+    "multiply": Port("merge_layers", "multiply", _keys("gate"), "x * gate, (B, C, H, W) * (B, C, 1, 1)"),
+    # preprocessing family: images, channels-first in torch
+    "rescaling": Port("preprocessing_layers", "rescaling", _keys("scale", "offset"), "x * scale + offset as a module"),
+    "normalization": Port("preprocessing_layers", "normalization", _keys("invert"), "torchvision's (x - mean) / std as a module"),
     # embedding family: integer ids (B, T)
     "embedding": Port("text", "embedding", _text("input_dim", "output_dim"), "integer ids; no padding_idx"),
     "text_classifier": Port(

@@ -299,7 +299,9 @@ def _image_spec() -> ModelSpec:
             n("ge", "gelu", {"approximate": False}, ("th",)),
             n("r6", "relu6", {}, ("ge",)),
             n("si", "silu", {}, ("r6",)),
-            n("lin", "linear", {}, ("si",)),
+            n("hsig", "hard_sigmoid", {}, ("si",)),
+            n("hsw", "hard_swish", {}, ("hsig",)),
+            n("lin", "linear", {}, ("hsw",)),
             n("ls", "log_softmax", {}, ("lin",)),
         ),
     )
@@ -456,8 +458,34 @@ def _raw_ops_spec() -> ModelSpec:
     )
 
 
+def _preprocessing_spec() -> ModelSpec:
+    """EfficientNet's stem and a squeeze-and-excitation block: pixels rescaled (per channel too) and
+    standardised, a convolution, its (1, 1, C) gate (the channel means reshaped, two 1x1 convolutions,
+    a sigmoid) times the map."""
+    n = Node
+    return ModelSpec(
+        "preprocessing",
+        (6, 6, 3),
+        (
+            n("scaled", "rescaling", {"scale": 1 / 127.5, "offset": -1.0}),
+            n("per_channel", "rescaling", {"scale": [0.5, 1.0, 2.0], "offset": 0.0}, ("scaled",)),
+            n("standardised", "normalization", {}, ("per_channel",)),
+            n("restored", "normalization", {"invert": True}, ("standardised",)),
+            n("stem", "conv2d", {"filters": 4, "kernel_size": [3, 3]}, ("restored",)),
+            n("squeeze", "global_avg_pool2d", {}, ("stem",)),
+            n("se_reshape", "reshape", {"target_shape": [1, 1, 4]}, ("squeeze",)),
+            n("se_reduce", "conv2d", {"filters": 2, "kernel_size": [1, 1]}, ("se_reshape",)),
+            n("se_expand", "conv2d", {"filters": 4, "kernel_size": [1, 1]}, ("se_reduce",)),
+            n("se_gate", "sigmoid", {}, ("se_expand",)),
+            n("excite", "multiply", {}, ("stem", "se_gate")),
+            n("drop_path", "dropout", {"rate": 0.2, "noise_shape": [1, 1, 1]}, ("excite",)),
+        ),
+    )
+
+
 SPECS = [
     _decoder_spec(),
+    _preprocessing_spec(),
     _image_spec(),
     _sequence_spec(),
     _attention_spec(),

@@ -13,7 +13,9 @@ from tests.conftest import FRAMEWORK_IMPLS, failures
 # Slopes are multiples of 1/64: exact in float32, as TensorFlow's LeakyRelu needs
 # (divergence case tf_leaky_relu_float32_slope); any slope is fine everywhere else.
 slopes = st.integers(1, 63).map(lambda k: k / 64)
-activations = st.sampled_from(["linear", "sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu"])
+activations = st.sampled_from(
+    ["linear", "sigmoid", "tanh", "relu", "relu6", "silu", "hard_sigmoid", "hard_swish", "leaky_relu", "softmax", "gelu"]
+)
 SETTINGS = settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 

@@ -29,6 +29,6 @@ def activation(name: str, negative_slope: float | None = None, approximate: str 
         return layers.ReLU(max_value=6.0)
     if name == "softmax":
         return layers.Softmax()
-    if name in ("linear", "sigmoid", "tanh", "silu"):
+    if name in ("linear", "sigmoid", "tanh", "silu", "hard_sigmoid", "hard_swish"):
         return layers.Activation(name)
     raise ValueError(f"unknown activation {name!r}")

@@ -22,6 +22,10 @@ def activation(name: str, negative_slope: float | None = None, approximate: str 
         return nn.ReLU6()
     if name == "silu":
         return nn.SiLU()
+    if name == "hard_sigmoid":
+        return nn.Hardsigmoid()
+    if name == "hard_swish":
+        return nn.Hardswish()
     if name == "leaky_relu":
         return nn.LeakyReLU() if negative_slope is None else nn.LeakyReLU(negative_slope)
     if name == "softmax":

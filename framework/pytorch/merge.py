@@ -1,4 +1,4 @@
-"""The residual sum and the concatenation as modules, for models built as a graph of modules.
+"""The residual sum, the product (a squeeze-and-excitation gate) and the concatenation as modules, for models built as a graph of modules.
 
 In hand-written torch code these are ``x + y`` and ``torch.cat([x, y], dim=1)`` inside
 ``forward``; a model generated from a description needs them as modules.
@@ -32,3 +32,13 @@ class Concatenate(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Multiply(nn.Module):
+    """y = x_1 * x_2 * ... (broadcast: a (B, C, 1, 1) gate times a (B, C, H, W) map)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        y = xs[0]
+        for x in xs[1:]:
+            y = y * x
+        return y

@@ -5,10 +5,23 @@ nothing in a family imports it back. ``parity.case`` holds the ``Case`` dataclas
 """
 
 from parity.case import Case, CaseError
-from parity.cases import attention, conv, dense, embedding, models, norm, pooling, recurrent, tensor_ops, transformer
+from parity.cases import (
+    attention,
+    conv,
+    dense,
+    embedding,
+    merge,
+    models,
+    norm,
+    pooling,
+    preprocessing,
+    recurrent,
+    tensor_ops,
+    transformer,
+)
 
 CASES: dict[str, Case] = {}
-for _family in (conv, dense, recurrent, norm, pooling, attention, transformer, embedding, tensor_ops, models):
+for _family in (conv, dense, recurrent, norm, pooling, merge, preprocessing, attention, transformer, embedding, tensor_ops, models):
     for _case in _family.CASES:
         if _case.name in CASES:
             raise ValueError(f"case {_case.name!r} registered twice")

@@ -10,7 +10,19 @@ from parity.spec.model import stack
 # This family's cases, in the order `parity list` shows them (collected by parity.cases).
 CASES: list[Case] = []
 
-ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu")
+ACTIVATIONS = (
+    "linear",
+    "sigmoid",
+    "tanh",
+    "relu",
+    "relu6",
+    "silu",
+    "hard_sigmoid",
+    "hard_swish",
+    "leaky_relu",
+    "softmax",
+    "gelu",
+)
 ACTIVATION_FORMS = ("layer", "string", "ops")
 
 # Keys shared by everything that has an activation. ``negative_slope`` and
@@ -118,10 +130,11 @@ def _activation_case(name: str) -> Case:
 
 
 def _scale(name: str) -> float:
-    return 4.0 if name == "relu6" else 3.0  # relu6: some inputs beyond the cap at 6
+    # relu6: some inputs beyond the cap at 6; the hard ones: some beyond +-3, where they turn flat
+    return 4.0 if name in ("relu6", "hard_sigmoid", "hard_swish") else 3.0
 
 
-for _name in ("sigmoid", "tanh", "relu", "relu6", "silu", "leaky_relu", "softmax", "gelu"):
+for _name in ("sigmoid", "tanh", "relu", "relu6", "silu", "hard_sigmoid", "hard_swish", "leaky_relu", "softmax", "gelu"):
     CASES.append(_activation_case(_name))
 
 

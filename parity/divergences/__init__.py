@@ -8,11 +8,23 @@ divergence case is and runs one.
 from collections.abc import Iterable
 
 from parity.case import CaseError
-from parity.divergences import attention, conv, dense, embedding, norm, recurrent, tensor_ops, training, transformer
+from parity.divergences import (
+    attention,
+    conv,
+    dense,
+    embedding,
+    merge,
+    norm,
+    preprocessing,
+    recurrent,
+    tensor_ops,
+    training,
+    transformer,
+)
 from parity.divergences.base import Divergence
 
 DIVERGENCES: dict[str, Divergence] = {}
-for _family in (conv, dense, recurrent, norm, training, attention, transformer, embedding, tensor_ops):
+for _family in (conv, dense, recurrent, norm, merge, preprocessing, training, attention, transformer, embedding, tensor_ops):
     for _divergence in _family.DIVERGENCES:
         if _divergence.name in DIVERGENCES:
             raise ValueError(f"divergence {_divergence.name!r} registered twice")

@@ -3,7 +3,19 @@
 Adding a kind is one entry in a family module, plus its scratch, torch and Keras code.
 """
 
-from parity.layers import attention, conv, dense, embedding, merge, norm, pooling, recurrent, tensor_ops, transformer
+from parity.layers import (
+    attention,
+    conv,
+    dense,
+    embedding,
+    merge,
+    norm,
+    pooling,
+    preprocessing,
+    recurrent,
+    tensor_ops,
+    transformer,
+)
 from parity.layers.base import (
     CANONICAL,
     CHANNELS_FIRST,
@@ -29,6 +41,7 @@ REGISTRY = Registry(
         *transformer.KINDS,
         *embedding.KINDS,
         *tensor_ops.KINDS,
+        *preprocessing.KINDS,
     ]
 )
 

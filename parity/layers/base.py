@@ -82,7 +82,9 @@ class TorchSide:
             ``"_op"`` (the operator's name, for a kind listing several) and, for one piece of an
             operator returning several tensors (``x.chunk(3, -1)``), ``"_item"`` (its index).
         layout: the layout of the output: "follow" (the layout the module read), or one of
-            CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input).
+            CANONICAL, CHANNELS_FIRST, or "flatten" (what a flatten makes of its input); or a
+            function (config, layout read, canonical input shape) -> layout, for a kind whose
+            output layout depends on its configuration (``reshape``: a (C,) vector to (1, 1, C)).
         source: (config, input shapes, input layout) -> ``Source``: what ``build`` builds, as code.
         reads: the layout the module needs its input in (CHANNELS_FIRST for nn.Conv1d and
             nn.Conv2d, CANONICAL for the batch-first recurrent modules), or None for any (an
@@ -105,7 +107,7 @@ class TorchSide:
     read_module: Callable[..., Config] | None = None
     ops: tuple[str, ...] = ()
     read_op: Callable[..., Config | None] | None = None
-    layout: str = "follow"
+    layout: str | Callable[..., str] = "follow"
     source: Callable[..., Source] | None = None
     reads: str | None = None
     integer_input: bool = False
@@ -151,6 +153,10 @@ class KerasSide:
             (MultiHeadAttention asked for its scores returns (output, scores)).
         source: (config, name) -> ``Source``: what ``build`` builds, as code (``layers.`` is
             ``keras.layers``).
+        ops: class names of Keras operations (not layers) this kind stands for when a functional
+            model applies them to a symbolic tensor (``x + 3.0`` is ``keras.src.ops.numpy.Add``,
+            MobileNetV3's hard_sigmoid), and ``read_op`` (the call's positional arguments, with
+            the symbolic tensors as None) -> config, or None when the call is not this kind's.
     """
 
     build: Callable[..., Any]
@@ -163,6 +169,8 @@ class KerasSide:
     call: Callable[..., tuple[tuple, dict]] | None = None
     read_call: Callable[[dict], Config] | None = None
     keep: Callable[[Any], Any] | None = None
+    ops: tuple[str, ...] = ()
+    read_op: Callable[[list], Config | None] | None = None
 
     def arguments(self, config: Config, inputs: list, arity: int) -> tuple[tuple, dict]:
         """The positional and keyword arguments the layer is applied to."""
@@ -336,6 +344,8 @@ def literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, float):
         short = f"{value:.12g}"  # 1 - 0.99 is 0.010000000000000009: written 0.01
+        if abs(float(short) - value) > 1e-14 * abs(value):
+            short = repr(value)  # 1 / 6 is not 0.166666666667: a constant written shorter than it is changes the model
         return short if any(c in short for c in ".en") else short + ".0"
     if isinstance(value, (list, tuple)):
         items = [literal(v) for v in value]

@@ -439,6 +439,23 @@ SILU = _activation(
     ("aten.silu.default", "aten.silu_.default"),
     ("silu", "swish"),  # Keras 3 registers "swish" as silu itself (keras/src/activations/__init__.py)
 )
+# Keras 3 and torch compute the same function (relu6(x + 3) / 6, slope 1/6): keras/src/activations/activations.py
+# (hard_sigmoid, hard_silu) and torch/nn/functional.py (hardsigmoid, hardswish). Keras 2's hard_sigmoid was
+# 0.2 * x + 0.5 (slope 1/5), a different function under the same name.
+HARD_SIGMOID = _activation(
+    "hard_sigmoid",
+    "Z = relu6(X + 3) / 6 (piecewise-linear sigmoid, slope 1/6)",
+    "torch.nn.Hardsigmoid",
+    ("aten.hardsigmoid.default", "aten.hardsigmoid_.default"),
+    ("hard_sigmoid",),
+)
+HARD_SWISH = _activation(
+    "hard_swish",
+    "Z = X * relu6(X + 3) / 6 (hard swish, hard SiLU)",
+    "torch.nn.Hardswish",
+    ("aten.hardswish.default", "aten.hardswish_.default"),
+    ("hard_silu", "hard_swish"),  # Keras 3 registers "hard_swish" as hard_silu itself (keras/src/activations/__init__.py)
+)
 LEAKY_RELU = _activation(
     "leaky_relu",
     "Z = X where X > 0, negative_slope * X elsewhere",
@@ -506,13 +523,39 @@ def _dropout_scratch(config: Config, name: str):
 
     from scratch.dropout import Dropout
 
-    return Dropout(config["rate"], name=name, rng=np.random.default_rng(0))
+    return Dropout(config["rate"], name=name, rng=np.random.default_rng(0), noise_shape=config["noise_shape"])
 
 
 def _dropout_torch(config: Config, shapes, layout):
     from torch import nn
 
+    if config["noise_shape"] is not None:  # a draw per sample: stochastic depth
+        from framework.pytorch.stochastic_depth import StochasticDepth
+
+        return StochasticDepth(config["rate"])
     return nn.Dropout(config["rate"])
+
+
+def _dropout_torch_read(module, shape) -> Config:
+    if type(module).__name__ == "StochasticDepth":
+        return {"rate": float(module.p), "noise_shape": [1] * len(shape)}
+    return {"rate": float(module.p)}
+
+
+def _dropout_torch_source(config: Config, shapes, layout) -> Source:
+    if config["noise_shape"] is not None:
+        return Source(
+            code("StochasticDepth", config["rate"]),
+            ("a draw per sample: Keras' noise_shape=(None, 1, 1, 1)",),
+            ("from framework.pytorch.stochastic_depth import StochasticDepth",),
+        )
+    return Source(code("nn.Dropout", config["rate"]))
+
+
+def _dropout_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    if config["noise_shape"] is not None:
+        return Source(code("layers.Dropout", config["rate"], noise_shape=(None, *config["noise_shape"]), name=name))
+    return Source(code("layers.Dropout", config["rate"], name=name))
 
 
 def _dropout_torch_op(args, kwargs, shapes, layout) -> Config | None:
@@ -523,13 +566,19 @@ def _dropout_torch_op(args, kwargs, shapes, layout) -> Config | None:
 def _dropout_keras(config: Config, name: str):
     import keras
 
+    if config["noise_shape"] is not None:
+        return keras.layers.Dropout(config["rate"], noise_shape=(None, *config["noise_shape"]), name=name)
     return keras.layers.Dropout(config["rate"], name=name)
 
 
 def _dropout_keras_read(layer) -> Config:
-    if getattr(layer, "noise_shape", None) is not None:
-        raise ValueError("Dropout with a noise_shape (only element-wise dropout is supported)")
-    return {"rate": float(layer.rate)}
+    """Element-wise, or ``noise_shape=(None, 1, ..., 1)``: one draw per sample (EfficientNet's stochastic depth)."""
+    noise_shape = getattr(layer, "noise_shape", None)
+    if noise_shape is None:
+        return {"rate": float(layer.rate)}
+    if noise_shape[0] is not None or any(d != 1 for d in noise_shape[1:]):
+        raise ValueError(f"Dropout with noise_shape={tuple(noise_shape)} (only None or (None, 1, ..., 1), a draw per sample)")
+    return {"rate": float(layer.rate), "noise_shape": [1] * (len(noise_shape) - 1)}
 
 
 DROPOUT = LayerKind(
@@ -539,20 +588,20 @@ DROPOUT = LayerKind(
     scratch=_dropout_scratch,
     torch=TorchSide(
         build=_dropout_torch,
-        modules=("torch.nn.Dropout",),
-        read_module=lambda module, shape: {"rate": float(module.p)},
+        modules=("torch.nn.Dropout", "framework.pytorch.stochastic_depth.StochasticDepth"),
+        read_module=_dropout_torch_read,
         ops=("aten.dropout.default", "aten.dropout_.default", "aten.native_dropout.default"),
         read_op=_dropout_torch_op,
-        source=lambda config, shapes, layout: Source(code("nn.Dropout", config["rate"])),
+        source=_dropout_torch_source,
     ),
     keras=KerasSide(
         build=_dropout_keras,
         classes=("Dropout",),
         read=_dropout_keras_read,
-        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Dropout", config["rate"], name=name)),
+        source=_dropout_keras_source,
     ),
     traits=Traits(stochastic=True, training_flag=True),
-    defaults={"rate": 0.5},
+    defaults={"rate": 0.5, "noise_shape": None},
 )
 
 
@@ -631,4 +680,20 @@ FLATTEN = LayerKind(
 )
 
 
-KINDS = (DENSE, LINEAR, SIGMOID, TANH, RELU, RELU6, SILU, LEAKY_RELU, SOFTMAX, LOG_SOFTMAX, GELU, DROPOUT, FLATTEN)
+KINDS = (
+    DENSE,
+    LINEAR,
+    SIGMOID,
+    TANH,
+    RELU,
+    RELU6,
+    SILU,
+    HARD_SIGMOID,
+    HARD_SWISH,
+    LEAKY_RELU,
+    SOFTMAX,
+    LOG_SOFTMAX,
+    GELU,
+    DROPOUT,
+    FLATTEN,
+)

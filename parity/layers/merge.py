@@ -1,7 +1,13 @@
-"""Graph joins: the residual ``add`` and ``concatenate``.
+"""Graph joins: the residual ``add``, ``multiply`` and ``concatenate``.
 
 ``concatenate`` joins along the channels (the canonical last axis); on a channels-first
 torch tensor that is dim 1, so the torch module is built for the layout it receives.
+
+``multiply`` broadcasts, as Keras' ``Multiply`` and torch's ``*`` both do: the squeeze-and-
+excitation gate of EfficientNet and MobileNetV3, canonical (1, 1, C) against the (H, W, C) map, is
+(C, 1, 1) against (C, H, W) in torch. Both are channels-first there (the gate comes out of a 1x1
+nn.Conv2d, or of ``s.view(B, C, 1, 1)``, parity.layers.tensor_ops), so the size-1 axes line up
+with H and W in both layouts and nothing is permuted; the generator refuses a join of two layouts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,45 @@ def _add_keras(config: Config, name: str):
     import keras
 
     return keras.layers.Add(name=name)
+
+
+def _multiply_torch(config: Config, shapes, layout):
+    from framework.pytorch.merge import Multiply
+
+    return Multiply()
+
+
+def _multiply_keras(config: Config, name: str):
+    import keras
+
+    return keras.layers.Multiply(name=name)
+
+
+def _multiply_torch_source(config: Config, shapes, layout) -> Source:
+    """``x * s`` in forward, as people write a gate (two inputs: a * b * c is two products)."""
+    if len(shapes) != 2:
+        raise ValueError(f"a product of {len(shapes)} inputs (only two are written as x * y)")
+    return Source(None, call="{y} = {x0} * {x1}")
+
+
+def _multiply_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """``x * y`` of two computed tensors (``x * 0.5`` is the kind scale)."""
+    return {} if len(shapes) == 2 else None
+
+
+def _multiply_validate(config: Config, shapes) -> None:
+    import numpy as np
+
+    try:
+        np.broadcast_shapes(*(tuple(s) for s in shapes))
+    except ValueError:
+        raise ValueError(f"inputs {', '.join(str(tuple(s)) for s in shapes)} do not broadcast together") from None
+
+
+def _multiply_scratch(config: Config, name: str):
+    from scratch.merge import Multiply
+
+    return Multiply(name=name)
 
 
 def _cat_torch(config: Config, shapes, layout):
@@ -106,6 +151,29 @@ ADD = LayerKind(
     arity=0,
 )
 
+MULTIPLY = LayerKind(
+    name="multiply",
+    family="merge",
+    summary="Z = X_1 * X_2 * ... elementwise, broadcast (a squeeze-and-excitation gate)",
+    scratch=_multiply_scratch,
+    torch=TorchSide(
+        build=_multiply_torch,
+        modules=("framework.pytorch.merge.Multiply",),
+        read_module=lambda m, s: {},
+        ops=("aten.mul.Tensor", "aten.mul_.Tensor"),
+        read_op=_multiply_torch_op,
+        source=_multiply_torch_source,
+    ),
+    keras=KerasSide(
+        build=_multiply_keras,
+        classes=("Multiply",),
+        read=lambda layer: {},
+        source=lambda config, name, shapes=None, layout=None: Source(code("layers.Multiply", name=name)),
+    ),
+    arity=0,
+    validate=_multiply_validate,
+)
+
 CONCATENATE = LayerKind(
     name="concatenate",
     family="merge",
@@ -129,4 +197,4 @@ CONCATENATE = LayerKind(
     defaults={"axis": -1},
 )
 
-KINDS = (ADD, CONCATENATE)
+KINDS = (ADD, MULTIPLY, CONCATENATE)

@@ -24,7 +24,17 @@ import numpy as np
 
 from parity.convert.base import enabled
 from parity.convert.tensor_ops import AddTableConverter
-from parity.layers.base import CANONICAL, Config, Constant, KerasSide, LayerKind, Source, TorchSide, code
+from parity.layers.base import (
+    CANONICAL,
+    CHANNELS_FIRST,
+    Config,
+    Constant,
+    KerasSide,
+    LayerKind,
+    Source,
+    TorchSide,
+    code,
+)
 
 _KERAS_OPS = "framework.keras3.tensor_ops"
 
@@ -96,6 +106,14 @@ def _scale_keras_source(config: Config, name: str, shapes=None, layout=None) -> 
     return _keras_custom("Scale", config["factor"], divide=config["divide"], name=name, comments=(why,) if why else ())
 
 
+def _scale_keras_op(args) -> Config | None:
+    """``x * c`` on a symbolic tensor in a functional Keras model, c a number (MobileNetV3's ``* (1.0 / 6.0)``)."""
+    numbers = [a for a in args if a is not None]
+    if len(args) != 2 or len(numbers) != 1 or not _scalar(numbers[0]):
+        return None
+    return {"factor": float(numbers[0]), "divide": False}
+
+
 def _scale_validate(config: Config, shapes) -> None:
     factor = config["factor"]
     if not _scalar(factor) or not math.isfinite(factor):
@@ -138,6 +156,8 @@ SCALE = LayerKind(
         classes=("Scale",),
         read=lambda layer: {"factor": layer.factor, "divide": layer.divide},
         source=_scale_keras_source,
+        ops=("Multiply",),
+        read_op=_scale_keras_op,
     ),
     defaults={"factor": 1.0, "divide": False},
     validate=_scale_validate,
@@ -212,7 +232,42 @@ def _reshape_op(args, kwargs, shapes, layout) -> Config | None:
         rest[rest.index(-1)] = size // known
     if int(np.prod(rest)) != size:
         return None  # the batch axis is merged or split: not a per-sample reshape
-    return {"target_shape": rest}
+    return {"target_shape": _canonical_target(shapes[0], rest)}
+
+
+def _canonical_target(shape, target) -> list[int]:
+    """The canonical target of a torch reshape: ``s.view(B, C, 1, 1)`` of a (C,) vector is the channels-first
+    (1, 1, C) gate; any other target is canonical as written."""
+    target = [int(d) for d in target]
+    if len(target) == 3 and _gate(shape, [target[1], target[2], target[0]]):
+        return [1, 1, target[0]]
+    return target
+
+
+def _gate(shape, target) -> bool:
+    """A (C,) vector to the canonical (1, 1, C) map, squeeze-and-excitation's gate (C > 1: for C == 1
+    every order is the same)."""
+    return len(shape) == 1 and shape[0] > 1 and list(target) == [1, 1, shape[0]]
+
+
+def _reshape_layout(config: Config, layout: str, shape) -> str:
+    """torch.layout of a reshape: canonical, except a (C,) vector made the (1, 1, C) gate of a
+    squeeze-and-excitation block (Keras ``Reshape((1, 1, C))``): torch writes ``s.view(B, C, 1, 1)``,
+    the same numbers in the same order, and that (C, 1, 1) map is channels-first, as the nn.Conv2d
+    that reads it and the (B, C, H, W) map it multiplies are. No permute either side."""
+    return CHANNELS_FIRST if _gate(shape, config["target_shape"]) else CANONICAL
+
+
+def _reshape_torch(config: Config, shapes, layout):
+    """Rule ``se_gate_channels_first``: Keras' ``Reshape((1, 1, C))`` of the (C,) gate is, in torch,
+    ``s.view(B, C, 1, 1)`` (keras/src/applications/efficientnet.py ``se_reshape``; torch broadcasts
+    from the last axis, torch/functional.py ``broadcast_shapes``). Copied literally, ``s.view(B, 1, 1, C)``
+    against a (B, C, H, W) map scales along W: silently, whenever W equals C (divergence case
+    ``se_gate_layout``), a broadcast error otherwise."""
+    target = config["target_shape"]
+    if _gate(shapes[0], target) and enabled("se_gate_channels_first"):
+        target = [target[-1], 1, 1]  # (B, C) -> (B, C, 1, 1): channels-first
+    return _torch_module("Reshape")(target)
 
 
 def _reshape_validate(config: Config, shapes) -> None:
@@ -233,6 +288,9 @@ def _reshape_keras(config: Config, name: str):
 
 
 def _reshape_torch_source(config: Config, shapes, layout) -> Source:
+    if _gate(shapes[0], config["target_shape"]):
+        why = "(B, C, 1, 1): Keras' (1, 1, C) gate, channels-first"
+        return Source(None, (why,), call=f"{{y}} = {{x0}}.view({{x0}}.size(0), {shapes[0][0]}, 1, 1)")
     sizes = ", ".join(str(d) for d in config["target_shape"])
     return Source(None, call=f"{{y}} = {{x0}}.reshape({{x0}}.size(0), {sizes})")
 
@@ -243,14 +301,14 @@ RESHAPE = LayerKind(
     summary="Z = X.reshape(B, *target_shape): the batch axis kept (x.view(B, T, H, D))",
     scratch=_reshape_scratch,
     torch=TorchSide(
-        build=lambda config, shapes, layout: _torch_module("Reshape")(config["target_shape"]),
+        build=_reshape_torch,
         modules=("framework.pytorch.tensor_ops.Reshape",),
-        read_module=lambda m, s: {"target_shape": list(m.shape)},
+        read_module=lambda m, s: {"target_shape": _canonical_target(s, m.shape)},
         ops=("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default"),
         read_op=_reshape_op,
         source=_reshape_torch_source,
         reads=CANONICAL,
-        layout=CANONICAL,
+        layout=_reshape_layout,
     ),
     keras=KerasSide(
         build=_reshape_keras,

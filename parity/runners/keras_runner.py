@@ -57,6 +57,10 @@ class KerasGraph:
             except ConversionError as error:
                 raise error.in_model(self.spec.name) from None
             klayer.set_weights([np.asarray(v).astype(variable.dtype) for v, variable in zip(values, klayer.weights)])
+            if hasattr(klayer, "finalize_state"):
+                # Keras' own loading (Layer.load_own_variables) does this too: Normalization computes
+                # its mean/variance tensors from the weights there, and set_weights alone leaves them stale.
+                klayer.finalize_state()
 
     def forward(self, X, trainable, non_trainable, training: bool, probes=None, return_losses: bool = False):
         """Apply every layer with explicit variable values: (Y, outputs by node, new states[, losses])."""

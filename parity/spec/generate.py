@@ -152,7 +152,9 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
                 )
             joins.setdefault(node.name, {})[i] = (out[name].tag, target.tag)  # Found by `parity fuzz` (Conv1d + LSTM)
         rule = kind.torch.layout
-        if rule == "follow":
+        if callable(rule):  # decided by the shapes (a (C,) vector viewed as a channels-first (C, 1, 1) map)
+            out[node.name] = Layout(rule(kind.configure(node.config), read[node.name].tag, shapes[node.inputs[0]]))
+        elif rule == "follow":
             out[node.name] = read[node.name]
         elif rule == "flatten":
             source = shapes[node.inputs[0]]

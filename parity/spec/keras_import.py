@@ -69,7 +69,10 @@ class _Reader:
             if knode.is_input or isinstance(knode.operation, keras.layers.InputLayer):
                 continue
             inputs = [names[id(t)] for t in knode.input_tensors]
-            out = self.emit(knode.operation, inputs, prefix, dict(knode.arguments.kwargs))
+            if not isinstance(knode.operation, keras.layers.Layer):  # x + 3.0: a keras.ops call, no layer
+                out = self.emit_op(knode, inputs, prefix)
+            else:
+                out = self.emit(knode.operation, inputs, prefix, dict(knode.arguments.kwargs))
             for tensor in knode.output_tensors:
                 names[id(tensor)] = out
         return names[id(model.outputs[0])]
@@ -111,6 +114,22 @@ class _Reader:
                     self.fail(where, f"unsupported activation {activation!r}; supported: {', '.join(_activations())}")
                 out = self.add(None, f"{where}_{activation}", act, act.keras.activation_config(activation), [out])
         return out
+
+    def emit_op(self, knode, inputs: list[str], prefix: str) -> str:
+        """A keras.ops call on a symbolic tensor (MobileNetV3's ``x + 3.0``, ``x * (1.0 / 6.0)``): the first
+        kind listing the operation's class (``keras.ops``) whose ``read_op`` takes its arguments."""
+        import keras
+
+        operation, cls = knode.operation, type(knode.operation).__name__
+        where = prefix + operation.name
+        symbolic = lambda a: isinstance(a, keras.KerasTensor)  # noqa: E731
+        args = [None if symbolic(a) else a for a in knode.arguments.args]
+        for kind in REGISTRY:
+            if cls in kind.keras.ops and kind.keras.read_op is not None:
+                config = kind.keras.read_op(args)
+                if config is not None:
+                    return self.add(None, where, kind, config, inputs)
+        self.fail(where, f"unsupported Keras operation {cls} with arguments {args}")
 
     def add(self, layer, name: str, kind, config, inputs: list[str]) -> str:
         shares = None
