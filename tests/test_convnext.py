@@ -182,6 +182,8 @@ def test_grouped_conv_kernel_rule():
     converter = REGISTRY["depthwise_conv2d"].converter
     W = converter.from_keras(layer, [kernel, np.zeros(6)])["W"]
     assert W.shape == (3, 3, 3, 2) and W[1, 2, 2, 1] == kernel[1, 2, 0, 2 * 2 + 1]  # output channel c*m + k
+    back = converter.fit_keras(layer, converter.to_keras(layer, {"W": W, "b": np.zeros(6)}), [(3, 3, 1, 6), (6,)])
+    np.testing.assert_array_equal(back[0], kernel)  # loading into the Conv2D(groups=C) again: its own layout
     with disabled_rules(("grouped_conv_kernel",)), pytest.raises(Exception, match="dw") as error:
         converter.from_keras(layer, [kernel, np.zeros(6)])
     assert "(3, 3, 1, 6)" in str(error.value) and len(str(error.value).splitlines()) == 1

@@ -169,7 +169,7 @@ class DepthwiseConv2DConverter(Converter):
     input channel c as here: read from such a layer, ``W = kernel.reshape(kh, kw, C, m)``. The
     importer reads it as this kind because torch has one class for both (``nn.Conv2d(C, C*m,
     groups=C)``), which its importer reads as depthwise_conv2d: the ports then read back as the
-    source does. (Only reading: a model built from a spec has a DepthwiseConv2D.) Without the
+    source does; loading into such a layer reshapes back (``fit_keras``). Without the
     rule the kernel of shape (kh, kw, 1, C*m) is refused, naming the layer.
     """
 
@@ -207,6 +207,13 @@ class DepthwiseConv2DConverter(Converter):
         if layer.use_bias:
             out.append(expect(layer, "b", weights.get("b"), b_shape))
         return out
+
+    def fit_keras(self, layer, values: list[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """Into a Conv2D(groups=C) (loading a source model), the kernel as (kh, kw, 1, C*m): ``grouped_conv_kernel``."""
+        kh, kw, C, m = self._shapes(layer)[0]
+        if enabled("grouped_conv_kernel") and C > 1 and shapes and tuple(shapes[0]) == (kh, kw, 1, C * m):
+            return [np.asarray(values[0]).reshape(kh, kw, 1, C * m), *values[1:]]
+        return values
 
     def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
