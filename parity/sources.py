@@ -253,6 +253,7 @@ def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
             else:
                 klayer = _keras_layer(model, node.name)
                 values = kind.converter.to_keras(layer, layer_weights(layer, weights), previous(node))
+                values = kind.converter.fit_keras(layer, values, [tuple(v.shape) for v in klayer.weights])
                 for variable, value in zip(klayer.weights, values, strict=True):
                     if tuple(np.shape(value)) != tuple(variable.shape):
                         raise ConversionError(node.name, variable.name, tuple(variable.shape), np.shape(value))

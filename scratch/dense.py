@@ -21,13 +21,15 @@ class Dense(Layer):
         dX = dZ @ W.T
 
     Leading axes other than the last are treated as batch axes (a Dense layer
-    applied per time step sees X of shape (B, T, D_in)).
+    applied per time step sees X of shape (B, T, D_in); on a channels-last image map
+    (B, H, W, C) it is a 1x1 convolution, ConvNeXt's pointwise MLP, which a torch model
+    writes as nn.Linear after ``x.permute(0, 2, 3, 1)``).
 
     Shapes:
-        X, dX: (B, D_in)
+        X, dX: (B, ..., D_in)
         W, dW: (D_in, D_out)   # torch.nn.Linear.weight is W.T; the Keras kernel is W
         b, db: (D_out,)
-        Z, dZ: (B, D_out)
+        Z, dZ: (B, ..., D_out)
 
     Args:
         units: D_out.

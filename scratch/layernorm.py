@@ -44,8 +44,13 @@ class LayerNorm(Layer):
     keras/src/layers/normalization/layer_normalization.py). torch.nn.LayerNorm defaults to
     eps=1e-5 and calls gamma/beta ``weight``/``bias`` (torch/nn/modules/normalization.py).
 
+    On a channels-last image map (B, H, W, C) with axis=-1 the statistics are per pixel, over
+    its C channels (ConvNeXt's LayerNormalization). torch's trailing axis of an NCHW map is W,
+    so a torch model permutes to NHWC first (``x.permute(0, 2, 3, 1)``, as ConvNeXt's own torch
+    code does), applies nn.LayerNorm(C) and permutes back.
+
     Shapes:
-        X, dX, Z, dZ: (B, ..., *N) with N the normalised (trailing) axes
+        X, dX, Z, dZ: (B, ..., *N) with N the normalised (trailing) axes: (B, H, W, C) with N = (C,) on images
         gamma, dgamma, beta, dbeta: N
 
     Args:

@@ -200,6 +200,13 @@ PORTS: dict[str, Port] = {
     # normalisation family: features or batch-first sequences
     "layernorm": Port("norm_layers", "layernorm", _keys("axis", "epsilon", "scale", "center"), "eps passed: torch 1e-5"),
     "rmsnorm": Port("norm_layers", "rmsnorm", _keys("axis", "epsilon"), "eps passed: torch None"),
+    "layer_scale": Port("convnext", "layer_scale", _keys("init_values"), "torch: framework LayerScale, NHWC input"),
+    "convnext_block": Port(
+        "convnext",
+        "convnext_block",
+        _keys("kernel_size", "expansion", "layer_scale_init_value"),
+        "permute(0, 2, 3, 1) / LayerNorm, Linear, gamma * x / permute back; Conv2D(groups=C) read as depthwise",
+    ),
     # attention family: batch-first (B, T, E)
     "multi_head_attention": Port(
         "attention",

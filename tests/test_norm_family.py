@@ -188,13 +188,15 @@ def test_torch_importer_reads_modules_and_the_functional_call():
     "module, message",
     [
         (nn.RMSNorm(6), "eps=None"),
-        (nn.LayerNorm(5), "NCHW"),
+        # an NCHW map (after a Conv2d) normalised over its last axis, W, without a permute to NHWC
+        (nn.LayerNorm(5), "reads a channels_first tensor"),
     ],
 )
 def test_torch_importer_refuses_in_one_line(module, message):
     shape = (5, 6) if isinstance(module, nn.RMSNorm) else (5, 4, 5)
+    layers = [module] if isinstance(module, nn.RMSNorm) else [nn.Conv2d(5, 5, 1), module]
     with pytest.raises(SpecError, match=message) as error:
-        import_torch(nn.Sequential(module), shape)
+        import_torch(nn.Sequential(*layers), shape)
     assert len(str(error.value).splitlines()) == 1
 
 

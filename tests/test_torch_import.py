@@ -374,13 +374,13 @@ def test_a_module_read_error_names_the_layer():
     class Grouped(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1 = nn.Conv2d(4, 4, 3, groups=2)  # neither conv2d (groups=1) nor depthwise (groups=4)
+            self.conv1 = nn.Conv2d(4, 4, 3, groups=2, padding=1, padding_mode="reflect")  # grouped: read; reflect: refused
 
         def forward(self, x):
             return self.conv1(x)
 
     message = refusal(Grouped(), (4, 5, 5))
-    assert message.startswith("model 'Grouped', layer 'conv1' (Conv2d): groups=2")
+    assert message.startswith("model 'Grouped', layer 'conv1' (Conv2d): padding_mode='reflect'")
 
 
 def test_a_shared_module_with_weights_is_refused():

@@ -216,6 +216,74 @@ CASES.append(
 )
 
 
+# convnext_block -------------------------------------------------------------------
+
+
+def _convnext_validate(config: Config) -> None:
+    m = "convnext_block"
+    shape = config["input_shape"]
+    require(m, len(shape) == 3, f"input_shape must be [H, W, C] (channels last), received {shape}")
+    _positive_int(m, config, "kernel_size")
+    _positive_int(m, config, "expansion")
+    require(
+        m,
+        shape[-1] >= 3,
+        f"input_shape {shape}: C must be >= 3 (LayerNorm over 2 channels maps every pixel to +-1, so the "
+        "gradient of everything before it is 0 in exact arithmetic and rounding noise in practice)",
+    )
+    value = config["layer_scale_init_value"]
+    require(
+        m,
+        isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value) and value != 0,
+        f"layer_scale_init_value must be a finite non-zero number, received {value!r}",
+    )
+
+
+def _convnext_spec(c: Config) -> ModelSpec:
+    """x + layer_scale(Dense(GELU(Dense(LayerNorm(depthwise 7x7 conv(x)))))): one ConvNeXt block on
+    a channels-last map (keras/src/applications/convnext.py ``ConvNeXtBlock``, drop_path_rate 0).
+    The depthwise convolution is Keras' ``Conv2D(C, k, groups=C)``, read as depthwise_conv2d."""
+    C, k = c["input_shape"][-1], c["kernel_size"]
+    n = Node
+    nodes = (
+        n("depthwise_conv", "depthwise_conv2d", {"kernel_size": [k, k], "padding": "same"}, (INPUT,)),
+        n("layernorm", "layer_norm", {"epsilon": 1e-6}, ("depthwise_conv",)),
+        n("pointwise_conv_1", "dense", {"units": c["expansion"] * C}, ("layernorm",)),
+        n("gelu", "gelu", {"approximate": False}, ("pointwise_conv_1",)),
+        n("pointwise_conv_2", "dense", {"units": C}, ("gelu",)),
+        n(
+            "layer_scale",
+            "layer_scale",
+            {"init_values": c["layer_scale_init_value"], "projection_dim": C},
+            ("pointwise_conv_2",),
+        ),
+        n("add", "add", {}, (INPUT, "layer_scale")),
+    )
+    return ModelSpec("convnext_block", tuple(c["input_shape"]), nodes)
+
+
+CASES.append(
+    Case(
+        name="convnext_block",
+        family="models",
+        description="ConvNeXt block: depthwise 7x7 Conv2D(groups=C), LayerNorm and the Dense MLP on the "
+        "channels-last map (torch: permute to NHWC and back), LayerScale, residual add",
+        defaults={
+            "kernel_size": 7,
+            "expansion": 4,
+            "layer_scale_init_value": 0.5,
+            "input_shape": [6, 6, 4],
+            "batch": 2,
+        },
+        spec=_convnext_spec,
+        loss="mean_squared_error",
+        targets=lambda rng, config, shape: rng.standard_normal(shape),
+        validate=_convnext_validate,
+        notes="layer_scale_init_value 0.5, not ConvNeXt's 1e-6, so that the branch's gradients are not ~1e-6 of the rest.",
+    )
+)
+
+
 # tcn ------------------------------------------------------------------------------
 
 

@@ -94,3 +94,34 @@ CASES.append(
         notes="epsilon null means the framework's own default (divergence rmsnorm_epsilon).",
     )
 )
+
+
+# layer_scale ------------------------------------------------------------------------------------
+
+
+def _layer_scale_validate(config: Config) -> None:
+    m = "layer_scale"
+    shape = config["input_shape"]
+    require(m, len(shape) in (1, 2, 3), f"input_shape must be [C], [T, C] or [H, W, C] (channels last), received {shape}")
+    value = config["init_values"]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+    require(m, number, f"init_values must be a finite number, received {value!r}")
+
+
+CASES.append(
+    Case(
+        name="layer_scale",
+        family="norm",
+        description="One LayerScale (ConvNeXt): each channel of a channels-last map times its own learned factor",
+        defaults={"init_values": 0.5, "input_shape": [4, 3, 6], "batch": 2},
+        spec=lambda c: stack(
+            "layer_scale",
+            c["input_shape"],
+            [("layer_scale", {"init_values": c["init_values"], "projection_dim": c["input_shape"][-1]})],
+        ),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_layer_scale_validate,
+        notes="On an image map torch reads it channels-last: the generated model takes NHWC input.",
+    )
+)

@@ -126,6 +126,11 @@ class Converter:
     def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
         return []
 
+    def fit_keras(self, layer, values: list[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """``to_keras``'s arrays for a Keras layer whose weights have ``shapes``, when the registry reads
+        two Keras classes as this kind and they store a weight differently (unchanged by default)."""
+        return values
+
     def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
         return {}
 

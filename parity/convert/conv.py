@@ -161,9 +161,19 @@ class DepthwiseConv2DConverter(Converter):
     Rule ``depthwise_kernel_layout``: ``weight = W.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]``
     and back ``weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m)``. The naive port,
     ``W.reshape(C*m, 1, kh, kw)``, has the right shape and loads silently. The bias is the same vector.
+
+    Rule ``grouped_conv_kernel``: Keras also writes a depthwise convolution as
+    ``Conv2D(C*m, k, groups=C)`` (ConvNeXt's 7x7, keras/src/applications/convnext.py), whose kernel
+    is ``kernel_size + (input_channel // groups, filters)`` = (kh, kw, 1, C*m)
+    (keras/src/layers/convolutional/base_conv.py, ``build``), its output channel c*m + k reading
+    input channel c as here: read from such a layer, ``W = kernel.reshape(kh, kw, C, m)``. The
+    importer reads it as this kind because torch has one class for both (``nn.Conv2d(C, C*m,
+    groups=C)``), which its importer reads as depthwise_conv2d: the ports then read back as the
+    source does; loading into such a layer reshapes back (``fit_keras``). Without the
+    rule the kernel of shape (kh, kw, 1, C*m) is refused, naming the layer.
     """
 
-    rules = ("depthwise_kernel_layout",)
+    rules = ("depthwise_kernel_layout", "grouped_conv_kernel")
 
     def _shapes(self, layer):
         shapes = layer.weight_shapes()
@@ -198,9 +208,20 @@ class DepthwiseConv2DConverter(Converter):
             out.append(expect(layer, "b", weights.get("b"), b_shape))
         return out
 
+    def fit_keras(self, layer, values: list[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+        """Into a Conv2D(groups=C) (loading a source model), the kernel as (kh, kw, 1, C*m): ``grouped_conv_kernel``."""
+        kh, kw, C, m = self._shapes(layer)[0]
+        if enabled("grouped_conv_kernel") and C > 1 and shapes and tuple(shapes[0]) == (kh, kw, 1, C * m):
+            return [np.asarray(values[0]).reshape(kh, kw, 1, C * m), *values[1:]]
+        return values
+
     def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
         w_shape, b_shape = self._shapes(layer)
-        out = {"W": expect(layer, "kernel", values[0], w_shape)}
+        kh, kw, C, m = w_shape
+        kernel = values[0]
+        if enabled("grouped_conv_kernel") and C > 1 and tuple(np.shape(kernel)) == (kh, kw, 1, C * m):
+            kernel = np.asarray(kernel).reshape(kh, kw, C, m)  # Conv2D(groups=C)'s (kh, kw, 1, C*m)
+        out = {"W": expect(layer, "kernel", kernel, w_shape)}
         if layer.use_bias:
             out["b"] = expect(layer, "bias", values[1], b_shape)
         return out

@@ -60,3 +60,32 @@ class RMSNormConverter(Converter):
 
     def from_keras(self, layer, values: list[np.ndarray | None], previous=None) -> Arrays:
         return {"scale": expect(layer, "scale", values[0] if values else None, layer.shape)}
+
+
+class LayerScaleConverter(Converter):
+    """Canonical ``gamma`` (C,): the factor of each channel of the last axis.
+
+    Keras: ``LayerScale.gamma`` is ``(projection_dim,)`` (keras/src/applications/convnext.py,
+    ``LayerScale.build``), multiplied with the channels-last map. PyTorch: ConvNeXt's own code
+    holds ``gamma`` as an ``nn.Parameter`` of shape (dim,) multiplied with the map after its
+    ``permute(0, 2, 3, 1)`` (facebookresearch/ConvNeXt, models/convnext.py, ``Block``);
+    ``framework.pytorch.layer_scale.LayerScale.weight`` is that parameter, and a parameter used
+    directly is read as ``weight`` too (``parity.sources.weights_owner``). No layout change, so
+    no rule: the same vector everywhere. (torchvision's CNBlock stores it as (dim, 1, 1) for an
+    NCHW map, torchvision/models/convnext.py: a port of that code would need a reshape rule.)
+    """
+
+    def _shape(self, layer) -> tuple[int, ...]:
+        return (layer.projection_dim,)
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        return {"weight": expect(layer, "gamma", weights.get("gamma"), self._shape(layer))}
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        return {"gamma": expect(layer, "weight", state.get("weight"), self._shape(layer))}
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        return [expect(layer, "gamma", weights.get("gamma"), self._shape(layer))]
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        return {"gamma": expect(layer, "gamma", values[0], self._shape(layer))}

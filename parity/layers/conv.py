@@ -185,6 +185,9 @@ def _channels_last(layer) -> None:
 
 def _conv_keras_read(layer) -> Config:
     _channels_last(layer)
+    groups = int(getattr(layer, "groups", 1))
+    if groups > 1 and groups == layer.input.shape[-1]:
+        raise NotThisKind(f"groups={groups} = input channels (a depthwise convolution: depthwise_conv2d)")
     for attribute in (
         "kernel_regularizer",
         "bias_regularizer",
@@ -360,12 +363,22 @@ def _depthwise_keras(config: Config, name: str):
 
 
 def _depthwise_keras_read(layer) -> Config:
+    """DepthwiseConv2D, or Conv2D(C*m, k, groups=C) (ConvNeXt's 7x7): torch has one class for both,
+    ``nn.Conv2d(C, C*m, groups=C)``, which the torch importer reads as this kind; reading the Keras
+    Conv2D so too keeps the ports' specs equal (converter rule ``grouped_conv_kernel``)."""
     _channels_last(layer)
+    if type(layer).__name__ == "Conv2D":
+        groups = int(getattr(layer, "groups", 1))
+        if groups == 1 or groups != layer.input.shape[-1]:
+            raise NotThisKind(f"groups={groups} with {layer.input.shape[-1]} input channels is not depthwise")
+        multiplier = layer.filters // groups
+    else:
+        multiplier = layer.depth_multiplier
     return {
         "kernel_size": list(_pair(layer.kernel_size)),
         "strides": list(_pair(layer.strides)),
         "padding": layer.padding,
-        "depth_multiplier": layer.depth_multiplier,
+        "depth_multiplier": multiplier,
         "dilation_rate": list(_pair(layer.dilation_rate)),
         "use_bias": layer.use_bias,
     }
@@ -387,7 +400,7 @@ DEPTHWISE_CONV2D = LayerKind(
     ),
     keras=KerasSide(
         build=_depthwise_keras,
-        classes=("DepthwiseConv2D",),
+        classes=("DepthwiseConv2D", "Conv2D"),  # Conv2D(groups=C): see _depthwise_keras_read
         read=_depthwise_keras_read,
         splits_activation=True,
         source=_depthwise_keras_source,

@@ -117,6 +117,7 @@ DENSE = LayerKind(
         read_module=_dense_torch_read,
         layout=CANONICAL,
         source=_dense_torch_source,
+        reads=CANONICAL,  # nn.Linear maps the last axis: an NCHW map is permuted to NHWC first (a 1x1 conv)
     ),
     keras=KerasSide(
         build=_dense_keras,

@@ -4,7 +4,10 @@ Both normalise each sample over its last k axes, k = len(axis), with ``axis`` as
 writes it (-1, or consecutive trailing axes [-2, -1]); torch's ``normalized_shape`` is the
 shape of those axes. They run on features (F,) and on batch-first sequences (T, F), whose
 torch layout is the canonical one. On an image, torch's trailing axis is W, not the channels
-(NCHW), so the generated torch model and the importer refuse images.
+(NCHW): layer_norm declares ``torch.reads = CANONICAL``, so the generated torch model permutes
+the NCHW map to NHWC before nn.LayerNorm(C) (``x.permute(0, 2, 3, 1)``, what ConvNeXt's own
+torch code writes), and the torch importer reads that permute as the move to the canonical
+layout. RMSNorm still refuses images.
 
 ``epsilon`` None means the framework's own default (the divergence cases
 ``layernorm_epsilon`` and ``rmsnorm_epsilon``); scratch then takes Keras'.
@@ -14,8 +17,20 @@ from __future__ import annotations
 
 import math
 
-from parity.convert.norm import LayerNormConverter, RMSNormConverter
-from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
+import numpy as np
+
+from parity.convert.norm import LayerNormConverter, LayerScaleConverter, RMSNormConverter
+from parity.layers.base import (
+    CANONICAL,
+    CHANNELS_FIRST,
+    Config,
+    Constant,
+    KerasSide,
+    LayerKind,
+    Source,
+    TorchSide,
+    code,
+)
 
 
 def _normalized_shape(config: Config, shapes, layout) -> tuple[int, ...]:
@@ -30,23 +45,25 @@ def _normalized_shape(config: Config, shapes, layout) -> tuple[int, ...]:
     return shape[len(shape) - k:]
 
 
-def _axis_of(normalized_shape, shape) -> list[int]:
-    """Keras' ``axis`` of a torch ``normalized_shape``: the trailing axes it covers."""
+def _axis_of(normalized_shape, shape, images: bool = False) -> list[int]:
+    """Keras' ``axis`` of a torch ``normalized_shape``: the trailing axes it covers. ``shape`` is
+    canonical; with ``images``, a map the importer has seen permuted to NHWC (an NCHW map
+    reaching the module unpermuted is refused by the importer's layout check)."""
     k = len(tuple(normalized_shape))
-    if len(shape) == 3:
+    if len(shape) == 3 and not images:
         raise ValueError("normalising an NCHW image map over its trailing axes (W, not the channels) is not supported")
     if tuple(shape[len(shape) - k:]) != tuple(int(d) for d in normalized_shape):
         raise ValueError(f"normalized_shape {tuple(normalized_shape)} is not the trailing shape of inputs {tuple(shape)}")
     return list(range(-k, 0))
 
 
-def _keras_axis(layer) -> list[int]:
+def _keras_axis(layer, images: bool = False) -> list[int]:
     axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     rank = len(layer.input.shape)
     axes = sorted(a - rank if a >= 0 else a for a in axes)
     if axes != list(range(-len(axes), 0)):
         raise ValueError(f"axis={layer.axis} (only consecutive trailing axes, like -1 or [-2, -1], are supported)")
-    if rank == 4:
+    if rank == 4 and not images:
         raise ValueError("normalising images is not supported (features or sequences only)")
     return axes
 
@@ -119,7 +136,7 @@ def _ln_keras_source(config: Config, name: str, shapes=None, layout=None) -> Sou
 def _ln_torch_read(module, shape) -> Config:
     affine = module.elementwise_affine
     return {
-        "axis": _axis_of(module.normalized_shape, shape),
+        "axis": _axis_of(module.normalized_shape, shape, images=True),
         "epsilon": float(module.eps),
         "scale": bool(affine),
         "center": bool(affine and module.bias is not None),
@@ -133,7 +150,7 @@ def _ln_torch_op(args, kwargs, shapes, layout) -> Config | None:
         return None
     normalized = args[1] if len(args) > 1 else kwargs["normalized_shape"]
     eps = args[4] if len(args) > 4 else kwargs.get("eps", 1e-5)
-    return {"axis": _axis_of(normalized, shapes[0]), "epsilon": float(eps), "scale": False, "center": False}
+    return {"axis": _axis_of(normalized, shapes[0], images=True), "epsilon": float(eps), "scale": False, "center": False}
 
 
 def _ln_keras(config: Config, name: str):
@@ -148,7 +165,8 @@ def _ln_keras(config: Config, name: str):
 def _ln_keras_read(layer) -> Config:
     if getattr(layer, "rms_scaling", False):
         raise ValueError("rms_scaling=True (deprecated; keras.layers.RMSNormalization is the rms_norm kind)")
-    return {"axis": _keras_axis(layer), "epsilon": float(layer.epsilon), "scale": bool(layer.scale), "center": bool(layer.center)}
+    axis = _keras_axis(layer, images=True)
+    return {"axis": axis, "epsilon": float(layer.epsilon), "scale": bool(layer.scale), "center": bool(layer.center)}
 
 
 LAYER_NORM = LayerKind(
@@ -163,6 +181,7 @@ LAYER_NORM = LayerKind(
         ops=("aten.layer_norm.default",),
         read_op=_ln_torch_op,
         source=_ln_torch_source,
+        reads=CANONICAL,  # an NCHW image map is permuted to NHWC first: the channels last, as normalised
     ),
     keras=KerasSide(build=_ln_keras, classes=("LayerNormalization",), read=_ln_keras_read, source=_ln_keras_source),
     converter=LayerNormConverter(),
@@ -244,4 +263,108 @@ RMS_NORM = LayerKind(
 )
 
 
-KINDS = (LAYER_NORM, RMS_NORM)
+# LayerScale ---------------------------------------------------------------------------------
+#
+# keras.applications' ConvNeXt defines its LayerScale inside keras/src/applications/convnext.py;
+# framework.keras3.layer_scale.LayerScale is the same layer, serialisable. The importer finds
+# both by the class name, then reads them by their config (init_values, projection_dim) and
+# their one weight, and refuses a "LayerScale" that is something else.
+
+
+def _ls_scratch(config: Config, name: str):
+    from scratch.layer_scale import LayerScale
+
+    return LayerScale(config["init_values"], config["projection_dim"], name=name)
+
+
+def _ls_torch(config: Config, shapes, layout):
+    from framework.pytorch.layer_scale import LayerScale
+
+    return LayerScale(config["projection_dim"], config["init_values"])
+
+
+def _ls_torch_op(args, kwargs, shapes, layout) -> Config | None:
+    """``self.gamma * x`` (or ``x * self.gamma``), gamma a parameter of shape (C,) on a channels-last
+    map, as ConvNeXt's torch code writes it. ``init_values`` only initialises the vector: the
+    common value when all entries are equal, else 1.0 (the weights themselves are read separately)."""
+    gammas = [a for a in args[:2] if isinstance(a, Constant)]
+    if len(gammas) != 1 or not gammas[0].parameter:
+        return None
+    value = np.asarray(gammas[0].value)
+    C = shapes[0][-1]
+    if value.shape != (C,):
+        raise ValueError(
+            f"parameter {gammas[0].name!r} of shape {value.shape} multiplied with inputs (B, {', '.join(map(str, shapes[0]))}) "
+            f"(a layer scale is one factor per channel of the last axis: ({C},))"
+        )
+    if layout == CHANNELS_FIRST:
+        raise ValueError(
+            f"parameter {gammas[0].name!r} multiplied with an NCHW map's last axis (W); permute to NHWC first"
+        )
+    init = float(value[0]) if np.all(value == value[0]) else 1.0
+    return {"init_values": init, "projection_dim": int(C)}
+
+
+def _ls_keras(config: Config, name: str):
+    from framework.keras3.layer_scale import LayerScale
+
+    return LayerScale(config["init_values"], config["projection_dim"], name=name)
+
+
+def _ls_keras_read(layer) -> Config:
+    """Read by the config, not the class name alone: init_values and projection_dim, one weight (C,)."""
+    config = layer.get_config()
+    missing = [key for key in ("init_values", "projection_dim") if key not in config]
+    if missing:
+        raise ValueError(
+            f"a custom LayerScale without {', '.join(missing)} in its config (only keras.applications' "
+            "LayerScale(init_values, projection_dim) is read)"
+        )
+    C = int(config["projection_dim"])
+    shapes = [tuple(w.shape) for w in layer.weights]
+    if shapes != [(C,)]:
+        raise ValueError(f"a LayerScale with weights of shapes {shapes} (expected one gamma of shape ({C},))")
+    return {"init_values": float(config["init_values"]), "projection_dim": C}
+
+
+def _ls_validate(config: Config, shapes) -> None:
+    if shapes[0][-1] != config["projection_dim"]:
+        raise ValueError(f"projection_dim={config['projection_dim']} with inputs {tuple(shapes[0])}")
+
+
+LAYER_SCALE = LayerKind(
+    name="layer_scale",
+    family="norm",
+    summary="Z = X * gamma, gamma (C,) one learned factor per channel of the last axis (ConvNeXt's LayerScale)",
+    scratch=_ls_scratch,
+    torch=TorchSide(
+        build=_ls_torch,
+        modules=("framework.pytorch.layer_scale.LayerScale",),
+        read_module=lambda m, s: {"init_values": float(m.init_values), "projection_dim": int(m.projection_dim)},
+        ops=("aten.mul.Tensor",),
+        read_op=_ls_torch_op,
+        source=lambda config, shapes, layout: Source(
+            code("LayerScale", config["projection_dim"], config["init_values"]),
+            ("weight = gamma: the same (C,) vector, on the channels-last map",),
+            ("from framework.pytorch.layer_scale import LayerScale",),
+        ),
+        reads=CANONICAL,  # one factor per channel of the last axis: an NCHW map is permuted to NHWC first
+        constants=True,
+    ),
+    keras=KerasSide(
+        build=_ls_keras,
+        classes=("LayerScale",),
+        read=_ls_keras_read,
+        source=lambda config, name, shapes=None, layout=None: Source(
+            code("LayerScale", config["init_values"], config["projection_dim"], name=name),
+            (),
+            ("from framework.keras3.layer_scale import LayerScale",),
+        ),
+    ),
+    converter=LayerScaleConverter(),
+    defaults={"init_values": 1e-6, "projection_dim": 1},
+    validate=_ls_validate,
+)
+
+
+KINDS = (LAYER_NORM, RMS_NORM, LAYER_SCALE)

@@ -151,6 +151,10 @@ def _permute(name: str, permute: tuple[str, str], shape) -> tuple[str, str]:
         return f"{name}.transpose(1, 2)", (
             f"permuted {canonical} -> {first}" if wanted == CHANNELS_FIRST else f"permuted {first} -> {canonical}"
         )
+    if len(shape) == 3:  # images, as ConvNeXt's torch code writes it
+        if (given, wanted) == (CANONICAL, CHANNELS_FIRST):
+            return f"{name}.permute(0, 3, 1, 2)", f"permuted {canonical} -> {first}"
+        return f"{name}.permute(0, 2, 3, 1)", f"permuted {first} -> {canonical}"
     if (given, wanted) == (CANONICAL, CHANNELS_FIRST):
         return f"{name}.movedim(-1, 1)", f"permuted {canonical} -> {first}"
     return f"{name}.movedim(1, -1)", f"permuted {first} -> {canonical}"
@@ -222,6 +226,9 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
             else:
                 args[0] = moved
                 permuted.append(why)
+        for i, relayout in relayouts.joins.get(node.name, {}).items():  # a merge's input, to the first's layout
+            args[i], why = _permute(args[i], relayout, shapes[node.inputs[i]])
+            permuted.append(why)
         fields = {"y": names[node.name], "x": ", ".join(args), **{f"x{i}": a for i, a in enumerate(args)}}
         if source.expression is not None and node.shares is not None:  # the same module, called again
             fields["m"] = "self." + ".".join(paths[node.shares])
@@ -244,7 +251,7 @@ def torch_source(spec: ModelSpec, origin: str) -> str:
     cls = cls[0].upper() + cls[1:]
     sample = _torch_shape(spec.input_shape, layouts[INPUT].tag)
     extra = ""
-    if relayouts.permutes:
+    if relayouts.permutes or relayouts.joins:
         extra = (
             "\nforward permutes only right before a module that reads the other layout (nn.Conv1d\n"
             "reads (B, C, L), the batch-first recurrent modules and attention (B, L, C))."

@@ -11,7 +11,7 @@ per-layer trace uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -118,11 +118,16 @@ def input_layout(spec: ModelSpec) -> Layout:
 class TorchLayouts:
     """Every torch activation's layout (``out``), the layout each module reads (``read``), and
     the permutes between them: ``permutes[node] = (from, to)`` where the producer's layout is
-    not the one the node's kind declares it reads (``torch.reads``)."""
+    not the one the node's kind declares it reads (``torch.reads``); ``joins[node] = {i: (from,
+    to)}`` where input i > 0 of a merge reaches torch in another layout than the first input is
+    read in (ConvNeXt's ``x + layer_scale(...)``: the block's NCHW input plus its NHWC branch),
+    which is then permuted to the first input's layout, as ConvNeXt's torch code permutes back
+    before the residual add."""
 
     out: dict[str, Layout]
     read: dict[str, Layout]
     permutes: dict[str, tuple[str, str]]
+    joins: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
 
 
 def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> TorchLayouts:
@@ -131,17 +136,10 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
     out = {INPUT: input_layout(spec)}
     read: dict[str, Layout] = {}
     permutes: dict[str, tuple[str, str]] = {}
+    joins: dict[str, dict[int, tuple[str, str]]] = {}
     for node in spec.nodes:
         kind = REGISTRY[node.kind]
         given = read[node.name] = out[node.inputs[0]]
-        mixed = [name for name in node.inputs[1:] if out[name] != given]
-        if mixed:
-            # Found by `parity fuzz`: torch.cat of a Conv1d's (B, C, L) with a (B, L, F) sequence.
-            raise SpecError(
-                f"model {spec.name!r}, layer {node.name!r} ({node.kind}): its inputs reach torch in different layouts "
-                f"({node.inputs[0]!r}: {given.tag}, {mixed[0]!r}: {out[mixed[0]].tag}); the generator permutes only a "
-                "layer's first input"
-            )
         wanted = kind.torch.reads
         if wanted is not None and len(shapes[node.inputs[0]]) >= 2 and given.tag != wanted:
             if given.tag == FLAT_CHANNELS_FIRST:
@@ -151,6 +149,17 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
                 )
             read[node.name] = Layout(wanted)
             permutes[node.name] = (given.tag, wanted)
+        target = read[node.name]
+        for i, name in enumerate(node.inputs[1:], start=1):
+            if out[name] == target:
+                continue
+            if FLAT_CHANNELS_FIRST in (out[name].tag, target.tag) or len(shapes[name]) < 2:
+                # Found by `parity fuzz`: a merge whose inputs no permute brings to one layout.
+                raise SpecError(
+                    f"model {spec.name!r}, layer {node.name!r} ({node.kind}): its inputs reach torch in different "
+                    f"layouts ({node.inputs[0]!r}: {target.tag}, {name!r}: {out[name].tag}) that no permute joins"
+                )
+            joins.setdefault(node.name, {})[i] = (out[name].tag, target.tag)  # Found by `parity fuzz` (Conv1d + LSTM)
         rule = kind.torch.layout
         if callable(rule):  # decided by the shapes (a (C,) vector viewed as a channels-first (C, 1, 1) map)
             out[node.name] = Layout(rule(kind.configure(node.config), read[node.name].tag, shapes[node.inputs[0]]))
@@ -163,7 +172,7 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
             )
         else:
             out[node.name] = Layout(rule if len(shapes[node.name]) >= 2 else CANONICAL)
-    return TorchLayouts(out, read, permutes)
+    return TorchLayouts(out, read, permutes, joins)
 
 
 def torch_layouts(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> dict[str, Layout]:
@@ -218,7 +227,7 @@ def build_torch(spec: ModelSpec):
             modules[node.name] = kind.torch.build(config, [shapes[i] for i in node.inputs], layouts.read[node.name].tag)
         except (ValueError, TypeError) as error:
             raise SpecError(f"model {spec.name!r}, layer {node.name!r} ({node.kind}): {error}") from None
-    return SpecModel(spec, modules, layouts.permutes)
+    return SpecModel(spec, modules, layouts.permutes, layouts.joins)
 
 
 # Keras ----------------------------------------------------------------------------------------

@@ -86,6 +86,10 @@ class _Reader:
         cls = type(layer).__name__
         if cls == "Activation":
             activation = _activation_name(layer.activation)
+            if activation == "linear":
+                # Activation("linear") computes nothing (ConvNeXt's "_identity" when drop_path_rate is 0),
+                # as nn.Identity, which torch.export does not see: neither importer makes it a layer.
+                return inputs[0]
             kind = REGISTRY.for_keras_activation(activation)
             if kind is None:
                 self.fail(where, f"unsupported activation {activation!r}; supported: {', '.join(_activations())}")
