@@ -231,6 +231,7 @@ def _convnext_validate(config: Config) -> None:
         f"input_shape {shape}: C must be >= 3 (LayerNorm over 2 channels maps every pixel to +-1, so the "
         "gradient of everything before it is 0 in exact arithmetic and rounding noise in practice)",
     )
+    require(m, config["activation"] in ("gelu", "relu"), f"activation must be gelu or relu, received {config['activation']!r}")
     value = config["layer_scale_init_value"]
     require(
         m,
@@ -249,8 +250,10 @@ def _convnext_spec(c: Config) -> ModelSpec:
         n("depthwise_conv", "depthwise_conv2d", {"kernel_size": [k, k], "padding": "same"}, (INPUT,)),
         n("layernorm", "layer_norm", {"epsilon": 1e-6}, ("depthwise_conv",)),
         n("pointwise_conv_1", "dense", {"units": c["expansion"] * C}, ("layernorm",)),
-        n("gelu", "gelu", {"approximate": False}, ("pointwise_conv_1",)),
-        n("pointwise_conv_2", "dense", {"units": C}, ("gelu",)),
+        # ConvNeXt's GELU (exact, not tanh); relu as the option that keras-tensorflow's float64 GELU
+        # constants (allowance tf_gelu_float64_constants, which applies by this key) do not touch
+        n(c["activation"], c["activation"], {"approximate": False} if c["activation"] == "gelu" else {}, ("pointwise_conv_1",)),
+        n("pointwise_conv_2", "dense", {"units": C}, (c["activation"],)),
         n(
             "layer_scale",
             "layer_scale",
@@ -272,6 +275,7 @@ CASES.append(
             "kernel_size": 7,
             "expansion": 4,
             "layer_scale_init_value": 0.5,
+            "activation": "gelu",
             "input_shape": [6, 6, 4],
             "batch": 2,
         },
