@@ -128,13 +128,16 @@ def test_keras_importer_reads_custom_scale_layer_and_refuses_other_custom_layers
     from parity.runners.pool import keras_worker
 
     worker = keras_worker("torch")
-    spec = worker.call("tests.test_scaled_add:_inception_resnet_join_in_worker")
+    spec = worker.call("tests.test_scaled_add:_inception_resnet_join_in_worker", 0.1)
     assert [n.kind for n in spec.nodes] == ["conv2d", "scaled_add"] and spec.nodes[1].config == {"scale": 0.1}
+    # scale 1 (InceptionResNetV2's last block) is a plain add, as torch.add(x, y, alpha=1) reads
+    spec = worker.call("tests.test_scaled_add:_inception_resnet_join_in_worker", 1.0)
+    assert [n.kind for n in spec.nodes] == ["conv2d", "add"]
     message = worker.call("tests.test_scaled_add:_unknown_custom_layer_in_worker")
     assert len(message.splitlines()) == 1 and "unsupported Keras layer Mystery" in message
 
 
-def _inception_resnet_join_in_worker():
+def _inception_resnet_join_in_worker(scale: float):
     import keras
     from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
@@ -142,7 +145,7 @@ def _inception_resnet_join_in_worker():
 
     x = keras.Input((4, 4, 3))
     up = keras.layers.Conv2D(3, 1)(x)
-    return import_keras(keras.Model(x, CustomScaleLayer(0.1)([x, up])))
+    return import_keras(keras.Model(x, CustomScaleLayer(scale)([x, up])))
 
 
 def _unknown_custom_layer_in_worker() -> str:

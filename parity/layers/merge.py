@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, Source, TorchSide, code, literal
+from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, NotThisKind, Source, TorchSide, code, literal
 
 
 def _add_torch(config: Config, shapes, layout):
@@ -138,6 +138,13 @@ def _cat_scratch(config: Config, name: str):
     return Concatenate(axis=config["axis"], name=name)
 
 
+def _add_keras_read(layer) -> Config:
+    """keras.layers.Add, or a CustomScaleLayer with scale 1 (what scaled_add leaves to it)."""
+    if type(layer).__name__ != "Add" and getattr(layer, "scale", None) != 1.0:
+        raise NotThisKind(f"scale={getattr(layer, 'scale', None)!r} is a scaled_add")
+    return {}
+
+
 ADD = LayerKind(
     name="add",
     family="merge",
@@ -153,8 +160,8 @@ ADD = LayerKind(
     ),
     keras=KerasSide(
         build=_add_keras,
-        classes=("Add",),
-        read=lambda layer: {},
+        classes=("Add", "CustomScaleLayer"),
+        read=_add_keras_read,
         # ``inputs + x`` of two symbolic tensors (ConvNeXt's residual, keras/src/applications/convnext.py)
         ops=("Add",),
         read_op=lambda args: {} if len(args) == 2 and all(a is None for a in args) else None,
@@ -244,9 +251,13 @@ def _scaled_add_keras(config: Config, name: str):
 
 
 def _scaled_add_keras_read(layer) -> Config:
+    """The layer's ``scale``; scale 1 (InceptionResNetV2's last block) is a plain ``add``, as torch's
+    ``torch.add(x, y, alpha=1)`` is: the registry then asks the add kind."""
     scale = getattr(layer, "scale", None)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)):
         raise ValueError(f"scale={scale!r} (a number is supported)")
+    if float(scale) == 1.0:
+        raise NotThisKind("scale=1 is a plain add")
     return {"scale": float(scale)}
 
 
@@ -288,4 +299,4 @@ SCALED_ADD = LayerKind(
     validate=_scaled_add_validate,
 )
 
-KINDS = (ADD, MULTIPLY, SCALED_ADD, CONCATENATE)
+KINDS = (SCALED_ADD, ADD, MULTIPLY, CONCATENATE)  # scaled_add first: it reads CustomScaleLayer, leaving scale 1 to add
