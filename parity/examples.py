@@ -148,7 +148,8 @@ EXAMPLES: dict[str, Example] = {
             "momentum",  # linear in the gradient: Keras-TF's Adam differs on Embedding rows (tf_embedding_sparse_adam)
             400,
             32,
-            {"learning_rate": 0.3},
+            # 0.3 diverged to NaN near step 10 in every implementation alike; 0.1: held-out perplexity 7.55
+            {"learning_rate": 0.1},
             held_out=tail_split,
         ),
     ]
