@@ -29,6 +29,12 @@ def test_draws_are_valid_reproducible_and_include_graphs():
     assert min(magnitudes) < 1e-1 and max(magnitudes) > 1e1 and all(1e-3 <= m <= 1e3 for m in magnitudes)
 
 
+def test_found_by_fuzzing_depthwise_strides_are_drawn_equal():
+    """keras-tensorflow refuses a DepthwiseConv2D with unequal strides (tensorflow/tensorflow#33005)."""
+    strides = {tuple(n.config["strides"]) for i in range(30) for n in draw_model(2026, i, ("depthwise_conv2d",), 1).spec.nodes}
+    assert strides == {(1, 1), (2, 2)}
+
+
 def test_judge_catches_a_planted_rule_and_passes_without_it():
     trial = next(t for t in (draw_model(1, i, ("conv2d",), 1) for i in range(20)) if t.spec.nodes[0].config["filters"] > 1)
     clean = judge(trial, ["torch"], ["float64", "float32"])
