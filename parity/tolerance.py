@@ -175,8 +175,9 @@ def noise_bound(floor_a: float, floor_b: float) -> float:
 # there is their rounding residue: a few eps times the magnitudes that fed it. Normalised by its own
 # max |ref| (itself residue, or exactly 0) that reads as a huge or infinite relative error for any
 # rounding. Such a quantity has no magnitude of its own: its absolute error is divided by the largest
-# magnitude among the values that fed it (for a gradient, the gradients of the same backward pass;
-# for an output, the model's input and output; for the loss gradients, the loss gradients) and
+# magnitude among the values that fed it (for a gradient, the cotangent G and the gradients of the
+# same backward pass; for an output, the model's input and output; for the loss gradients, the loss
+# and the loss gradients: a saturated LSTM's gradients are all zero, G and the loss are not) and
 # judged against the dtype's own tolerance, unchanged. "Zero" means indistinguishable from that
 # residue: max |ref| <= tolerance(dtype) * fed. A real difference there, a nonzero value where the
 # maths gives zero, is that value over the fed magnitude: caught whenever it exceeds the tolerance,

@@ -12,7 +12,7 @@ from parity.cli import main
 from parity.fuzz.campaign import Settings, load, run_campaign
 from parity.fuzz.draw import FUZZABLE, Trial, draw_model, valid
 from parity.fuzz.judge import disagreements, judge
-from parity.spec.model import stack
+from parity.spec.model import ModelSpec, Node, stack
 from parity.tolerance import tolerance
 
 PLANTED = Settings(seed=1, budget=6, kinds=("conv2d", "relu", "add"), impls=("torch",), dtypes=("float64",), disabled=("conv_kernel_layout",))
@@ -27,6 +27,12 @@ def test_draws_are_valid_reproducible_and_include_graphs():
     assert len({n.kind for t in trials for n in t.spec.nodes}) >= 12
     magnitudes = [t.magnitude for t in trials]
     assert min(magnitudes) < 1e-1 and max(magnitudes) > 1e1 and all(1e-3 <= m <= 1e3 for m in magnitudes)
+
+
+def test_found_by_fuzzing_depthwise_strides_are_drawn_equal():
+    """keras-tensorflow refuses a DepthwiseConv2D with unequal strides (tensorflow/tensorflow#33005)."""
+    strides = {tuple(n.config["strides"]) for i in range(30) for n in draw_model(2026, i, ("depthwise_conv2d",), 1).spec.nodes}
+    assert strides == {(1, 1), (2, 2)}
 
 
 def test_judge_catches_a_planted_rule_and_passes_without_it():
@@ -80,6 +86,23 @@ def test_found_by_fuzzing_a_merge_of_two_torch_layouts_is_joined():
     trial = Trial(spec, batch=2, magnitude=1.0, data_seed=5, loss="mean_squared_error")
     records = judge(trial, ["torch"], ["float64"], steps=0)
     assert records and all(r.passed for r in records), [(r.quantity, r.max_rel_err) for r in records if not r.passed]
+
+
+@pytest.mark.parametrize("image", [(1, 1, 1), (2, 3, 2)])
+def test_found_by_fuzzing_a_concatenation_of_flattened_maps_is_refused_in_one_line(image):
+    """Found by `parity fuzz --seed 2026` (model 21): flatten -> concatenate(flatten, flatten) on an
+    image; torch.cat of two flattened NCHW maps is two channels-first blocks, which the one flattened
+    source the layout follows does not describe (the torch runner crashed reshaping the cotangent)."""
+    from parity.spec.generate import build_torch
+    from parity.spec.model import SpecError
+
+    spec = stack("cat", image, [("flatten", {})])
+    spec = ModelSpec("cat", image, (*spec.nodes, Node("concatenate_0", "concatenate", {"axis": -1}, ("flatten_0", "flatten_0"))))
+    with pytest.raises(SpecError, match=r"layer 'concatenate_0' \(concatenate\): joins flattened channels-first maps") as error:
+        build_torch(spec)
+    assert "\n" not in str(error.value)
+    assert valid(spec) is None  # so the fuzzer no longer draws it
+    assert valid(stack("flat", image, [("flatten", {}), ("relu", {})])) is not None  # one flattened map still is
 
 
 def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):

@@ -80,11 +80,25 @@ def test_a_zero_reference_is_judged_against_what_fed_it():
     assert all(r.passed for r in records), [(r.dtype, r.quantity, r.max_rel_err, r.detail) for r in records if not r.passed]
 
 
+def test_found_by_fuzzing_a_saturated_lstm_whose_gradients_are_all_zero_is_no_finding():
+    """`parity fuzz --seed 2026` model 16: inputs ~500 saturate every gate; scratch's gradients are
+    all exactly 0 and torch's are 1e-23 and below, so the cotangent is what fed them."""
+    spec = stack(
+        "fuzz_2026_16",
+        (1, 1),
+        [("bidirectional", {"layer": "lstm", "units": 1, "return_sequences": False, "use_bias": True, "reset_after": False})],
+    )
+    trial = Trial(spec, batch=1, magnitude=606.1528648926994, data_seed=717112677, loss="binary_crossentropy")
+    records = judge(trial, ["torch"], ["float64"])
+    assert any(r.quantity == "grad:input" and "zero reference" in r.detail for r in records)
+    assert all(r.passed for r in records), [(r.quantity, r.max_rel_err, r.detail) for r in records if not r.passed]
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_a_zero_reference_still_catches_a_nonzero_value_there(dtype):
     request = request_for(ONE_FEATURE, dtype)
     oracle = run("scratch", request)
-    fed = fed_magnitudes(oracle, request.inputs)
+    fed = fed_magnitudes(oracle, request.inputs, request.cotangent)
     wrong = {**oracle.grads, "dense_0.W": oracle.grads["dense_0.W"] + 1e-3 * fed["grad"]}  # not zero where the maths is
     other = RunResult("torch", oracle.output, oracle.loss, wrong, oracle.loss_grads, oracle.weights, dtype)
     records = compare_runs("m", dtype, oracle, other)

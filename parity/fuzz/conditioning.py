@@ -34,8 +34,10 @@ def quantity(result: RunResult, name: str) -> np.ndarray | None:
     return None if table is None or key not in table else np.asarray(table[key])
 
 
-def fed_magnitudes(result: RunResult, inputs: np.ndarray) -> dict[str, float]:
-    """Per quantity family, the largest magnitude among the values that fed it (see ``fed_scale``)."""
+def fed_magnitudes(result: RunResult, inputs: np.ndarray, cotangent: np.ndarray) -> dict[str, float]:
+    """Per quantity family, the largest magnitude among the values that fed it (see ``fed_scale``):
+    the gradients of L = sum(Y * G) start from the cotangent G, the loss gradients from the loss
+    (a saturated model's gradients can all be zero: then those are what is left)."""
 
     def largest(arrays) -> float:
         found = [float(np.max(np.abs(a))) for a in arrays if np.size(a) and np.all(np.isfinite(a))]
@@ -44,8 +46,8 @@ def fed_magnitudes(result: RunResult, inputs: np.ndarray) -> dict[str, float]:
     return {
         "output": largest([inputs, result.output]),
         "loss": largest([result.loss]),
-        "grad": largest(result.grads.values()),
-        "loss_grad": largest(result.loss_grads.values()),
+        "grad": largest([cotangent, *result.grads.values()]),
+        "loss_grad": largest([np.asarray(result.loss), *result.loss_grads.values()]),
         "weight": largest(result.weights.values()),
     }
 

@@ -132,6 +132,12 @@ def _conv2d(c: Chooser, shape: Shape, depthwise: bool = False) -> dict:
     H, W, _ = shape
     dilation = [c.integer(1, 2), c.integer(1, 2)] if c.boolean(0.3) else [1, 1]
     strides = [1, 1] if dilation != [1, 1] else [c.integer(1, 2), c.integer(1, 2)]
+    if depthwise:
+        # Keras documents DepthwiseConv2D's strides as equal in both dimensions: TensorFlow's
+        # DepthwiseConv2dNative refuses others ("Current implementation only supports equal length
+        # strides", tensorflow/tensorflow#33005, open; keras-team/keras#17341 documents it).
+        # Found by `parity fuzz --seed 2026` (model 13): keras-tensorflow crashed on strides [2, 1].
+        strides = [strides[0], strides[0]]
     config = {
         "kernel_size": [_window(c, H), _window(c, W)],
         "strides": strides,

@@ -115,10 +115,10 @@ def _with_masks(request: RunRequest, result: RunResult | None) -> RunResult:
     return run("scratch", RunRequest(**{**request.__dict__, "dropout_masks": masks})) if masks else run("scratch", request)
 
 
-def _floors(name: str, runs: dict[str, RunResult], inputs: np.ndarray) -> dict[str, float | None]:
+def _floors(name: str, runs: dict[str, RunResult], inputs: np.ndarray, cotangent: np.ndarray) -> dict[str, float | None]:
     """``parity.agreement.noise.floors``, a zero reference measured as ``zero_reference`` does."""
     compared = compare_runs(name, "float32", runs["float64"], runs["float32"])
-    zero_reference(compared, runs["float64"], runs["float32"], fed_magnitudes(runs["float64"], inputs))
+    zero_reference(compared, runs["float64"], runs["float32"], fed_magnitudes(runs["float64"], inputs, cotangent))
     return {r.quantity: r.max_rel_err for r in compared}
 
 
@@ -166,7 +166,7 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
         if "float64" in dtypes and "float64" in runs:
             tol, reason = tolerance64(trial, impl)
             compared = compare_runs(name, "float64", oracle["float64"], runs["float64"], tol)
-            zero_reference(compared, oracle["float64"], runs["float64"], fed_magnitudes(oracle["float64"], requests["float64"].inputs))
+            zero_reference(compared, oracle["float64"], runs["float64"], fed_magnitudes(oracle["float64"], requests["float64"].inputs, requests["float64"].cotangent))
             if any(r.passed is False and r.status == "compared" for r in compared):
                 masks = runs["float64"].dropout_masks
                 key = repr(sorted((k, v.tobytes()) for k, v in masks.items())) if masks else ""
@@ -178,10 +178,10 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
                 record.detail = "; ".join(filter(None, [record.detail, reason]))
                 records.append(record)
         if "float32" in dtypes and "float32" in runs and "float64" in runs:
-            floor_x = _floors(name, runs, requests["float64"].inputs)
-            floor_s = _floors(name, oracle, requests["float64"].inputs)
+            floor_x = _floors(name, runs, requests["float64"].inputs, requests["float64"].cotangent)
+            floor_s = _floors(name, oracle, requests["float64"].inputs, requests["float64"].cotangent)
             compared = compare_runs(name, "float32", oracle["float32"], runs["float32"])
-            zero_reference(compared, oracle["float32"], runs["float32"], fed_magnitudes(oracle["float64"], requests["float64"].inputs))
+            zero_reference(compared, oracle["float32"], runs["float32"], fed_magnitudes(oracle["float64"], requests["float64"].inputs, requests["float64"].cotangent))
             for record in compared:
                 fx, fs = floor_x.get(record.quantity), floor_s.get(record.quantity)
                 if record.max_rel_err is None or fx is None or fs is None:

@@ -11,6 +11,7 @@ per-layer trace uses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +166,14 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
             out[node.name] = Layout(rule(kind.configure(node.config), read[node.name].tag, shapes[node.inputs[0]]))
         elif rule == "follow":
             out[node.name] = read[node.name]
+            source = out[node.name].source
+            if out[node.name].tag == FLAT_CHANNELS_FIRST and math.prod(shapes[node.name]) != math.prod(source):
+                # Found by `parity fuzz` (seed 2026, model 21): torch.cat of two flattened NCHW maps is
+                # two channels-first blocks, a feature order that one flattened source does not describe.
+                raise SpecError(
+                    f"model {spec.name!r}, layer {node.name!r} ({node.kind}): joins flattened channels-first maps "
+                    f"into {shapes[node.name]} features, an order no single flattened {source} map describes"
+                )
         elif rule == "flatten":
             source = shapes[node.inputs[0]]
             out[node.name] = (
