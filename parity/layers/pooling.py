@@ -15,9 +15,18 @@ steps: ``x.mean(dim=1)`` / ``x.amax(dim=1)`` (framework.pytorch.pooling); torch'
 (B, C, L) and is pooled where it is, ``x.mean(dim=2)``: the pooled (B, C) is the canonical
 array either way (with keepdims, (B, C, 1) is the channels-first (B, 1, C)), so the output's
 layout follows the input's and nothing is permuted.
+
+``global_avg_pool1d`` with ``masked: true`` reads a second input edge, the model's integer ids
+(B, T), and averages only the steps whose id is not 0: Keras' GlobalAveragePooling1D does so
+with the mask Embedding(mask_zero=True) propagates (keras/src/layers/pooling/
+global_average_pooling1d.py, ``call(inputs, mask)``: masked steps are zeroed and left out of the
+count); torch writes it out in forward, ``(x * keep).sum(1) / keep.sum(1)`` with ``keep = (ids !=
+0)`` (scratch.global_pooling.MaskedGlobalAvgPool). Neither importer reads it yet.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
 
@@ -72,6 +81,10 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
     def build_scratch(config: Config, layer_name: str):
         import scratch.global_pooling as pooling
 
+        if config.get("masked"):
+            if config["keepdims"]:
+                raise ValueError("masked=True with keepdims=True is not supported")
+            return pooling.MaskedGlobalAvgPool(layer_name)
         return getattr(pooling, scratch_class)(config["keepdims"], name=layer_name)
 
     def build_torch(config: Config, shapes, layout):
@@ -100,6 +113,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
     def source_torch(config: Config, shapes, layout) -> Source:
         """As build writes it: a reduction in forward (``x.mean(dim=(2, 3))``, ``x.mean(dim=1)``), or
         nn.AdaptiveAvgPool2d(1) for an image pooled with keepdims."""
+        if config.get("masked"):
+            raise ValueError("masked=True: a port of a masked pooling is not written yet")
         keepdim = ", keepdim=True" if config["keepdims"] else ""
         if spatial == 1:
             if layout == CHANNELS_FIRST:
@@ -112,6 +127,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=(2, 3))")  # over the pixels of (B, C, H, W)
 
     def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        if config.get("masked"):
+            raise ValueError("masked=True: a port of a masked pooling is not written yet")
         kwargs = {"keepdims": True} if config["keepdims"] else {}
         return Source(code(f"layers.{keras_class}", **kwargs, name=layer_name))
 
@@ -140,15 +157,43 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
             read_op=_reduce_op(1),
             source=source_torch,
         )
+    maskable = spatial == 1 and "Avg" in adaptive  # global_avg_pool1d: masked by the ids
+    if maskable:
+        torch = replace(torch, call=_masked_mean_call)
     return LayerKind(
         name=name,
         family="pooling",
         summary=summary,
         scratch=build_scratch,
         torch=torch,
-        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),
-        defaults={"keepdims": False},
+        keras=KerasSide(
+            build=build_keras,
+            classes=(keras_class,),
+            read=read_keras,
+            source=source_keras,
+            call=_keras_masked_call if maskable else None,
+        ),
+        optional_inputs=1 if maskable else 0,
+        defaults={"keepdims": False, "masked": False} if maskable else {"keepdims": False},
     )
+
+
+def _keras_masked_call(config: Config, inputs: list) -> tuple[tuple, dict]:
+    """``layer(x)``, or with ``masked`` ``layer(x, mask=ids != 0)``: the mask Embedding(mask_zero=True)
+    propagates, written out (the harness applies the layers one by one, which propagates no mask)."""
+    import keras
+
+    if not config["masked"]:
+        return (inputs[0],), {}
+    return (inputs[0],), {"mask": keras.ops.not_equal(inputs[1], 0)}  # (B, T): True = a token
+
+
+def _masked_mean_call(module, config: Config, x, ids=None):
+    """The module (``x.mean(dim=1)``), or with ``masked`` the mean over the tokens: ids (B, T), 0 = padding."""
+    if not config["masked"]:
+        return module(x)
+    keep = (ids != 0).unsqueeze(-1).to(x.dtype)  # (B, T, 1)
+    return (x * keep).sum(dim=1) / keep.sum(dim=1)  # (B, F)
 
 
 def _read_2d(args, kwargs, shapes, layout) -> Config | None:
