@@ -136,3 +136,32 @@ def test_bad_configurations_are_refused_in_one_line():
         with pytest.raises(CaseError, match=f"model 'padded_attention': {message}") as error:
             case.configure(config)
         assert len(str(error.value).splitlines()) == 1
+
+
+# Divergence key_padding_query_mask ----------------------------------------------------------------
+
+
+def test_the_check_fails_without_the_rule_every_position_compared():
+    """Naive: every query's attention output compared (pooled=False): Keras masks the padded queries too,
+    so it is caught; converted: the mean over the tokens agrees in float64."""
+    from parity.divergences import get_divergence
+    from parity.divergences.base import run_divergence
+
+    result = run_divergence(get_divergence("key_padding_query_mask"))
+    assert result.naive_caught and result.converted_passes, (result.naive_error, result.converted_error)
+    assert result.converted_error <= tolerance("float64") < result.naive_error
+
+
+def test_only_the_padded_positions_differ():
+    """The naive outputs, position by position: the tokens' agree to float64 rounding, the padded ones do not."""
+    from parity.divergences import get_divergence
+    from parity.divergences.base import variant_requests
+    from parity.runners import run
+    from parity.tolerance import relative_error
+
+    divergence = get_divergence("key_padding_query_mask")
+    request_keras, request_torch = variant_requests(divergence, divergence.naive)
+    Y_keras, Y_torch = run("keras-jax", request_keras).output, run("torch", request_torch).output  # (B, T, E)
+    tokens = request_torch.inputs != 0  # (B, T)
+    assert relative_error(Y_torch[tokens], Y_keras[tokens]) <= tolerance("float64")
+    assert relative_error(Y_torch[~tokens], Y_keras[~tokens]) > 1e-3
