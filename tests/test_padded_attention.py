@@ -165,3 +165,44 @@ def test_only_the_padded_positions_differ():
     tokens = request_torch.inputs != 0  # (B, T)
     assert relative_error(Y_torch[tokens], Y_keras[tokens]) <= tolerance("float64")
     assert relative_error(Y_torch[~tokens], Y_keras[~tokens]) > 1e-3
+
+
+# Importers -------------------------------------------------------------------------------------------
+
+
+def _padded_torch_model(padding_id: int = 0):
+    import torch
+    from torch import nn
+
+    class Padded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = nn.Embedding(12, 8)
+            self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            x = self.embedding(tokens)  # (B, T, 8)
+            return self.attention(x, x, x, key_padding_mask=(tokens == padding_id), need_weights=False)[0]
+
+    return Padded()
+
+
+def test_torch_importer_reads_key_padding_mask_computed_in_forward():
+    """key_padding_mask=(tokens == 0) of the integer input: the attention reads the ids as its second edge."""
+    from parity.spec.model import INPUT
+    from parity.spec.torch_import import import_torch
+
+    spec = import_torch(_padded_torch_model(), (6,))
+    assert spec.input_dtype == "int" and [n.kind for n in spec.nodes] == ["embedding", "multi_head_attention"]
+    attention = spec.nodes[1]
+    assert attention.inputs == ("embedding", INPUT)
+    assert attention.config["key_padding"] is True and attention.config["num_heads"] == 2
+
+
+def test_torch_importer_refuses_other_padding_masks_in_one_line():
+    from parity.spec.model import SpecError
+    from parity.spec.torch_import import import_torch
+
+    with pytest.raises(SpecError, match="aten.eq.Scalar") as error:
+        import_torch(_padded_torch_model(padding_id=1), (6,))
+    assert len(str(error.value).splitlines()) == 1

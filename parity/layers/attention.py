@@ -25,8 +25,10 @@ torch/nn/functional.py, multi_head_attention_forward); Keras calls ``layer(x, x)
 ``Embedding(mask_zero=True)``, whose propagated mask MultiHeadAttention reads for the keys AND the
 queries (keras/src/layers/attention/multi_head_attention.py, ``_compute_attention_mask``), so a
 padded query's output differs between the two (divergence ``key_padding_query_mask``): a model
-compares only the tokens' outputs, e.g. through a masked ``global_avg_pool1d``. Neither importer
-reads such a model yet: each refuses it in one line.
+compares only the tokens' outputs, e.g. through a masked ``global_avg_pool1d``. The torch importer
+reads ``key_padding_mask=(ids == 0)`` computed in forward from the integer input
+(parity.spec.torch_import: the attention's second edge is the input); another mask is refused in
+one line. The Keras importer refuses ``Embedding(mask_zero=True)`` in one line (not read yet).
 
 Rules applied where the torch module is built or called:
 
