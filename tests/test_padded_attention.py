@@ -206,3 +206,22 @@ def test_torch_importer_refuses_other_padding_masks_in_one_line():
     with pytest.raises(SpecError, match="aten.eq.Scalar") as error:
         import_torch(_padded_torch_model(padding_id=1), (6,))
     assert len(str(error.value).splitlines()) == 1
+
+
+def test_keras_importer_reads_the_mask_embedding_mask_zero_propagates():
+    """The hand-written Keras port (Embedding(mask_zero=True) -> MultiHeadAttention -> GlobalAveragePooling1D
+    -> Dense) imports as the case's spec: the propagated mask becomes the ids' second edges."""
+    from parity.runners.pool import ImplementationUnavailable, keras_worker
+    from parity.spec.model import same_structure
+
+    try:
+        worker = keras_worker("torch")
+    except ImplementationUnavailable as error:
+        pytest.skip(str(error))
+    case = get_case("padded_attention")
+    config = case.configure({"causal": True})
+    kwargs = {k: config[k] for k in ("input_dim", "num_heads", "key_dim", "num_classes", "use_bias", "causal")}
+    (spec,) = worker.call(
+        "parity.sources:specs_of_builders", [("framework.keras3.models.attention:padded_attention", {"input_shape": (6,), **kwargs})]
+    )
+    assert same_structure(spec, case.model_spec(config)) == []

@@ -28,7 +28,9 @@ padded query's output differs between the two (divergence ``key_padding_query_ma
 compares only the tokens' outputs, e.g. through a masked ``global_avg_pool1d``. The torch importer
 reads ``key_padding_mask=(ids == 0)`` computed in forward from the integer input
 (parity.spec.torch_import: the attention's second edge is the input); another mask is refused in
-one line. The Keras importer refuses ``Embedding(mask_zero=True)`` in one line (not read yet).
+one line. The Keras importer reads the mask ``Embedding(mask_zero=True)`` propagates into
+MultiHeadAttention as the same edge (parity.spec.keras_import, ``read_mask``); a masked tensor read
+by a kind that takes no mask is refused in one line.
 
 Rules applied where the torch module is built or called:
 

@@ -69,12 +69,10 @@ def _keras(config: Config, name: str):
 
 
 def _keras_read(layer) -> Config:
-    if layer.mask_zero:
-        raise ValueError("mask_zero=True (masks the downstream layers; not supported)")
     for attribute in ("embeddings_regularizer", "activity_regularizer", "embeddings_constraint"):
         if getattr(layer, attribute, None) is not None:
             raise ValueError(f"{attribute} is not supported")
-    return {"input_dim": layer.input_dim, "output_dim": layer.output_dim, "padding_idx": None}
+    return {"input_dim": layer.input_dim, "output_dim": layer.output_dim, "padding_idx": None, "mask_zero": bool(layer.mask_zero)}
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:

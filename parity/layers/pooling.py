@@ -21,7 +21,9 @@ layout follows the input's and nothing is permuted.
 with the mask Embedding(mask_zero=True) propagates (keras/src/layers/pooling/
 global_average_pooling1d.py, ``call(inputs, mask)``: masked steps are zeroed and left out of the
 count); torch writes it out in forward, ``(x * keep).sum(1) / keep.sum(1)`` with ``keep = (ids !=
-0)`` (scratch.global_pooling.MaskedGlobalAvgPool). Neither importer reads it yet.
+0)`` (framework.pytorch.pooling.MaskedGlobalAvgPool1d; scratch.global_pooling.MaskedGlobalAvgPool).
+Both importers read it: that module called with the ids, and GlobalAveragePooling1D reading a
+tensor masked by Embedding(mask_zero=True).
 """
 
 from __future__ import annotations
@@ -93,6 +95,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         if spatial == 1:
             from framework.pytorch import pooling
 
+            if config.get("masked"):
+                return pooling.MaskedGlobalAvgPool1d()  # reads (x, ids)
             dim = 2 if layout == CHANNELS_FIRST else 1  # a Conv1d's (B, C, L), or batch-first (B, T, F)
             return getattr(pooling, adaptive.replace("Adaptive", "Global"))(config["keepdims"], dim=dim)
         if layout != CHANNELS_FIRST:
@@ -159,7 +163,12 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         )
     maskable = spatial == 1 and "Avg" in adaptive  # global_avg_pool1d: masked by the ids
     if maskable:
-        torch = replace(torch, call=_masked_mean_call)
+        torch = replace(
+            torch,
+            call=_masked_mean_call,
+            modules=(*torch.modules, "framework.pytorch.pooling.MaskedGlobalAvgPool1d"),
+            read_module=_read_maybe_masked,
+        )
     return LayerKind(
         name=name,
         family="pooling",
@@ -188,12 +197,15 @@ def _keras_masked_call(config: Config, inputs: list) -> tuple[tuple, dict]:
     return (inputs[0],), {"mask": keras.ops.not_equal(inputs[1], 0)}  # (B, T): True = a token
 
 
+def _read_maybe_masked(module, shape) -> Config:
+    if type(module).__name__ == "MaskedGlobalAvgPool1d":
+        return {"keepdims": False, "masked": True}  # reads (x, ids): the mean over the tokens
+    return {"keepdims": bool(module.keepdims)}
+
+
 def _masked_mean_call(module, config: Config, x, ids=None):
-    """The module (``x.mean(dim=1)``), or with ``masked`` the mean over the tokens: ids (B, T), 0 = padding."""
-    if not config["masked"]:
-        return module(x)
-    keep = (ids != 0).unsqueeze(-1).to(x.dtype)  # (B, T, 1)
-    return (x * keep).sum(dim=1) / keep.sum(dim=1)  # (B, F)
+    """The module (``x.mean(dim=1)``), or with ``masked`` MaskedGlobalAvgPool1d(x, ids): ids (B, T), 0 = padding."""
+    return module(x, ids) if config["masked"] else module(x)
 
 
 def _read_2d(args, kwargs, shapes, layout) -> Config | None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import operator
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY, Constant
@@ -99,8 +99,23 @@ def import_torch(
     program = _capture(model, tuple(int(d) for d in input_shape), name, input_dtype)
     importer = _Importer(model, program, tuple(int(d) for d in input_shape), name)
     importer.integer_input = input_dtype == "int"  # ids == 0 of it may be a key_padding_mask
-    spec = importer.run()
+    spec = _mask_zero(importer.run())
     return ModelSpec(spec.name, spec.input_shape, spec.nodes, spec.output, input_dtype)
+
+
+def _mask_zero(spec: ModelSpec) -> ModelSpec:
+    """Id 0 is padding where a layer reads the ids as a mask (``key_padding``, ``masked``): Keras says so
+    on the Embedding (``mask_zero=True``), torch where the mask is used; the spec says it both ways."""
+    padded = any(
+        INPUT in node.inputs[1:] and (node.config.get("key_padding") or node.config.get("masked")) for node in spec.nodes
+    )
+    if not padded:
+        return spec
+    nodes = tuple(
+        replace(node, config={**node.config, "mask_zero": True}) if "mask_zero" in node.config and node.inputs == (INPUT,) else node
+        for node in spec.nodes
+    )
+    return ModelSpec(spec.name, spec.input_shape, nodes, spec.output, spec.input_dtype)
 
 
 def _input_dtype(model) -> str:
@@ -413,6 +428,8 @@ class _Importer:
             except ValueError as error:
                 raise self.fail(where, str(error)) from None
 
+        if config.get("masked") and len(in_values) == 2 and in_values[0].node == INPUT:
+            in_values.reverse()  # forward reads ids != 0 before x; the ids are the second input
         if masks:  # key_padding_mask=(ids == 0): the ids are the layer's second input
             config["key_padding"] = True
             in_values.append(masks[0])
