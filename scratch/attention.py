@@ -172,6 +172,11 @@ class MultiHeadAttention(Layer):
             triangle of the (T, S) score matrix, in cross-attention too).
         return_scores: the layer's value is the attention weights P, not Z.
         average_heads: with return_scores, P averaged over the heads, (B, T, S).
+        key_padding: self-attention whose second input is the model's integer ids (B, T):
+            keys whose id is 0 are masked (M = key_padding_mask(ids), combined with the causal
+            mask by &); the ids get no gradient (None). torch: ``key_padding_mask=(ids == 0)``;
+            Keras: the mask ``Embedding(mask_zero=True)`` propagates (Keras also masks the
+            padded QUERIES, so only the outputs at tokens agree).
     """
 
     def __init__(
@@ -182,6 +187,7 @@ class MultiHeadAttention(Layer):
         causal: bool = False,
         return_scores: bool = False,
         average_heads: bool = False,
+        key_padding: bool = False,
         name: str | None = None,
     ) -> None:
         super().__init__(name)
@@ -193,6 +199,9 @@ class MultiHeadAttention(Layer):
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.use_bias, self.causal = bool(use_bias), bool(causal)
         self.return_scores, self.average_heads = bool(return_scores), bool(average_heads)
+        self.key_padding = bool(key_padding)
+        if self.key_padding and self.return_scores:
+            raise ValueError(f"MultiHeadAttention {self.name!r}: key_padding with return_scores is not supported")
         self.embed_dim: int | None = None
         self.context_dim: int | None = None
         self.cross = False
@@ -201,6 +210,13 @@ class MultiHeadAttention(Layer):
     def build(self, input_shape) -> None:
         """One sample's shape (T, E), or two, [(T, E), (S, E_c)], for cross-attention."""
         shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        if self.key_padding:
+            if len(shapes) != 2 or len(shapes[0]) != 2 or tuple(shapes[1]) != tuple(shapes[0][:1]):
+                raise ValueError(
+                    f"MultiHeadAttention {self.name!r}: key_padding reads a sequence (T, E) and its ids (T,), "
+                    f"received {input_shape}"
+                )
+            shapes = shapes[:1]  # self-attention; the ids only mask
         if len(shapes) > 2 or any(len(shape) != 2 for shape in shapes):
             raise ValueError(
                 f"MultiHeadAttention {self.name!r}: expects one sample of shape (T, E), or two (query and value), "
@@ -212,7 +228,7 @@ class MultiHeadAttention(Layer):
 
     def output_shape(self, input_shape):
         shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
-        T, S = shapes[0][0], shapes[-1][0]
+        T, S = shapes[0][0], (shapes[0] if self.key_padding else shapes[-1])[0]
         if self.return_scores:
             return (T, S) if self.average_heads else (self.num_heads, T, S)  # the attention weights
         return tuple(shapes[0])  # (T, E): one output per query
@@ -266,6 +282,7 @@ class MultiHeadAttention(Layer):
 
     def forward(self, X: np.ndarray, C: np.ndarray | None = None) -> np.ndarray:
         B, T, E = X.shape
+        ids = C if self.key_padding else None  # (B, T) integer ids: 0 is padding
         C = X if C is None or not self.cross else C
         if E != self.embed_dim or C.shape[0] != B or C.shape[-1] != self.context_dim:
             raise ValueError(
@@ -280,6 +297,8 @@ class MultiHeadAttention(Layer):
         else:
             Q, K, V = self._heads(X, "qkv")  # (B, h, T, d) each
         M = causal_mask(T, S) if self.causal else None
+        if ids is not None:
+            M = key_padding_mask(ids) if M is None else key_padding_mask(ids) & M  # (B, 1 or T, S)
         O = self.attention.forward(Q, K, V, M)  # (B, h, T, d): one batched matmul over (B, h)
         if self.return_scores:
             self.X, self.C = X, C
@@ -318,6 +337,8 @@ class MultiHeadAttention(Layer):
         dO = dZ @ self.params["Wo"].reshape(h * d, E).T  # (B T, h d)
         dO = dO.reshape(B, T, h, d).transpose(0, 2, 1, 3)  # (B, h, T, d)
         dQ, dK, dV = self.attention.backward(dO)  # (B, h, T, d), (B, h, S, d), (B, h, S, d)
+        if self.key_padding:  # the ids are integers: no gradient (as an embedding gives its ids)
+            return self._backward_input(X, [dQ, dK, dV], "qkv"), None
         if not self.cross:
             return self._backward_input(X, [dQ, dK, dV], "qkv")
         return self._backward_input(X, [dQ], "q"), self._backward_input(C, [dK, dV], "kv")

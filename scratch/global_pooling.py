@@ -90,3 +90,52 @@ class GlobalMaxPool(_GlobalPool):
     def backward(self, dZ: np.ndarray) -> np.ndarray:
         dZ = dZ.reshape(self.count.shape)  # (B, 1, ..., 1, C)
         return self.mask * (dZ / self.count)  # (B, *S, C)
+
+
+class MaskedGlobalAvgPool(Layer):
+    """Z = mean of X over the tokens of each sequence (the steps whose id is not 0), per channel.
+
+    What Keras' GlobalAveragePooling1D computes with the mask Embedding(mask_zero=True)
+    propagates (keras/src/layers/pooling/global_average_pooling1d.py): the padded steps are
+    left out of the sum and of the count.
+
+    Forward, with m[b, t] = (ids[b, t] != 0) and n[b] = sum_t m[b, t] (at least 1)::
+
+        Z[b, c] = (1 / n[b]) * sum_t m[b, t] X[b, t, c]
+
+    Backward, given dZ (the ids are integers: no gradient, None)::
+
+        dX[b, t, c] = m[b, t] dZ[b, c] / n[b]
+
+    Shapes:
+        X, dX: (B, T, C)
+        ids: (B, T) integers, 0 = padding
+        m: (B, T, 1)
+        Z, dZ: (B, C)
+
+    Args:
+        name: the layer's name.
+    """
+
+    def build(self, input_shape) -> None:
+        shapes = list(input_shape) if input_shape and isinstance(input_shape[0], (tuple, list)) else [input_shape]
+        if len(shapes) != 2 or len(shapes[0]) != 2 or tuple(shapes[1]) != tuple(shapes[0][:1]):
+            raise ValueError(
+                f"MaskedGlobalAvgPool {self.name!r}: expects a sequence (T, C) and its ids (T,), received {input_shape}"
+            )
+
+    def output_shape(self, input_shape) -> tuple[int, ...]:
+        return (input_shape[0][-1],)
+
+    def forward(self, X: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        m = (np.asarray(ids) != 0)[:, :, None].astype(X.dtype)  # (B, T, 1)
+        n = m.sum(axis=1)  # (B, 1)
+        if np.any(n == 0):
+            b = int(np.argwhere(n[:, 0] == 0)[0, 0])
+            raise ValueError(f"MaskedGlobalAvgPool {self.name!r}: sequence {b} is all padding (ids {ids.shape})")
+        self.m, self.n = m, n
+        return (X * m).sum(axis=1) / n  # (B, C)
+
+    def backward(self, dZ: np.ndarray) -> tuple[np.ndarray, None]:
+        dX = self.m * (dZ / self.n)[:, None, :]  # (B, T, C)
+        return dX, None

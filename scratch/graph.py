@@ -69,5 +69,7 @@ class Graph(Sequential):
             names = self.inputs[layer.name]
             grads = grads if len(names) > 1 else [grads]
             for name, g in zip(names, grads, strict=True):
+                if g is None:
+                    continue  # integer ids (an embedding's, a key-padding mask's): no gradient
                 dA[name] = g if name not in dA else dA[name] + g
         return dA.get(INPUT, np.zeros((dZ.shape[0], *self.input_shape), dtype=dZ.dtype))

@@ -155,7 +155,7 @@ def test_converter_round_trips_through_torch_and_keras():
 def test_torch_importer_reads_the_module():
     spec = import_torch(SelfAttention(6, 2, use_bias=False), (4, 6))
     assert [n.kind for n in spec.nodes] == ["multi_head_attention"]
-    assert spec.nodes[0].config == {"num_heads": 2, "key_dim": 3, "use_bias": False, "causal": False, "return_scores": False, "average_heads": False}
+    assert spec.nodes[0].config == {"num_heads": 2, "key_dim": 3, "use_bias": False, "causal": False, "return_scores": False, "average_heads": False, "key_padding": False}
 
 
 def test_torch_importer_refuses_sequence_first_and_masks_in_one_line():
@@ -209,7 +209,7 @@ def test_keras_importer_reads_the_causal_call():
         "parity.sources:specs_of_builders", [("framework.keras3.models.attention:multi_head_attention", kwargs)]
     )
     assert [n.kind for n in spec.nodes] == ["multi_head_attention"]
-    assert spec.nodes[0].config == {"num_heads": 2, "key_dim": 3, "use_bias": True, "causal": True, "return_scores": False, "average_heads": False}
+    assert spec.nodes[0].config == {"num_heads": 2, "key_dim": 3, "use_bias": True, "causal": True, "return_scores": False, "average_heads": False, "key_padding": False}
 
 
 @pytest.mark.xdist_group("divergences")  # shares conftest.divergence_outcome with test_divergences

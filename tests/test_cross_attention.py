@@ -177,6 +177,7 @@ def test_torch_importer_reads_the_module_called_with_two_tensors():
         "causal": False,
         "return_scores": False,
         "average_heads": False,
+        "key_padding": False,
     }
 
 
@@ -200,6 +201,7 @@ def test_keras_importer_reads_query_and_value():
         "causal": True,
         "return_scores": False,
         "average_heads": False,
+        "key_padding": False,
     }
 
 

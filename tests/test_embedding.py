@@ -130,7 +130,7 @@ def test_torch_importer_reads_nn_embedding_with_integer_ids():
     spec = import_torch(model, (7,))
     assert spec.input_dtype == "int" and spec.input_shape == (7,)
     assert [n.kind for n in spec.nodes] == ["embedding", "global_avg_pool1d", "dense"]
-    assert spec.nodes[0].config == {"input_dim": 20, "output_dim": 8, "padding_idx": None}
+    assert spec.nodes[0].config == {"input_dim": 20, "output_dim": 8, "padding_idx": None, "mask_zero": False}
     assert import_torch(nn.Sequential(nn.Embedding(5, 2, padding_idx=0)), (3,)).nodes[0].config["padding_idx"] == 0
     assert import_torch(nn.Sequential(nn.Linear(3, 2)), (3,)).input_dtype == "float"
 

@@ -108,6 +108,12 @@ def _keys(*keys: str, shape: str = "input_shape") -> Callable[[Config], Config]:
     return lambda c: {shape: tuple(c["input_shape"]), **{k: c[k] for k in keys}}
 
 
+def _padded(c: Config) -> Config:
+    # min_tokens only shapes the drawn ids; pooled=False (every position, padded ones too) is the divergence case
+    assert c["pooled"], "the ports pool over the tokens"
+    return _keys("input_dim", "num_heads", "key_dim", "num_classes", "use_bias", "causal")(c)
+
+
 def _text(*keys: str) -> Callable[[Config], Config]:
     def kwargs(c: Config) -> Config:
         # The ports have no padding_idx (Keras has none): a spec with one is the divergence case.
@@ -219,6 +225,12 @@ PORTS: dict[str, Port] = {
         "cross_attention",
         _keys("num_heads", "key_dim", "context_dim", "use_bias", "causal"),
         "attn(x, c, c, need_weights=False)[0] with kdim/vdim / MHA(x, c)",
+    ),
+    "padded_attention": Port(
+        "attention",
+        "padded_attention",
+        _padded,
+        "key_padding_mask=(tokens == 0) and a mean over the tokens / Embedding(mask_zero=True), the propagated mask",
     ),
     # transformer family: batch-first (B, T, E)
     "transformer_encoder": Port(

@@ -33,6 +33,18 @@ class GlobalAvgPool1d(nn.Module):
         return f"keepdims={self.keepdims}, dim={self.dim}"
 
 
+class MaskedGlobalAvgPool1d(nn.Module):
+    """z = mean over the tokens: x (B, T, F) and ids (B, T), 0 = padding -> (B, F).
+
+    Keras' GlobalAveragePooling1D with the mask Embedding(mask_zero=True) propagates: padded steps
+    are left out of the sum and of the count.
+    """
+
+    def forward(self, x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        keep = (ids != 0).unsqueeze(-1).to(x.dtype)  # (B, T, 1): 1 on the tokens
+        return (x * keep).sum(dim=1) / keep.sum(dim=1)  # (B, F)
+
+
 class GlobalMaxPool1d(nn.Module):
     """z = max over the steps: x (B, T, F) -> (B, F), or (B, 1, F) with keepdims.
 

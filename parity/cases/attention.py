@@ -119,3 +119,90 @@ CASES.append(
         validate=_cross_attention_validate,
     )
 )
+
+
+# Key padding: integer ids, id 0 padding at the end of each sequence --------------------------------
+
+
+def padded_ids(rng: np.random.Generator, config: Config) -> np.ndarray:
+    """Token ids in [1, input_dim) then 0s: each sequence keeps between min_tokens and T tokens, never none."""
+    B, (T,) = config["batch"], config["input_shape"]
+    ids = rng.integers(1, config["input_dim"], size=(B, T))  # (B, T)
+    lengths = rng.integers(config["min_tokens"], T + 1, size=B)  # tokens per sequence
+    lengths[0] = config["min_tokens"]  # at least one sequence padded (when min_tokens < T)
+    ids[np.arange(T)[None, :] >= lengths[:, None]] = 0  # padding at the end
+    return ids
+
+
+def _padded_attention_validate(config: Config) -> None:
+    m = "padded_attention"
+    shape = config["input_shape"]
+    require(m, len(shape) == 1, f"input_shape must be [steps] (integer ids), received {shape}")
+    for key in ("input_dim", "num_heads", "key_dim", "num_classes", "min_tokens"):
+        value = config[key]
+        require(
+            m, isinstance(value, int) and not isinstance(value, bool) and value > 0, f"{key} must be a positive integer, received {value!r}"
+        )
+    require(m, config["input_dim"] >= 2, f"input_dim must be at least 2 (id 0 is padding), received {config['input_dim']}")
+    require(
+        m,
+        config["min_tokens"] <= shape[0],
+        f"min_tokens={config['min_tokens']} exceeds the steps {shape[0]} (a sequence all padding is refused: torch gives NaN)",
+    )
+    for key in ("use_bias", "causal", "pooled"):
+        require(m, isinstance(config[key], bool), f"{key} must be true or false, received {config[key]!r}")
+
+
+def padded_attention_spec(c: Config) -> ModelSpec:
+    """ids -> Embedding(mask_zero) -> key-padded self-attention -> mean over the tokens -> Dense.
+
+    The attention and the pooling read the ids as a second edge from the model's input.
+
+    Only the tokens' outputs are comparable (divergence ``key_padding_query_mask``): torch's
+    ``key_padding_mask`` masks keys only (torch/nn/functional.py, multi_head_attention_forward), so a
+    padded query attends the tokens; the mask Keras' Embedding(mask_zero=True) propagates masks the
+    queries too (keras/src/layers/attention/multi_head_attention.py, ``_compute_attention_mask``:
+    query_mask [B, T, 1] & value_mask [B, 1, S]), and a padded query's row, every score filled with
+    about -1e9 (keras/src/layers/activations/softmax.py), averages every value. The mean over the tokens
+    (``global_avg_pool1d`` with ``masked``: Keras' GlobalAveragePooling1D with the propagated mask,
+    keras/src/layers/pooling/global_average_pooling1d.py) reads no padded position. With ``pooled=False``
+    the model ends at the attention, every query's output, padded ones included: the naive comparison.
+    """
+    E = c["num_heads"] * c["key_dim"]
+    mha = {"num_heads": c["num_heads"], "key_dim": c["key_dim"], "use_bias": c["use_bias"], "causal": c["causal"], "key_padding": True}
+    nodes = [
+        Node("embedding_0", "embedding", {"input_dim": c["input_dim"], "output_dim": E, "mask_zero": True}, (INPUT,)),  # (B, T, E)
+        Node("multi_head_attention_0", "multi_head_attention", mha, ("embedding_0", INPUT)),  # (B, T, E)
+    ]
+    if c["pooled"]:
+        nodes += [
+            Node("global_avg_pool1d_0", "global_avg_pool1d", {"masked": True}, ("multi_head_attention_0", INPUT)),  # (B, E)
+            Node("dense_0", "dense", {"units": c["num_classes"]}, ("global_avg_pool1d_0",)),  # (B, K)
+        ]
+    return ModelSpec("padded_attention", tuple(c["input_shape"]), tuple(nodes), input_dtype="int")
+
+
+CASES.append(
+    Case(
+        name="padded_attention",
+        family="attention",
+        description="Padded token ids: Embedding(mask_zero) -> self-attention masking padded keys -> mean over the tokens -> Dense",
+        defaults={
+            "input_dim": 12,
+            "num_heads": 2,
+            "key_dim": 4,
+            "use_bias": True,
+            "causal": False,
+            "num_classes": 3,
+            "min_tokens": 2,  # the fewest tokens a sequence keeps (the rest of it is padding)
+            "pooled": True,  # the mean over the tokens and a Dense; False: every query's attention output
+            "input_shape": [6],
+            "batch": 4,
+        },
+        spec=padded_attention_spec,
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=_padded_attention_validate,
+        inputs=padded_ids,
+    )
+)

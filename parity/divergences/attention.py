@@ -137,3 +137,28 @@ DIVERGENCES.append(
         keys=("average_heads",),
     )
 )
+
+DIVERGENCES.append(
+    Divergence(
+        name="key_padding_query_mask",
+        area="attention",
+        differs="torch's key_padding_mask (True = a padded key, ignored) masks the KEYS only "
+        "(torch/nn/functional.py, multi_head_attention_forward: merged into the (B, 1, 1, S) attention mask), so a "
+        "padded query attends the tokens. The mask Keras' Embedding(mask_zero=True) propagates "
+        "(keras/src/layers/core/embedding.py, compute_mask) masks the keys AND the queries in MultiHeadAttention "
+        "(keras/src/layers/attention/multi_head_attention.py, _compute_attention_mask: query_mask [B, T, 1] & "
+        "value_mask [B, 1, S]); a padded query's row has every score filled with about -1e9 "
+        "(keras/src/layers/activations/softmax.py), so its output is the plain average of every value, padded ones "
+        "included. The tokens' outputs agree; the padded positions' do not.",
+        rule="Read only the tokens' outputs: a mean over the unpadded steps (Keras' GlobalAveragePooling1D with the "
+        "propagated mask; torch (x * keep).sum(1) / keep.sum(1) with keep = ids != 0), or compare position t only "
+        "where ids[:, t] != 0.",
+        converter="parity.cases.attention.padded_attention_spec (pooled: global_avg_pool1d with masked, "
+        "parity/layers/pooling.py)",
+        case="padded_attention",
+        config={},
+        naive=Variant(Side(KERAS, config={"pooled": False}), Side("torch", config={"pooled": False})),
+        converted=Variant(Side(KERAS), Side("torch")),
+        layer="multi_head_attention_0",
+    )
+)

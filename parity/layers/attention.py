@@ -17,8 +17,20 @@ on ``nn.MultiheadAttention(E, h, batch_first=True, kdim=E_c, vdim=E_c)`` (kdim/v
 where E_c != E); Keras calls ``layer(query, value)`` (key defaults to value,
 keras/src/layers/attention/multi_head_attention.py, ``call``: "if key is None: key = value").
 
-Key-padding masks (torch ``key_padding_mask``, Keras ``key_mask`` / ``attention_mask``) need a
-second model input, which a model spec does not have yet: not supported.
+Key-padding masks (``key_padding: true``): self-attention whose second input edge is the model's
+input, the integer ids (B, T) an embedding read, id 0 being padding. Scratch masks the keys whose
+id is 0 (scratch.attention.key_padding_mask); torch calls ``attn(x, x, x,
+key_padding_mask=(ids == 0), need_weights=False)`` (True = ignored,
+torch/nn/functional.py, multi_head_attention_forward); Keras calls ``layer(x, x)`` on the output of
+``Embedding(mask_zero=True)``, whose propagated mask MultiHeadAttention reads for the keys AND the
+queries (keras/src/layers/attention/multi_head_attention.py, ``_compute_attention_mask``), so a
+padded query's output differs between the two (divergence ``key_padding_query_mask``): a model
+compares only the tokens' outputs, e.g. through a masked ``global_avg_pool1d``. The torch importer
+reads ``key_padding_mask=(ids == 0)`` computed in forward from the integer input
+(parity.spec.torch_import: the attention's second edge is the input); another mask is refused in
+one line. The Keras importer reads the mask ``Embedding(mask_zero=True)`` propagates into
+MultiHeadAttention as the same edge (parity.spec.keras_import, ``read_mask``); a masked tensor read
+by a kind that takes no mask is refused in one line.
 
 Rules applied where the torch module is built or called:
 
@@ -70,6 +82,7 @@ def _scratch(config: Config, name: str):
         causal=config["causal"],
         return_scores=config["return_scores"],
         average_heads=config["average_heads"],
+        key_padding=config["key_padding"],
         name=name,
     )
 
@@ -89,7 +102,7 @@ def _torch(config: Config, shapes, layout):
     E = shapes[0][-1]
     _validate_sizes(config, E)
     kwargs: Config = {}
-    if len(shapes) == 2 and shapes[1][-1] != E:
+    if len(shapes) == 2 and not config["key_padding"] and shapes[1][-1] != E:
         kwargs = {"kdim": shapes[1][-1], "vdim": shapes[1][-1]}  # keys and values read E_c features
     return nn.MultiheadAttention(
         E, config["num_heads"], bias=config["use_bias"], batch_first=enabled("mha_batch_first"), **kwargs
@@ -99,6 +112,10 @@ def _torch(config: Config, shapes, layout):
 def _torch_call(module, config: Config, x, context=None):
     import torch
 
+    padding = None
+    if config["key_padding"]:
+        padding = context == 0  # (B, S) ids -> True = a padded key, ignored (torch's polarity)
+        context = x
     context = x if context is None else context  # self-attention: query = key = value
     mask = None
     if config["causal"]:
@@ -107,10 +124,11 @@ def _torch_call(module, config: Config, x, context=None):
         mask = ~allowed if enabled("mha_mask_polarity") else allowed  # torch: True = masked out
     if config["return_scores"]:  # the weights: (B, h, T, S) per head, or (B, T, S) averaged (torch's default)
         _, weights = module(
-            x, context, context, attn_mask=mask, need_weights=True, average_attn_weights=config["average_heads"]
+            x, context, context, key_padding_mask=padding, attn_mask=mask, need_weights=True,
+            average_attn_weights=config["average_heads"],
         )
         return weights
-    output, _ = module(x, context, context, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
+    output, _ = module(x, context, context, key_padding_mask=padding, attn_mask=mask, need_weights=False)  # (B, T, E) when batch_first
     return output
 
 
@@ -124,6 +142,8 @@ def _torch_source(config: Config, shapes, layout) -> Source:
     provides a hint that attn_mask is the causal mask"; a wrong hint is wrong results), and the mask is
     what torch.export keeps for the importer.
     """
+    if config["key_padding"]:
+        raise ValueError("key_padding=True: a port of a key-padded attention is not written yet")
     if config["return_scores"]:
         raise ValueError("return_scores=True: a port returning the attention weights is not written yet")
     E = shapes[0][-1]
@@ -151,6 +171,8 @@ def _torch_source(config: Config, shapes, layout) -> Source:
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    if config["key_padding"]:
+        raise ValueError("key_padding=True: a port of a key-padded attention is not written yet")
     if config["return_scores"]:
         raise ValueError("return_scores=True: a port returning the attention weights is not written yet")
     kwargs: Config = {} if config["use_bias"] else {"use_bias": False}
@@ -222,6 +244,14 @@ def _keras_call(config: Config, inputs: list) -> tuple[tuple, dict]:
 
     x, context = inputs[0], inputs[-1]  # self-attention: query = value (= key)
     kwargs = {"use_causal_mask": config["causal"]}
+    if config["key_padding"]:
+        # What the mask Embedding(mask_zero=True) propagates makes of it (_compute_attention_mask):
+        # query_mask[:, :, None] & value_mask[:, None, :]. Written out because the harness applies
+        # the layers one by one (stateless_call propagates no mask); in a functional model the
+        # propagated masks give the same (B, T, S) mask, combined with this one by &.
+        tokens = keras.ops.not_equal(context, 0)  # (B, T) ids -> True = a token
+        kwargs["attention_mask"] = keras.ops.logical_and(tokens[:, :, None], tokens[:, None, :])  # (B, T, S)
+        context = x  # self-attention
     if config["return_scores"]:
         kwargs["return_attention_scores"] = True  # (output, scores (B, h, T, S)): _keras_keep takes the scores
     if keras.backend.backend() == "jax" and enabled("mha_jax_float32_softmax"):
@@ -294,6 +324,7 @@ MULTI_HEAD_ATTENTION = LayerKind(
         "causal": False,
         "return_scores": False,
         "average_heads": False,
+        "key_padding": False,
     },
 )
 

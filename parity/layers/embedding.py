@@ -11,6 +11,13 @@ trains. Keras has no such option (its ``mask_zero=True`` masks the downstream la
 and the row of id 0 still trains). Rule ``embedding_padding_idx``: the port that agrees with
 Keras builds ``nn.Embedding`` without ``padding_idx``; switched off, torch keeps it and the
 row stops training in torch only (divergence ``embedding_padding_idx``).
+
+``mask_zero`` (Keras' argument, False by default): id 0 is padding, for the layers downstream.
+Keras' Embedding propagates the mask ``ids != 0`` (keras/src/layers/core/embedding.py,
+``compute_mask``) to the layers that read its output; torch's nn.Embedding has no mask: a torch
+model passes the ids where they matter (``key_padding_mask=(ids == 0)``), and a spec gives those
+layers the model's input as a second edge (multi_head_attention's ``key_padding``, a masked
+global_avg_pool1d). The table is unchanged either way.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ def _torch_read(module, shape) -> Config:
 
 
 def _torch_source(config: Config, shapes, layout) -> Source:
+    if config["mask_zero"]:
+        raise ValueError("mask_zero=True: a port of a masked embedding is not written yet")
     comments = ["weight = embeddings: both store (input_dim, output_dim)"]
     padding_idx = _torch_padding_idx(config)
     if config["padding_idx"] is not None and padding_idx is None:
@@ -56,19 +65,19 @@ def _torch_source(config: Config, shapes, layout) -> Source:
 def _keras(config: Config, name: str):
     import keras
 
-    return keras.layers.Embedding(config["input_dim"], config["output_dim"], name=name)
+    return keras.layers.Embedding(config["input_dim"], config["output_dim"], mask_zero=config["mask_zero"], name=name)
 
 
 def _keras_read(layer) -> Config:
-    if layer.mask_zero:
-        raise ValueError("mask_zero=True (masks the downstream layers; not supported)")
     for attribute in ("embeddings_regularizer", "activity_regularizer", "embeddings_constraint"):
         if getattr(layer, attribute, None) is not None:
             raise ValueError(f"{attribute} is not supported")
-    return {"input_dim": layer.input_dim, "output_dim": layer.output_dim, "padding_idx": None}
+    return {"input_dim": layer.input_dim, "output_dim": layer.output_dim, "padding_idx": None, "mask_zero": bool(layer.mask_zero)}
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
+    if config["mask_zero"]:
+        raise ValueError("mask_zero=True: a port of a masked embedding is not written yet")
     return Source(
         code("layers.Embedding", config["input_dim"], config["output_dim"], name=name),
         ("embeddings = weight: both store (input_dim, output_dim)",),
@@ -90,7 +99,7 @@ EMBEDDING = LayerKind(
     ),
     keras=KerasSide(build=_keras, classes=("Embedding",), read=_keras_read, source=_keras_source),
     converter=EmbeddingConverter(),
-    defaults={"input_dim": 10, "output_dim": 4, "padding_idx": None},
+    defaults={"input_dim": 10, "output_dim": 4, "padding_idx": None, "mask_zero": False},
 )
 
 KINDS = (EMBEDDING,)

@@ -15,9 +15,20 @@ steps: ``x.mean(dim=1)`` / ``x.amax(dim=1)`` (framework.pytorch.pooling); torch'
 (B, C, L) and is pooled where it is, ``x.mean(dim=2)``: the pooled (B, C) is the canonical
 array either way (with keepdims, (B, C, 1) is the channels-first (B, 1, C)), so the output's
 layout follows the input's and nothing is permuted.
+
+``global_avg_pool1d`` with ``masked: true`` reads a second input edge, the model's integer ids
+(B, T), and averages only the steps whose id is not 0: Keras' GlobalAveragePooling1D does so
+with the mask Embedding(mask_zero=True) propagates (keras/src/layers/pooling/
+global_average_pooling1d.py, ``call(inputs, mask)``: masked steps are zeroed and left out of the
+count); torch writes it out in forward, ``(x * keep).sum(1) / keep.sum(1)`` with ``keep = (ids !=
+0)`` (framework.pytorch.pooling.MaskedGlobalAvgPool1d; scratch.global_pooling.MaskedGlobalAvgPool).
+Both importers read it: that module called with the ids, and GlobalAveragePooling1D reading a
+tensor masked by Embedding(mask_zero=True).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code
 
@@ -72,6 +83,10 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
     def build_scratch(config: Config, layer_name: str):
         import scratch.global_pooling as pooling
 
+        if config.get("masked"):
+            if config["keepdims"]:
+                raise ValueError("masked=True with keepdims=True is not supported")
+            return pooling.MaskedGlobalAvgPool(layer_name)
         return getattr(pooling, scratch_class)(config["keepdims"], name=layer_name)
 
     def build_torch(config: Config, shapes, layout):
@@ -80,6 +95,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         if spatial == 1:
             from framework.pytorch import pooling
 
+            if config.get("masked"):
+                return pooling.MaskedGlobalAvgPool1d()  # reads (x, ids)
             dim = 2 if layout == CHANNELS_FIRST else 1  # a Conv1d's (B, C, L), or batch-first (B, T, F)
             return getattr(pooling, adaptive.replace("Adaptive", "Global"))(config["keepdims"], dim=dim)
         if layout != CHANNELS_FIRST:
@@ -100,6 +117,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
     def source_torch(config: Config, shapes, layout) -> Source:
         """As build writes it: a reduction in forward (``x.mean(dim=(2, 3))``, ``x.mean(dim=1)``), or
         nn.AdaptiveAvgPool2d(1) for an image pooled with keepdims."""
+        if config.get("masked"):
+            raise ValueError("masked=True: a port of a masked pooling is not written yet")
         keepdim = ", keepdim=True" if config["keepdims"] else ""
         if spatial == 1:
             if layout == CHANNELS_FIRST:
@@ -112,6 +131,8 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
         return Source(None, call=f"{{y}} = {{x0}}.{reduce}(dim=(2, 3))")  # over the pixels of (B, C, H, W)
 
     def source_keras(config: Config, layer_name: str, shapes=None, layout=None) -> Source:
+        if config.get("masked"):
+            raise ValueError("masked=True: a port of a masked pooling is not written yet")
         kwargs = {"keepdims": True} if config["keepdims"] else {}
         return Source(code(f"layers.{keras_class}", **kwargs, name=layer_name))
 
@@ -140,15 +161,51 @@ def _kind(name: str, summary: str, scratch_class: str, keras_class: str, spatial
             read_op=_reduce_op(1),
             source=source_torch,
         )
+    maskable = spatial == 1 and "Avg" in adaptive  # global_avg_pool1d: masked by the ids
+    if maskable:
+        torch = replace(
+            torch,
+            call=_masked_mean_call,
+            modules=(*torch.modules, "framework.pytorch.pooling.MaskedGlobalAvgPool1d"),
+            read_module=_read_maybe_masked,
+        )
     return LayerKind(
         name=name,
         family="pooling",
         summary=summary,
         scratch=build_scratch,
         torch=torch,
-        keras=KerasSide(build=build_keras, classes=(keras_class,), read=read_keras, source=source_keras),
-        defaults={"keepdims": False},
+        keras=KerasSide(
+            build=build_keras,
+            classes=(keras_class,),
+            read=read_keras,
+            source=source_keras,
+            call=_keras_masked_call if maskable else None,
+        ),
+        optional_inputs=1 if maskable else 0,
+        defaults={"keepdims": False, "masked": False} if maskable else {"keepdims": False},
     )
+
+
+def _keras_masked_call(config: Config, inputs: list) -> tuple[tuple, dict]:
+    """``layer(x)``, or with ``masked`` ``layer(x, mask=ids != 0)``: the mask Embedding(mask_zero=True)
+    propagates, written out (the harness applies the layers one by one, which propagates no mask)."""
+    import keras
+
+    if not config["masked"]:
+        return (inputs[0],), {}
+    return (inputs[0],), {"mask": keras.ops.not_equal(inputs[1], 0)}  # (B, T): True = a token
+
+
+def _read_maybe_masked(module, shape) -> Config:
+    if type(module).__name__ == "MaskedGlobalAvgPool1d":
+        return {"keepdims": False, "masked": True}  # reads (x, ids): the mean over the tokens
+    return {"keepdims": bool(module.keepdims)}
+
+
+def _masked_mean_call(module, config: Config, x, ids=None):
+    """The module (``x.mean(dim=1)``), or with ``masked`` MaskedGlobalAvgPool1d(x, ids): ids (B, T), 0 = padding."""
+    return module(x, ids) if config["masked"] else module(x)
 
 
 def _read_2d(args, kwargs, shapes, layout) -> Config | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from parity.layers import REGISTRY
 from parity.spec.model import INPUT, ModelSpec, Node, SpecError
 
+MASK = "<ids != 0>"  # the mask Embedding(mask_zero=True) computes, as an edge: read as the model input's ids
+
 
 def import_keras(model, name: str | None = None) -> ModelSpec:
     """The spec of a built Keras model (it must know its input shape)."""
@@ -51,6 +53,7 @@ class _Reader:
         self.nodes: list[Node] = []
         self.calls: dict[int, str] = {}  # id(layer) -> the first call's node name
         self.names: set[str] = set()
+        self.masked: set[str] = set()  # nodes whose output carries the mask Embedding(mask_zero=True) made
 
     def fail(self, where: str, message: str):
         raise SpecError(f"model {self.model_name!r}, layer {where!r}: {message}")
@@ -105,7 +108,12 @@ class _Reader:
             self.fail(where, f"{cls}: {error}")
         if kind.arity == 1 and len(inputs) > 1 and len(set(inputs)) == 1:
             inputs = inputs[:1]  # layer(x, x): self-attention reads one tensor
+        mask_edges = [i for i in inputs if i == MASK]  # mask=(ids != 0), passed explicitly by Keras
+        inputs = [i for i in inputs if i != MASK]
+        inputs, config, masked = self.read_mask(where, cls, kind, config, inputs, bool(mask_edges))
         out = self.add(layer, where, kind, config, inputs)
+        if masked:
+            self.masked.add(out)
         if kind.keras.splits_activation:
             activation = _activation_name(layer.activation)
             if activation != "linear":
@@ -114,6 +122,25 @@ class _Reader:
                     self.fail(where, f"unsupported activation {activation!r}; supported: {', '.join(_activations())}")
                 out = self.add(None, f"{where}_{activation}", act, act.keras.activation_config(activation), [out])
         return out
+
+    def read_mask(
+        self, where: str, cls: str, kind, config, inputs: list[str], given: bool = False
+    ) -> tuple[list[str], dict, bool]:
+        """The mask ``Embedding(mask_zero=True)`` propagates (ids != 0 of the model's input), as spec edges:
+        a kind with ``key_padding`` (self-attention: keys, and Keras' queries) or ``masked`` (a mean over
+        the tokens) reads the ids as a second input from the model input. Returns (inputs, config,
+        whether the output still carries the mask: Embedding's, and MultiHeadAttention's query mask)."""
+        if config.get("mask_zero"):
+            if inputs != [INPUT]:
+                self.fail(where, f"{cls}(mask_zero=True) reading {inputs[0]!r} (only the model's integer input is supported)")
+            return inputs, config, True
+        if not given and not any(i in self.masked for i in inputs):
+            return inputs, config, False
+        if len(inputs) == 1 and "key_padding" in kind.defaults:
+            return [*inputs, INPUT], {**config, "key_padding": True}, True
+        if len(inputs) == 1 and "masked" in kind.defaults and not config.get("keepdims"):
+            return [*inputs, INPUT], {**config, "masked": True}, False
+        self.fail(where, f"{cls} reads a tensor masked by Embedding(mask_zero=True) (not supported for {kind.name})")
 
     def emit_op(self, knode, inputs: list[str], prefix: str) -> str:
         """A keras.ops call on a symbolic tensor (MobileNetV3's ``x + 3.0``, ``x * (1.0 / 6.0)``): the first
@@ -124,6 +151,8 @@ class _Reader:
         where = prefix + operation.name
         symbolic = lambda a: isinstance(a, keras.KerasTensor)  # noqa: E731
         args = [None if symbolic(a) else a for a in knode.arguments.args]
+        if cls == "NotEqual" and args == [None, 0] and inputs == [INPUT]:
+            return MASK  # Embedding(mask_zero=True)'s compute_mask, handed to a layer as its mask=
         for kind in REGISTRY:
             if cls in kind.keras.ops and kind.keras.read_op is not None:
                 config = kind.keras.read_op(args)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 import operator
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from parity.layers import CANONICAL, CHANNELS_FIRST, REGISTRY, Constant
@@ -97,8 +97,25 @@ def import_torch(
     if input_dtype not in ("float", "int"):
         raise ImportError_(f"model {name!r}: input_dtype must be 'float' or 'int', received {input_dtype!r}")
     program = _capture(model, tuple(int(d) for d in input_shape), name, input_dtype)
-    spec = _Importer(model, program, tuple(int(d) for d in input_shape), name).run()
+    importer = _Importer(model, program, tuple(int(d) for d in input_shape), name)
+    importer.integer_input = input_dtype == "int"  # ids == 0 of it may be a key_padding_mask
+    spec = _mask_zero(importer.run())
     return ModelSpec(spec.name, spec.input_shape, spec.nodes, spec.output, input_dtype)
+
+
+def _mask_zero(spec: ModelSpec) -> ModelSpec:
+    """Id 0 is padding where a layer reads the ids as a mask (``key_padding``, ``masked``): Keras says so
+    on the Embedding (``mask_zero=True``), torch where the mask is used; the spec says it both ways."""
+    padded = any(
+        INPUT in node.inputs[1:] and (node.config.get("key_padding") or node.config.get("masked")) for node in spec.nodes
+    )
+    if not padded:
+        return spec
+    nodes = tuple(
+        replace(node, config={**node.config, "mask_zero": True}) if "mask_zero" in node.config and node.inputs == (INPUT,) else node
+        for node in spec.nodes
+    )
+    return ModelSpec(spec.name, spec.input_shape, nodes, spec.output, spec.input_dtype)
 
 
 def _input_dtype(model) -> str:
@@ -204,6 +221,8 @@ class _Importer:
         self.counters: dict[str, int] = {}
         self.calls: dict[str, list[str]] = {}  # module path -> its call keys, in order
         self.module_kinds: dict[str, Any] = {}
+        self.integer_input = False  # the input is token ids
+        self.padding_masks: dict[Any, _Value] = {}  # (ids == 0) of the integer input: a key_padding_mask
 
     # Errors ----------------------------------------------------------------------------
     def fail(self, where: str, message: str) -> ImportError_:
@@ -378,7 +397,12 @@ class _Importer:
             most = kind.arity + kind.optional_inputs
             reads = "one" if most == 1 else f"{kind.arity} to {most}"
             raise self.fail(where, f"reads {len(inputs)} tensors (a {kind.name} layer reads {reads})")
-        in_values = self.input_values(inputs, where, "the module")
+        masks = [self.padding_masks[a] for a in inputs if a in self.padding_masks]
+        if masks and ("key_padding" not in kind.defaults or len(masks) > 1):
+            raise self.fail(where, f"reads the padding mask (ids == 0), which a {kind.name} layer does not take")
+        in_values = self.input_values([a for a in inputs if a not in self.padding_masks], where, "the module")
+        if masks and len(in_values) != 1:
+            raise self.fail(where, "a key_padding_mask with separate keys and values (only self-attention is supported)")
 
         try:  # the class may stand for several kinds (nn.Conv2d: conv2d, depthwise_conv2d)
             kind, config = REGISTRY.read_torch_module(module, self.canonical[in_values[0].node])
@@ -403,6 +427,12 @@ class _Importer:
                 config = kind.torch.read_constants(config, held)
             except ValueError as error:
                 raise self.fail(where, str(error)) from None
+
+        if config.get("masked") and len(in_values) == 2 and in_values[0].node == INPUT:
+            in_values.reverse()  # forward reads ids != 0 before x; the ids are the second input
+        if masks:  # key_padding_mask=(ids == 0): the ids are the layer's second input
+            config["key_padding"] = True
+            in_values.append(masks[0])
 
         # The value the rest of the model reads: one member; a tuple's first element.
         used = [m for m in members if any(u not in inside for u in m.users)]
@@ -508,6 +538,11 @@ class _Importer:
         if op.startswith(NO_VALUE_PREFIXES):
             return
         args, kwargs = fx_node.args, dict(fx_node.kwargs)
+        if op == "aten.eq.Scalar" and args[1] == 0 and self.values.get(args[0]) is not None:
+            if self.values[args[0]].node == INPUT and self.integer_input:
+                # (ids == 0): the padding of the integer input, read only as a key_padding_mask (module_call)
+                self.padding_masks[fx_node] = self.values[args[0]]
+                return
         if fx_node.target is operator.getitem and fx_node.args[0] in self.pieces:
             source = fx_node.args[0]  # one piece of x.chunk(3, -1): the kinds read the call that split it
             op, args, kwargs = _op_name(source), source.args, {**source.kwargs, "_item": fx_node.args[1]}

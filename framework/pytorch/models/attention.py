@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from framework.pytorch.pooling import MaskedGlobalAvgPool1d
+
 
 class SelfAttention(nn.Module):
     """Z = softmax(Q K^T / sqrt(d)) V, per head, projected back to E; Q, K, V all from x.
@@ -93,3 +95,49 @@ def cross_attention(
     if num_heads * key_dim != E:
         raise ValueError(f"nn.MultiheadAttention needs num_heads * key_dim == E: {num_heads} * {key_dim} != {E}")
     return CrossAttention(E, context_dim, num_heads, use_bias, causal)
+
+
+class PaddedAttention(nn.Module):
+    """Token ids (B, T), 0 = padding -> self-attention over the tokens -> their mean -> (B, num_classes).
+
+    The padded keys are masked with ``key_padding_mask=(tokens == 0)`` (True = ignored). A padded
+    query still attends the tokens (Keras masks it too; only the tokens' outputs agree), and the mean
+    reads the tokens only.
+
+    Shapes:
+        tokens: (B, T) integers  ->  (B, num_classes)
+        embedding.weight: (input_dim, E), E = num_heads * key_dim
+    """
+
+    def __init__(
+        self, input_dim: int, num_heads: int, key_dim: int, num_classes: int, use_bias: bool = True, causal: bool = False
+    ) -> None:
+        super().__init__()
+        E = num_heads * key_dim
+        self.embedding = nn.Embedding(input_dim, E)
+        self.attn = nn.MultiheadAttention(E, num_heads, bias=use_bias, batch_first=True)
+        self.pool = MaskedGlobalAvgPool1d()
+        self.fc = nn.Linear(E, num_classes)
+        self.causal = causal
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        x = self.embedding(tokens)  # (B, T, E)
+        mask = None
+        if self.causal:
+            T = tokens.shape[1]
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T): True = masked out
+        x, _ = self.attn(x, x, x, key_padding_mask=(tokens == 0), attn_mask=mask, need_weights=False)  # (B, T, E)
+        return self.fc(self.pool(x, tokens))  # (B, E) -> (B, num_classes)
+
+
+def padded_attention(
+    input_shape: tuple[int],
+    input_dim: int,
+    num_heads: int,
+    key_dim: int,
+    num_classes: int,
+    use_bias: bool = True,
+    causal: bool = False,
+) -> PaddedAttention:
+    """Token ids (B, T), 0 = padding -> self-attention over the tokens -> their mean -> (B, num_classes)."""
+    return PaddedAttention(input_dim, num_heads, key_dim, num_classes, use_bias, causal)
