@@ -36,6 +36,9 @@ class ReportData:
     elapsed: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)  # wall-clock seconds per phase (they overlap)
     generated: str = ""
+    # PNGs drawn while the workers were still computing ("noise", "divergences", "trajectories",
+    # "case:NAME"); ``parity.report.html.html_page`` draws whatever is missing.
+    plots: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def records(self) -> list[Record]:

@@ -180,7 +180,15 @@ def divergences_html(data) -> str:
     return "".join(parts)
 
 
-def case_html(case_run) -> str:
+def draw_case_plots(case_runs, plots: dict) -> None:
+    """Each case's per-layer plot and the noise-floor plot into ``plots``: they need only the cases' results."""
+    for case_run in case_runs:
+        if not case_run.error:
+            plots[f"case:{case_run.case.name}"] = plot_layers(case_run)
+    plots["noise"] = plot_noise([n for c in case_runs for n in c.noise])
+
+
+def case_html(case_run, plots: dict | None = None) -> str:
     name = case_run.case.name
     parts = [f'<section class="case" id="case-{esc(name)}"><h3>{esc(name)}</h3><p>{esc(case_run.case.description)}</p>']
     if case_run.error:
@@ -198,7 +206,9 @@ def case_html(case_run) -> str:
             for r in failures[:20]
         )
         parts.append(f"<ul>{items}</ul>")
-    parts.append(img(plot_layers(case_run), f"{name}: error per layer"))
+    key = f"case:{name}"
+    png = plots[key] if plots is not None and key in plots else plot_layers(case_run)
+    parts.append(img(png, f"{name}: error per layer"))
     parts.append("</section>")
     return "".join(parts)
 
@@ -225,15 +235,19 @@ def html_page(data, step=None) -> str:
     if crashed:
         summary += f'<p class="bad">Crashed: {esc(", ".join(crashed))}.</p>'
 
-    noise_png = plot_noise(data)
+    def drawn(key, plot, *args):
+        # drawn while the workers computed (``parity.report.writer.collect``), or now
+        return data.plots[key] if key in data.plots else plot(*args)
+
+    noise_png = drawn("noise", plot_noise, data.noise)
     tick()
-    divergence_png = plot_divergences(data)
+    divergence_png = drawn("divergences", plot_divergences, data.divergences)
     tick()
-    trajectories_png = plot_trajectories(data.trajectories)
+    trajectories_png = drawn("trajectories", plot_trajectories, data.trajectories)
     tick()
     case_sections = []
     for case_run in data.cases:
-        case_sections.append(case_html(case_run))
+        case_sections.append(case_html(case_run, data.plots))
         tick()
 
     if trajectories_png is not None:

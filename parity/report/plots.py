@@ -1,10 +1,19 @@
-"""The report's plots, drawn with matplotlib (Agg: no display) and returned as base64 PNG."""
+"""The report's plots, drawn with matplotlib (Agg: no display) and returned as base64 PNG.
+
+``parity report`` draws them while its workers are still computing (each as soon as its
+results are in), so every figure is a ``matplotlib.figure.Figure`` of its own (no pyplot
+state) and one lock keeps one figure drawing at a time (matplotlib is not thread-safe).
+Log axes are labelled in plain text (``1e-05``): matplotlib's default labels are mathtext
+(``$10^{-5}$``), whose parsing was most of the time spent drawing the report.
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
+import threading
 
 import numpy as np
 
@@ -21,33 +30,51 @@ COLOURS = {
 }
 
 
-def _pyplot():
-    import matplotlib
+_DRAWING = threading.Lock()  # one figure at a time: matplotlib's font and text caches are shared
 
-    matplotlib.use("Agg")  # no display, no GUI toolkit
-    import matplotlib.pyplot as plt
 
-    return plt
+def _figure(**kwargs):
+    from matplotlib.figure import Figure  # no pyplot: no global figure registry, no GUI backend
+
+    return Figure(**kwargs)
+
+
+def _plain_log(axis) -> None:
+    """Label a log axis in plain text (``1e-05``, minor ticks where a decade is short), not mathtext."""
+    from matplotlib.ticker import LogFormatter
+
+    axis.set_major_formatter(LogFormatter(10))
+    axis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
 
 
 def _png(fig) -> str:
-    plt = _pyplot()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")  # a bare Figure saves through Agg
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _one_at_a_time(plot):
+    """``plot`` under ``_DRAWING``: callable from any thread."""
+
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        with _DRAWING:
+            return plot(*args, **kwargs)
+
+    return drawn
 
 
 def _shown(values) -> np.ndarray:
     return np.maximum(np.asarray(values, dtype=float), SHOWN_MIN_EPS)
 
 
+@_one_at_a_time
 def plot_layers(case_run) -> str | None:
     """Activation (solid) and output-gradient (dashed) error per layer, in eps, one panel per dtype."""
     if not any(case_run.layers.values()):
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(DTYPES), figsize=(11, 3.2), squeeze=False)
+    fig = _figure(figsize=(11, 3.2))
+    axes = fig.subplots(1, len(DTYPES), squeeze=False)
     for ax, dtype in zip(axes[0], DTYPES):
         names: list[str] = []
         tolerances: dict[float, list[str]] = {}  # a widened tolerance (an allowance) gets its own line
@@ -67,6 +94,7 @@ def plot_layers(case_run) -> str | None:
             label = "tolerance" if len(tolerances) == 1 else f"tolerance ({', '.join(impls)})"
             ax.axhline(tol_eps, color="#b3261e", linewidth=1, linestyle=":", label=label)
         ax.set_yscale("log")
+        _plain_log(ax.yaxis)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{case_run.case.name}, {dtype}: error per layer", fontsize=10)
@@ -78,14 +106,15 @@ def plot_layers(case_run) -> str | None:
     return _png(fig)
 
 
-def plot_noise(data) -> str | None:
+@_one_at_a_time
+def plot_noise(noise) -> str | None:
     """float32 agreement against the larger noise floor, every case and quantity, per implementation."""
-    rows = [n for n in data.noise if n.agreement is not None and n.bound is not None]
+    rows = [n for n in noise if n.agreement is not None and n.bound is not None]
     if not rows:
         return None
-    plt = _pyplot()
     eps = EPS["float32"]
-    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    fig = _figure(figsize=(6.8, 4.6))
+    ax = fig.subplots()
     floor_of = {id(n): max(n.floor_a, n.floor_b) / eps for n in rows}
     for impl in sorted({n.impl_b for n in rows}):
         group = [n for n in rows if n.impl_b == impl]
@@ -111,6 +140,8 @@ def plot_noise(data) -> str | None:
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log(ax.xaxis)
+    _plain_log(ax.yaxis)
     ax.set_xlabel("larger noise floor (float32 vs own float64), eps")
     ax.set_ylabel("float32 agreement with scratch, eps")
     ax.set_title("float32 error against its noise floor (every case, every quantity)", fontsize=10)
@@ -119,13 +150,14 @@ def plot_noise(data) -> str | None:
     return _png(fig)
 
 
-def plot_divergences(data) -> str | None:
+@_one_at_a_time
+def plot_divergences(divergences) -> str | None:
     """Naive against converted error per divergence case, with the tolerance each is judged by."""
-    outcomes = [o for o in data.divergences if o.result is not None]
+    outcomes = [o for o in divergences if o.result is not None]
     if not outcomes:
         return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.8, 0.8 + 0.24 * len(outcomes)))
+    fig = _figure(figsize=(6.8, 0.8 + 0.24 * len(outcomes)))
+    ax = fig.subplots()
     y = np.arange(len(outcomes))
     # inf (results of different shapes) is drawn at 1e3, the right edge, and labelled
     naive = [min(max(o.result.naive_error, 1e-18), 1e3) for o in outcomes]
@@ -138,6 +170,7 @@ def plot_divergences(data) -> str | None:
         if not math.isfinite(o.result.naive_error):
             ax.text(1e3, yi - 0.2, " inf", va="center", fontsize=7)
     ax.set_xscale("log")
+    _plain_log(ax.xaxis)
     ax.set_yticks(y)
     ax.set_yticklabels([o.divergence.name for o in outcomes], fontsize=7)
     ax.invert_yaxis()
@@ -148,15 +181,16 @@ def plot_divergences(data) -> str | None:
     return _png(fig)
 
 
+@_one_at_a_time
 def plot_trajectories(df) -> str | None:
     """Disagreement with scratch after each optimiser step, one panel per (model, optimiser)."""
     if df is None or df.empty:
         return None
-    plt = _pyplot()
     groups = list(df.groupby(["model", "optimizer"], sort=True))[:12]
     columns = min(3, len(groups))
     rows = math.ceil(len(groups) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    fig = _figure(figsize=(4.2 * columns, 2.8 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat[len(groups) :]:
         ax.axis("off")
     for ax, ((model, optimizer), group) in zip(axes.flat, groups):
@@ -170,6 +204,7 @@ def plot_trajectories(df) -> str | None:
                 label=f"{impl} {dtype}",
             )
         ax.set_yscale("log")
+        _plain_log(ax.yaxis)
         ax.set_title(f"{model}, {optimizer}", fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.set_ylabel("max rel err", fontsize=8)

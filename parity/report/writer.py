@@ -33,6 +33,8 @@ from parity.implementations import DTYPES
 from parity.output import console, summary_table, write_atomic
 from parity.report.data import CaseRun, ReportData
 from parity.report.environment import environment, peak_memory
+from parity.report.html import draw_case_plots
+from parity.report.plots import plot_divergences, plot_trajectories
 from parity.report.tables import REFERENCE, markdown, results_frame
 from parity.runners import run
 from parity.runners.base import KERAS_BACKENDS, RunRequest, RunResult, needs_x64
@@ -253,7 +255,9 @@ def collect_trajectories(models: list[str] | None) -> tuple[pd.DataFrame | None,
 
 def collect(impls: list[str], seed: int, models: list[str] | None, divergences: bool, progress: Progress) -> ReportData:
     """Cases, divergence cases and trajectories at the same time: they share the workers, whose
-    locks keep one request at a time on each pipe, and together keep every process busy."""
+    locks keep one request at a time on each pipe, and together keep every process busy. Each
+    phase draws its plots (``data.plots``) as soon as its own results are in, while the others
+    still compute, so that only the page itself is left after the last worker's answer."""
     start = time.perf_counter()
     stop = threading.Event()
     timings: dict[str, float] = {}
@@ -274,14 +278,29 @@ def collect(impls: list[str], seed: int, models: list[str] | None, divergences: 
         progress.advance(task)
         return result
 
-    jobs = [
-        timed("cases", lambda: collect_cases(impls, seed, models, progress, stop)),
-        timed("training trajectories", trajectories),
-    ]
+    # Each phase draws its own plots as soon as its results are in, while the others still compute.
+    plots: dict[str, str | None] = {}
+
+    def cases_drawn():
+        runs = collect_cases(impls, seed, models, progress, stop)
+        draw_case_plots(runs, plots)
+        return runs
+
+    def trajectories_drawn():
+        frame, note = trajectories()
+        plots["trajectories"] = plot_trajectories(frame)
+        return frame, note
+
+    def divergences_drawn():
+        outcomes, complete = collect_divergences(models, seed, progress, stop)
+        plots["divergences"] = plot_divergences(outcomes)
+        return outcomes, complete
+
+    jobs = [timed("cases", cases_drawn), timed("training trajectories", trajectories_drawn)]
     if divergences:
-        jobs.append(timed("divergence cases", lambda: collect_divergences(models, seed, progress, stop)))
+        jobs.append(timed("divergence cases", divergences_drawn))
     cases, (trajectory_frame, note), *rest = _together(jobs, stop)
-    data = ReportData(impls=list(impls), cases=cases)
+    data = ReportData(impls=list(impls), cases=cases, plots=plots)
     data.trajectories, data.trajectories_note = trajectory_frame, note
     if rest:
         data.divergences, data.all_divergences = rest[0]
@@ -314,10 +333,10 @@ def write_report(
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         data = collect(impls, seed, models, divergences, progress)
-        task = progress.add_task("plots", total=len(data.cases) + 3)
+        task = progress.add_task("page", total=len(data.cases) + 3)
         begin = time.perf_counter()
         page = html_page(data, step=lambda: progress.advance(task))
-        data.timings["plots and page"] = time.perf_counter() - begin
+        data.timings["page (plots not drawn yet)"] = time.perf_counter() - begin
     files: dict[str, str | bytes] = {
         "results.csv": results_frame(data).to_csv(index=False),
         "parity.md": markdown(data),

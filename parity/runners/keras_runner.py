@@ -14,7 +14,7 @@ import numpy as np
 
 from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_now, disabled_rules, layer_weights
 from parity.layers import REGISTRY
-from parity.runners.autodiff import two_gradients
+from parity.runners.autodiff import traced_shapes, two_gradients
 from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, integer_input, target_array
 from parity.spec.generate import build_keras, build_scratch, layout_source
 from parity.spec.model import INPUT
@@ -165,7 +165,8 @@ def run_keras(request: RunRequest) -> RunResult:
 
     probes = []
     if request.trace:
-        shapes = [tuple(v.shape) for v in graph.forward(X, trainable, non_trainable, request.training)[1].values()][1:]
+        outputs = traced_shapes(backend, lambda: graph.forward(X, trainable, non_trainable, request.training)[1])
+        shapes = [tuple(outputs[node.name].shape) for node in spec.nodes]
         probes = [ops.zeros(s, dtype=request.dtype) for s in shapes]
 
     def unflatten(flat):
