@@ -95,12 +95,22 @@ def _uses_hard_sigmoid(model: str, config: dict) -> bool:
     return model == "hard_sigmoid" or config.get("activation") == "hard_sigmoid"
 
 
+def _hard_sigmoid_layers(model: str, config: dict) -> int:
+    """How many hardsigmoid backward kernels a gradient passes through: one per hidden layer of an
+    ``mlp`` (``units``), else one. Each multiplies the gradient by (1 + 2.98e-8) where the layer is
+    active, so n of them in a chain give n * 2.98e-8 to first order (tests/test_random_configs.py
+    drew units=[1, 1]: 5.96e-8)."""
+    units = config.get("units")
+    return len(units) if isinstance(units, list) and units else 1
+
+
 _HARDSIGMOID_REASON = (
     "torch's hardsigmoid backward kernel (aten/src/ATen/native/cpu/Activation.cpp, "
     "hardsigmoid_backward_kernel) multiplies by one_sixth = 1.0f / 6.0f, a float32 literal: in "
     "float64 the gradient of nn.Hardsigmoid / F.hardsigmoid is dZ * 0.16666667163372, 1/6 rounded "
     "to float32 (relative error 2.98e-8); the forward pass divides by 6 exactly. keras-torch calls "
-    "the same kernel. Measured effect: 2.98e-8 on the input gradient, 0 on outputs; bound: 3e-8."
+    "the same kernel. Measured effect: 2.98e-8 on the input gradient, 0 on outputs; bound: 3e-8 per "
+    "hardsigmoid layer the gradient passes through (two in a chain: 5.96e-8)."
 )
 
 ALLOWANCES = [
@@ -110,6 +120,7 @@ ALLOWANCES = [
             "dtype": "float64",
             "applies": _uses_hard_sigmoid,
             "max_rel_err": 3e-8,
+            "per_layer": _hard_sigmoid_layers,  # 3e-8 for each hardsigmoid the gradient passes through
             "divergence": "torch_hardsigmoid_float64_grad",
             "reason": _HARDSIGMOID_REASON,
         }
@@ -136,7 +147,8 @@ def tolerance_for(model: str, config: dict, impl: str, dtype: str) -> tuple[floa
     """The tolerance for comparing ``impl`` with scratch on this case, and why if it is widened."""
     for allowance in ALLOWANCES:
         if allowance["impl"] == impl and allowance["dtype"] == dtype and allowance["applies"](model, config):
-            return allowance["max_rel_err"], f"allowance {allowance['divergence']}: {allowance['reason']}"
+            layers = allowance["per_layer"](model, config) if "per_layer" in allowance else 1
+            return layers * allowance["max_rel_err"], f"allowance {allowance['divergence']}: {allowance['reason']}"
     return tolerance(dtype), ""
 
 

@@ -435,6 +435,24 @@ def _pooled_spec() -> ModelSpec:
     )
 
 
+def _inception_spec() -> ModelSpec:
+    """Xception's separable convolution, NASNet's cropping and InceptionResNetV2's scaled residual
+    (``CustomScaleLayer``: x + scale * branch), in one small chain with a skip."""
+    n = Node
+    return ModelSpec(
+        "inception",
+        (8, 8, 3),
+        (
+            n("sep", "separable_conv2d", {"filters": 4, "padding": "same", "depth_multiplier": 2}),
+            n("crop", "cropping2d", {"cropping": [[1, 1], [0, 1]]}, ("sep",)),
+            n("up", "conv2d", {"filters": 4, "kernel_size": [1, 1]}, ("crop",)),
+            n("res", "scaled_add", {"scale": 0.17}, ("crop", "up")),
+            n("pool", "global_avg_pool2d", {}, ("res",)),
+            n("fc", "dense", {"units": 3}, ("pool",)),
+        ),
+    )
+
+
 def _conv_head_spec() -> ModelSpec:
     """MobileNet's classifier head: a 1x1 Conv2D over a pooled map and a Reshape to the classes. The
     torch port permutes before each reshape ((B, 5, 1, 1) -> (B, 1, 1, 5) -> (B, 5)), which the importer
@@ -543,6 +561,7 @@ SPECS = [
     _token_spec(),
     _raw_ops_spec(),
     _conv_head_spec(),
+    _inception_spec(),
 ]
 
 

@@ -243,9 +243,21 @@ class Unsupported(nn.Module):
 
 
 class ScaledByParameter(nn.Module):
+    """``x * self.gain`` with gain (C,) is ConvNeXt's layer scale (kind ``layer_scale``); dividing by a
+    parameter is no registered kind."""
+
     def __init__(self) -> None:
         super().__init__()
         self.gain = nn.Parameter(torch.ones(6))
+
+    def forward(self, x):
+        return x / self.gain
+
+
+class ScaledByMatrix(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.ones(4, 6))
 
     def forward(self, x):
         return x * self.gain
@@ -256,6 +268,7 @@ class ScaledByParameter(nn.Module):
     [
         (Unsupported(), "unsupported torch operator aten.cumsum.default"),
         (ScaledByParameter(), "reads a parameter or constant tensor outside a registered module"),
+        (ScaledByMatrix(), r"parameter 'gain' of shape \(4, 6\) multiplied with inputs \(B, 4, 6\)"),
     ],
 )
 def test_an_unsupported_raw_op_is_one_line(model, message):
