@@ -19,7 +19,7 @@ from parity.gradcheck import check_gradients, numerical_gradient
 from parity.spec.generate import build_scratch
 from parity.spec.model import INPUT
 from parity.spec.torch_import import import_torch
-from parity.tolerance import tolerance
+from parity.tolerance import FINITE_DIFFERENCE, relative_error, tolerance
 from scratch.attention import MultiHeadAttention
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
@@ -64,12 +64,12 @@ def test_both_input_gradients_by_finite_differences(rng, use_bias, causal):
     dX, dC = layer.backward(G)
     for name, A, dA in (("X", X, dX), ("C", C, dC)):
         numeric = numerical_gradient(lambda: float((layer.forward(X, C) * G).sum()), A)
-        np.testing.assert_allclose(dA, numeric, rtol=1e-6, atol=1e-8, err_msg=f"d{name}")
+        assert relative_error(numeric, dA) <= FINITE_DIFFERENCE, f"d{name}"  # parity.gradcheck's criterion
     for key in layer.params:  # and every weight
         layer.forward(X, C)
         layer.backward(G)
         numeric = numerical_gradient(lambda: float((layer.forward(X, C) * G).sum()), layer.params[key])
-        np.testing.assert_allclose(layer.grads[key], numeric, rtol=1e-6, atol=1e-8, err_msg=key)
+        assert relative_error(numeric, layer.grads[key]) <= FINITE_DIFFERENCE, key
 
 
 def test_the_case_graph_by_finite_differences(rng):
