@@ -9,7 +9,7 @@ inputs and cotangent; the naive port forgets one rule (``disabled_rules``).
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, Side, Variant, forgotten_rule
 
 KERAS = "keras-jax"
 CASE = "multi_head_attention"
@@ -19,7 +19,9 @@ LAYER = "multi_head_attention_0"
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "mha_packed_in_proj",
+        against=KERAS,
         name="mha_packed_in_proj",
         area="attention",
         differs="keras.layers.MultiHeadAttention keeps one kernel per projection, (E, h, d) for query, key and value "
@@ -32,15 +34,14 @@ DIVERGENCES.append(
         "out_proj.weight = Wo.reshape(h d, E).T.",
         converter="parity.convert.attention.MultiHeadAttentionConverter (rule mha_packed_in_proj)",
         case=CASE,
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("mha_packed_in_proj",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer=LAYER,
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "mha_batch_first",
+        against=KERAS,
         name="mha_batch_first",
         area="attention",
         differs="nn.MultiheadAttention reads (T, B, E), sequence first, unless batch_first=True "
@@ -50,15 +51,14 @@ DIVERGENCES.append(
         rule="nn.MultiheadAttention(E, num_heads, batch_first=True) for (B, T, E) data.",
         converter="parity.layers.attention (rule mha_batch_first: batch_first=True)",
         case=CASE,
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("mha_batch_first",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer=LAYER,
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "mha_mask_polarity",
+        against=KERAS,
         name="mha_mask_polarity",
         area="attention",
         differs="A boolean attn_mask in torch marks with True the positions that may NOT attend "
@@ -71,14 +71,15 @@ DIVERGENCES.append(
         converter="parity.layers.attention (rule mha_mask_polarity: attn_mask = ~tril)",
         case=CASE,
         config={"causal": True},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("mha_mask_polarity",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer=LAYER,
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "mha_jax_float32_softmax",
+        against="scratch",
+        port=KERAS,
         name="mha_jax_float32_softmax",
         area="dtypes",
         differs="On JAX, keras.layers.MultiHeadAttention computes attention with the fused ops.dot_product_attention "
@@ -89,15 +90,15 @@ DIVERGENCES.append(
         "Softmax path, in the model's dtype (only needed on JAX and only for float64).",
         converter="parity.layers.attention (rule mha_jax_float32_softmax)",
         case=CASE,
-        config={},
-        naive=Variant(Side("scratch"), Side(KERAS, disabled_rules=("mha_jax_float32_softmax",))),
-        converted=Variant(Side("scratch"), Side(KERAS)),
         layer=LAYER,
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "mha_tf_float32_scale",
+        against="scratch",
+        port="keras-tensorflow",
         name="mha_tf_float32_scale",
         area="dtypes",
         differs="On TensorFlow, keras.layers.MultiHeadAttention computes attention with the fused "
@@ -110,8 +111,6 @@ DIVERGENCES.append(
         converter="parity.layers.attention (rule mha_tf_float32_scale)",
         case=CASE,
         config={"num_heads": 4, "key_dim": 2},
-        naive=Variant(Side("scratch"), Side("keras-tensorflow", disabled_rules=("mha_tf_float32_scale",))),
-        converted=Variant(Side("scratch"), Side("keras-tensorflow")),
         layer=LAYER,
     )
 )

@@ -74,6 +74,33 @@ class Divergence:
     keys: tuple[str, ...] = ()
 
 
+def forgotten_rule(forgets: str, against: str, port: str = "torch", **fields: Any) -> Divergence:
+    """A divergence whose naive port is ``port`` without the conversion rule ``forgets``.
+
+    Both variants compare ``against`` with ``port`` on the same arrays; only the naive one
+    disables the rule. ``fields`` are the other ``Divergence`` attributes (``config`` is
+    ``{}`` unless given).
+    """
+    return Divergence(
+        **{"config": {}, **fields},
+        naive=Variant(Side(against), Side(port, disabled_rules=(forgets,))),
+        converted=Variant(Side(against), Side(port)),
+    )
+
+
+def default_kept(key: str, value: Any, against: str, port: str, **fields: Any) -> Divergence:
+    """A divergence whose naive port leaves ``key`` at each framework's own default (null on both
+    sides) and whose converted port passes ``port`` the value ``against`` uses, ``value``.
+
+    ``fields`` are the other ``Divergence`` attributes (``config`` is ``{}`` unless given).
+    """
+    return Divergence(
+        **{"config": {}, **fields},
+        naive=Variant(Side(against, {key: None}), Side(port, {key: None})),
+        converted=Variant(Side(against, {key: None}), Side(port, {key: value})),
+    )
+
+
 @dataclass
 class DivergenceResult:
     divergence: Divergence

@@ -7,13 +7,15 @@ leaves BatchNorm's ``epsilon`` / ``momentum`` at null (each framework's own defa
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, Side, Variant, default_kept, forgotten_rule
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "conv_kernel_layout",
+        against="scratch",
         name="conv_kernel_layout",
         area="convolution",
         differs="nn.Conv2d.weight is (C_out, C_in, kh, kw) (torch/nn/modules/conv.py); the Keras Conv2D kernel is "
@@ -22,9 +24,6 @@ DIVERGENCES.append(
         rule="weight = kernel.transpose(3, 2, 0, 1); kernel = weight.transpose(2, 3, 1, 0). The bias is unchanged.",
         converter="parity.convert.conv.Conv2DConverter (rule conv_kernel_layout)",
         case="conv2d",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_kernel_layout",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_0",
     )
 )
@@ -48,7 +47,9 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "flatten_order",
+        against="scratch",
         name="flatten_order",
         area="convolution",
         differs="keras.layers.Flatten of a channels-last map flattens in (H, W, C) order "
@@ -58,15 +59,14 @@ DIVERGENCES.append(
         "then transpose into nn.Linear.weight.",
         converter="parity.convert.dense.DenseConverter (rule flatten_order)",
         case="cnn",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("flatten_order",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="dense_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "same_padding",
+        against="scratch",
         name="same_padding_stride2",
         area="convolution",
         differs="Keras' padding='same' pads total = max((ceil(n/s) - 1)*s + k - n, 0) with the odd cell at the "
@@ -79,14 +79,14 @@ DIVERGENCES.append(
         converter="parity.layers.conv (rule same_padding: nn.Conv2d(padding='same') or framework.pytorch.conv.Conv2d)",
         case="conv2d",
         config={"kernel_size": 3, "strides": 2, "padding": "same", "input_shape": [8, 8, 3]},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("same_padding",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "same_padding",
+        against="scratch",
         name="avgpool_count_include_pad",
         area="pooling",
         differs="nn.AvgPool2d(k, s, padding=p) has count_include_pad=True (torch/nn/modules/pooling.py): border windows "
@@ -98,8 +98,6 @@ DIVERGENCES.append(
         case="avgpool2d",
         # pool 3, stride 1: the padding is (1, 1) on every side, so only the count differs
         config={"pool_size": 3, "strides": 1, "padding": "same", "input_shape": [6, 7, 3]},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("same_padding",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="avg_pool2d_0",
     )
 )
@@ -149,7 +147,11 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "momentum",
+        0.99,
+        against="keras-jax",
+        port="torch",
         name="batchnorm_momentum",
         area="normalization",
         differs="torch's momentum weighs the new batch (new = (1 - m) * old + m * batch, default m = 0.1, "
@@ -160,8 +162,6 @@ DIVERGENCES.append(
         converter="parity.layers.conv._bn_torch (momentum=1 - momentum)",
         case="batchnorm",
         config={"training": True},
-        naive=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": None})),
-        converted=Variant(Side("keras-jax", {"momentum": None}), Side("torch", {"momentum": 0.99})),
         layer="batch_norm_0",
         keys=('momentum',),
         # The running mean carries the momentum alone; the running variance also needs the rule of
@@ -171,7 +171,9 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "batchnorm_biased_running_var",
+        against="scratch",
         name="batchnorm_running_variance",
         area="normalization",
         differs="In training both normalise with the biased batch variance v, but torch stores the unbiased v*n/(n-1) "
@@ -183,8 +185,6 @@ DIVERGENCES.append(
         converter="parity.convert.conv.BatchNormConverter (rule batchnorm_biased_running_var)",
         case="batchnorm",
         config={"training": True},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("batchnorm_biased_running_var",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="batch_norm_0",
     )
 )
@@ -209,7 +209,9 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "channels_last_input",
+        against="scratch",
         name="conv1d_channel_order",
         area="convolution",
         differs="keras.layers.Conv1D reads batch-first, channels-last sequences (B, L, C) "
@@ -225,14 +227,14 @@ DIVERGENCES.append(
         case="conv1d",
         # L == C == filters with 'same' padding: every shape fits both ways
         config={"input_shape": [4, 4], "filters": 4, "padding": "same", "dilation_rate": 1},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("channels_last_input",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv1d_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "causal_padding",
+        against="scratch",
         name="conv1d_causal_padding",
         area="convolution",
         differs="Keras' Conv1D(padding='causal') pads (k - 1) * d zeros before the steps and none after "
@@ -245,14 +247,14 @@ DIVERGENCES.append(
         converter="parity.layers.conv._conv1d_torch (rule causal_padding: framework.pytorch.conv.Conv1d)",
         case="conv1d",
         config={"padding": "causal", "kernel_size": 3, "dilation_rate": 2},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("causal_padding",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv1d_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "depthwise_kernel_layout",
+        against="scratch",
         name="depthwise_kernel_layout",
         area="convolution",
         differs="Keras' DepthwiseConv2D kernel is (kh, kw, C, m) (keras/src/layers/convolutional/base_depthwise_conv.py); "
@@ -262,15 +264,14 @@ DIVERGENCES.append(
         ".reshape(kh, kw, C, m). The bias is unchanged.",
         converter="parity.convert.conv.DepthwiseConv2DConverter (rule depthwise_kernel_layout)",
         case="depthwise_conv2d",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("depthwise_kernel_layout",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="depthwise_conv2d_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "conv_transpose_padding",
+        against="scratch",
         name="conv_transpose_same",
         area="convolution",
         differs="Keras' Conv2DTranspose(padding='same') makes the output H * stride and cuts the rest of the full "
@@ -287,8 +288,6 @@ DIVERGENCES.append(
         "framework.pytorch.conv.ConvTranspose2d)",
         case="conv2d_transpose",
         config={"kernel_size": 3, "strides": 2, "padding": "same", "output_padding": None},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_transpose_padding",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_transpose_0",
     )
 )
@@ -315,7 +314,9 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "conv_transpose_kernel_layout",
+        against="scratch",
         name="conv_transpose_kernel_layout",
         area="convolution",
         differs="nn.ConvTranspose2d.weight is (C_in, C_out, kh, kw) (torch/nn/modules/conv.py, _ConvNd with "
@@ -325,9 +326,6 @@ DIVERGENCES.append(
         rule="weight = kernel.transpose(3, 2, 0, 1); kernel = weight.transpose(2, 3, 1, 0). The bias is unchanged.",
         converter="parity.convert.conv.ConvTranspose2DConverter (rule conv_transpose_kernel_layout)",
         case="conv2d_transpose",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("conv_transpose_kernel_layout",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="conv2d_transpose_0",
     )
 )

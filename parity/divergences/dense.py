@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, Side, Variant, default_kept
 from parity.tolerance import ALLOWANCES
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "negative_slope",
+        0.01,
+        against="torch",
+        port="keras-jax",
         name="leaky_relu_layer_default",
         area="activations",
         differs="nn.LeakyReLU() has negative_slope=0.01 (torch/nn/modules/activation.py); "
@@ -17,16 +21,17 @@ DIVERGENCES.append(
         rule="Always pass the slope: LeakyReLU(negative_slope=0.01) in Keras for a torch default, nn.LeakyReLU(0.3) for a Keras one.",
         converter="parity.layers.dense._leaky_keras (negative_slope is passed explicitly)",
         case="leaky_relu",
-        config={},
-        naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
-        converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
         layer="leaky_relu_0",
         keys=('negative_slope',),
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "negative_slope",
+        0.01,
+        against="torch",
+        port="keras-jax",
         name="leaky_relu_activation_default",
         area="activations",
         differs="Dense(activation='leaky_relu') and keras.ops.leaky_relu use keras.activations.leaky_relu, "
@@ -36,15 +41,17 @@ DIVERGENCES.append(
         converter="parity.layers.dense._leaky_keras (keras_form='string')",
         case="leaky_relu",
         config={"activation_form": "string"},
-        naive=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": None})),
-        converted=Variant(Side("torch", {"negative_slope": None}), Side("keras-jax", {"negative_slope": 0.01})),
         layer="leaky_relu_0",
         keys=('negative_slope',),
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "approximate",
+        False,
+        against="torch",
+        port="keras-jax",
         name="gelu_ops_default",
         area="activations",
         differs="keras.ops.gelu(x) defaults to approximate=True, the tanh approximation (keras/src/ops/nn.py); "
@@ -54,8 +61,6 @@ DIVERGENCES.append(
         converter="parity.layers.dense._gelu_keras (keras_form='ops', approximate passed)",
         case="gelu",
         config={"activation_form": "ops"},
-        naive=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": None})),
-        converted=Variant(Side("torch", {"approximate": None}), Side("keras-jax", {"approximate": False})),
         layer="gelu_0",
         keys=('approximate',),
     )

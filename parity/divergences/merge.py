@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, forgotten_rule
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "se_gate_channels_first",
+        against="scratch",
         name="se_gate_layout",
         area="layouts",
         differs="EfficientNet reshapes its squeeze-and-excitation gate to (1, 1, C) (keras/src/applications/efficientnet.py, "
@@ -19,8 +21,6 @@ DIVERGENCES.append(
         converter="parity.layers.tensor_ops._reshape_torch (rule se_gate_channels_first)",
         case="multiply",
         config={"input_shape": [4, 3, 3]},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("se_gate_channels_first",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="reshape_0",  # the view that puts the gate on the wrong axis
     )
 )

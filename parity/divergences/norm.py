@@ -6,13 +6,17 @@ converted port passes Keras' value to torch.
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, default_kept
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "epsilon",
+        1e-3,
+        against="keras-jax",
+        port="torch",
         name="layernorm_epsilon",
         area="normalization",
         differs="nn.LayerNorm(normalized_shape) has eps=1e-5 (torch/nn/modules/normalization.py); "
@@ -21,15 +25,16 @@ DIVERGENCES.append(
         rule="Pass it: nn.LayerNorm(F, eps=1e-3) for a Keras default, LayerNormalization(epsilon=1e-5) for a torch one.",
         converter="parity.layers.norm._ln_torch (eps=epsilon)",
         case="layernorm",
-        config={},
-        naive=Variant(Side("keras-jax", {"epsilon": None}), Side("torch", {"epsilon": None})),
-        converted=Variant(Side("keras-jax", {"epsilon": None}), Side("torch", {"epsilon": 1e-3})),
         layer="layer_norm_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    default_kept(
+        "epsilon",
+        1e-6,
+        against="keras-jax",
+        port="torch",
         name="rmsnorm_epsilon",
         area="normalization",
         differs="nn.RMSNorm(normalized_shape) has eps=None, which F.rms_norm replaces by the machine epsilon of the "
@@ -41,9 +46,6 @@ DIVERGENCES.append(
         "for a torch one.",
         converter="parity.layers.norm._rms_torch (eps=epsilon)",
         case="rmsnorm",
-        config={},
-        naive=Variant(Side("keras-jax", {"epsilon": None}), Side("torch", {"epsilon": None})),
-        converted=Variant(Side("keras-jax", {"epsilon": None}), Side("torch", {"epsilon": 1e-6})),
         layer="rms_norm_0",
     )
 )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, forgotten_rule
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "tf_float64_constants",
+        against="scratch",
+        port="keras-tensorflow",
         name="tf_rescaling_float64_constants",
         area="dtypes",
         differs="keras.layers.Rescaling casts its scale and offset with backend.cast (keras/src/layers/preprocessing/"
@@ -18,16 +21,15 @@ DIVERGENCES.append(
         rule="Give Rescaling its constants as NumPy float64 values (np.float64(1 / 127.5)); a float32 model casts them down as before.",
         converter="parity.layers.preprocessing._rescaling_keras (rule tf_float64_constants)",
         case="rescaling",
-        config={},
-        naive=Variant(Side("scratch"), Side("keras-tensorflow", disabled_rules=("tf_float64_constants",))),
-        converted=Variant(Side("scratch"), Side("keras-tensorflow")),
         layer="rescaling_0",
         keys=("scale", "offset"),
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "variance_to_std",
+        against="scratch",
         name="normalization_variance_as_std",
         area="normalisation",
         differs="keras.layers.Normalization stores the variance and divides by max(sqrt(variance), 1e-7) "
@@ -38,9 +40,6 @@ DIVERGENCES.append(
         rule="std = max(sqrt(variance), 1e-7); variance = std ** 2 coming back.",
         converter="parity.convert.preprocessing.NormalizationConverter (rule variance_to_std)",
         case="normalization",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("variance_to_std",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="normalization_0",
     )
 )

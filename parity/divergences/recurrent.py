@@ -7,7 +7,7 @@ or builds the module the way a first port would (a torch-only configuration key)
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, Side, Variant, forgotten_rule
 
 KERAS = "keras-jax"
 CONVERTER = "parity.convert.recurrent"
@@ -17,7 +17,9 @@ CONVERTER = "parity.convert.recurrent"
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "rnn_bias_split",
+        against=KERAS,
         name="lstm_two_biases",
         area="recurrent",
         differs="nn.LSTM has two bias vectors, bias_ih_l0 and bias_hh_l0, both added to every gate "
@@ -27,15 +29,14 @@ DIVERGENCES.append(
         "gradient: db = d bias_ih (= d bias_hh, never their sum).",
         converter=f"{CONVERTER}.LSTMConverter (rule rnn_bias_split)",
         case="lstm",
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("rnn_bias_split",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="lstm_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "rnn_bias_split",
+        against=KERAS,
         name="simple_rnn_two_biases",
         area="recurrent",
         differs="nn.RNN computes tanh(x W_ih^T + b_ih + h W_hh^T + b_hh) with two biases (torch/nn/modules/rnn.py, "
@@ -44,15 +45,14 @@ DIVERGENCES.append(
         rule="bias_ih_l0 = b, bias_hh_l0 = 0; back: b = bias_ih + bias_hh; gradient: db = d bias_ih.",
         converter=f"{CONVERTER}.SimpleRNNConverter (rule rnn_bias_split)",
         case="simple_rnn",
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("rnn_bias_split",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="simple_rnn_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "gru_gate_order",
+        against=KERAS,
         name="gru_gate_order",
         area="recurrent",
         differs="Keras stores the GRU blocks as (z, r, h) (keras/src/layers/rnn/gru.py, GRUCell.call: kernel[:, :units] "
@@ -61,15 +61,14 @@ DIVERGENCES.append(
         rule="Swap the first two H-blocks of the kernel, the recurrent kernel and the biases (then transpose).",
         converter=f"{CONVERTER}.GRUConverter (rule gru_gate_order)",
         case="gru",
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("gru_gate_order",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="gru_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "gru_recurrent_bias",
+        against=KERAS,
         name="gru_recurrent_bias",
         area="recurrent",
         differs="keras.layers.GRU(reset_after=True), the default, has a (2, 3H) bias: row 1 is added to h U before "
@@ -81,14 +80,14 @@ DIVERGENCES.append(
         converter=f"{CONVERTER}.GRUConverter (rule gru_recurrent_bias)",
         case="gru",
         config={"reset_after": True},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("gru_recurrent_bias",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="gru_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "gru_reset_before",
+        against=KERAS,
         name="gru_reset_before",
         area="recurrent",
         differs="keras.layers.GRU(reset_after=False) applies the reset gate before the recurrent matmul, "
@@ -102,14 +101,14 @@ DIVERGENCES.append(
         converter="parity.layers.recurrent (rule gru_reset_before: framework.pytorch.recurrent.GRUResetBefore) and parity.convert.recurrent.GRUConverter",
         case="gru",
         config={"reset_after": False},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("gru_reset_before",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="gru_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "rnn_batch_first",
+        against=KERAS,
         name="rnn_batch_first",
         area="recurrent",
         differs="nn.RNN, nn.LSTM and nn.GRU read (T, B, F), sequence first, unless batch_first=True "
@@ -119,9 +118,6 @@ DIVERGENCES.append(
         rule="Build every torch recurrent module with batch_first=True when the data is (B, T, F) (or transpose to (T, B, F)).",
         converter="parity.layers.recurrent (rule rnn_batch_first: batch_first=True)",
         case="lstm",
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("rnn_batch_first",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="lstm_0",
     )
 )
@@ -148,7 +144,9 @@ DIVERGENCES.append(
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "bidirectional_reverse_suffix",
+        against=KERAS,
         name="bidirectional_reverse_weights",
         area="recurrent",
         differs="keras.layers.Bidirectional holds two layers, forward_layer and backward_layer, whose weights follow "
@@ -160,15 +158,14 @@ DIVERGENCES.append(
         "layer's arrays go to the same names with the suffix '_reverse'.",
         converter=f"{CONVERTER}.BidirectionalConverter (rule bidirectional_reverse_suffix)",
         case="bidirectional_lstm",
-        config={},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("bidirectional_reverse_suffix",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="bidirectional_0",
     )
 )
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "bidirectional_last_step",
+        against=KERAS,
         name="bidirectional_last_step",
         area="recurrent",
         differs="A bidirectional torch module's output[:, t, H:] is the reverse direction's state after reading "
@@ -181,8 +178,6 @@ DIVERGENCES.append(
         converter="parity.layers.recurrent._bidirectional_call (rule bidirectional_last_step)",
         case="bidirectional_lstm",
         config={"return_sequences": False},
-        naive=Variant(Side(KERAS), Side("torch", disabled_rules=("bidirectional_last_step",))),
-        converted=Variant(Side(KERAS), Side("torch")),
         layer="bidirectional_0",
     )
 )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from parity.divergences.base import Divergence, Side, Variant
+from parity.divergences.base import Divergence, forgotten_rule
 
 # This family's divergence cases (collected by parity.divergences).
 DIVERGENCES: list[Divergence] = []
 
 DIVERGENCES.append(
-    Divergence(
+    forgotten_rule(
+        "masked_fill_polarity",
+        against="scratch",
         name="masked_fill_polarity",
         area="attention",
         differs="torch's x.masked_fill(M, v) writes v where M is True (torch/_tensor_docs.py, masked_fill_), so a causal "
@@ -19,9 +21,6 @@ DIVERGENCES.append(
         rule="masked_fill takes the complement of a Keras mask: s.masked_fill(~keep, float('-inf')).",
         converter="parity.layers.tensor_ops._masked_fill_torch_call (rule masked_fill_polarity)",
         case="masked_fill",
-        config={},
-        naive=Variant(Side("scratch"), Side("torch", disabled_rules=("masked_fill_polarity",))),
-        converted=Variant(Side("scratch"), Side("torch")),
         layer="masked_fill_0",
     )
 )

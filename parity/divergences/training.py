@@ -73,6 +73,11 @@ class TrainingDivergence:
         return records
 
 
+def same_settings(a: str, b: str, optimizer: dict[str, Any], **side: Any) -> TrainVariant:
+    """Two implementations trained alike: the same optimiser spec and the same ``TrainSide`` settings."""
+    return TrainVariant(TrainSide(a, optimizer, **side), TrainSide(b, optimizer, **side))
+
+
 def _spec(kind: str, **values) -> dict[str, Any]:
     return {"kind": kind, **values}
 
@@ -102,7 +107,7 @@ DIVERGENCES.append(
         converter="framework.pytorch.optimizers.keras_adam_epsilon",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", ADAM), TrainSide("keras-jax", ADAM)),
+        naive=same_settings("torch", "keras-jax", ADAM),
         converted=TrainVariant(TrainSide("torch", {**ADAM, "torch_keras_epsilon": True}), TrainSide("keras-jax", ADAM)),
     )
 )
@@ -117,7 +122,7 @@ DIVERGENCES.append(
         converter="parity.training.spec.OPTIMIZERS and framework.pytorch.optimizers.keras_adam_epsilon",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", ADAM_DEFAULTS), TrainSide("keras-jax", ADAM_DEFAULTS)),
+        naive=same_settings("torch", "keras-jax", ADAM_DEFAULTS),
         converted=TrainVariant(
             TrainSide("torch", {**ADAM, "beta_1": 0.9, "beta_2": 0.999, "torch_keras_epsilon": True}),
             TrainSide("keras-jax", ADAM_DEFAULTS),
@@ -137,8 +142,8 @@ DIVERGENCES.append(
         converter="framework.pytorch.optimizers.optimizer (rho -> alpha)",
         case="mlp",
         config={"activation": "tanh"},
-        naive=TrainVariant(TrainSide("torch", RMSPROP_DEFAULTS), TrainSide("keras-jax", RMSPROP_DEFAULTS)),
-        converted=TrainVariant(TrainSide("torch", {**RMSPROP, "epsilon": 0.0}), TrainSide("keras-jax", {**RMSPROP, "epsilon": 0.0})),
+        naive=same_settings("torch", "keras-jax", RMSPROP_DEFAULTS),
+        converted=same_settings("torch", "keras-jax", {**RMSPROP, "epsilon": 0.0}),
     )
 )
 
@@ -154,11 +159,8 @@ DIVERGENCES.append(
         converter="parity.training.runners.train_torch (constant rate)",
         case="mlp",
         config={},
-        naive=TrainVariant(
-            TrainSide("torch", {**MOMENTUM, "schedule": {"step_size": 5, "gamma": 0.5}}),
-            TrainSide("keras-jax", {**MOMENTUM, "schedule": {"step_size": 5, "gamma": 0.5}}),
-        ),
-        converted=TrainVariant(TrainSide("torch", MOMENTUM), TrainSide("keras-jax", MOMENTUM)),
+        naive=same_settings("torch", "keras-jax", {**MOMENTUM, "schedule": {"step_size": 5, "gamma": 0.5}}),
+        converted=same_settings("torch", "keras-jax", MOMENTUM),
     )
 )
 
@@ -174,7 +176,7 @@ DIVERGENCES.append(
         converter="framework.pytorch.optimizers.decoupled_weight_decay_",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", {**MOMENTUM, "weight_decay": 0.0625}), TrainSide("keras-jax", {**MOMENTUM, "weight_decay": 0.0625})),
+        naive=same_settings("torch", "keras-jax", {**MOMENTUM, "weight_decay": 0.0625}),
         converted=TrainVariant(
             TrainSide("torch", {**MOMENTUM, "weight_decay": 0.0625, "torch_decoupled_weight_decay": True}),
             TrainSide("keras-jax", {**MOMENTUM, "weight_decay": 0.0625}),
@@ -193,7 +195,7 @@ DIVERGENCES.append(
         converter="parity.training.spec.OPTIMIZERS (every value explicit)",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", SGD_DEFAULTS), TrainSide("keras-jax", SGD_DEFAULTS)),
+        naive=same_settings("torch", "keras-jax", SGD_DEFAULTS),
         converted=TrainVariant(
             TrainSide("torch", {**SGD_DEFAULTS, "learning_rate": 0.01, "momentum": 0.0}), TrainSide("keras-jax", SGD_DEFAULTS)
         ),
@@ -214,12 +216,15 @@ DIVERGENCES.append(
         converter="parity.training.spec.OPTIMIZERS",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("scratch", {**ADAM, "beta_1": 0.9, "beta_2": 0.999}), TrainSide("keras-tensorflow", {**ADAM, "beta_1": 0.9, "beta_2": 0.999})),
-        converted=TrainVariant(TrainSide("scratch", ADAM), TrainSide("keras-tensorflow", ADAM)),
+        naive=same_settings("scratch", "keras-tensorflow", {**ADAM, "beta_1": 0.9, "beta_2": 0.999}),
+        converted=same_settings("scratch", "keras-tensorflow", ADAM),
     )
 )
 
 SGD = _spec("sgd", learning_rate=0.05, momentum=0.0, nesterov=False, weight_decay=0.0)
+# Clipping by the norm of all gradients together, and torch rescaling them as Keras does.
+GLOBAL_CLIPNORM = {**SGD, "global_clipnorm": 0.25}
+KERAS_CLIPPING_IN_TORCH = {**GLOBAL_CLIPNORM, "torch_keras_clipping": True}
 
 DIVERGENCES.append(
     TrainingDivergence(
@@ -234,7 +239,7 @@ DIVERGENCES.append(
         case="mlp",
         config={"kernel_regularizer": 0.0625},
         naive=TrainVariant(TrainSide("torch", {**SGD, "weight_decay": 0.0625}, config={"kernel_regularizer": None}), TrainSide("keras-jax", SGD)),
-        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        converted=same_settings("torch", "keras-jax", SGD),
     )
 )
 
@@ -250,7 +255,7 @@ DIVERGENCES.append(
         case="lstm_classifier",
         config={},
         naive=TrainVariant(TrainSide("torch", SGD, disabled_rules=("rnn_single_bias_training",)), TrainSide("keras-jax", SGD)),
-        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        converted=same_settings("torch", "keras-jax", SGD),
         layer="lstm_0",
         steps=10,
     )
@@ -270,7 +275,7 @@ DIVERGENCES.append(
         case="batchnorm",
         config={"scale": False, "training": True},
         naive=TrainVariant(TrainSide("torch", SGD, disabled_rules=("batchnorm_frozen_affine",)), TrainSide("keras-jax", SGD)),
-        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        converted=same_settings("torch", "keras-jax", SGD),
         # Where inspect can see it: the trained gamma exists on the torch side only, so no weight
         # comparison holds it; beta's gradient, the mean of dZ per channel, does not depend on gamma
         # (the normalised values sum to zero per channel), and the running statistics read the input.
@@ -333,12 +338,8 @@ DIVERGENCES.append(
         converter="parity.training.runners._clip_torch and scratch.clipping",
         case="mlp",
         config={},
-        naive=TrainVariant(
-            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "clipnorm": 0.25})
-        ),
-        converted=TrainVariant(
-            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})
-        ),
+        naive=TrainVariant(TrainSide("torch", KERAS_CLIPPING_IN_TORCH), TrainSide("keras-jax", {**SGD, "clipnorm": 0.25})),
+        converted=TrainVariant(TrainSide("torch", KERAS_CLIPPING_IN_TORCH), TrainSide("keras-jax", GLOBAL_CLIPNORM)),
         steps=10,
     )
 )
@@ -357,10 +358,8 @@ DIVERGENCES.append(
         converter="framework.pytorch.optimizers.keras_clip_by_global_norm_",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", {**SGD, "global_clipnorm": 0.25}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})),
-        converted=TrainVariant(
-            TrainSide("torch", {**SGD, "global_clipnorm": 0.25, "torch_keras_clipping": True}), TrainSide("keras-jax", {**SGD, "global_clipnorm": 0.25})
-        ),
+        naive=same_settings("torch", "keras-jax", GLOBAL_CLIPNORM),
+        converted=TrainVariant(TrainSide("torch", KERAS_CLIPPING_IN_TORCH), TrainSide("keras-jax", GLOBAL_CLIPNORM)),
         steps=10,
     )
 )
@@ -381,8 +380,8 @@ DIVERGENCES.append(
         converter="parity.weights.canonical_weights (one set of weights, converted to each framework)",
         case="mlp",
         config={},
-        naive=TrainVariant(TrainSide("torch", SGD, initialisation="own"), TrainSide("keras-jax", SGD, initialisation="own")),
-        converted=TrainVariant(TrainSide("torch", SGD), TrainSide("keras-jax", SGD)),
+        naive=same_settings("torch", "keras-jax", SGD, initialisation="own"),
+        converted=same_settings("torch", "keras-jax", SGD),
         quantities=("loss",),
     )
 )
@@ -406,11 +405,8 @@ DIVERGENCES.append(
         converter="framework.keras3.losses.loss (from_logits=True on a model that ends in logits)",
         case="mlp",
         config={},
-        naive=TrainVariant(
-            TrainSide("scratch", SGD, config={"softmax": True, "from_logits": True}),
-            TrainSide("keras-tensorflow", SGD, config={"softmax": True, "from_logits": True}),
-        ),
-        converted=TrainVariant(TrainSide("scratch", SGD), TrainSide("keras-tensorflow", SGD)),
+        naive=same_settings("scratch", "keras-tensorflow", SGD, config={"softmax": True, "from_logits": True}),
+        converted=same_settings("scratch", "keras-tensorflow", SGD),
         layer="loss",
         steps=10,
     )
