@@ -66,6 +66,39 @@ def _fits(model: str, what: str, size: tuple[int, int], extent: tuple[int, int])
     )
 
 
+def _dilated_window(model: str, config: Config, refusal: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The window of a 2-D convolution: kernel_size, strides and dilation_rate as pairs (not both strides and
+    dilation_rate above 1: ``refusal`` says who refuses them), padding and use_bias. Returns (kernel, dilation)."""
+    k, s, d = (_pair(model, config, key) for key in ("kernel_size", "strides", "dilation_rate"))
+    require(
+        model,
+        max(s) == 1 or max(d) == 1,
+        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: {refusal}",
+    )
+    _choice(model, config, "padding", PADDINGS)
+    _boolean(model, config, "use_bias")
+    return k, d
+
+
+def _dilated_kernel_fits(
+    model: str, config: Config, size: tuple[int, int], k: tuple[int, int], d: tuple[int, int]
+) -> None:
+    if config["padding"] == "valid":
+        _fits(model, "dilated kernel", size, ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+
+
+def _edges(model: str, config: Config, key: str) -> list[list[int]]:
+    """[[top, bottom], [left, right]] of integers >= 0 (ZeroPadding2D's padding, Cropping2D's cropping)."""
+    edges = config[key]
+    ok = (
+        isinstance(edges, list)
+        and len(edges) == 2
+        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in edges)
+    )
+    require(model, ok, f"{key} must be [[top, bottom], [left, right]] of integers >= 0, received {edges!r}")
+    return edges
+
+
 def _as_pair(value) -> list[int]:
     """An int or a pair, as the pair a spec holds."""
     return [value, value] if _is_int(value) else list(value)
@@ -73,6 +106,21 @@ def _as_pair(value) -> list[int]:
 
 def _normal_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
     return rng.standard_normal(shape)
+
+
+def _one_layer(name: str, description: str, defaults: Config, layer, validate, **fields) -> Case:
+    """A case of one layer, ``layer(config) -> (kind, layer config)``, fitted to standard normal targets."""
+    return Case(
+        name=name,
+        family="conv",
+        description=description,
+        defaults=defaults,
+        spec=lambda c: stack(name, c["input_shape"], [layer(c)]),
+        loss="mean_squared_error",
+        targets=_normal_targets,
+        validate=validate,
+        **fields,
+    )
 
 
 def _label_targets(rng: np.random.Generator, config: Config, shape: tuple[int, ...]) -> np.ndarray:
@@ -86,15 +134,12 @@ def _conv2d_validate(config: Config) -> None:
     m = "conv2d"
     H, W, _ = _image(m, config)
     _positive_int(m, config, "filters")
-    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
-    require(
+    k, d = _dilated_window(
         m,
-        max(s) == 1 or max(d) == 1,
-        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: Keras' Conv2D refuses "
-        "strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_conv.py); set one of them to 1",
+        config,
+        "Keras' Conv2D refuses strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_conv.py); "
+        "set one of them to 1",
     )
-    _choice(m, config, "padding", PADDINGS)
-    _boolean(m, config, "use_bias")
     _positive_int(m, config, "groups")
     C = config["input_shape"][-1]
     require(
@@ -102,8 +147,7 @@ def _conv2d_validate(config: Config) -> None:
         C % config["groups"] == 0 and config["filters"] % config["groups"] == 0,
         f"groups={config['groups']} must divide both the {C} input channels and filters={config['filters']}",
     )
-    if config["padding"] == "valid":
-        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+    _dilated_kernel_fits(m, config, (H, W), k, d)
 
 
 def _conv2d_layer(c: Config) -> tuple[str, Config]:
@@ -118,48 +162,34 @@ def _conv2d_layer(c: Config) -> tuple[str, Config]:
     }
 
 
+CONV2D_DEFAULTS: Config = {
+    "filters": 4,
+    "kernel_size": 3,
+    "strides": 2,
+    "padding": "same",
+    "dilation_rate": 1,
+    "use_bias": True,
+    "groups": 1,
+    "input_shape": [7, 6, 3],
+    "batch": 2,
+}
+
 CASES.append(
-    Case(
+    _one_layer(
         name="conv2d",
-        family="conv",
         description="One Conv2D on NHWC images: Z = conv(X, W) + b ('same' padding, stride 2: asymmetric padding)",
-        defaults={
-            "filters": 4,
-            "kernel_size": 3,
-            "strides": 2,
-            "padding": "same",
-            "dilation_rate": 1,
-            "use_bias": True,
-            "groups": 1,
-            "input_shape": [7, 6, 3],
-            "batch": 2,
-        },
-        spec=lambda c: stack("conv2d", c["input_shape"], [_conv2d_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        defaults=dict(CONV2D_DEFAULTS),
+        layer=_conv2d_layer,
         validate=_conv2d_validate,
     )
 )
 
 CASES.append(
-    Case(
+    _one_layer(
         name="conv2d_grouped",
-        family="conv",
         description="One grouped Conv2D (groups=2): each half of the output channels reads its half of the input",
-        defaults={
-            "filters": 6,
-            "kernel_size": 3,
-            "strides": 1,
-            "padding": "same",
-            "dilation_rate": 1,
-            "use_bias": True,
-            "groups": 2,
-            "input_shape": [6, 5, 4],
-            "batch": 2,
-        },
-        spec=lambda c: stack("conv2d_grouped", c["input_shape"], [_conv2d_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        defaults={**CONV2D_DEFAULTS, "filters": 6, "strides": 1, "groups": 2, "input_shape": [6, 5, 4]},
+        layer=_conv2d_layer,
         validate=_conv2d_validate,
     )
 )
@@ -172,17 +202,13 @@ def _depthwise_validate(config: Config) -> None:
     m = "depthwise_conv2d"
     H, W, _ = _image(m, config)
     _positive_int(m, config, "depth_multiplier")
-    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
-    require(
+    k, d = _dilated_window(
         m,
-        max(s) == 1 or max(d) == 1,
-        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: Keras refuses "
-        "strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_depthwise_conv.py); set one to 1",
+        config,
+        "Keras refuses strides > 1 with dilation_rate > 1 (keras/src/layers/convolutional/base_depthwise_conv.py); "
+        "set one to 1",
     )
-    _choice(m, config, "padding", PADDINGS)
-    _boolean(m, config, "use_bias")
-    if config["padding"] == "valid":
-        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+    _dilated_kernel_fits(m, config, (H, W), k, d)
 
 
 def _depthwise_layer(c: Config) -> tuple[str, Config]:
@@ -196,24 +222,23 @@ def _depthwise_layer(c: Config) -> tuple[str, Config]:
     }
 
 
+DEPTHWISE_DEFAULTS: Config = {
+    "kernel_size": 3,
+    "strides": 2,
+    "padding": "same",
+    "depth_multiplier": 2,
+    "dilation_rate": 1,
+    "use_bias": True,
+    "input_shape": [7, 6, 3],
+    "batch": 2,
+}
+
 CASES.append(
-    Case(
+    _one_layer(
         name="depthwise_conv2d",
-        family="conv",
         description="One DepthwiseConv2D: each channel convolved with its own depth_multiplier filters",
-        defaults={
-            "kernel_size": 3,
-            "strides": 2,
-            "padding": "same",
-            "depth_multiplier": 2,
-            "dilation_rate": 1,
-            "use_bias": True,
-            "input_shape": [7, 6, 3],
-            "batch": 2,
-        },
-        spec=lambda c: stack("depthwise_conv2d", c["input_shape"], [_depthwise_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        defaults=dict(DEPTHWISE_DEFAULTS),
+        layer=_depthwise_layer,
         validate=_depthwise_validate,
     )
 )
@@ -227,17 +252,13 @@ def _separable_validate(config: Config) -> None:
     H, W, _ = _image(m, config)
     _positive_int(m, config, "filters")
     _positive_int(m, config, "depth_multiplier")
-    k, s, d = _pair(m, config, "kernel_size"), _pair(m, config, "strides"), _pair(m, config, "dilation_rate")
-    require(
+    k, d = _dilated_window(
         m,
-        max(s) == 1 or max(d) == 1,
-        f"strides={config['strides']!r} together with dilation_rate={config['dilation_rate']!r}: not supported "
-        "(Keras' Conv2D and DepthwiseConv2D refuse both > 1, keras/src/layers/convolutional/base_conv.py); set one to 1",
+        config,
+        "not supported (Keras' Conv2D and DepthwiseConv2D refuse both > 1, keras/src/layers/convolutional/base_conv.py); "
+        "set one to 1",
     )
-    _choice(m, config, "padding", PADDINGS)
-    _boolean(m, config, "use_bias")
-    if config["padding"] == "valid":
-        _fits(m, "dilated kernel", (H, W), ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1))
+    _dilated_kernel_fits(m, config, (H, W), k, d)
 
 
 def _separable_layer(c: Config) -> tuple[str, Config]:
@@ -245,24 +266,11 @@ def _separable_layer(c: Config) -> tuple[str, Config]:
 
 
 CASES.append(
-    Case(
+    _one_layer(
         name="separable_conv2d",
-        family="conv",
         description="One SeparableConv2D: a depthwise convolution (depth_multiplier filters per channel), then a 1x1 one",
-        defaults={
-            "filters": 4,
-            "kernel_size": 3,
-            "strides": 2,
-            "padding": "same",
-            "depth_multiplier": 2,
-            "dilation_rate": 1,
-            "use_bias": True,
-            "input_shape": [7, 6, 3],
-            "batch": 2,
-        },
-        spec=lambda c: stack("separable_conv2d", c["input_shape"], [_separable_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        defaults={"filters": 4, **DEPTHWISE_DEFAULTS},
+        layer=_separable_layer,
         validate=_separable_validate,
     )
 )
@@ -305,9 +313,8 @@ def _conv_transpose_layer(c: Config) -> tuple[str, Config]:
 
 
 CASES.append(
-    Case(
+    _one_layer(
         name="conv2d_transpose",
-        family="conv",
         description="One Conv2DTranspose: each pixel scatters W, stride 2 apart ('same': the output is 2H x 2W, "
         "the odd row cut at the bottom)",
         defaults={
@@ -320,9 +327,7 @@ CASES.append(
             "input_shape": [4, 3, 2],
             "batch": 2,
         },
-        spec=lambda c: stack("conv2d_transpose", c["input_shape"], [_conv_transpose_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        layer=_conv_transpose_layer,
         validate=_conv_transpose_validate,
         notes="output_padding null is Keras' default (the size the padding implies).",
     )
@@ -363,9 +368,8 @@ def _conv1d_layer(c: Config) -> tuple[str, Config]:
 
 
 CASES.append(
-    Case(
+    _one_layer(
         name="conv1d",
-        family="conv",
         description="One Conv1D on (B, L, C) sequences: Z = conv(X, W) + b ('causal' padding, dilation 2)",
         defaults={
             "filters": 4,
@@ -377,9 +381,7 @@ CASES.append(
             "input_shape": [9, 3],
             "batch": 2,
         },
-        spec=lambda c: stack("conv1d", c["input_shape"], [_conv1d_layer(c)]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        layer=_conv1d_layer,
         validate=_conv1d_validate,
     )
 )
@@ -456,24 +458,15 @@ CASES.append(
 
 def _padding_validate(config: Config) -> None:
     _image("zero_padding2d", config)
-    pads = config["padding"]
-    ok = (
-        isinstance(pads, list)
-        and len(pads) == 2
-        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in pads)
-    )
-    require("zero_padding2d", ok, f"padding must be [[top, bottom], [left, right]] of integers >= 0, received {pads!r}")
+    _edges("zero_padding2d", config, "padding")
 
 
 CASES.append(
-    Case(
+    _one_layer(
         name="zero_padding2d",
-        family="conv",
         description="One ZeroPadding2D: zero rows above and below, zero columns left and right (asymmetric here)",
         defaults={"padding": [[1, 2], [0, 3]], "input_shape": [4, 5, 3], "batch": 2},
-        spec=lambda c: stack("zero_padding2d", c["input_shape"], [("zero_padding2d", {"padding": c["padding"]})]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        layer=lambda c: ("zero_padding2d", {"padding": c["padding"]}),
         validate=_padding_validate,
     )
 )
@@ -481,13 +474,7 @@ CASES.append(
 
 def _cropping_validate(config: Config) -> None:
     H, W, _ = _image("cropping2d", config)
-    crops = config["cropping"]
-    ok = (
-        isinstance(crops, list)
-        and len(crops) == 2
-        and all(isinstance(p, list) and len(p) == 2 and all(_is_int(v) and v >= 0 for v in p) for p in crops)
-    )
-    require("cropping2d", ok, f"cropping must be [[top, bottom], [left, right]] of integers >= 0, received {crops!r}")
+    crops = _edges("cropping2d", config, "cropping")
     (top, bottom), (left, right) = crops
     require(
         "cropping2d",
@@ -497,14 +484,11 @@ def _cropping_validate(config: Config) -> None:
 
 
 CASES.append(
-    Case(
+    _one_layer(
         name="cropping2d",
-        family="conv",
         description="One Cropping2D: rows cut above and below, columns left and right (asymmetric here)",
         defaults={"cropping": [[1, 0], [2, 1]], "input_shape": [5, 6, 3], "batch": 2},
-        spec=lambda c: stack("cropping2d", c["input_shape"], [("cropping2d", {"cropping": c["cropping"]})]),
-        loss="mean_squared_error",
-        targets=_normal_targets,
+        layer=lambda c: ("cropping2d", {"cropping": c["cropping"]}),
         validate=_cropping_validate,
     )
 )
