@@ -138,6 +138,64 @@ class Converter:
         return self.from_keras(layer, grads, previous)
 
 
+class KernelBiasConverter(Converter):
+    """A kernel ``W`` and, with ``layer.use_bias``, a bias ``b``: Dense and the convolutions.
+
+    Keras holds ``[kernel, bias]`` in the canonical layout; torch holds ``weight``, the kernel
+    in its own layout, and ``bias``, the same vector. A subclass says what the kernel is
+    (``_shapes``: the canonical shapes of ``W`` and ``b``) and how torch lays it out
+    (``torch_weight_shape``, ``weight_to_torch``, ``weight_from_torch``), with its rules.
+    """
+
+    def _shapes(self, layer) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        raise NotImplementedError
+
+    def torch_weight_shape(self, w_shape: tuple[int, ...]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def weight_to_torch(self, W: np.ndarray, previous=None) -> np.ndarray:
+        raise NotImplementedError
+
+    def weight_from_torch(self, weight: np.ndarray, w_shape: tuple[int, ...], previous=None) -> np.ndarray:
+        """The canonical ``W``, always read back correctly: a wrongly loaded kernel then shows as a
+        wrong ``weight:<layer>.W`` instead of cancelling out in the round trip."""
+        raise NotImplementedError
+
+    def kernel_from_keras(self, kernel: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
+        """The Keras kernel as it is read (a subclass reading another Keras class's layout overrides it)."""
+        return kernel
+
+    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        W = expect(layer, "W", weights.get("W"), w_shape)
+        out = {"weight": self.weight_to_torch(W, previous)}
+        if layer.use_bias:
+            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
+        return out
+
+    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        weight = expect(layer, "weight", state.get("weight"), self.torch_weight_shape(w_shape))
+        out = {"W": self.weight_from_torch(weight, w_shape, previous)}
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
+        return out
+
+    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
+        w_shape, b_shape = self._shapes(layer)
+        out = [expect(layer, "W", weights.get("W"), w_shape)]
+        if layer.use_bias:
+            out.append(expect(layer, "b", weights.get("b"), b_shape))
+        return out
+
+    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
+        w_shape, b_shape = self._shapes(layer)
+        out = {"W": expect(layer, "kernel", self.kernel_from_keras(values[0], w_shape), w_shape)}
+        if layer.use_bias:
+            out["b"] = expect(layer, "bias", values[1], b_shape)
+        return out
+
+
 NO_WEIGHTS = Converter()  # the converter of every kind without weights
 
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, ConversionError, Converter, context, enabled, expect, layer_weights
+from parity.convert.base import (
+    Arrays,
+    ConversionError,
+    Converter,
+    KernelBiasConverter,
+    context,
+    enabled,
+    expect,
+    layer_weights,
+)
 
 
-class Conv2DConverter(Converter):
+class Conv2DConverter(KernelBiasConverter):
     """Canonical ``W`` (kh, kw, C_in, C_out), ``b`` (C_out,).
 
     PyTorch: ``nn.Conv2d.weight`` is (out_channels, in_channels // groups, kh, kw)
@@ -34,45 +43,20 @@ class Conv2DConverter(Converter):
     def _shapes(self, layer):
         return layer.weight_shapes()["W"], (layer.filters,)  # (*k, C_in, C_out), (C_out,)
 
-    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        W = expect(layer, "W", weights.get("W"), w_shape)
+    def torch_weight_shape(self, w_shape: tuple[int, ...]) -> tuple[int, ...]:
         *k, C_in, C_out = w_shape
+        return (C_out, C_in, *k)
+
+    def weight_to_torch(self, W: np.ndarray, previous=None) -> np.ndarray:
+        *k, C_in, C_out = W.shape
         n = len(k)
         if enabled("conv_kernel_layout"):
-            weight = W.transpose(n + 1, n, *range(n))  # (C_out, C_in, *k)
-        else:
-            weight = W.reshape(C_out, C_in, *k)  # the naive port: right shape, wrong order
-        out = {"weight": weight}
-        if layer.use_bias:
-            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
-        return out
+            return W.transpose(n + 1, n, *range(n))  # (C_out, C_in, *k)
+        return W.reshape(C_out, C_in, *k)  # the naive port: right shape, wrong order
 
-    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        *k, C_in, C_out = w_shape
-        n = len(k)
-        weight = expect(layer, "weight", state.get("weight"), (C_out, C_in, *k))
-        # Always read back correctly (as DenseConverter does): a wrongly loaded kernel then
-        # shows as a wrong weight:<layer>.W instead of cancelling out in the round trip.
-        out = {"W": weight.transpose(*range(2, n + 2), 1, 0)}  # (*k, C_in, C_out)
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
-        return out
-
-    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
-        w_shape, b_shape = self._shapes(layer)
-        out = [expect(layer, "W", weights.get("W"), w_shape)]
-        if layer.use_bias:
-            out.append(expect(layer, "b", weights.get("b"), b_shape))
-        return out
-
-    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        out = {"W": expect(layer, "kernel", values[0], w_shape)}
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", values[1], b_shape)
-        return out
+    def weight_from_torch(self, weight: np.ndarray, w_shape: tuple[int, ...], previous=None) -> np.ndarray:
+        n = len(w_shape) - 2
+        return weight.transpose(*range(2, n + 2), 1, 0)  # (*k, C_in, C_out)
 
 
 class Conv1DConverter(Conv2DConverter):
@@ -87,7 +71,7 @@ class Conv1DConverter(Conv2DConverter):
     """
 
 
-class ConvTranspose2DConverter(Converter):
+class ConvTranspose2DConverter(KernelBiasConverter):
     """Canonical ``W`` (kh, kw, C_out, C_in), ``b`` (C_out,): the transposed convolution's kernel.
 
     PyTorch: ``nn.ConvTranspose2d.weight`` is (in_channels, out_channels // groups, kh, kw)
@@ -110,44 +94,21 @@ class ConvTranspose2DConverter(Converter):
     def _shapes(self, layer):
         return layer.weight_shapes()["W"], (layer.filters,)  # (kh, kw, C_out, C_in), (C_out,)
 
-    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        W = expect(layer, "W", weights.get("W"), w_shape)
+    def torch_weight_shape(self, w_shape: tuple[int, ...]) -> tuple[int, ...]:
         kh, kw, C_out, C_in = w_shape
+        return (C_in, C_out, kh, kw)
+
+    def weight_to_torch(self, W: np.ndarray, previous=None) -> np.ndarray:
+        kh, kw, C_out, C_in = W.shape
         if enabled("conv_transpose_kernel_layout"):
-            weight = W.transpose(3, 2, 0, 1)  # (C_in, C_out, kh, kw)
-        else:
-            weight = W.reshape(C_in, C_out, kh, kw)  # the naive port: right shape, wrong order
-        out = {"weight": weight}
-        if layer.use_bias:
-            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
-        return out
+            return W.transpose(3, 2, 0, 1)  # (C_in, C_out, kh, kw)
+        return W.reshape(C_in, C_out, kh, kw)  # the naive port: right shape, wrong order
 
-    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        kh, kw, C_out, C_in = w_shape
-        weight = expect(layer, "weight", state.get("weight"), (C_in, C_out, kh, kw))
-        out = {"W": weight.transpose(2, 3, 1, 0)}  # (kh, kw, C_out, C_in); always read back correctly
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
-        return out
-
-    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
-        w_shape, b_shape = self._shapes(layer)
-        out = [expect(layer, "W", weights.get("W"), w_shape)]
-        if layer.use_bias:
-            out.append(expect(layer, "b", weights.get("b"), b_shape))
-        return out
-
-    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        out = {"W": expect(layer, "kernel", values[0], w_shape)}
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", values[1], b_shape)
-        return out
+    def weight_from_torch(self, weight: np.ndarray, w_shape: tuple[int, ...], previous=None) -> np.ndarray:
+        return weight.transpose(2, 3, 1, 0)  # (kh, kw, C_out, C_in)
 
 
-class DepthwiseConv2DConverter(Converter):
+class DepthwiseConv2DConverter(KernelBiasConverter):
     """Canonical ``W`` (kh, kw, C, m), ``b`` (C*m,): channel c's k-th filter is output channel c*m + k.
 
     PyTorch: a depthwise convolution is ``nn.Conv2d(C, C*m, k, groups=C)``, whose weight is
@@ -179,34 +140,18 @@ class DepthwiseConv2DConverter(Converter):
         shapes = layer.weight_shapes()
         return shapes["W"], (shapes["W"][2] * shapes["W"][3],)
 
-    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        W = expect(layer, "W", weights.get("W"), w_shape)
+    def torch_weight_shape(self, w_shape: tuple[int, ...]) -> tuple[int, ...]:
         kh, kw, C, m = w_shape
+        return (C * m, 1, kh, kw)
+
+    def weight_to_torch(self, W: np.ndarray, previous=None) -> np.ndarray:
+        kh, kw, C, m = W.shape
         if enabled("depthwise_kernel_layout"):
-            weight = W.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
-        else:
-            weight = W.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
-        out = {"weight": weight}
-        if layer.use_bias:
-            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
-        return out
+            return W.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
+        return W.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
 
-    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        kh, kw, C, m = w_shape
-        weight = expect(layer, "weight", state.get("weight"), (C * m, 1, kh, kw))
-        out = {"W": weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m)}  # always read back correctly
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
-        return out
-
-    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
-        w_shape, b_shape = self._shapes(layer)
-        out = [expect(layer, "W", weights.get("W"), w_shape)]
-        if layer.use_bias:
-            out.append(expect(layer, "b", weights.get("b"), b_shape))
-        return out
+    def weight_from_torch(self, weight: np.ndarray, w_shape: tuple[int, ...], previous=None) -> np.ndarray:
+        return weight[:, 0].transpose(1, 2, 0).reshape(w_shape)  # (kh, kw, C, m)
 
     def fit_keras(self, layer, values: list[np.ndarray], shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
         """Into a Conv2D(groups=C) (loading a source model), the kernel as (kh, kw, 1, C*m): ``grouped_conv_kernel``."""
@@ -215,16 +160,11 @@ class DepthwiseConv2DConverter(Converter):
             return [np.asarray(values[0]).reshape(kh, kw, 1, C * m), *values[1:]]
         return values
 
-    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
+    def kernel_from_keras(self, kernel: np.ndarray, w_shape: tuple[int, ...]) -> np.ndarray:
         kh, kw, C, m = w_shape
-        kernel = values[0]
         if enabled("grouped_conv_kernel") and C > 1 and tuple(np.shape(kernel)) == (kh, kw, 1, C * m):
-            kernel = np.asarray(kernel).reshape(kh, kw, C, m)  # Conv2D(groups=C)'s (kh, kw, 1, C*m)
-        out = {"W": expect(layer, "kernel", kernel, w_shape)}
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", values[1], b_shape)
-        return out
+            return np.asarray(kernel).reshape(kh, kw, C, m)  # Conv2D(groups=C)'s (kh, kw, 1, C*m)
+        return kernel
 
 
 class BatchNormConverter(Converter):
@@ -386,28 +326,17 @@ class SeparableConv2DConverter(Converter):
         shapes = self._shapes(layer)
         D = expect(layer, "D", weights.get("D"), shapes["D"])
         P = expect(layer, "P", weights.get("P"), shapes["P"])
-        kh, kw, C, m = shapes["D"]
-        F = shapes["P"][3]
-        if enabled("depthwise_kernel_layout"):
-            depthwise = D.reshape(kh, kw, C * m).transpose(2, 0, 1)[:, None]  # (C*m, 1, kh, kw)
-        else:
-            depthwise = D.reshape(C * m, 1, kh, kw)  # the naive port: right shape, wrong order
-        pointwise = P.transpose(3, 2, 0, 1) if enabled("conv_kernel_layout") else P.reshape(F, C * m, 1, 1)
-        out = {"depthwise.weight": depthwise, "pointwise.weight": pointwise}
+        out = {"depthwise.weight": DEPTHWISE.weight_to_torch(D), "pointwise.weight": POINTWISE.weight_to_torch(P)}
         if layer.use_bias:
             out["pointwise.bias"] = expect(layer, "b", weights.get("b"), shapes["b"])
         return out
 
     def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
         shapes = self._shapes(layer)
-        kh, kw, C, m = shapes["D"]
-        F = shapes["P"][3]
-        depthwise = expect(layer, "depthwise.weight", state.get("depthwise.weight"), (C * m, 1, kh, kw))
-        pointwise = expect(layer, "pointwise.weight", state.get("pointwise.weight"), (F, C * m, 1, 1))
-        out = {
-            "D": depthwise[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m),  # always read back correctly
-            "P": pointwise.transpose(2, 3, 1, 0),  # (1, 1, C*m, F)
-        }
+        out = {}
+        for p, key, stage in (("D", "depthwise.weight", DEPTHWISE), ("P", "pointwise.weight", POINTWISE)):
+            weight = expect(layer, key, state.get(key), stage.torch_weight_shape(shapes[p]))
+            out[p] = stage.weight_from_torch(weight, shapes[p])
         if layer.use_bias:
             out["b"] = expect(layer, "pointwise.bias", state.get("pointwise.bias"), shapes["b"])
         return out
@@ -427,3 +356,8 @@ class SeparableConv2DConverter(Converter):
             detail = "one weight each: " + ", ".join(k for _, k in names)
             raise ConversionError(layer.name, "weights", (len(names),), (len(values),), detail=detail)
         return {p: expect(layer, k, v, shapes[p]) for (p, k), v in zip(names, values, strict=True)}
+
+
+# The two stages of a separable convolution, each with its own rule.
+DEPTHWISE = DepthwiseConv2DConverter()
+POINTWISE = Conv2DConverter()

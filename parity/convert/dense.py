@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity.convert.base import Arrays, Converter, enabled, expect
+from parity.convert.base import KernelBiasConverter, enabled
 
 
-class DenseConverter(Converter):
+class DenseConverter(KernelBiasConverter):
     """Canonical ``W`` (D_in, D_out), ``b`` (D_out,).
 
     PyTorch: ``nn.Linear`` stores ``weight`` as (out_features, in_features) and computes
@@ -47,40 +47,20 @@ class DenseConverter(Converter):
         channels_first = reads.tag == "channels_first" if reads is not None else len(shape) == 3
         return tuple(shape) if channels_first else None
 
-    def to_torch(self, layer, weights: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        W = expect(layer, "W", weights.get("W"), w_shape)
+    def torch_weight_shape(self, w_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return w_shape[::-1]  # (D_out, D_in)
+
+    def weight_to_torch(self, W: np.ndarray, previous=None) -> np.ndarray:
         fmap = self._feature_map(previous)
         if fmap is not None:
             k = len(fmap) - 1  # the channel axis of (*S, C)
             W = np.moveaxis(W.reshape(*fmap, -1), k, 0).reshape(W.shape[0], -1)  # rows in (C, *S) order
-        out = {"weight": W.T if enabled("dense_transpose") else W}
-        if layer.use_bias:
-            out["bias"] = expect(layer, "b", weights.get("b"), b_shape)
-        return out
+        return W.T if enabled("dense_transpose") else W
 
-    def from_torch(self, layer, state: Arrays, previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        W = expect(layer, "weight", state.get("weight"), w_shape[::-1]).T
+    def weight_from_torch(self, weight: np.ndarray, w_shape: tuple[int, ...], previous=None) -> np.ndarray:
+        W = weight.T
         fmap = self._feature_map(previous)
         if fmap is not None:
             *S, C = fmap
             W = np.moveaxis(W.reshape(C, *S, -1), 0, len(S)).reshape(W.shape[0], -1)  # rows back to (*S, C)
-        out = {"W": W}
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", state.get("bias"), b_shape)
-        return out
-
-    def to_keras(self, layer, weights: Arrays, previous=None) -> list[np.ndarray]:
-        w_shape, b_shape = self._shapes(layer)
-        out = [expect(layer, "W", weights.get("W"), w_shape)]
-        if layer.use_bias:
-            out.append(expect(layer, "b", weights.get("b"), b_shape))
-        return out
-
-    def from_keras(self, layer, values: list[np.ndarray], previous=None) -> Arrays:
-        w_shape, b_shape = self._shapes(layer)
-        out = {"W": expect(layer, "kernel", values[0], w_shape)}
-        if layer.use_bias:
-            out["b"] = expect(layer, "bias", values[1], b_shape)
-        return out
+        return W
