@@ -51,54 +51,85 @@ def _naive_padding(kernel) -> tuple[int, int]:
     return kh // 2, kw // 2
 
 
-# Conv2D ------------------------------------------------------------------------------------
+def _window(config: Config) -> Config:
+    """strides, padding, dilation_rate and use_bias of a 2-D convolution, as the scratch and Keras
+    constructors take them (the same argument names)."""
+    return {
+        "strides": tuple(config["strides"]),
+        "padding": config["padding"],
+        "dilation_rate": tuple(config["dilation_rate"]),
+        "use_bias": config["use_bias"],
+    }
 
 
-def _conv_scratch(config: Config, name: str):
-    from scratch.conv2d import Conv2D
-
-    return Conv2D(
-        config["filters"],
-        tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
-        name=name,
-        groups=config["groups"],
-    )
+# Keras' default of each argument a convolution's source may write, and whether it is a size (a pair).
+_KERAS_DEFAULTS: dict[str, tuple[object, bool]] = {
+    "strides": ((1, 1), True),
+    "padding": ("valid", False),
+    "output_padding": (None, True),
+    "depth_multiplier": (1, False),
+    "dilation_rate": ((1, 1), True),
+    "groups": (1, False),
+    "use_bias": (True, False),
+}
 
 
-def _conv_torch(config: Config, shapes, layout):
+def _keras_arguments(config: Config, *keys: str) -> Config:
+    """The keyword arguments among ``keys`` whose value is not Keras' default, as a model.py writes them."""
+    kwargs: Config = {}
+    for key in keys:
+        default, is_size = _KERAS_DEFAULTS[key]
+        value = config[key]
+        if (tuple(value) if isinstance(value, list) else value) != default:
+            kwargs[key] = size(value) if is_size else value
+    return kwargs
+
+
+def _keras_window_read(layer) -> Config:
+    """kernel_size, strides, padding, dilation_rate and use_bias of a Keras 2-D convolution."""
+    return {
+        "kernel_size": list(_pair(layer.kernel_size)),
+        "strides": list(_pair(layer.strides)),
+        "padding": layer.padding,
+        "dilation_rate": list(_pair(layer.dilation_rate)),
+        "use_bias": layer.use_bias,
+    }
+
+
+def _unsupported(layer, attributes: tuple[str, ...]) -> None:
+    for attribute in attributes:
+        if getattr(layer, attribute, None) is not None:
+            raise ValueError(f"{attribute} is not supported")
+
+
+def _torch_conv2d(C_in: int, C_out: int, config: Config, groups: int):
+    """nn.Conv2d with Keras' padding: "same" at stride 1 is torch's own, at other strides
+    framework.pytorch.conv.Conv2d pads as Keras does (rule ``same_padding``; the naive port pads k // 2)."""
     from torch import nn
 
     from framework.pytorch.conv import Conv2d
 
-    C_in = shapes[0][-1]
     k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
-    args = dict(stride=s, dilation=d, bias=config["use_bias"], groups=config["groups"])
+    args = dict(stride=s, dilation=d, bias=config["use_bias"], groups=groups)
     if config["padding"] == "valid":
-        return nn.Conv2d(C_in, config["filters"], k, padding=0, **args)
+        return nn.Conv2d(C_in, C_out, k, padding=0, **args)
     if not enabled("same_padding"):
-        return nn.Conv2d(C_in, config["filters"], k, padding=_naive_padding(k), **args)
+        return nn.Conv2d(C_in, C_out, k, padding=_naive_padding(k), **args)
     if s == (1, 1):
-        return nn.Conv2d(C_in, config["filters"], k, padding="same", **args)
-    return Conv2d(C_in, config["filters"], k, padding="same", **args)
+        return nn.Conv2d(C_in, C_out, k, padding="same", **args)
+    return Conv2d(C_in, C_out, k, padding="same", **args)
 
 
 _SAME_STRIDED = "Keras' 'same' pads (total // 2, total - total // 2); nn.Conv2d(padding='same') refuses strides > 1"
 
 
-def _conv_torch_source(config: Config, shapes, layout) -> Source:
+def _torch_conv2d_call(config: Config, kwargs: Config, comments: list[str]) -> tuple[str, tuple[str, ...]]:
+    """The class ``_torch_conv2d`` builds, its imports, and its stride, padding and dilation written into
+    ``kwargs`` (a comment added where Keras' "same" needs framework.pytorch.conv.Conv2d)."""
     k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
-    kwargs: Config = {}
+    callee, imports = "nn.Conv2d", ()
     if s != (1, 1):
         kwargs["stride"] = size(s)
-    callee, imports, comments = (
-        "nn.Conv2d",
-        (),
-        ["weight = kernel.transpose(3, 2, 0, 1): torch stores (out, in, kh, kw)"],
-    )
     if config["padding"] == "same" and not enabled("same_padding"):
         kwargs["padding"] = size(_naive_padding(k))
     elif config["padding"] == "same":
@@ -108,26 +139,39 @@ def _conv_torch_source(config: Config, shapes, layout) -> Source:
             comments.append(_SAME_STRIDED)
     if d != (1, 1):
         kwargs["dilation"] = size(d)
+    return callee, imports
+
+
+# Conv2D ------------------------------------------------------------------------------------
+
+
+def _conv_scratch(config: Config, name: str):
+    from scratch.conv2d import Conv2D
+
+    return Conv2D(
+        config["filters"], tuple(config["kernel_size"]), **_window(config), name=name, groups=config["groups"]
+    )
+
+
+def _conv_torch(config: Config, shapes, layout):
+    return _torch_conv2d(shapes[0][-1], config["filters"], config, groups=config["groups"])
+
+
+def _conv_torch_source(config: Config, shapes, layout) -> Source:
+    kwargs: Config = {}
+    comments = ["weight = kernel.transpose(3, 2, 0, 1): torch stores (out, in, kh, kw)"]
+    callee, imports = _torch_conv2d_call(config, kwargs, comments)
     if config["groups"] != 1:
         kwargs["groups"] = config["groups"]
         comments[0] = "weight = kernel.transpose(3, 2, 0, 1): torch stores (out, in // groups, kh, kw)"
     if not config["use_bias"]:
         kwargs["bias"] = False
-    return Source(code(callee, shapes[0][-1], config["filters"], size(k), **kwargs), tuple(comments), imports)
+    expression = code(callee, shapes[0][-1], config["filters"], size(config["kernel_size"]), **kwargs)
+    return Source(expression, tuple(comments), imports)
 
 
 def _conv_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
-    kwargs: Config = {}
-    if tuple(config["strides"]) != (1, 1):
-        kwargs["strides"] = size(config["strides"])
-    if config["padding"] != "valid":
-        kwargs["padding"] = config["padding"]
-    if tuple(config["dilation_rate"]) != (1, 1):
-        kwargs["dilation_rate"] = size(config["dilation_rate"])
-    if config["groups"] != 1:
-        kwargs["groups"] = config["groups"]
-    if not config["use_bias"]:
-        kwargs["use_bias"] = False
+    kwargs = _keras_arguments(config, "strides", "padding", "dilation_rate", "groups", "use_bias")
     expression = code("layers.Conv2D", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
     return Source(expression, ("kernel = weight.transpose(2, 3, 1, 0): Keras stores (kh, kw, C_in, C_out)",))
 
@@ -167,14 +211,7 @@ def _conv_keras(config: Config, name: str):
     import keras
 
     return keras.layers.Conv2D(
-        config["filters"],
-        tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
-        groups=config["groups"],
-        name=name,
+        config["filters"], tuple(config["kernel_size"]), **_window(config), groups=config["groups"], name=name
     )
 
 
@@ -188,24 +225,11 @@ def _conv_keras_read(layer) -> Config:
     groups = int(getattr(layer, "groups", 1))
     if groups > 1 and groups == layer.input.shape[-1]:
         raise NotThisKind(f"groups={groups} = input channels (a depthwise convolution: depthwise_conv2d)")
-    for attribute in (
-        "kernel_regularizer",
-        "bias_regularizer",
-        "activity_regularizer",
-        "kernel_constraint",
-        "bias_constraint",
-    ):
-        if getattr(layer, attribute, None) is not None:
-            raise ValueError(f"{attribute} is not supported")
-    return {
-        "filters": layer.filters,
-        "kernel_size": list(_pair(layer.kernel_size)),
-        "strides": list(_pair(layer.strides)),
-        "padding": layer.padding,
-        "dilation_rate": list(_pair(layer.dilation_rate)),
-        "use_bias": layer.use_bias,
-        "groups": int(getattr(layer, "groups", 1)),
-    }
+    _unsupported(
+        layer,
+        ("kernel_regularizer", "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint"),
+    )
+    return {"filters": layer.filters, **_keras_window_read(layer), "groups": groups}
 
 
 def _conv_validate(config: Config, shapes) -> None:
@@ -260,73 +284,32 @@ def _depthwise_scratch(config: Config, name: str):
     from scratch.depthwise_conv2d import DepthwiseConv2D
 
     return DepthwiseConv2D(
-        tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
-        depth_multiplier=config["depth_multiplier"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
-        name=name,
+        tuple(config["kernel_size"]), **_window(config), depth_multiplier=config["depth_multiplier"], name=name
     )
 
 
 def _depthwise_torch(config: Config, shapes, layout):
-    from torch import nn
-
-    from framework.pytorch.conv import Conv2d
-
     C = shapes[0][-1]
-    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
-    args = dict(stride=s, dilation=d, bias=config["use_bias"], groups=C)
-    out = C * config["depth_multiplier"]
-    if config["padding"] == "valid":
-        return nn.Conv2d(C, out, k, padding=0, **args)
-    if not enabled("same_padding"):
-        return nn.Conv2d(C, out, k, padding=_naive_padding(k), **args)
-    if s == (1, 1):
-        return nn.Conv2d(C, out, k, padding="same", **args)
-    return Conv2d(C, out, k, padding="same", **args)
+    return _torch_conv2d(C, C * config["depth_multiplier"], config, groups=C)
 
 
 def _depthwise_torch_source(config: Config, shapes, layout) -> Source:
     C = shapes[0][-1]
-    k, s, d = _pair(config["kernel_size"]), _pair(config["strides"]), _pair(config["dilation_rate"])
     kwargs: Config = {}
-    if s != (1, 1):
-        kwargs["stride"] = size(s)
-    callee, imports = "nn.Conv2d", ()
     comments = [
         "groups=C: each channel its own filters",
         "weight = kernel.reshape(kh, kw, C*m).transpose(2, 0, 1)[:, None]: torch stores (C*m, 1, kh, kw)",
     ]
-    if config["padding"] == "same" and not enabled("same_padding"):
-        kwargs["padding"] = size(_naive_padding(k))
-    elif config["padding"] == "same":
-        kwargs["padding"] = "same"
-        if s != (1, 1):
-            callee, imports = "Conv2d", ("from framework.pytorch.conv import Conv2d",)
-            comments.append(_SAME_STRIDED)
-    if d != (1, 1):
-        kwargs["dilation"] = size(d)
+    callee, imports = _torch_conv2d_call(config, kwargs, comments)
     kwargs["groups"] = C
     if not config["use_bias"]:
         kwargs["bias"] = False
-    expression = code(callee, C, C * config["depth_multiplier"], size(k), **kwargs)
+    expression = code(callee, C, C * config["depth_multiplier"], size(config["kernel_size"]), **kwargs)
     return Source(expression, tuple(comments), imports)
 
 
 def _depthwise_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
-    kwargs: Config = {}
-    if tuple(config["strides"]) != (1, 1):
-        kwargs["strides"] = size(config["strides"])
-    if config["padding"] != "valid":
-        kwargs["padding"] = config["padding"]
-    if config["depth_multiplier"] != 1:
-        kwargs["depth_multiplier"] = config["depth_multiplier"]
-    if tuple(config["dilation_rate"]) != (1, 1):
-        kwargs["dilation_rate"] = size(config["dilation_rate"])
-    if not config["use_bias"]:
-        kwargs["use_bias"] = False
+    kwargs = _keras_arguments(config, "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias")
     expression = code("layers.DepthwiseConv2D", size(config["kernel_size"]), **kwargs, name=name)
     return Source(
         expression, ("kernel = weight[:, 0].transpose(1, 2, 0).reshape(kh, kw, C, m): Keras stores (kh, kw, C, m)",)
@@ -337,13 +320,9 @@ def _depthwise_torch_read(module, shape) -> Config:
     C = module.in_channels
     if module.groups != C or module.groups == 1 or module.out_channels % C:
         raise NotThisKind(f"groups={module.groups} with in_channels={C} is not a depthwise convolution")
-    config = _conv_torch_read_padding(module)
     return {
-        "kernel_size": config["kernel_size"],
-        "strides": config["strides"],
-        "padding": config["padding"],
+        **_conv_torch_read_padding(module),
         "depth_multiplier": module.out_channels // C,
-        "dilation_rate": config["dilation_rate"],
         "use_bias": module.bias is not None,
     }
 
@@ -352,13 +331,7 @@ def _depthwise_keras(config: Config, name: str):
     import keras
 
     return keras.layers.DepthwiseConv2D(
-        tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
-        depth_multiplier=config["depth_multiplier"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
-        name=name,
+        tuple(config["kernel_size"]), **_window(config), depth_multiplier=config["depth_multiplier"], name=name
     )
 
 
@@ -374,14 +347,7 @@ def _depthwise_keras_read(layer) -> Config:
         multiplier = layer.filters // groups
     else:
         multiplier = layer.depth_multiplier
-    return {
-        "kernel_size": list(_pair(layer.kernel_size)),
-        "strides": list(_pair(layer.strides)),
-        "padding": layer.padding,
-        "depth_multiplier": multiplier,
-        "dilation_rate": list(_pair(layer.dilation_rate)),
-        "use_bias": layer.use_bias,
-    }
+    return {**_keras_window_read(layer), "depth_multiplier": multiplier}
 
 
 DEPTHWISE_CONV2D = LayerKind(
@@ -500,15 +466,7 @@ def _convt_torch_source(config: Config, shapes, layout) -> Source:
 
 
 def _convt_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
-    kwargs: Config = {}
-    if tuple(config["strides"]) != (1, 1):
-        kwargs["strides"] = size(config["strides"])
-    if config["padding"] != "valid":
-        kwargs["padding"] = config["padding"]
-    if config["output_padding"] is not None:
-        kwargs["output_padding"] = size(config["output_padding"])
-    if not config["use_bias"]:
-        kwargs["use_bias"] = False
+    kwargs = _keras_arguments(config, "strides", "padding", "output_padding", "use_bias")
     expression = code("layers.Conv2DTranspose", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
     return Source(expression, ("kernel = weight.transpose(2, 3, 1, 0): Keras stores (kh, kw, C_out, C_in)",))
 
@@ -589,9 +547,7 @@ def _convt_keras_read(layer) -> Config:
     _channels_last(layer)
     if tuple(_pair(layer.dilation_rate)) != (1, 1):
         raise ValueError(f"dilation_rate={layer.dilation_rate} (only dilation_rate=1 is supported)")
-    for attribute in ("kernel_regularizer", "bias_regularizer", "activity_regularizer"):
-        if getattr(layer, attribute, None) is not None:
-            raise ValueError(f"{attribute} is not supported")
+    _unsupported(layer, ("kernel_regularizer", "bias_regularizer", "activity_regularizer"))
     op = layer.output_padding
     return {
         "filters": layer.filters,

@@ -14,7 +14,17 @@ from __future__ import annotations
 from parity.convert.base import enabled
 from parity.convert.conv import SeparableConv2DConverter
 from parity.layers.base import CHANNELS_FIRST, Config, KerasSide, LayerKind, Source, TorchSide, code, size
-from parity.layers.conv import _SAME_STRIDED, _channels_last, _conv_torch_read_padding, _naive_padding, _pair
+from parity.layers.conv import (
+    _SAME_STRIDED,
+    _channels_last,
+    _conv_torch_read_padding,
+    _keras_arguments,
+    _keras_window_read,
+    _naive_padding,
+    _pair,
+    _unsupported,
+    _window,
+)
 
 
 def _scratch(config: Config, name: str):
@@ -23,11 +33,8 @@ def _scratch(config: Config, name: str):
     return SeparableConv2D(
         config["filters"],
         tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
+        **_window(config),
         depth_multiplier=config["depth_multiplier"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
         name=name,
     )
 
@@ -79,17 +86,7 @@ def _torch_source(config: Config, shapes, layout) -> Source:
 
 
 def _keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
-    kwargs: Config = {}
-    if tuple(config["strides"]) != (1, 1):
-        kwargs["strides"] = size(config["strides"])
-    if config["padding"] != "valid":
-        kwargs["padding"] = config["padding"]
-    if config["depth_multiplier"] != 1:
-        kwargs["depth_multiplier"] = config["depth_multiplier"]
-    if tuple(config["dilation_rate"]) != (1, 1):
-        kwargs["dilation_rate"] = size(config["dilation_rate"])
-    if not config["use_bias"]:
-        kwargs["use_bias"] = False
+    kwargs = _keras_arguments(config, "strides", "padding", "depth_multiplier", "dilation_rate", "use_bias")
     expression = code("layers.SeparableConv2D", config["filters"], size(config["kernel_size"]), **kwargs, name=name)
     why = "depthwise_kernel (kh, kw, C, m), pointwise_kernel (1, 1, C*m, filters): torch's two weights reordered"
     return Source(expression, (why,))
@@ -112,14 +109,10 @@ def _torch_read(module, shape) -> Config:
         or tuple(pointwise.padding) != (0, 0)
     ):
         raise ValueError("pointwise stage is not a 1x1 convolution with stride 1, no padding, groups=1")
-    config = _conv_torch_read_padding(depthwise)
     return {
         "filters": pointwise.out_channels,
-        "kernel_size": config["kernel_size"],
-        "strides": config["strides"],
-        "padding": config["padding"],
+        **_conv_torch_read_padding(depthwise),
         "depth_multiplier": depthwise.out_channels // C,
-        "dilation_rate": config["dilation_rate"],
         "use_bias": pointwise.bias is not None,
     }
 
@@ -130,37 +123,27 @@ def _keras(config: Config, name: str):
     return keras.layers.SeparableConv2D(
         config["filters"],
         tuple(config["kernel_size"]),
-        strides=tuple(config["strides"]),
-        padding=config["padding"],
+        **_window(config),
         depth_multiplier=config["depth_multiplier"],
-        dilation_rate=tuple(config["dilation_rate"]),
-        use_bias=config["use_bias"],
         name=name,
     )
 
 
 def _keras_read(layer) -> Config:
     _channels_last(layer)
-    for attribute in (
-        "depthwise_regularizer",
-        "pointwise_regularizer",
-        "bias_regularizer",
-        "activity_regularizer",
-        "depthwise_constraint",
-        "pointwise_constraint",
-        "bias_constraint",
-    ):
-        if getattr(layer, attribute, None) is not None:
-            raise ValueError(f"{attribute} is not supported")
-    return {
-        "filters": layer.filters,
-        "kernel_size": list(_pair(layer.kernel_size)),
-        "strides": list(_pair(layer.strides)),
-        "padding": layer.padding,
-        "depth_multiplier": layer.depth_multiplier,
-        "dilation_rate": list(_pair(layer.dilation_rate)),
-        "use_bias": layer.use_bias,
-    }
+    _unsupported(
+        layer,
+        (
+            "depthwise_regularizer",
+            "pointwise_regularizer",
+            "bias_regularizer",
+            "activity_regularizer",
+            "depthwise_constraint",
+            "pointwise_constraint",
+            "bias_constraint",
+        ),
+    )
+    return {"filters": layer.filters, **_keras_window_read(layer), "depth_multiplier": layer.depth_multiplier}
 
 
 def _validate(config: Config, shapes) -> None:
