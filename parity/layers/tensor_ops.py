@@ -70,6 +70,23 @@ def _torch_module(cls: str):
     return build
 
 
+def _twins(cls: str, *keys: str):
+    """The builders (config, name) -> layer of scratch.tensor_ops.<cls> and framework.keras3.tensor_ops.<cls>:
+    the same class name and arguments, ``config[key]`` for each of ``keys``."""
+
+    def scratch(config: Config, name: str):
+        from scratch import tensor_ops
+
+        return getattr(tensor_ops, cls)(*(config[key] for key in keys), name=name)
+
+    def keras(config: Config, name: str):
+        from framework.keras3 import tensor_ops
+
+        return getattr(tensor_ops, cls)(*(config[key] for key in keys), name=name)
+
+    return scratch, keras
+
+
 # scale ---------------------------------------------------------------------------------------
 
 
@@ -122,16 +139,7 @@ def _scale_validate(config: Config, shapes) -> None:
         raise ValueError("divide=True with factor 0")
 
 
-def _scale_scratch(config: Config, name: str):
-    from scratch.tensor_ops import Scale
-
-    return Scale(config["factor"], config["divide"], name=name)
-
-
-def _scale_keras(config: Config, name: str):
-    from framework.keras3.tensor_ops import Scale
-
-    return Scale(config["factor"], config["divide"], name=name)
+_scale_scratch, _scale_keras = _twins("Scale", "factor", "divide")
 
 
 SCALE = LayerKind(
@@ -175,16 +183,7 @@ def _matmul_op(args, kwargs, shapes, layout) -> Config | None:
     return {}
 
 
-def _matmul_scratch(config: Config, name: str):
-    from scratch.tensor_ops import MatMul
-
-    return MatMul(name=name)
-
-
-def _matmul_keras(config: Config, name: str):
-    from framework.keras3.tensor_ops import MatMul
-
-    return MatMul(name=name)
+_matmul_scratch, _matmul_keras = _twins("MatMul")
 
 
 MATMUL = LayerKind(
@@ -439,16 +438,7 @@ def _slice_validate(config: Config, shapes) -> None:
         raise ValueError(f"start={start}, stop={stop} on a last axis of {shapes[0][-1]} (need 0 <= start < stop <= it)")
 
 
-def _slice_scratch(config: Config, name: str):
-    from scratch.tensor_ops import Slice
-
-    return Slice(config["start"], config["stop"], name=name)
-
-
-def _slice_keras(config: Config, name: str):
-    from framework.keras3.tensor_ops import Slice
-
-    return Slice(config["start"], config["stop"], name=name)
+_slice_scratch, _slice_keras = _twins("Slice", "start", "stop")
 
 
 SLICE = LayerKind(
@@ -555,16 +545,7 @@ def _masked_fill_validate(config: Config, shapes) -> None:
         raise ValueError("a row of the mask fills every entry with -inf (a softmax over it is NaN)")
 
 
-def _masked_fill_scratch(config: Config, name: str):
-    from scratch.tensor_ops import MaskedFill
-
-    return MaskedFill(config["mask"], config["value"], name=name)
-
-
-def _masked_fill_keras(config: Config, name: str):
-    from framework.keras3.tensor_ops import MaskedFill
-
-    return MaskedFill(config["mask"], config["value"], name=name)
+_masked_fill_scratch, _masked_fill_keras = _twins("MaskedFill", "mask", "value")
 
 
 def _masked_fill_keras_source(config: Config, name: str, shapes=None, layout=None) -> Source:
