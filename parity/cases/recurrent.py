@@ -92,53 +92,52 @@ CASES.append(_layer_case("lstm", "One LSTM layer, gates (i, f, c, o)", {}))
 CASES.append(_layer_case("gru", "One GRU layer, gates (z, r, h); reset_after=True is nn.GRU's form", {"reset_after": True}))
 
 
-CASES.append(
-    Case(
-        name="bidirectional_lstm",
+def _bidirectional_case(layer: str, description: str) -> Case:
+    name = f"bidirectional_{layer}"
+    keys = ("units", "return_sequences", "use_bias")
+    return Case(
+        name=name,
         family="recurrent",
-        description="Bidirectional(LSTM), merge_mode='concat': a forward and a backward LSTM, (B, T, 2H)",
+        description=description,
         defaults=dict(LAYER_DEFAULTS),
-        spec=lambda c: stack(
-            "bidirectional_lstm",
-            c["input_shape"],
-            [("bidirectional", {"layer": "lstm", **{k: c[k] for k in ("units", "return_sequences", "use_bias")}})],
-        ),
+        spec=lambda c: stack(name, c["input_shape"], [("bidirectional", {"layer": layer, **{k: c[k] for k in keys}})]),
         loss="mean_squared_error",
         targets=_normal_targets,
-        validate=_validate("bidirectional_lstm", ("units",), ("return_sequences", "use_bias")),
+        validate=_validate(name, ("units",), keys[1:]),
     )
-)
+
 
 CASES.append(
-    Case(
-        name="bidirectional_gru",
-        family="recurrent",
-        description="Bidirectional(GRU), reset_after=True (nn.GRU's form), merge_mode='concat', (B, T, 2H)",
-        defaults=dict(LAYER_DEFAULTS),
-        spec=lambda c: stack(
-            "bidirectional_gru",
-            c["input_shape"],
-            [("bidirectional", {"layer": "gru", **{k: c[k] for k in ("units", "return_sequences", "use_bias")}})],
-        ),
-        loss="mean_squared_error",
-        targets=_normal_targets,
-        validate=_validate("bidirectional_gru", ("units",), ("return_sequences", "use_bias")),
-    )
+    _bidirectional_case("lstm", "Bidirectional(LSTM), merge_mode='concat': a forward and a backward LSTM, (B, T, 2H)")
+)
+CASES.append(
+    _bidirectional_case("gru", "Bidirectional(GRU), reset_after=True (nn.GRU's form), merge_mode='concat', (B, T, 2H)")
 )
 
 
 # Models -----------------------------------------------------------------------
 
-CASES.append(
-    Case(
-        name="rnn_classifier",
+def _classifier_case(name: str, layer: str, description: str, extra: Config) -> Case:
+    """``layer`` -> last hidden state -> Dense logits; ``extra``: the layer's own keys and their defaults."""
+    return Case(
+        name=name,
         family="recurrent",
-        description="SimpleRNN -> last hidden state -> Dense logits, softmax cross-entropy",
-        defaults={"units": 8, "num_classes": 5, "input_shape": [10, 4], "batch": 6},
-        spec=lambda c: stack("rnn_classifier", c["input_shape"], [("simple_rnn", {"units": c["units"]}), ("dense", {"units": c["num_classes"]})]),
+        description=description,
+        defaults={"units": 8, "num_classes": 5, **extra, "input_shape": [10, 4], "batch": 6},
+        spec=lambda c: stack(
+            name,
+            c["input_shape"],
+            [(layer, {"units": c["units"], **{k: c[k] for k in extra}}), ("dense", {"units": c["num_classes"]})],
+        ),
         loss="sparse_categorical_crossentropy",
         targets=_label_targets,
-        validate=_validate("rnn_classifier", ("units", "num_classes"), ()),
+        validate=_validate(name, ("units", "num_classes"), tuple(extra)),
+    )
+
+
+CASES.append(
+    _classifier_case(
+        "rnn_classifier", "simple_rnn", "SimpleRNN -> last hidden state -> Dense logits, softmax cross-entropy", {}
     )
 )
 
@@ -156,27 +155,13 @@ CASES.append(
 )
 
 CASES.append(
-    Case(
-        name="lstm_classifier",
-        family="recurrent",
-        description="LSTM -> last hidden state -> Dense logits, softmax cross-entropy",
-        defaults={"units": 8, "num_classes": 5, "input_shape": [10, 4], "batch": 6},
-        spec=lambda c: stack("lstm_classifier", c["input_shape"], [("lstm", {"units": c["units"]}), ("dense", {"units": c["num_classes"]})]),
-        loss="sparse_categorical_crossentropy",
-        targets=_label_targets,
-        validate=_validate("lstm_classifier", ("units", "num_classes"), ()),
-    )
+    _classifier_case("lstm_classifier", "lstm", "LSTM -> last hidden state -> Dense logits, softmax cross-entropy", {})
 )
-
 CASES.append(
-    Case(
-        name="gru_classifier",
-        family="recurrent",
-        description="GRU -> last hidden state -> Dense logits, softmax cross-entropy",
-        defaults={"units": 8, "num_classes": 5, "reset_after": True, "input_shape": [10, 4], "batch": 6},
-        spec=lambda c: stack("gru_classifier", c["input_shape"], [("gru", {"units": c["units"], "reset_after": c["reset_after"]}), ("dense", {"units": c["num_classes"]})]),
-        loss="sparse_categorical_crossentropy",
-        targets=_label_targets,
-        validate=_validate("gru_classifier", ("units", "num_classes"), ("reset_after",)),
+    _classifier_case(
+        "gru_classifier",
+        "gru",
+        "GRU -> last hidden state -> Dense logits, softmax cross-entropy",
+        {"reset_after": True},
     )
 )
