@@ -209,11 +209,8 @@ class Conv1d(nn.Conv1d):
         return super().extra_repr() + f", padding={self.keras_padding} (Keras)"
 
 
-class MaxPool2d(nn.Module):
-    """Max pooling with Keras' "valid"/"same"; "same" pads with -inf, so padding never wins.
-
-    Shapes:
-        x: (B, C, H, W)  ->  y: (B, C, H_out, W_out)
+class _Pool2d(nn.Module):
+    """A 2-D pooling with Keras' "valid"/"same" (torch's own _MaxPoolNd and _AvgPoolNd share theirs too).
 
     Args:
         kernel_size: the pool (Keras' pool_size).
@@ -224,21 +221,29 @@ class MaxPool2d(nn.Module):
     def __init__(self, kernel_size, stride=None, padding: str = "valid") -> None:
         super().__init__()
         if padding not in ("valid", "same"):
-            raise ValueError(f"MaxPool2d: padding must be 'valid' or 'same', received {padding!r}")
+            raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same', received {padding!r}")
         self.kernel_size = _pair(kernel_size)
         self.stride = self.kernel_size if stride is None else _pair(stride)
         self.padding = padding
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling with Keras' "valid"/"same"; "same" pads with -inf, so padding never wins.
+
+    Shapes:
+        x: (B, C, H, W)  ->  y: (B, C, H_out, W_out)
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding == "same":
             x = F.pad(x, _pads(x, self.kernel_size, self.stride), value=-math.inf)  # (B, C, Hp, Wp)
         return F.max_pool2d(x, self.kernel_size, self.stride)
 
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
-
-class AvgPool2d(nn.Module):
+class AvgPool2d(_Pool2d):
     """Average pooling with Keras' "valid"/"same": each window averages its real cells only.
 
     Forward ("same"), with m a ones mask of the input's H x W::
@@ -253,14 +258,6 @@ class AvgPool2d(nn.Module):
         x: (B, C, H, W)  ->  y: (B, C, H_out, W_out)
     """
 
-    def __init__(self, kernel_size, stride=None, padding: str = "valid") -> None:
-        super().__init__()
-        if padding not in ("valid", "same"):
-            raise ValueError(f"AvgPool2d: padding must be 'valid' or 'same', received {padding!r}")
-        self.kernel_size = _pair(kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair(stride)
-        self.padding = padding
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.padding == "valid":
             return F.avg_pool2d(x, self.kernel_size, self.stride)
@@ -269,9 +266,6 @@ class AvgPool2d(nn.Module):
         # (1, 1, H_out, W_out): the share of real cells in each window
         real = F.avg_pool2d(F.pad(mask, pads), self.kernel_size, self.stride)
         return F.avg_pool2d(F.pad(x, pads), self.kernel_size, self.stride) / real
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
 def transpose_crops(size: int, k: int, stride: int, padding: str, output_padding: int | None) -> tuple[int, int]:

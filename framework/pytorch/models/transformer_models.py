@@ -12,6 +12,23 @@ import torch
 from torch import nn
 
 
+def encoder_blocks(
+    d_model: int, num_heads: int, dim_feedforward: int, num_layers: int, norm_first: bool
+) -> nn.TransformerEncoder:
+    """num_layers batch-first encoder blocks without dropout, LayerNorm eps 1e-5: (B, T, E) -> (B, T, E)."""
+    block = nn.TransformerEncoderLayer(
+        d_model,
+        num_heads,
+        dim_feedforward,
+        dropout=0.0,
+        layer_norm_eps=1e-5,
+        batch_first=True,  # torch's default reads (T, B, E)
+        norm_first=norm_first,
+    )
+    # nn.TransformerEncoder copies the block num_layers times; nested tensors only serve padding masks
+    return nn.TransformerEncoder(block, num_layers, enable_nested_tensor=False)
+
+
 class TransformerClassifier(nn.Module):
     """Logits of the mean encoded step: ids (B, T) -> nn.Embedding + positions (B, T, E) ->
     nn.TransformerEncoder (num_layers blocks, batch_first=True) (B, T, E) -> x.mean(dim=1) (B, E)
@@ -32,17 +49,7 @@ class TransformerClassifier(nn.Module):
         self.embedding = nn.Embedding(input_dim, d_model)
         self.pos = nn.Parameter(torch.zeros(1, steps, d_model))  # (1, T, E): one learned vector per position
         nn.init.normal_(self.pos, std=0.02)
-        block = nn.TransformerEncoderLayer(
-            d_model,
-            num_heads,
-            dim_feedforward,
-            dropout=0.0,
-            layer_norm_eps=1e-5,
-            batch_first=True,  # torch's default reads (T, B, E)
-            norm_first=norm_first,
-        )
-        # nn.TransformerEncoder copies the block num_layers times; nested tensors only serve padding masks
-        self.encoder = nn.TransformerEncoder(block, num_layers, enable_nested_tensor=False)
+        self.encoder = encoder_blocks(d_model, num_heads, dim_feedforward, num_layers, norm_first)
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -87,16 +94,7 @@ class SeqTransformer(nn.Module):
         self.proj = nn.Linear(features, d_model)
         self.pos = nn.Parameter(torch.zeros(1, steps, d_model))  # (1, T, E)
         nn.init.normal_(self.pos, std=0.02)
-        block = nn.TransformerEncoderLayer(
-            d_model,
-            num_heads,
-            dim_feedforward,
-            dropout=0.0,
-            layer_norm_eps=1e-5,
-            batch_first=True,  # torch's default reads (T, B, E)
-            norm_first=norm_first,
-        )
-        self.encoder = nn.TransformerEncoder(block, num_layers, enable_nested_tensor=False)
+        self.encoder = encoder_blocks(d_model, num_heads, dim_feedforward, num_layers, norm_first)
         self.fc = nn.Linear(d_model, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
