@@ -135,8 +135,9 @@ def test_set_overrides_configuration(capsys, tmp_path):
     assert "grad:dense_3.W" in quantities  # three hidden layers, one output layer
 
 
-def test_console_script_runs():
-    """The installed entry point itself, as a user calls it."""
-    result = subprocess.run([sys.executable, "-m", "parity.cli", "check", "nosuch"], capture_output=True, text=True)
+@pytest.mark.parametrize("module", ["parity.cli", "parity"])
+def test_console_script_runs(module):
+    """The command as a user calls it: ``python -m parity.cli`` and ``python -m parity``."""
+    result = subprocess.run([sys.executable, "-m", module, "check", "nosuch"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown model" in result.stderr
