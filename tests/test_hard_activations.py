@@ -131,3 +131,27 @@ def written_hard_sigmoid() -> list[tuple[str, dict]]:  # in a Keras worker
     x = keras.layers.Dense(3)(inputs)
     outputs = keras.layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)
     return [(n.kind, n.config) for n in import_keras(keras.Model(inputs, outputs)).nodes]
+
+
+def test_keras_importer_reads_subtraction_and_division_by_a_number():
+    """``x - c`` is keras.ops' ``Subtract`` (a rescaling by -c) and ``x / c`` its ``TrueDivide`` (a scale
+    that divides, as torch's ``x / c`` is read); ``c - x`` negates x and is refused by name."""
+    nodes = keras_worker("torch").call("tests.test_hard_activations:written_subtract_divide")
+    assert nodes == [
+        ("dense", {"units": 3, "use_bias": True, "kernel_regularizer": None}),
+        ("rescaling", {"scale": 1.0, "offset": -3.0}),
+        ("scale", {"factor": 6.0, "divide": True}),
+    ]
+    with pytest.raises(Exception, match="unsupported Keras operation Subtract"):
+        keras_worker("torch").call("tests.test_hard_activations:written_subtract_divide", True)
+
+
+def written_subtract_divide(reversed_: bool = False) -> list[tuple[str, dict]]:  # in a Keras worker
+    import keras
+
+    from parity.spec.keras_import import import_keras
+
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(3)(inputs)
+    outputs = (3.0 - x) / 6.0 if reversed_ else (x - 3.0) / 6.0
+    return [(n.kind, n.config) for n in import_keras(keras.Model(inputs, outputs)).nodes]

@@ -156,7 +156,8 @@ class KerasSide:
         ops: class names of Keras operations (not layers) this kind stands for when a functional
             model applies them to a symbolic tensor (``x + 3.0`` is ``keras.src.ops.numpy.Add``,
             MobileNetV3's hard_sigmoid), and ``read_op`` (the call's positional arguments, with
-            the symbolic tensors as None) -> config, or None when the call is not this kind's.
+            the symbolic tensors as None; the operation's class name) -> config, or None when the
+            call is not this kind's.
     """
 
     build: Callable[..., Any]
@@ -170,7 +171,7 @@ class KerasSide:
     read_call: Callable[[dict], Config] | None = None
     keep: Callable[[Any, Config], Any] | None = None
     ops: tuple[str, ...] = ()
-    read_op: Callable[[list], Config | None] | None = None
+    read_op: Callable[[list, str], Config | None] | None = None
 
     def arguments(self, config: Config, inputs: list, arity: int) -> tuple[tuple, dict]:
         """The positional and keyword arguments the layer is applied to."""

@@ -164,7 +164,7 @@ ADD = LayerKind(
         read=_add_keras_read,
         # ``inputs + x`` of two symbolic tensors (ConvNeXt's residual, keras/src/applications/convnext.py)
         ops=("Add",),
-        read_op=lambda args: {} if len(args) == 2 and all(a is None for a in args) else None,
+        read_op=lambda args, op: {} if len(args) == 2 and all(a is None for a in args) else None,
         source=lambda config, name, shapes=None, layout=None: Source(code("layers.Add", name=name)),
     ),
     arity=0,

@@ -104,15 +104,17 @@ def _rescaling_keras(config: Config, name: str):
     return keras.layers.Rescaling(scale, offset, name=name)
 
 
-def _rescaling_keras_op(args) -> Config | None:
-    """``x + c`` / ``x - c`` on a symbolic tensor, c a number (MobileNetV3's hard_sigmoid: ``x + 3.0``)."""
+def _rescaling_keras_op(args, op: str) -> Config | None:
+    """``x + c``, ``c + x`` (``Add``) or ``x - c`` (``Subtract``) on a symbolic tensor, c a number
+    (MobileNetV3's hard_sigmoid: ``x + 3.0``)."""
     numbers = [a for a in args if a is not None]
     if len(args) != 2 or len(numbers) != 1 or not isinstance(numbers[0], (int, float)) or isinstance(numbers[0], bool):
         return None
     offset = float(numbers[0])
-    if args[0] is None:  # x - c, x + c
-        return {"scale": 1.0, "offset": offset}
-    return None  # c - x: a negation, not a rescaling of x
+    if op == "Subtract":
+        # x - c is x + (-c); c - x is a negation, not a rescaling of x
+        return {"scale": 1.0, "offset": -offset} if args[0] is None else None
+    return {"scale": 1.0, "offset": offset}
 
 
 def _rescaling_keras_read(layer) -> Config:
@@ -146,7 +148,7 @@ RESCALING = LayerKind(
         build=_rescaling_keras,
         classes=("Rescaling",),
         read=_rescaling_keras_read,
-        ops=("Add",),
+        ops=("Add", "Subtract"),
         read_op=_rescaling_keras_op,
         source=lambda config, name, shapes=None, layout=None: Source(
             code("layers.Rescaling", config["scale"], config["offset"], name=name)

@@ -123,11 +123,14 @@ def _scale_keras_source(config: Config, name: str, shapes=None, layout=None) -> 
     return _keras_custom("Scale", config["factor"], divide=config["divide"], name=name, comments=(why,) if why else ())
 
 
-def _scale_keras_op(args) -> Config | None:
-    """``x * c`` on a symbolic tensor in a functional Keras model, c a number (MobileNetV3's ``* (1.0 / 6.0)``)."""
+def _scale_keras_op(args, op: str) -> Config | None:
+    """``x * c`` (``Multiply``) or ``x / c`` (``TrueDivide``) on a symbolic tensor in a functional
+    Keras model, c a number (MobileNetV3's ``* (1.0 / 6.0)``); ``c / x`` is no scaling of x."""
     numbers = [a for a in args if a is not None]
     if len(args) != 2 or len(numbers) != 1 or not _scalar(numbers[0]):
         return None
+    if op == "TrueDivide":
+        return {"factor": float(numbers[0]), "divide": True} if args[0] is None else None
     return {"factor": float(numbers[0]), "divide": False}
 
 
@@ -164,7 +167,7 @@ SCALE = LayerKind(
         classes=("Scale",),
         read=lambda layer: {"factor": layer.factor, "divide": layer.divide},
         source=_scale_keras_source,
-        ops=("Multiply",),
+        ops=("Multiply", "TrueDivide"),
         read_op=_scale_keras_op,
     ),
     defaults={"factor": 1.0, "divide": False},

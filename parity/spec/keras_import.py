@@ -155,7 +155,7 @@ class _Reader:
             return MASK  # Embedding(mask_zero=True)'s compute_mask, handed to a layer as its mask=
         for kind in REGISTRY:
             if cls in kind.keras.ops and kind.keras.read_op is not None:
-                config = kind.keras.read_op(args)
+                config = kind.keras.read_op(args, cls)
                 if config is not None:
                     return self.add(None, where, kind, config, inputs)
         self.fail(where, f"unsupported Keras operation {cls} with arguments {args}")
