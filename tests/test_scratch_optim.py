@@ -5,23 +5,18 @@ after each update every parameter is compared with the framework's ("Mine" is
 scratch, "Theirs" the framework). Gradients come from one NumPy function applied
 to each implementation's own current weights, so only the optimisers differ.
 
-Keras runs in a subprocess (this file run as a script), with KERAS_BACKEND=torch
-set before ``import keras`` and floatx float64 (see ``test_keras_float32_learning_rate``
-for why), so the pytest process never imports Keras.
+Keras runs in the harness's keras-torch worker (``parity.runners.pool``; the worker calls
+``keras_runs_in_worker`` below, with floatx float64 but for ``test_keras_float32_learning_rate``),
+so the pytest process never imports Keras, and the suite starts no Keras process of its own
+for this file: the worker the other tests use answers (an own process cost ~8 s of CPU
+importing Keras and torch again).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import json
-import os
-import pickle
-import subprocess
-import sys
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +28,6 @@ from scratch.optimizers import DEFAULTS, SGD, Adam, AdamW, RMSprop
 from scratch.regularizers import L2
 from scratch.schedules import ExponentialDecay, StepDecay
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS = 20
 # The brief's bound, 100x tighter than tolerance("float64"): an optimiser step is
 # element-wise (no long reductions), so two implementations of one formula differ
@@ -191,7 +185,7 @@ def trajectory_error(ref: list[dict], other: list[dict]) -> tuple[float, int, st
     return max(errors)
 
 
-# The Keras worker (this file run as a script) ------------------------------------
+# What the Keras worker runs ----------------------------------------------------------
 def keras_trajectory(keras, case: OptimCase) -> list[dict[str, np.ndarray]]:
     kw = hyperparameters(case)
     lr = kw.pop("learning_rate")
@@ -216,14 +210,24 @@ def keras_trajectory(keras, case: OptimCase) -> list[dict[str, np.ndarray]]:
     return trajectory
 
 
-def keras_worker(runs: list[tuple[str, str]], out_path: str) -> None:
-    os.environ["KERAS_BACKEND"] = "torch"
+def keras_runs_in_worker(runs: list[tuple[str, str]]) -> dict:
+    """Every Keras trajectory of ``runs`` (name, floatx), Keras' defaults, an L2 penalty, a dropout and the
+    schedules; called in a keras-torch worker, whose floatx is put back as it was."""
     import keras
+
+    before = keras.config.floatx()
+    try:
+        return _keras_runs(keras, runs)
+    finally:
+        keras.config.set_floatx(before)
+
+
+def _keras_runs(keras, runs: list[tuple[str, str]]) -> dict:
     import torch
 
     out = {"backend": keras.backend.backend(), "trajectories": {}, "defaults": {}}
     for name, floatx in runs:
-        keras.config.set_floatx(floatx)  # before the optimiser: its lr variable takes floatx
+        keras.config.set_floatx(floatx)  # before the optimiser: its lr variable takes floatx (base_optimizer.py)
         out["trajectories"][f"{name}@{floatx}"] = keras_trajectory(keras, BY_NAME[name])
     keras.config.set_floatx("float64")
     for key, cls in [
@@ -248,40 +252,24 @@ def keras_worker(runs: list[tuple[str, str]], out_path: str) -> None:
         ]
         for staircase in (False, True)
     }
-    with open(out_path, "wb") as f:
-        pickle.dump(out, f)
+    return out
 
 
-# one pytest-xdist worker for this file (with --dist loadgroup): the Keras trajectories (``keras_process``) run once
+# one pytest-xdist worker for this file (with --dist loadgroup): the Keras trajectories (``keras_runs``) run once
 pytestmark = pytest.mark.xdist_group("scratch_optim")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def keras_process(tmp_path_factory):
-    """Start the Keras worker before the first test, so that it imports Keras while the torch tests run."""
-    if importlib.util.find_spec("keras") is None:
-        yield None
-        return
-    runs = [(c.name, "float64") for c in CASES] + [("sgd_momentum", "float32")]
-    out_path = tmp_path_factory.mktemp("keras") / "runs.pkl"
-    env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, __file__, json.dumps(runs), str(out_path)]
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    yield proc, out_path
-    if proc.poll() is None:
-        proc.kill()
-        proc.communicate()
-
-
 @pytest.fixture(scope="module")
-def keras_runs(keras_process) -> dict:
-    if keras_process is None:
-        pytest.skip("keras is not installed")
-    proc, out_path = keras_process
-    _, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, f"Keras worker failed:\n{stderr[-3000:]}"
-    with open(out_path, "rb") as f:
-        out = pickle.load(f)
+def keras_runs() -> dict:
+    """Every Keras result, computed once in one call of the keras-torch worker."""
+    from parity.runners.pool import ImplementationUnavailable, keras_worker
+
+    try:
+        worker = keras_worker("torch")
+    except ImplementationUnavailable as error:
+        pytest.skip(str(error))
+    runs = [(c.name, "float64") for c in CASES] + [("sgd_momentum", "float32")]
+    out = worker.call("tests.test_scratch_optim:keras_runs_in_worker", runs)
     assert out["backend"] == "torch"
     return out
 
@@ -524,7 +512,3 @@ def test_dropout_rejects_bad_use():
     layer.training = True
     with pytest.raises(ValueError, match="rng or layer.mask"):
         layer.forward(np.ones(3))
-
-
-if __name__ == "__main__":
-    keras_worker([tuple(r) for r in json.loads(sys.argv[1])], sys.argv[2])
