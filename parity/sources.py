@@ -355,7 +355,9 @@ def run_source(
 
     keras.config.set_floatx(dtype)
     keras.config.set_dtype_policy(dtype)
-    keras.utils.set_random_seed(seed)
+    from parity.runners.seeding import set_keras_seed
+
+    set_keras_seed(seed)
     torch.manual_seed(seed)
     model = load_model(source)
     spec = import_model(model, input_shape)

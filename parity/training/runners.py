@@ -276,7 +276,9 @@ def train_keras(request: TrainRequest) -> TrainResult:
     spec, loss_name, loss_kwargs = request.model()
     with disabled_rules(request.disabled_rules):
         if request.initialisation == "own":  # Keras' own initialisers (this worker's global seed)
-            keras.utils.set_random_seed(request.init_seed)
+            from parity.runners.seeding import set_keras_seed
+
+            set_keras_seed(request.init_seed)
             graph = KerasGraph(spec)
         else:
             graph = KerasGraph(spec)
