@@ -258,6 +258,50 @@ def test_ray_equals_one_worker():
     assert not ray.is_initialized()  # the local cluster is shut down after the campaign
 
 
+# A Ray cluster of its own, in another process: what `ray start --head` gives a user, stopped by this
+# process (ray.shutdown() in the process that started it) rather than by `ray stop`, which would stop
+# every Ray cluster on the machine.
+RAY_HEAD = """
+import sys, ray
+ray.init(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False, log_to_driver=False, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test closes the pipe
+ray.shutdown()
+"""
+
+
+def test_ray_address_joins_a_running_cluster_and_equals_one_worker():
+    """--ray ADDRESS: the campaign joins a cluster it did not start, finds what one process finds, and
+    leaves the cluster running."""
+    import subprocess
+
+    import ray
+
+    from parity.fuzz.cluster import OBJECT_STORE_BYTES
+
+    head = subprocess.Popen(
+        [sys.executable, "-c", f"OBJECT_STORE_BYTES = {OBJECT_STORE_BYTES}\n" + RAY_HEAD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        settings = Settings(**{**PLANTED.__dict__, "budget": 2})
+        one = run_campaign(settings)
+        joined = run_campaign(Settings(**{**settings.__dict__, "ray": address}))
+        assert one.findings
+        assert [f.as_dict(settings) for f in one.findings] == [f.as_dict(settings) for f in joined.findings]
+        assert one.tried == joined.tried == 2
+        assert not ray.is_initialized()  # disconnected
+        assert head.poll() is None  # and the cluster it joined still runs
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+
+
 def test_ray_is_reported_missing(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: the import fails
     assert main(["fuzz", "--ray", "--out", str(tmp_path)]) == 2
