@@ -14,6 +14,7 @@ from parity.convert.base import ConversionError
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed
+from parity.runners.reference import reference_request
 from parity.tolerance import EPS, FLOAT32_EPS_UNITS, NOISE_FLOOR_MULTIPLE, noise_bound, tolerance_for
 from parity.weights import canonical_weights, check_weights
 
@@ -84,8 +85,8 @@ def check_case(
     runs: dict[tuple[str, str], RunResult] = {}  # (impl, dtype) -> result, for the noise floors
     for dtype in dtypes:
         request = make_request(case, config, dtype, seed, weights)
-        reference = run("scratch", request)
-        runs[("scratch", dtype)] = reference
+        exact = run("scratch", request)
+        runs[("scratch", dtype)] = exact
         framework_request = request
         if corrupt is not None:
             framework_request = RunRequest(**{**request.__dict__, "weights": corrupt_weights(request.weights, corrupt, name)})
@@ -93,9 +94,11 @@ def check_case(
             if impl == "scratch":
                 continue
             result = run_or_report(impl, framework_request, records, name, dtype)
+            own = reference_request(impl, request)  # scratch with the constants impl's library uses
+            reference = exact if own is request else run("scratch", own)
             if result is not None and result.dropout_masks:
                 # Masks come from unrelated generators: scratch takes the ones this framework drew.
-                reference = run("scratch", RunRequest(**{**request.__dict__, "dropout_masks": result.dropout_masks}))
+                reference = run("scratch", RunRequest(**{**own.__dict__, "dropout_masks": result.dropout_masks}))
             if result is not None:
                 tol, reason = tolerance_for(name, config, impl, dtype)
                 compared = compare_runs(name, dtype, reference, result, tol)

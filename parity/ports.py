@@ -31,6 +31,7 @@ import numpy as np
 from parity.agreement.records import Record, compare_arrays
 from parity.divergences import all_divergences
 from parity.runners import RunRequest, run
+from parity.runners.reference import reference_request
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import tolerance
 from parity.training.spec import OPTIMIZERS
@@ -217,9 +218,14 @@ class Comparison:
             )
 
 
-def _scratch(spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False):
+# The implementation a side runs on: a Keras model runs in a torch-backend worker (``load``).
+IMPLEMENTATION = {"torch": "torch", "keras": "keras-torch"}
+
+
+def _scratch(spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False, impl: str = "scratch"):
+    """Scratch on ``spec``; with ``impl``, the reference that implementation is judged against."""
     request = RunRequest(spec.name, {}, dtype, weights, X, np.zeros_like(G), G, trace=trace, spec=spec)
-    return run("scratch", request)
+    return run("scratch", reference_request(impl, request))
 
 
 def compare(
@@ -308,7 +314,7 @@ def compare(
         )
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
     for label, side, result, side_weights in (("a", a, ra, canonical_a), ("b", b, rb, canonical_b)):
-        scratch = _scratch(side.spec, side_weights, X, G, dtype)
+        scratch = _scratch(side.spec, side_weights, X, G, dtype, impl=IMPLEMENTATION[side.framework])
         records.append(
             compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
         )
@@ -364,7 +370,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         optimizer=options,
         loss="mean_squared_error",
     )
-    impl = {"torch": "torch", "keras": "keras-torch"}
+    impl = IMPLEMENTATION
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
     results, scratches = {}, {}
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
@@ -372,9 +378,8 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         results[label] = run_training(impl[side.framework], request)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
-        scratches[label] = run_training(
-            "scratch", TrainRequest(**{**request.__dict__, "convention": rule, "dropout_masks": masks})
-        )
+        own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
+        scratches[label] = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
     for result in (results["b"], scratches["b"]):  # reported in A's names
         result.weights = [_rename_keys(w, to_a) for w in result.weights]
     results["a"].impl, results["b"].impl = "a", "b"

@@ -12,6 +12,7 @@ from parity.case import Case, CaseError
 from parity.cases import get_case
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
+from parity.runners.reference import reference_request
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
 from parity.training.runners import train_scratch, train_torch
 from parity.training.spec import CLIPPING, OPTIMIZERS, TrainRequest, TrainResult, clipping, convention
@@ -133,14 +134,16 @@ def train_case(
     results: dict[tuple[str, str], TrainResult] = {}
     for dtype in dtypes:
         request = make_train_request(case, config, dtype, seed, spec, steps, batch)
-        references: dict[str, TrainResult] = {}
+        references: dict[tuple[str, str], TrainResult] = {}  # by (optimiser convention, constants)
         for impl in impls:
             if impl == "scratch":
                 continue
             rule = convention(impl, spec)
-            if rule not in references:
-                references[rule] = train_scratch(TrainRequest(**{**request.__dict__, "convention": rule}))
-                results[(f"scratch ({rule})", dtype)] = references[rule]
+            own = reference_request(impl, TrainRequest(**{**request.__dict__, "convention": rule}))
+            if (rule, own.constants) not in references:
+                references[(rule, own.constants)] = train_scratch(own)
+                label = f"scratch ({rule}{', ' + own.constants + ' constants' if own.constants else ''})"
+                results[(label, dtype)] = references[(rule, own.constants)]
             try:
                 result = run_training(impl, request)
             except ImplementationUnavailable as error:
@@ -150,10 +153,10 @@ def train_case(
                 records.append(StepRecord(name, "scratch", impl, dtype, "all", None, None, None, None, False, "crashed", str(error)))
                 continue
             results[(impl, dtype)] = result
-            reference = references[rule]
+            reference = references[(rule, own.constants)]
             if result.dropout_masks:
                 # Unrelated generators: scratch takes the masks this framework drew, step by step.
-                reference = train_scratch(TrainRequest(**{**request.__dict__, "convention": rule, "dropout_masks": result.dropout_masks}))
+                reference = train_scratch(TrainRequest(**{**own.__dict__, "dropout_masks": result.dropout_masks}))
             records.extend(compare_trajectories(name, dtype, reference, result))
             if progress is not None:
                 progress()

@@ -288,48 +288,62 @@ class LogSoftmax(Layer):
 class GELU(Layer):
     """Gaussian error linear unit, exact or with the tanh approximation.
 
-    Forward, exact (torch.nn.GELU(), keras.activations.gelu)::
+    Forward, exact (torch.nn.GELU(), keras.activations.gelu), c = inv_sqrt2 = 1/sqrt(2)::
 
-        Z = X * Φ(X),   Φ(x) = (1 + erf(x / sqrt(2))) / 2
+        Z = X * Φ(X),   Φ(x) = (1 + erf(c x)) / 2
 
-    Forward, approximate="tanh" (keras.ops.gelu's default)::
+    Forward, approximate="tanh" (keras.ops.gelu's default), k = coeff = 0.044715::
 
-        u = sqrt(2/π) * (X + 0.044715 X**3)
+        u = sqrt(2/π) * (X + k X**3)
         Z = X * (1 + tanh(u)) / 2
 
     Backward::
 
-        exact:   dX = dZ * (Φ(X) + X φ(X)),   φ(x) = exp(-x²/2) / sqrt(2π)
-        tanh:    dX = dZ * ((1 + t)/2 + X (1 - t²)/2 * sqrt(2/π) (1 + 3·0.044715 X²)),  t = tanh(u)
+        exact:   dX = dZ * (Φ(X) + X φ(X)),   φ(x) = c exp(-(c x)²) / sqrt(π)   (= exp(-x²/2) / sqrt(2π))
+        tanh:    dX = dZ * ((1 + t)/2 + X (1 - t²)/2 * sqrt(2/π) (1 + 3k X²)),  t = tanh(u)
+
+    Shapes:
+        X, dX, Z, dZ: any, all the same
 
     Args:
         approximate: "none" (exact) or "tanh", as torch.nn.GELU names it.
+        inv_sqrt2: the constant c of the exact form; 1/sqrt(2) unless a library rounds it otherwise.
+        coeff: the constant k of the tanh form; 0.044715 unless a library rounds it otherwise.
     """
 
-    def __init__(self, approximate: str | None = "none", name: str | None = None) -> None:
+    def __init__(
+        self,
+        approximate: str | None = "none",
+        name: str | None = None,
+        inv_sqrt2: float = 1 / math.sqrt(2),
+        coeff: float = 0.044715,
+    ) -> None:
         super().__init__(name)
         if approximate not in ("none", "tanh", None):
             raise ValueError(f"GELU {self.name!r}: approximate must be 'none' or 'tanh', received {approximate!r}")
         self.approximate = approximate
+        self.inv_sqrt2 = inv_sqrt2
+        self.coeff = coeff
 
     def forward(self, X):
         if self.approximate is None:
             raise ValueError(f"GELU {self.name!r}: scratch has no default approximation; choose 'none' or 'tanh'")
         self.X = X
         if self.approximate == "tanh":
-            c = math.sqrt(2 / math.pi)
-            self.T = np.tanh(c * (X + 0.044715 * X**3))
+            s = math.sqrt(2 / math.pi)
+            self.T = np.tanh(s * (X + self.coeff * X**3))
             return 0.5 * X * (1 + self.T)
-        self.Phi = 0.5 * (1 + erf(X / math.sqrt(2)))
+        self.Phi = 0.5 * (1 + erf(self.inv_sqrt2 * X))
         return X * self.Phi
 
     def backward(self, dZ):
         X = self.X
         if self.approximate == "tanh":
-            c = math.sqrt(2 / math.pi)
+            s = math.sqrt(2 / math.pi)
             T = self.T
-            return dZ * (0.5 * (1 + T) + 0.5 * X * (1 - T**2) * c * (1 + 3 * 0.044715 * X**2))
-        phi = np.exp(-0.5 * X**2) / math.sqrt(2 * math.pi)
+            return dZ * (0.5 * (1 + T) + 0.5 * X * (1 - T**2) * s * (1 + 3 * self.coeff * X**2))
+        c = self.inv_sqrt2
+        phi = (c / math.sqrt(math.pi)) * np.exp(-((c * X) ** 2))
         return dZ * (self.Phi + X * phi)
 
 

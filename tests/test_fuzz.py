@@ -8,12 +8,14 @@ import sys
 
 import pytest
 
+from parity.cases import get_case
 from parity.cli import main
 from parity.fuzz.campaign import Settings, load, run_campaign
 from parity.fuzz.draw import FUZZABLE, Trial, draw_model, valid
 from parity.fuzz.judge import disagreements, judge
 from parity.spec.model import ModelSpec, Node, stack
 from parity.tolerance import tolerance
+from parity.upstream import all_bugs
 
 PLANTED = Settings(seed=1, budget=6, kinds=("conv2d", "relu", "add"), impls=("torch",), dtypes=("float64",), disabled=("conv_kernel_layout",))
 CLEAN = Settings(seed=0, budget=6, kinds=("conv2d", "max_pool2d", "relu", "tanh", "add", "concatenate"), impls=("torch",), dtypes=("float32", "float64"))
@@ -256,6 +258,50 @@ def test_ray_equals_one_worker():
     assert not ray.is_initialized()  # the local cluster is shut down after the campaign
 
 
+# A Ray cluster of its own, in another process: what `ray start --head` gives a user, stopped by this
+# process (ray.shutdown() in the process that started it) rather than by `ray stop`, which would stop
+# every Ray cluster on the machine.
+RAY_HEAD = """
+import sys, ray
+ray.init(num_cpus=1, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False, log_to_driver=False, configure_logging=False)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()  # until the test closes the pipe
+ray.shutdown()
+"""
+
+
+def test_ray_address_joins_a_running_cluster_and_equals_one_worker():
+    """--ray ADDRESS: the campaign joins a cluster it did not start, finds what one process finds, and
+    leaves the cluster running."""
+    import subprocess
+
+    import ray
+
+    from parity.fuzz.cluster import OBJECT_STORE_BYTES
+
+    head = subprocess.Popen(
+        [sys.executable, "-c", f"OBJECT_STORE_BYTES = {OBJECT_STORE_BYTES}\n" + RAY_HEAD],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the Ray head did not start"
+        settings = Settings(**{**PLANTED.__dict__, "budget": 2})
+        one = run_campaign(settings)
+        joined = run_campaign(Settings(**{**settings.__dict__, "ray": address}))
+        assert one.findings
+        assert [f.as_dict(settings) for f in one.findings] == [f.as_dict(settings) for f in joined.findings]
+        assert one.tried == joined.tried == 2
+        assert not ray.is_initialized()  # disconnected
+        assert head.poll() is None  # and the cluster it joined still runs
+    finally:
+        head.stdin.close()
+        head.wait(timeout=120)
+
+
 def test_ray_is_reported_missing(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: the import fails
     assert main(["fuzz", "--ray", "--out", str(tmp_path)]) == 2
@@ -267,3 +313,44 @@ def test_bad_spec_file_exits_2(tmp_path):
     (tmp_path / "bad.json").write_text("[1]")
     assert main(["inspect", "--spec", str(tmp_path / "bad.json")]) == 2
     assert main(["check", "mlp", "--spec", str(tmp_path / "bad.json")]) == 2
+
+
+# Known upstream bugs (parity.upstream) --------------------------------------------------------
+
+
+SLOW_CONV2D = all_bugs()["torch_slow_conv2d_noncontiguous_grad_weight"]
+
+
+def _hits_the_slow_conv2d_bug(seed, index, kinds, max_layers):
+    """Every model the one conv2d that makes torch's slow_conv2d backward raise under keras-torch in float64."""
+    case = get_case(SLOW_CONV2D.case)
+    return Trial(case.model_spec(case.configure(SLOW_CONV2D.config)), 1, 1.0, 1231193962 + index, "mean_squared_error")
+
+
+KNOWN_BUG = Settings(seed=0, budget=2, impls=("keras-torch",), dtypes=("float64",))
+
+
+def test_a_known_upstream_bug_is_reported_as_known_not_as_a_finding(monkeypatch, tmp_path):
+    import parity.fuzz.campaign as campaign
+
+    monkeypatch.setattr(campaign, "draw_model", _hits_the_slow_conv2d_bug)
+    outcome = run_campaign(KNOWN_BUG)
+    assert outcome.tried == 2 and not outcome.findings
+    assert [(k.name, k.impl, k.dtype, k.index, k.seen) for k in outcome.known] == [
+        ("torch_slow_conv2d_noncontiguous_grad_weight", "keras-torch", "float64", 0, 2)
+    ]
+    campaign.write_findings(outcome, KNOWN_BUG, tmp_path)
+    assert "torch_slow_conv2d_noncontiguous_grad_weight (pytorch/vision#6001" in (tmp_path / "summary.md").read_text()
+
+
+def test_without_the_registry_the_same_crash_is_a_finding(monkeypatch):
+    """The control: the models above do crash keras-torch, so the test above can fail."""
+    import parity.fuzz.campaign as campaign
+    import parity.upstream as upstream
+
+    monkeypatch.setattr(campaign, "draw_model", _hits_the_slow_conv2d_bug)
+    monkeypatch.setattr(upstream, "BUGS", [])
+    outcome = run_campaign(Settings(**{**KNOWN_BUG.__dict__, "budget": 1}))
+    assert not outcome.known
+    assert [(f.disagreement.impl, f.disagreement.status) for f in outcome.findings] == [("keras-torch", "crashed")]
+    assert "slow_conv2d: grad_weight must be contiguous" in outcome.findings[0].disagreement.detail

@@ -105,8 +105,12 @@ def _layer_model(layer, input_dim):
         activations.Softmax(),
         activations.GELU("none"),
         activations.GELU("tanh"),
+        # other constants (TensorFlow's float32-rounded ones are 1e-8 away; these differ visibly)
+        activations.GELU("none", inv_sqrt2=0.6),
+        activations.GELU("tanh", coeff=0.05),
     ],
-    ids=lambda l: f"{type(l).__name__}-{getattr(l, 'approximate', getattr(l, 'use_bias', ''))}",
+    ids=lambda l: f"{type(l).__name__}-{getattr(l, 'approximate', getattr(l, 'use_bias', ''))}"
+    + (f"-c{l.inv_sqrt2:.2g}-k{l.coeff:.2g}" if isinstance(l, activations.GELU) else ""),
 )
 def test_finite_differences_per_layer(layer, rng):
     model = _layer_model(layer, 5)

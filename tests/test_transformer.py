@@ -28,7 +28,7 @@ from scratch.transformer_encoder import TransformerEncoder
 from tests.conftest import FRAMEWORK_IMPLS, failures
 
 # Float64 agreement the block reaches (~1e-12): a few reductions of length E, T and F; a
-# looser record is one the tolerance policy widens with a named allowance (TensorFlow's GELU).
+# looser record would be a difference in the maths.
 FLOAT64_WORST = 4096 * EPS["float64"]
 
 

@@ -65,3 +65,20 @@ def test_concurrent_calls_to_one_worker_are_answered_one_at_a_time():
     for t in threads:
         t.join(timeout=120)
     assert answers == {i: i for i in range(8)}
+
+
+def test_keras_is_imported_without_the_optional_packages_it_does_not_need():
+    """The worker imports Keras with scikit-learn (and, off JAX, JAX) reported missing: neither is loaded,
+    and both are importable afterwards (a user's model file may import them)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from parity.runners.worker import import_keras; keras = import_keras('tensorflow'); "
+        "loaded = sorted(n for n in ('sklearn', 'jax') if n in sys.modules); import sklearn, jax; print(loaded)"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=pool.ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

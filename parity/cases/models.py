@@ -250,8 +250,8 @@ def _convnext_spec(c: Config) -> ModelSpec:
         n("depthwise_conv", "depthwise_conv2d", {"kernel_size": [k, k], "padding": "same"}, (INPUT,)),
         n("layernorm", "layer_norm", {"epsilon": 1e-6}, ("depthwise_conv",)),
         n("pointwise_conv_1", "dense", {"units": c["expansion"] * C}, ("layernorm",)),
-        # ConvNeXt's GELU (exact, not tanh); relu as the option that keras-tensorflow's float64 GELU
-        # constants (allowance tf_gelu_float64_constants, which applies by this key) do not touch
+        # ConvNeXt's GELU (exact, not tanh); relu as an option without it (keras-tensorflow's float64 GELU
+        # is judged against scratch with TensorFlow's constants: divergence tf_gelu_float64_constants)
         n(c["activation"], c["activation"], {"approximate": False} if c["activation"] == "gelu" else {}, ("pointwise_conv_1",)),
         n("pointwise_conv_2", "dense", {"units": C}, (c["activation"],)),
         n(
@@ -512,9 +512,8 @@ def _char_transformer_validate(config: Config) -> None:
 def _char_transformer_spec(c: Config) -> ModelSpec:
     """x = E[ids] + P; y = x + MHA_causal(LN1(x)); z = y + W2 GELU(W1 LN2(y)); logits = z Wo at every step.
 
-    ``activation`` "relu" replaces the GELU: float64 GELU on keras-tensorflow uses float32 constants
-    (divergence tf_gelu_float64_constants, allowance in parity.tolerance), which training trajectories,
-    compared to 1e-9, would show."""
+    ``activation`` "relu" replaces the GELU (float64 GELU on keras-tensorflow uses float32 constants,
+    divergence tf_gelu_float64_constants: it is judged, and trained, against scratch with those constants)."""
     (T,), E = c["input_shape"], c["d_model"]
     nodes: list[Node] = []
 

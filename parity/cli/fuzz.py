@@ -150,6 +150,8 @@ def run(args) -> int:
             f"[red]finding[/] {finding.id}: scratch vs {d.impl} {d.dtype} {d.quantity} max_rel_err={error} "
             f"(tolerance {d.bound}); minimal model: {layers}; inspect names {finding.layer or '-'}; rerun: python -m parity.cli check --spec {path}"
         )
+    for known in outcome.known:
+        console.print(f"known upstream bug {known.name} ({known.upstream}): {known.impl} {known.dtype}, {known.seen} model(s)")
     console.print(f"{outcome.tried} models, {len(outcome.findings)} finding(s); summary: {args.out}/summary.md")
     if args.json:
         data = {
@@ -157,6 +159,7 @@ def run(args) -> int:
             "tried": outcome.tried,
             "seconds": outcome.seconds,
             "findings": [f.as_dict(settings) for f in outcome.findings],
+            "known": [k.as_dict() for k in outcome.known],
         }
         write_atomic(args.json, json.dumps(data, indent=1) + "\n")
     return 1 if outcome.findings else 0

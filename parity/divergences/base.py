@@ -20,6 +20,7 @@ from parity.cases import get_case
 from parity.check import make_request, with_config
 from parity.runners import run
 from parity.runners.base import RunRequest
+from parity.runners.reference import reference_request
 from parity.tolerance import tolerance
 
 
@@ -31,6 +32,7 @@ class Side:
     config: dict[str, Any] = field(default_factory=dict)
     disabled_rules: tuple[str, ...] = ()
     masks_from_other: bool = False  # scratch only: use the dropout masks the other side drew
+    reference_for: str = ""  # scratch only: be the reference this implementation is judged against (its constants)
 
 
 @dataclass(frozen=True)
@@ -139,19 +141,14 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
     base = case.configure(d.config)
     request = make_request(case, base, d.dtype, seed, trace=trace)
     request.inputs = request.inputs * d.input_scale
-    return tuple(
-        _own_output_shape(
-            case,
-            RunRequest(
-                **{
-                    **with_config(case, request, case.configure({**d.config, **side.config})).__dict__,
-                    "disabled_rules": side.disabled_rules,
-                }
-            ),
-            seed,
-        )
-        for side in (variant.a, variant.b)
-    )
+    return tuple(_own_output_shape(case, _side_request(case, d, request, side), seed) for side in (variant.a, variant.b))
+
+
+def _side_request(case, d: Divergence, request: RunRequest, side: Side) -> RunRequest:
+    """The shared arrays with this side's configuration, forgotten rules and (scratch) constants."""
+    configured = with_config(case, request, case.configure({**d.config, **side.config}))
+    own = RunRequest(**{**configured.__dict__, "disabled_rules": side.disabled_rules})
+    return reference_request(side.reference_for, own) if side.reference_for else own
 
 
 def _own_output_shape(case, request: RunRequest, seed: int) -> RunRequest:

@@ -137,19 +137,26 @@ DIVERGENCES.append(
     )
 )
 
-_gelu_allowance = next(a for a in ALLOWANCES if a["divergence"] == "tf_gelu_float64_constants")
 DIVERGENCES.append(
     Divergence(
         name="tf_gelu_float64_constants",
         area="dtypes",
-        differs=_gelu_allowance["reason"],
-        rule="No conversion removes it (the constant is inside TensorFlow); float64 GELU on keras-tensorflow is judged "
-        f"against the bound {_gelu_allowance['max_rel_err']:g} instead of 1e-10 (parity.tolerance.ALLOWANCES).",
-        converter="parity.tolerance.ALLOWANCES",
+        differs="tf.nn.gelu (tensorflow/python/ops/nn_ops.py), which keras-tensorflow's gelu calls "
+        "(keras/src/backend/tensorflow/nn.py), builds its constants with math_ops.cast(0.7071067811865476, dtype) "
+        "(exact form) and math_ops.cast(0.044715, dtype) (tanh form): the Python float becomes a float32 tensor "
+        "first, so float64 GELU uses 1/sqrt(2) rounded to float32 (relative error 1.7e-8) and 0.044715 rounded "
+        "to float32 (3.5e-8). Measured against exact constants: 5.5e-10 on one GELU's outputs, 3e-9 on its "
+        "gradients, and after amplification by the layers that follow up to 4.8e-7 (a multi-head attention "
+        "in front of it).",
+        rule="No conversion removes it (the constants are inside TensorFlow): float64 GELU on keras-tensorflow is "
+        "judged against scratch computing GELU with TensorFlow's float32-rounded constants, at the policy's 1e-10 "
+        "(parity.runners.reference). To match TensorFlow exactly elsewhere, write GELU with "
+        "float(np.float32(1 / math.sqrt(2))) as its constant.",
+        converter="parity.runners.reference (REFERENCE_CONSTANTS)",
         case="gelu",
         config={},
         naive=Variant(Side("scratch"), Side("keras-tensorflow")),
-        converted=Variant(Side("scratch"), Side("keras-tensorflow"), tolerance=_gelu_allowance["max_rel_err"]),
+        converted=Variant(Side("scratch", reference_for="keras-tensorflow"), Side("keras-tensorflow")),
         layer="gelu_0",
     )
 )

@@ -24,6 +24,7 @@ from parity.fuzz.draw import FUZZABLE, Trial, draw_model, plant
 from parity.fuzz.judge import Disagreement, as_case, disagreements, judge, tolerance64
 from parity.fuzz.shrink import SHRINK_EXAMPLES, shrink
 from parity.tolerance import tolerance
+from parity.upstream import known_bug
 
 
 @dataclass(frozen=True)
@@ -82,22 +83,40 @@ class Finding:
 
 
 @dataclass
+class Known:
+    """A known upstream bug (``parity.upstream``) that campaign models hit: counted, not a finding."""
+
+    name: str
+    upstream: str
+    impl: str
+    dtype: str
+    index: int  # the first campaign model that hit it
+    seen: int = 1
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
 class Outcome:
     tried: int = 0
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    known: list[Known] = field(default_factory=list)  # known upstream bugs hit, in the order first seen
 
 
 # Work done in a pool process (module-level functions: picklable) ------------------------------
 
 
-def evaluate(settings: Settings, index: int) -> tuple[int, Trial, list[Disagreement]]:
-    """Draw model ``index`` and judge it on every implementation."""
+def evaluate(settings: Settings, index: int) -> tuple[int, Trial, list[Disagreement], list[Disagreement]]:
+    """Draw model ``index`` and judge it on every implementation: its disagreements, and apart from
+    them the crashes that are known upstream bugs (``parity.upstream``)."""
     trial = plant(draw_model(settings.seed, index, settings.kinds, settings.max_layers), settings.defaults)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         found = disagreements(trial, judge(trial, settings.impls, settings.dtypes, settings.disabled, settings.steps))
-    return index, trial, found
+    known = [d for d in found if known_bug(d.impl, d.dtype, d.status, d.detail) is not None]
+    return index, trial, [d for d in found if d not in known], known
 
 
 def minimise(settings: Settings, index: int, trial: Trial, target: Disagreement) -> tuple[int, Trial, Disagreement, str | None]:
@@ -157,8 +176,10 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
             results = pool.starmap(evaluate, jobs)
             index = stop
             new = []
-            for i, trial, found in sorted(results, key=lambda r: r[0]):
+            for i, trial, found, known in sorted(results, key=lambda r: r[0]):
                 outcome.tried += 1
+                for d in known:
+                    _count_known(outcome, i, d)
                 if not found:
                     continue
                 primary = found[0]
@@ -180,6 +201,15 @@ def run_campaign(settings: Settings, on_progress: Callable[[Outcome], None] | No
         pool.close()
     outcome.seconds = time.monotonic() - start
     return outcome
+
+
+def _count_known(outcome: Outcome, index: int, d: Disagreement) -> None:
+    bug = known_bug(d.impl, d.dtype, d.status, d.detail)
+    for known in outcome.known:
+        if known.name == bug.name:
+            known.seen += 1
+            return
+    outcome.known.append(Known(bug.name, bug.upstream, d.impl, d.dtype, index))
 
 
 # Writing the findings -----------------------------------------------------------------------
@@ -218,6 +248,12 @@ def summary(outcome: Outcome, settings: Settings, paths: list[Path]) -> str:
         f"{len(outcome.findings)} finding(s).",
         "",
     ]
+    if outcome.known:
+        lines += ["Known upstream bugs hit (not findings; `parity.upstream`):", ""]
+        lines += [
+            f"- {k.name} ({k.upstream}): {k.impl} {k.dtype}, {k.seen} model(s), first #{k.index}" for k in outcome.known
+        ]
+        lines.append("")
     if outcome.findings:
         lines += [
             "| id | implementations | dtype | quantity | max_rel_err | tolerance | layers | inspect names | seen in | reproduce |",

@@ -30,6 +30,7 @@ from parity.fuzz.conditioning import conditioned, extended_reference, fed_magnit
 from parity.fuzz.draw import Trial
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult
+from parity.runners.reference import reference_request
 from parity.tolerance import noise_bound, tolerance_for
 
 
@@ -110,7 +111,9 @@ class Disagreement:
         return self.error / self.bound
 
 
-def _with_masks(request: RunRequest, result: RunResult | None) -> RunResult:
+def _oracle(impl: str, request: RunRequest, result: RunResult | None) -> RunResult:
+    """Scratch as ``impl`` is judged against it: the constants its library uses, the masks it drew."""
+    request = reference_request(impl, request)
     masks = result.dropout_masks if result is not None else None
     return run("scratch", RunRequest(**{**request.__dict__, "dropout_masks": masks})) if masks else run("scratch", request)
 
@@ -159,7 +162,7 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
             records += reported
         if result is not None:
             results.setdefault(impl, {})[dtype] = result
-            results.setdefault("scratch:" + impl, {})[dtype] = _with_masks(requests[dtype], result)
+            results.setdefault("scratch:" + impl, {})[dtype] = _oracle(impl, requests[dtype], result)
     extended: dict[str, RunResult | None] = {}  # by dropout masks drawn: one longdouble run at most per masks
     for impl in impls:
         runs, oracle = results.get(impl, {}), results.get("scratch:" + impl, {})
@@ -170,8 +173,10 @@ def judge(trial: Trial, impls: Iterable[str], dtypes: Iterable[str], disabled: I
             if any(r.passed is False and r.status == "compared" for r in compared):
                 masks = runs["float64"].dropout_masks
                 key = repr(sorted((k, v.tobytes()) for k, v in masks.items())) if masks else ""
+                key += reference_request(impl, requests["float64"]).constants
                 if key not in extended:
-                    extended[key] = extended_reference(RunRequest(**{**requests["float64"].__dict__, "dropout_masks": masks or None}))
+                    own = reference_request(impl, requests["float64"])
+                    extended[key] = extended_reference(RunRequest(**{**own.__dict__, "dropout_masks": masks or None}))
                 if extended[key] is not None:
                     conditioned(compared, oracle["float64"], runs["float64"], extended[key])
             for record in compared:
@@ -228,18 +233,19 @@ def trajectories(trial: Trial, impls: Iterable[str], steps: int, disabled: tuple
         **{**base.__dict__, "spec": trial.spec, "loss": trial.loss, "training": trial.training, "disabled_rules": tuple(disabled)}
     )
     records: list[Record] = []
-    references: dict[str, object] = {}
+    references: dict[tuple[str, str], object] = {}  # by (optimiser convention, constants)
     for impl in impls:
         rule = convention(impl, optimizer)
         try:
-            if rule not in references:
-                references[rule] = train_scratch(TrainRequest(**{**base.__dict__, "convention": rule}))
+            own = reference_request(impl, TrainRequest(**{**base.__dict__, "convention": rule}))
+            if (rule, own.constants) not in references:
+                references[(rule, own.constants)] = train_scratch(own)
             result = run_training(impl, base)
         except Exception as error:  # noqa: BLE001  a framework that cannot train the model: a finding
             records.append(Record(trial.spec.name, "scratch", impl, "float64", "train:all", None, None, None, None, False, "crashed", f"{type(error).__name__}: {error}"))
             continue
         worst: dict[str, Record] = {}
-        for step in compare_trajectories(trial.spec.name, "float64", references[rule], result):
+        for step in compare_trajectories(trial.spec.name, "float64", references[(rule, own.constants)], result):
             step.quantity = f"train:{step.quantity}"
             if step.quantity not in worst or (step.max_rel_err or 0) > (worst[step.quantity].max_rel_err or 0):
                 worst[step.quantity] = step

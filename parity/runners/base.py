@@ -32,6 +32,7 @@ class RunRequest:
     loss: str | None = None  # scratch.losses name
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     training: bool = False
+    constants: str = ""  # scratch only: whose rounding of formula constants to use (parity.runners.reference)
 
 
 @dataclass

@@ -6,6 +6,7 @@ import numpy as np
 
 from parity.layers import REGISTRY
 from parity.runners.base import LayerTrace, RunRequest, RunResult, input_array, integer_input, target_array
+from parity.runners.reference import use_constants
 from parity.spec.generate import build_scratch
 
 
@@ -14,6 +15,7 @@ def run_scratch(request: RunRequest) -> RunResult:
 
     spec, dtype = request.spec, np.dtype(request.dtype)
     model = build_scratch(spec)
+    use_constants(model, request.constants)
     model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
     model.train(request.training)
     for node, layer in zip(spec.nodes, model.layers):

@@ -31,11 +31,35 @@ def keep_float64() -> None:
     dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
 
 
+# Packages that ``import keras`` loads only if they are installed, for features no worker calls:
+# scikit-learn for keras.wrappers (keras/src/wrappers/sklearn_wrapper.py, fixes.py: ``try: import
+# sklearn except ImportError``), and JAX on the other backends for the Orbax checkpoint callback
+# (keras/src/callbacks/orbax_checkpoint.py) and, under TensorFlow, TFLite's jit
+# (tensorflow/lite/python/util.py), each behind the same guard. Measured (time.process_time of
+# ``import keras``): 1.1 s and 164 MB less on TensorFlow, 0.8 s and 169 MB on torch, 0.4 s on JAX.
+OPTIONAL_AT_IMPORT = ("sklearn", "jax")
+
+
+def import_keras(backend: str):
+    """``import keras`` with the optional packages above reported missing while Keras is imported;
+    they are importable again afterwards (a user's model file may import them)."""
+    skipped = [name for name in OPTIONAL_AT_IMPORT if name != backend and name not in sys.modules]
+    for name in skipped:
+        sys.modules[name] = None  # an import of it raises ImportError
+    try:
+        import keras
+    finally:
+        for name in skipped:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return keras
+
+
 def main() -> None:
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the pipe
     protocol_in = sys.stdin.buffer
-    import keras  # noqa: F401  fixes the backend for the life of this process
+    keras = import_keras(os.environ.get("KERAS_BACKEND", ""))  # fixes the backend for the life of this process
 
     if os.environ.get("PARITY_KERAS_FLOAT64") == "1":
         keep_float64()

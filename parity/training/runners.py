@@ -12,6 +12,7 @@ import numpy as np
 from parity.convert.base import conversion_context, disabled_rules, enabled
 from parity.layers import REGISTRY
 from parity.runners.base import dropout_mask, input_array, target_array
+from parity.runners.reference import use_constants
 from parity.training.spec import TrainRequest, TrainResult, clipping, hyperparameters
 
 
@@ -90,6 +91,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     spec, loss_name, loss_kwargs = request.model()
     dtype = np.dtype(request.dtype)
     model = build_scratch(spec)
+    use_constants(model, request.constants)
     model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
     model.train(request.training)
     optimizer = scratch_optimizer(request.optimizer, request.convention)

@@ -91,6 +91,7 @@ class TrainRequest:
     # default initialisation (seeded by ``init_seed``), as a port that copies no weights does.
     initialisation: str = "shared"
     init_seed: int = 0
+    constants: str = ""  # scratch only: whose rounding of formula constants to use (parity.runners.reference)
 
     def model(self) -> tuple[Any, str, dict[str, Any]]:
         """(spec, loss, loss keyword arguments) of this run."""

@@ -1,0 +1,99 @@
+"""The scratch reference each implementation is judged against.
+
+Scratch computes the mathematics with the constants of the formulas. An implementation whose
+library rounds a constant of a formula differently computes another function of the same
+inputs, and the difference is not rounding noise: judged against exact constants it reads as a
+disagreement of the constant's relative error (1.7e-8 for one GELU), amplified by every layer
+after it. Each such implementation is judged instead against scratch built with the constants
+its library uses, at the policy's tolerance, so that anything else still shows at 1e-10.
+
+Every judge (``parity check``, ``inspect``, ``report``, ``compare``, ``train``, ``fuzz``, the
+divergence cases) takes its reference from ``reference_request``: the one place that maps an
+implementation to the constants of its reference.
+
+TensorFlow (divergence ``tf_gelu_float64_constants``): ``tf.nn.gelu``
+(tensorflow/python/ops/nn_ops.py), which keras-tensorflow's ``gelu`` calls
+(keras/src/backend/tensorflow/nn.py), builds its constants with ``math_ops.cast(0.7071067811865476,
+dtype)`` (exact form) and ``math_ops.cast(0.044715, dtype)`` (tanh form): the Python float becomes a
+float32 tensor before the cast, so float64 GELU uses both rounded to float32. Its other constants
+(0.5, 1.0 and the tanh form's 0.7978845608028654, multiplied into a float64 tensor) stay float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+# Constants of the scratch layers, by library: layer class name -> attribute -> value.
+CONSTANTS: dict[str, dict[str, dict[str, float]]] = {
+    "tensorflow": {
+        "GELU": {
+            "inv_sqrt2": float(np.float32(1 / math.sqrt(2))),  # 0.70710676908493042, relative error 1.7e-8
+            "coeff": float(np.float32(0.044715)),  # 0.044714998453855515, relative error 3.5e-8
+        }
+    }
+}
+
+# (implementation, dtype) -> the library whose constants its reference uses. In float32 the
+# rounded constants are the float32 constants every implementation uses.
+REFERENCE_CONSTANTS: dict[tuple[str, str], str] = {("keras-tensorflow", "float64"): "tensorflow"}
+
+
+def reference_constants(impl: str, dtype: str) -> str:
+    """The library whose constants ``impl``'s reference in ``dtype`` uses; "" for the exact ones."""
+    return REFERENCE_CONSTANTS.get((impl, dtype), "")
+
+
+def _layers(node: Any, seen: set[int]):
+    """Every scratch layer in ``node`` (a model, a layer, or a container of them): models hold
+    their layers in lists, blocks their activations as attributes."""
+    from scratch.layer import Layer
+
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, Layer):
+        yield node
+    if isinstance(node, (list, tuple)):
+        children = list(node)
+    elif isinstance(node, dict):
+        children = list(node.values())
+    elif type(node).__module__.startswith("scratch."):
+        children = list(vars(node).values())
+    else:
+        return
+    for child in children:
+        yield from _layers(child, seen)
+
+
+def use_constants(model: Any, library: str) -> int:
+    """Give every layer of ``model`` that has a constant ``library`` rounds that library's value;
+    returns how many layers changed (0 for "" or a model without such layers)."""
+    if not library:
+        return 0
+    table = CONSTANTS[library]
+    changed = 0
+    for layer in _layers(model, set()):
+        for attribute, value in table.get(type(layer).__name__, {}).items():
+            setattr(layer, attribute, value)
+            changed += 1
+    return changed
+
+
+def reference_request(impl: str, request):
+    """``request`` (a ``RunRequest`` or a ``TrainRequest``) as the scratch run that ``impl`` is judged
+    against: the same request, with ``constants`` naming the library whose constants scratch uses
+    where ``impl``'s library rounds one that this model has. Returns ``request`` itself otherwise, so
+    that a caller can reuse one scratch run for every implementation whose reference it is."""
+    from parity.spec.generate import build_scratch
+
+    library = reference_constants(impl, request.dtype)
+    if library == getattr(request, "constants", ""):
+        return request
+    spec = request.spec if request.spec is not None or not hasattr(request, "model") else request.model()[0]
+    if library and not use_constants(build_scratch(spec), library):
+        return request
+    return replace(request, constants=library)
