@@ -150,24 +150,20 @@ def missing_kind(message: str) -> str | None:
 def describe_in_worker(source: str) -> dict:
     """Parameters and layers of the Keras model, and its spec's kinds (or the importer's error)."""
     from parity import sources
-    from parity.sources import import_model, load_model
 
-    model = load_model(source)
-    info = {
+    error = None
+    try:
+        spec = sources.describe(source)[1]  # from the build the port then reads and runs (sources._built)
+        model = sources._built(source, None, 0, "float64")[0]
+    except SpecError as refused:
+        error, spec, model = str(refused), None, sources.load_model(source)
+    return {
         "parameters": int(model.count_params()),
         "arrays": len(model.trainable_weights),
         "layers": len(model.layers),
-        "kinds": [],
-        "error": None,
+        "kinds": [] if spec is None else sorted(set(spec.kinds)),
+        "error": error,
     }
-    try:
-        spec = import_model(model)
-    except SpecError as error:
-        info["error"] = str(error)
-    else:
-        info["kinds"] = sorted(set(spec.kinds))
-        sources._DESCRIBED[sources._file_state(source, None)] = ("keras", spec)  # the port describes it next
-    return info
 
 
 def peak_mib_in_worker() -> float:

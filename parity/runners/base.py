@@ -32,6 +32,7 @@ class RunRequest:
     loss: str | None = None  # scratch.losses name
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     training: bool = False
+    backward: bool = True  # scratch only: False runs the forward pass alone (output and activations, no gradients)
 
 
 @dataclass
