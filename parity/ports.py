@@ -435,6 +435,11 @@ def _rename_keys(weights: dict, rename) -> dict:
 _OWN_RUNS: dict[tuple, tuple] = {}
 
 
+def forget_runs() -> None:
+    """Drop the remembered source run (``_OWN_RUNS``): a caller done with a source frees its arrays."""
+    _OWN_RUNS.clear()
+
+
 def _own_key(model_a, input_shape, seed: int, weights_file, dtype: str, X, G) -> tuple | None:
     """What A's own run depends on, when A is a source (file and weights files unchanged); None otherwise."""
     import hashlib

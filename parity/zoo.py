@@ -218,7 +218,7 @@ def run_architecture(
 ) -> ZooRow:
     """One architecture through import, port to torch, port back to Keras, and the comparisons."""
     from parity.porting import port
-    from parity.ports import compare
+    from parity.ports import compare, forget_runs
     from parity.runners.pool import close_all, keras_worker
 
     size = input_size or MIN_INPUT[name]
@@ -286,6 +286,7 @@ def run_architecture(
             except Exception:  # noqa: BLE001  a dead worker has no peak to report
                 pass
         close_all()  # a fresh worker for the next architecture: its memory goes back to the system
+        forget_runs()  # and the source's run, kept for the round trip
         gc.collect()
         row.peak_mib = max(_vm_hwm_mib("self"), worker_peak) if worker_peak == worker_peak else _vm_hwm_mib("self")
         row.seconds = time.perf_counter() - start
