@@ -25,8 +25,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from parity.ports import OPTIMIZER_NAMES, Comparison, _rename_keys, _renaming, _torch_shape, compare
 from parity.spec.codegen import KERAS_WEIGHTS, TORCH_WEIGHTS, model_source
 from parity.spec.model import ModelSpec, SpecError, same_structure
@@ -59,12 +57,11 @@ def save_weights_in_worker(source: str, input_shape, folder: str, target: str, s
     target's format. Returns the differences between the two specs ([] when the port is faithful)."""
     import torch
 
-    from parity.sources import describe, import_model, load_canonical, load_model, run_source
+    from parity.sources import describe, import_model, load_canonical, load_model, own_weights
 
     _, spec = describe(source, input_shape)
-    zeros = np.zeros((1, *spec.input_shape))
-    weights = run_source(source, input_shape, zeros, np.zeros_like(_output(spec, zeros)), None, seed)["weights"]
-    model = load_model(f"{folder}/model.py:build")  # floatx is float64 here (run_source set it)
+    weights = own_weights(source, input_shape, seed)[1]  # the build the comparison then runs (sources._built)
+    model = load_model(f"{folder}/model.py:build")  # floatx is float64 here (own_weights set it)
     if target == "torch":
         model = model.double()  # so that the converted float64 weights are kept as they are
     port_spec = import_model(model, _torch_shape(spec.input_shape) if target == "torch" else None)
@@ -77,12 +74,6 @@ def save_weights_in_worker(source: str, input_shape, folder: str, target: str, s
     else:
         model.save_weights(Path(folder) / KERAS_WEIGHTS)
     return []
-
-
-def _output(spec: ModelSpec, X):
-    from parity.spec.generate import build_scratch
-
-    return np.zeros((X.shape[0], *build_scratch(spec).output_shape))
 
 
 # Porting -----------------------------------------------------------------------------------------
@@ -145,6 +136,7 @@ def port(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    worker.call("parity.sources:moved", str(staging), str(folder))  # what the worker built from it stays valid
     return result
 
 

@@ -13,6 +13,7 @@ a generated model must reproduce.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -211,20 +212,38 @@ def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     params = [(node, key, p) for node, module in weighted for key, p in module.named_parameters() if p.requires_grad]
     grads = torch.autograd.grad((Y * G).sum(), [X, *[p for _, _, p in params]], allow_unused=True)
     out = {"input": layouts[INPUT].to_canonical(grads[0].detach().numpy())}
-    weights = {}
     by_node: dict[str, dict] = {}
     for (node, key, p), g in zip(params, grads[1:]):
         by_node.setdefault(node.name, {})[key] = np.zeros(tuple(p.shape)) if g is None else g.detach().numpy()
-    for node, module in weighted:
+    for node, _ in weighted:
         kind, layer = REGISTRY[node.kind], layers[node.name]
-        state = {k: v.detach().numpy() for k, v in module.state_dict().items()}
-        weights.update(
-            {f"{node.name}.{k}": v for k, v in kind.converter.from_torch(layer, state, previous(node)).items()}
-        )
         if node.name in by_node:
             converted = kind.converter.grads_from_torch(layer, by_node[node.name], previous(node))
             out.update({f"{node.name}.{k}": v for k, v in converted.items()})
-    return {"weights": weights, "output": layouts[spec.output].to_canonical(Y.detach().numpy()), "grads": out}
+    output = layouts[spec.output].to_canonical(Y.detach().numpy())
+    return {"weights": canonical_weights(model, spec), "output": output, "grads": out}
+
+
+def canonical_weights(model, spec: ModelSpec) -> dict:
+    """The user's model's weights, read through each kind's converter into the canonical layout."""
+    layers, previous = _scratch_layers(spec)
+    torch_model = _is_torch(model)
+    weights = {}
+    for node in spec.nodes:
+        kind = REGISTRY[node.kind]
+        if node.shares is not None or kind.converter is NO_WEIGHTS:
+            continue
+        layer = layers[node.name]
+        if torch_model:
+            state = {k: v.detach().numpy() for k, v in weights_owner(model, node.name).state_dict().items()}
+            read = kind.converter.from_torch(layer, state, previous(node))
+        else:
+            import keras
+
+            values = [keras.ops.convert_to_numpy(v.value) for v in _keras_layer(model, node.name).weights]
+            read = kind.converter.from_keras(layer, values, previous(node))
+        weights.update({f"{node.name}.{k}": v for k, v in read.items()})
+    return weights
 
 
 def load_canonical(model, spec: ModelSpec, weights: dict) -> None:
@@ -329,12 +348,103 @@ def _file_state(source: str, input_shape) -> tuple:
 
 
 def describe(source: str, input_shape=None) -> tuple[str, ModelSpec]:
-    """("torch" or "keras", the spec) of a source; runs in the worker. Remembered until the file changes."""
+    """("torch" or "keras", the spec) of a source; runs in the worker. Remembered until the file changes.
+
+    Read from the float64 build with seed 0 (``_built``), which a comparison in float64 runs next."""
     key = _file_state(source, input_shape)
     if key not in _DESCRIBED:
-        model = load_model(source)
-        _DESCRIBED[key] = ("torch" if _is_torch(model) else "keras"), import_model(model, input_shape)
+        model, spec = _built(source, input_shape, 0, "float64")
+        _DESCRIBED[key] = ("torch" if _is_torch(model) else "keras"), spec
     return _DESCRIBED[key]
+
+
+# The last models built with their own weights, by source file state, seed, dtype and weights files:
+# a port's source and its port are each described and run several times over (the port's weights,
+# then the comparison), and building a keras.applications model takes seconds each time (parity.zoo's
+# profile). Two entries, the source and its port; the least recently used goes first.
+_BUILT: dict[tuple, tuple] = {}
+BUILT_MODELS = 2
+
+
+def _weights_file_state(weights_file) -> tuple | None:
+    if weights_file is None:
+        return None
+    stat = Path(weights_file).stat()
+    return str(Path(weights_file).resolve()), stat.st_mtime_ns, stat.st_size
+
+
+# Files a factory may read its weights from (a port's build_with_weights reads model.pt or model.weights.h5).
+WEIGHTS_SUFFIXES = (".pt", ".pth", ".h5", ".keras", ".npz", ".npy", ".safetensors", ".bin", ".ckpt")
+
+
+def _beside(source: str) -> tuple:
+    """Name, size and modification time of each weights file in the source's folder: a changed one is a new build."""
+    folder = parse_source(source)[0].resolve().parent
+    return tuple(
+        sorted(
+            (e.name, e.stat().st_mtime_ns, e.stat().st_size)
+            for e in os.scandir(folder)
+            if e.is_file() and e.name.endswith(WEIGHTS_SUFFIXES)
+        )
+    )
+
+
+def _built(source: str, input_shape, seed: int, dtype: str, weights_file=None):
+    """(model, spec) of ``source`` built in ``dtype`` with its factory seeded by ``seed`` (and
+    ``weights_file`` loaded): built once, then reused while its file and weights file are unchanged.
+    The caller must not change the model's weights (``load_canonical`` goes to a fresh build)."""
+    key = (_file_state(source, input_shape), seed, dtype, _weights_file_state(weights_file), _beside(source))
+    if key in _BUILT:
+        _BUILT[key] = _BUILT.pop(key)  # the most recently used last
+    else:
+        while len(_BUILT) >= BUILT_MODELS:
+            _BUILT.pop(next(iter(_BUILT)))  # the least recently used goes before the next is built
+        _BUILT[key] = _build(source, input_shape, seed, dtype, weights_file)
+    return _BUILT[key]
+
+
+def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
+    import keras
+    import torch
+
+    from parity.runners.seeding import set_keras_seed
+
+    keras.config.set_floatx(dtype)
+    keras.config.set_dtype_policy(dtype)
+    set_keras_seed(seed)  # keras.utils.set_random_seed without importing TensorFlow off its backend
+    torch.manual_seed(seed)
+    model = load_model(source)
+    spec = import_model(model, input_shape)
+    if weights_file is not None:
+        load_weights_file(model, weights_file, spec.name)
+    if _is_torch(model):
+        model = model.to(getattr(torch, dtype))
+    return model, spec
+
+
+def moved(old: str, new: str) -> None:
+    """A folder of sources renamed from ``old`` to ``new`` (a port's staging folder, once complete):
+    what describe and run_source remember of its files is theirs under the new name. A rename
+    keeps each file's contents, size and modification time, which the keys also hold."""
+    old_root, new_root = str(Path(old).resolve()), str(Path(new).resolve())
+
+    def renamed(path: str) -> str:
+        return new_root + path[len(old_root) :] if path.startswith(old_root + "/") else path
+
+    def rekey(state: tuple) -> tuple:
+        return (renamed(state[0]), *state[1:]) if state is not None else None
+
+    for key in list(_DESCRIBED):
+        _DESCRIBED[rekey(key)] = _DESCRIBED.pop(key)
+    for key in list(_BUILT):
+        state, seed, dtype, weights, beside = key
+        _BUILT[(rekey(state), seed, dtype, rekey(weights), beside)] = _BUILT.pop(key)
+
+
+def own_weights(source: str, input_shape=None, seed: int = 0) -> tuple[ModelSpec, dict]:
+    """(spec, canonical float64 weights) of a source with its own (seeded) weights, without running it. In the worker."""
+    model, spec = _built(source, input_shape, seed, "float64")
+    return spec, canonical_weights(model, spec)
 
 
 def run_source(
@@ -351,22 +461,15 @@ def run_source(
     """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
     canonical ``weights`` loaded into it. Runs in the worker."""
     import keras
-    import torch
 
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
-    from parity.runners.seeding import set_keras_seed
-
-    set_keras_seed(seed)
-    torch.manual_seed(seed)
-    model = load_model(source)
-    spec = import_model(model, input_shape)
-    if weights_file is not None:
-        load_weights_file(model, weights_file, spec.name)
-    if _is_torch(model):
-        model = model.to(getattr(torch, dtype))
     from parity.convert.base import disabled_rules
 
+    keras.config.set_floatx(dtype)  # as at the build: ops that make constants follow floatx
+    keras.config.set_dtype_policy(dtype)
+    if weights is None:
+        model, spec = _built(source, input_shape, seed, dtype, weights_file)
+    else:  # the weights change the model: a build of its own
+        model, spec = _build(source, input_shape, seed, dtype, weights_file)
     with disabled_rules(rules_off):  # a naive port's reading of the model (divergence demonstrations)
         if weights is not None:
             load_canonical(model, spec, weights)
@@ -407,17 +510,8 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     npy = ops.convert_to_numpy
     grad_of = {id(v): gv for v, gv in zip(model.trainable_variables, g[1:])}
     out = {"input": np.array(npy(g[0]))}
-    weights = {}
     for node, klayer in weighted:
         kind, layer = REGISTRY[node.kind], layers[node.name]
-        weights.update(
-            {
-                f"{node.name}.{k}": v
-                for k, v in kind.converter.from_keras(
-                    layer, [npy(v.value) for v in klayer.weights], previous(node)
-                ).items()
-            }
-        )
         aligned = [None if id(v) not in grad_of else np.array(npy(grad_of[id(v)])) for v in klayer.weights]
         if klayer.trainable_variables:
             out.update(
@@ -426,7 +520,7 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
                     for k, v in kind.converter.grads_from_keras(layer, aligned, previous(node)).items()
                 }
             )
-    return {"weights": weights, "output": np.array(npy(Y)), "grads": out}
+    return {"weights": canonical_weights(model, spec), "output": np.array(npy(Y)), "grads": out}
 
 
 def run_original(

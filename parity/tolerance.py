@@ -63,23 +63,30 @@ def tolerance(dtype: str) -> float:
 
 def relative_error(ref: np.ndarray, other: np.ndarray) -> float:
     """max |ref - other| / max |ref| (0 when both are exactly zero, inf for a shape mismatch or NaN)."""
+    return errors(ref, other)[1]
+
+
+def errors(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """(max |ref - other|, ``relative_error``), from one pass over the difference (inf for a shape mismatch or NaN)."""
     ref = np.asarray(ref, dtype=np.float64)
     other = np.asarray(other, dtype=np.float64)
     if ref.shape != other.shape:
-        return float("inf")
+        return float("inf"), float("inf")
     if ref.size == 0:
-        return 0.0
+        return 0.0, 0.0
     # equal entries count as no error, equal infinities included (scores masked with -inf before a
     # softmax): inf - inf is NaN, which would read as a disagreement
     with np.errstate(invalid="ignore"):
-        abs_err = float(np.max(np.where(ref == other, 0.0, np.abs(ref - other))))
+        difference = np.atleast_1d(ref - other)  # one array, made absolute and masked in place
+        np.abs(difference, out=difference)
+        difference[np.atleast_1d(ref == other)] = 0.0
+        abs_err = float(np.max(difference))
     if np.isnan(abs_err):
-        return float("inf")
-    finite = np.abs(ref[np.isfinite(ref)])
-    scale = float(np.max(finite)) if finite.size else 0.0
+        return float("inf"), float("inf")
+    scale = float(np.max(np.abs(ref), where=np.isfinite(ref), initial=0.0))
     if scale == 0.0:
-        return 0.0 if abs_err == 0.0 else float("inf")
-    return abs_err / scale
+        return abs_err, (0.0 if abs_err == 0.0 else float("inf"))
+    return abs_err, abs_err / scale
 
 
 # Allowances: the only widened tolerances. Each names the implementation, the

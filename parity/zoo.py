@@ -150,24 +150,20 @@ def missing_kind(message: str) -> str | None:
 def describe_in_worker(source: str) -> dict:
     """Parameters and layers of the Keras model, and its spec's kinds (or the importer's error)."""
     from parity import sources
-    from parity.sources import import_model, load_model
 
-    model = load_model(source)
-    info = {
+    error = None
+    try:
+        spec = sources.describe(source)[1]  # from the build the port then reads and runs (sources._built)
+        model = sources._built(source, None, 0, "float64")[0]
+    except SpecError as refused:
+        error, spec, model = str(refused), None, sources.load_model(source)
+    return {
         "parameters": int(model.count_params()),
         "arrays": len(model.trainable_weights),
         "layers": len(model.layers),
-        "kinds": [],
-        "error": None,
+        "kinds": [] if spec is None else sorted(set(spec.kinds)),
+        "error": error,
     }
-    try:
-        spec = import_model(model)
-    except SpecError as error:
-        info["error"] = str(error)
-    else:
-        info["kinds"] = sorted(set(spec.kinds))
-        sources._DESCRIBED[sources._file_state(source, None)] = ("keras", spec)  # the port describes it next
-    return info
 
 
 def peak_mib_in_worker() -> float:
@@ -222,7 +218,7 @@ def run_architecture(
 ) -> ZooRow:
     """One architecture through import, port to torch, port back to Keras, and the comparisons."""
     from parity.porting import port
-    from parity.ports import compare
+    from parity.ports import compare, forget_runs
     from parity.runners.pool import close_all, keras_worker
 
     size = input_size or MIN_INPUT[name]
@@ -290,6 +286,7 @@ def run_architecture(
             except Exception:  # noqa: BLE001  a dead worker has no peak to report
                 pass
         close_all()  # a fresh worker for the next architecture: its memory goes back to the system
+        forget_runs()  # and the source's run, kept for the round trip
         gc.collect()
         row.peak_mib = max(_vm_hwm_mib("self"), worker_peak) if worker_peak == worker_peak else _vm_hwm_mib("self")
         row.seconds = time.perf_counter() - start

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from parity.runners.base import RunResult
-from parity.tolerance import EPS, relative_error, tolerance
+from parity.tolerance import EPS, errors, relative_error, tolerance
 
 
 @dataclass
@@ -36,11 +36,7 @@ def compare_arrays(model: str, impl_a: str, impl_b: str, dtype: str, quantity: s
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return Record(model, impl_a, impl_b, dtype, quantity, None, None, None, tol, False, detail=f"shape {a.shape} vs {b.shape}")
-    with np.errstate(invalid="ignore"):  # -inf == -inf: no error
-        abs_err = float(np.max(np.where(a == b, 0.0, np.abs(a - b)))) if a.size else 0.0
-    if np.isnan(abs_err):
-        abs_err = float("inf")
-    rel = relative_error(a, b)
+    abs_err, rel = errors(a, b)  # -inf == -inf: no error; a NaN: inf
     return Record(model, impl_a, impl_b, dtype, quantity, abs_err, rel, rel / EPS[dtype], tol, bool(rel <= tol))
 
 

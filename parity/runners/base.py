@@ -33,6 +33,7 @@ class RunRequest:
     loss_kwargs: dict[str, Any] = field(default_factory=dict)
     training: bool = False
     constants: str = ""  # scratch only: whose rounding of formula constants to use (parity.runners.reference)
+    backward: bool = True  # scratch only: False runs the forward pass alone (output and activations, no gradients)
 
 
 @dataclass

@@ -16,7 +16,7 @@ def run_scratch(request: RunRequest) -> RunResult:
     spec, dtype = request.spec, np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
+    model.set_weights({k: np.asarray(v, dtype=dtype) for k, v in request.weights.items()})  # set_weights copies
     model.train(request.training)
     for node, layer in zip(spec.nodes, model.layers):
         if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:
@@ -25,12 +25,14 @@ def run_scratch(request: RunRequest) -> RunResult:
     X = input_array(request.inputs, spec, request.dtype)
     Y = model.forward(X)
     outputs = dict(model.outputs)
-    dX = model.backward(request.cotangent.astype(dtype))
-    grads = {} if integer_input(spec) else {"input": dX}  # integer ids have no gradient
-    grads.update({k: v.copy() for k, v in model.gradients().items()})
-    upstream = dict(model.upstream)
+    grads, upstream = {}, {}
+    if request.backward:
+        dX = model.backward(request.cotangent.astype(dtype))
+        grads = {} if integer_input(spec) else {"input": dX}  # integer ids have no gradient
+        grads.update({k: v.copy() for k, v in model.gradients().items()})
+        upstream = dict(model.upstream)
     loss, loss_grads = float("nan"), {}
-    if request.loss is not None:  # a second backward pass over the same forward caches
+    if request.loss is not None and request.backward:  # a second backward pass over the same forward caches
         loss_fn = losses.get(request.loss, **request.loss_kwargs)
         loss = float(loss_fn.forward(Y, target_array(request.targets, request.dtype)))
         model.backward(loss_fn.backward())
@@ -47,7 +49,7 @@ def run_scratch(request: RunRequest) -> RunResult:
         loss=loss,
         grads=grads,
         loss_grads=loss_grads,
-        weights={k: v.copy() for k, v in model.weights().items()},
+        weights=model.weights(),  # this model's own copies (set_weights), which nothing changes after
         computed_dtype=str(Y.dtype),
         trace=trace,
     )

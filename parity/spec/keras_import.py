@@ -36,6 +36,17 @@ def import_keras(model, name: str | None = None) -> ModelSpec:
 def _activation_name(function) -> str:
     import keras
 
+    # A built-in activation is named by a lookup: keras.activations.get(name) reads the table of built-ins
+    # (keras/src/activations/__init__.py), and its name there is what serialize returns for it. serialize
+    # asks whether TensorFlow is available (keras/src/saving/serialization_lib.py), which imports
+    # TensorFlow into a process on another backend: seconds of CPU and hundreds of MiB.
+    name = getattr(function, "__name__", None)
+    if isinstance(name, str):
+        try:
+            if keras.activations.get(name) is function:
+                return name
+        except ValueError:
+            pass
     try:
         serialized = keras.activations.serialize(function)
     except (ValueError, TypeError):
