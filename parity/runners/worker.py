@@ -7,6 +7,7 @@ Anything the libraries print goes to stderr: stdout carries only the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
@@ -29,6 +30,33 @@ def keep_float64() -> None:
     from keras.src.backend.common import dtypes
 
     dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float64"
+
+
+@contextlib.contextmanager
+def promotion_as_shipped():
+    """Keras' promotion table as it ships (float64 demoted to float32) for the time of one request.
+
+    ``_lattice_result_type`` (keras/src/backend/common/dtypes.py) reads the table on every call and
+    caches nothing that depends on it (the helpers it caches with ``lru_cache`` do not read it), so a worker
+    that keeps float64 can run one request as Keras ships: the divergence case ``keras_torch_float64``
+    runs in the keras-torch worker instead of a process of its own.
+    """
+    from keras.src.backend.common import dtypes
+
+    kept = dtypes.BIT64_TO_BIT32_DTYPE["float64"]
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float32"
+    try:
+        yield
+    finally:
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = kept
+
+
+def run_keras_as_shipped(request):
+    """``parity.runners.keras_runner.run_keras`` under ``promotion_as_shipped``."""
+    from parity.runners.keras_runner import run_keras
+
+    with promotion_as_shipped():
+        return run_keras(request)
 
 
 def main() -> None:
