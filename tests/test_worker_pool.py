@@ -65,3 +65,45 @@ def test_concurrent_calls_to_one_worker_are_answered_one_at_a_time():
     for t in threads:
         t.join(timeout=120)
     assert answers == {i: i for i in range(8)}
+
+
+def test_a_profiled_worker_writes_its_whole_profile_in_cpu_seconds(monkeypatch, tmp_path):
+    """PARITY_WORKER_PROFILE: the profile is complete (the worker is not killed while writing it)."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import pstats
+
+    monkeypatch.setenv("PARITY_WORKER_PROFILE", str(tmp_path / "w"))
+    worker = pool.KerasWorker("torch")
+    try:
+        assert worker.call("builtins:abs", -3) == 3
+    finally:
+        worker.close()
+    (written,) = tmp_path.glob("w.torch.*.prof")
+    functions = {name for _, _, name in pstats.Stats(str(written)).stats}
+    assert "main" in functions, "the worker's loop is not in its profile"
+    assert "<built-in method builtins.abs>" in functions, "the request is not in the worker's profile"
+
+
+def test_the_keras_torch_worker_runs_keras_as_shipped_for_one_request_and_keeps_float64_for_the_next():
+    """keras-torch-x32 shares the keras-torch worker: float32 promotion for its own request only."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import numpy as np
+
+    from parity.agreement.records import compare_runs
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import run
+    from parity.tolerance import tolerance
+
+    case = get_case("dense")
+    request = make_request(case, case.configure(None), "float64", 0)
+    before = run("keras-torch", request)
+    shipped = run("keras-torch-x32", request)
+    after = run("keras-torch", request)
+    assert ("torch", False) not in pool._WORKERS, "keras-torch-x32 started a worker of its own"
+    demoted = compare_runs("dense", "float64", before, shipped, tolerance("float64"))
+    assert any(r.passed is False for r in demoted), "keras-torch-x32 computed in float64"
+    assert np.array_equal(before.output, after.output), "the promotion table was not restored"
+    assert all(np.array_equal(before.grads[k], after.grads[k]) for k in before.grads)

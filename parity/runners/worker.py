@@ -109,8 +109,15 @@ def main() -> None:
 if __name__ == "__main__":
     if os.environ.get("PARITY_WORKER_PROFILE"):  # a profile of this worker's life, to see where a report's time goes
         import cProfile
+        import time
 
-        cProfile.run("main()", f"{os.environ['PARITY_WORKER_PROFILE']}.{os.environ.get('KERAS_BACKEND')}.{os.getpid()}.prof")
+        # CPU time, not wall time: the workers share the machine with each other and with the
+        # parent, so a wall-clock profile counts the time spent waiting for a core.
+        profile = cProfile.Profile(time.process_time)
+        try:
+            profile.runcall(main)
+        finally:
+            profile.dump_stats(f"{os.environ['PARITY_WORKER_PROFILE']}.{os.environ.get('KERAS_BACKEND')}.{os.getpid()}.prof")
     else:
         main()
     # The parent has closed the pipe and every reply was flushed; JAX writes each compiled executable
