@@ -107,3 +107,38 @@ def test_the_keras_torch_worker_runs_keras_as_shipped_for_one_request_and_keeps_
     assert any(r.passed is False for r in demoted), "keras-torch-x32 computed in float64"
     assert np.array_equal(before.output, after.output), "the promotion table was not restored"
     assert all(np.array_equal(before.grads[k], after.grads[k]) for k in before.grads)
+
+
+def test_a_kept_model_computes_bitwise_what_a_fresh_one_computes():
+    """A worker keeps a built model for the next request of it: the weights are the request's, every time."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import numpy as np
+
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import KERAS_RUNNER
+
+    case = get_case("cnn_bn")  # running statistics: the state read back must be the request's too
+    config = case.configure({"training": True})
+    first, other = (make_request(case, config, "float64", seed, trace=True) for seed in (0, 1))
+    worker = pool.KerasWorker("torch")
+    try:
+        results = [worker.call(KERAS_RUNNER, r) for r in (first, other, first)]
+        kept = worker.call("parity.runners.keras_runner:kept_models")
+    finally:
+        worker.close()
+    fresh = pool.KerasWorker("torch")
+    try:
+        alone = fresh.call(KERAS_RUNNER, other)
+    finally:
+        fresh.close()
+    assert kept == 1, "the model was built again"
+    a, b, again = results
+    for x, y in ((a, again), (b, alone)):
+        assert np.array_equal(x.output, y.output)
+        for name in ("grads", "loss_grads", "weights"):
+            assert getattr(x, name).keys() == getattr(y, name).keys()
+            assert all(np.array_equal(getattr(x, name)[k], getattr(y, name)[k]) for k in getattr(x, name))
+        assert all(np.array_equal(s.output, t.output) and np.array_equal(s.grad, t.grad) for s, t in zip(x.trace, y.trace))
+    assert not np.array_equal(a.output, b.output), "the two requests should differ"
