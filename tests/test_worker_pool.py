@@ -82,3 +82,80 @@ def test_keras_is_imported_without_the_optional_packages_it_does_not_need():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=pool.ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_profiled_worker_writes_its_whole_profile_in_cpu_seconds(monkeypatch, tmp_path):
+    """PARITY_WORKER_PROFILE: the profile is complete (the worker is not killed while writing it)."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import pstats
+
+    monkeypatch.setenv("PARITY_WORKER_PROFILE", str(tmp_path / "w"))
+    worker = pool.KerasWorker("torch")
+    try:
+        assert worker.call("builtins:abs", -3) == 3
+    finally:
+        worker.close()
+    (written,) = tmp_path.glob("w.torch.*.prof")
+    functions = {name for _, _, name in pstats.Stats(str(written)).stats}
+    assert "main" in functions, "the worker's loop is not in its profile"
+    assert "<built-in method builtins.abs>" in functions, "the request is not in the worker's profile"
+
+
+def test_the_keras_torch_worker_runs_keras_as_shipped_for_one_request_and_keeps_float64_for_the_next():
+    """keras-torch-x32 shares the keras-torch worker: float32 promotion for its own request only."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import numpy as np
+
+    from parity.agreement.records import compare_runs
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import run
+    from parity.tolerance import tolerance
+
+    case = get_case("dense")
+    request = make_request(case, case.configure(None), "float64", 0)
+    before = run("keras-torch", request)
+    shipped = run("keras-torch-x32", request)
+    after = run("keras-torch", request)
+    assert ("torch", False) not in pool._WORKERS, "keras-torch-x32 started a worker of its own"
+    demoted = compare_runs("dense", "float64", before, shipped, tolerance("float64"))
+    assert any(r.passed is False for r in demoted), "keras-torch-x32 computed in float64"
+    assert np.array_equal(before.output, after.output), "the promotion table was not restored"
+    assert all(np.array_equal(before.grads[k], after.grads[k]) for k in before.grads)
+
+
+def test_a_kept_model_computes_bitwise_what_a_fresh_one_computes():
+    """A worker keeps a built model for the next request of it: the weights are the request's, every time."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import numpy as np
+
+    from parity.cases import get_case
+    from parity.check import make_request
+    from parity.runners import KERAS_RUNNER
+
+    case = get_case("cnn_bn")  # running statistics: the state read back must be the request's too
+    config = case.configure({"training": True})
+    first, other = (make_request(case, config, "float64", seed, trace=True) for seed in (0, 1))
+    worker = pool.KerasWorker("torch")
+    try:
+        results = [worker.call(KERAS_RUNNER, r) for r in (first, other, first)]
+        kept = worker.call("parity.runners.keras_runner:kept_models")
+    finally:
+        worker.close()
+    fresh = pool.KerasWorker("torch")
+    try:
+        alone = fresh.call(KERAS_RUNNER, other)
+    finally:
+        fresh.close()
+    assert kept == 1, "the model was built again"
+    a, b, again = results
+    for x, y in ((a, again), (b, alone)):
+        assert np.array_equal(x.output, y.output)
+        for name in ("grads", "loss_grads", "weights"):
+            assert getattr(x, name).keys() == getattr(y, name).keys()
+            assert all(np.array_equal(getattr(x, name)[k], getattr(y, name)[k]) for k in getattr(x, name))
+        assert all(np.array_equal(s.output, t.output) and np.array_equal(s.grad, t.grad) for s, t in zip(x.trace, y.trace))
+    assert not np.array_equal(a.output, b.output), "the two requests should differ"

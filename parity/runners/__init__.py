@@ -21,12 +21,14 @@ def run(impl: str, request: RunRequest) -> RunResult:
             return run_torch(request)
     from parity.runners.pool import keras_worker
 
+    runner = KERAS_RUNNER
     if impl in KERAS_BACKENDS:
         worker = keras_worker(KERAS_BACKENDS[impl], x64=needs_x64(impl, request.dtype))
     elif impl in HIDDEN_IMPLEMENTATIONS:
-        worker = keras_worker(*HIDDEN_IMPLEMENTATIONS[impl])
+        backend, x64, runner = HIDDEN_IMPLEMENTATIONS[impl]
+        worker = keras_worker(backend, x64)
     else:
         raise ValueError(f"unknown implementation {impl!r}")
-    result = worker.call(KERAS_RUNNER, request)
+    result = worker.call(runner, request)
     result.impl = impl
     return result

@@ -95,7 +95,13 @@ def target_array(targets: np.ndarray, dtype: str) -> np.ndarray:
 KERAS_BACKENDS = {"keras-torch": "torch", "keras-jax": "jax", "keras-tensorflow": "tensorflow"}
 # Not public implementations: Keras as it comes, where float64 silently becomes float32
 # (JAX without x64; the torch backend's type promotion), for the divergence cases that show it.
-HIDDEN_IMPLEMENTATIONS = {"keras-jax-x32": ("jax", False), "keras-torch-x32": ("torch", False)}
+# Each is (backend, x64 worker, function the worker runs). x64 changes only the promotion table
+# on the torch backend, so keras-torch-x32 runs in the keras-torch worker with the table as Keras
+# ships it for that request (parity.runners.worker.promotion_as_shipped): one process fewer.
+HIDDEN_IMPLEMENTATIONS = {
+    "keras-jax-x32": ("jax", False, "parity.runners.keras_runner:run_keras"),
+    "keras-torch-x32": ("torch", True, "parity.runners.worker:run_keras_as_shipped"),
+}
 
 
 def needs_x64(impl: str, dtype: str) -> bool:

@@ -9,6 +9,8 @@ statistics) come back out instead of being written in place.
 from __future__ import annotations
 
 import inspect
+import pickle
+from collections import OrderedDict
 
 import numpy as np
 
@@ -123,6 +125,39 @@ class KerasGraph:
         return out
 
 
+# Built models, kept for the next request of the same model in this worker: a report runs each case
+# again in its divergence cases and their layer-by-layer inspection, and building a Keras model
+# (layers, symbolic call, variables) costs more than running it. A kept model is exactly a fresh
+# one once ``load`` has set every weight; a model with a random layer is built afresh each time (a
+# fresh model draws a fresh seed), and so is a large one (a zoo architecture), which no worker
+# should keep in memory.
+KEPT_GRAPHS: OrderedDict[bytes, KerasGraph] = OrderedDict()
+KEEP_GRAPHS = 64
+KEEP_PARAMETERS = 100_000  # at most this many weight elements per kept model
+
+
+def graph_for(request: RunRequest) -> KerasGraph:
+    """The request's model, built or kept (``KEPT_GRAPHS``), its weights loaded from the request."""
+    spec = request.spec
+    keep = (
+        not any(REGISTRY[node.kind].traits.stochastic for node in spec.nodes)
+        and sum(np.size(w) for w in request.weights.values()) <= KEEP_PARAMETERS
+    )
+    # The model depends on the spec, the dtype (the policy it is built under) and the disabled rules.
+    key = pickle.dumps((spec, request.dtype, tuple(request.disabled_rules))) if keep else b""
+    with disabled_rules(request.disabled_rules):
+        graph = KEPT_GRAPHS.get(key) if keep else None
+        if graph is None:
+            graph = KerasGraph(spec)
+        graph.load(request.weights)
+    if keep:
+        KEPT_GRAPHS[key] = graph
+        KEPT_GRAPHS.move_to_end(key)
+        while len(KEPT_GRAPHS) > KEEP_GRAPHS:
+            KEPT_GRAPHS.popitem(last=False)
+    return graph
+
+
 def _probed(A, P):
     """A + P, with a zero P, so that dL/dP is dL/d(layer output); the probe must not change the loss.
 
@@ -145,9 +180,7 @@ def run_keras(request: RunRequest) -> RunResult:
     keras.config.set_floatx(request.dtype)
     keras.config.set_dtype_policy(request.dtype)  # the policy is cached from floatx on first use
     spec = request.spec
-    with disabled_rules(request.disabled_rules):
-        graph = KerasGraph(spec)
-        graph.load(request.weights)
+    graph = graph_for(request)
     ops, npy = keras.ops, keras.ops.convert_to_numpy
 
     integer = integer_input(spec)  # integer ids: a constant of the computation, no gradient
@@ -224,3 +257,8 @@ def run_keras(request: RunRequest) -> RunResult:
 
 def _zeros_if_none(grad, shape, dtype, npy) -> np.ndarray:
     return np.zeros(shape, dtype=dtype) if grad is None else np.array(npy(grad))
+
+
+def kept_models() -> int:
+    """How many built models this worker keeps (``KEPT_GRAPHS``)."""
+    return len(KEPT_GRAPHS)

@@ -117,7 +117,9 @@ class KerasWorker:
             try:
                 # The worker has answered every request and keeps nothing: a worker that has not left
                 # within 2 s is stuck in its libraries' shutdown (measured: 10 s after a zoo architecture).
-                self.process.wait(timeout=2)
+                # A profiled worker writes its profile first (parity.runners.worker): killed at 2 s, the
+                # file was left empty.
+                self.process.wait(timeout=60 if os.environ.get("PARITY_WORKER_PROFILE") else 2)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()  # reaped: no zombie, and its CPU time counts as this process's children's

@@ -7,6 +7,7 @@ Anything the libraries print goes to stderr: stdout carries only the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pickle
@@ -55,6 +56,33 @@ def import_keras(backend: str):
     return keras
 
 
+@contextlib.contextmanager
+def promotion_as_shipped():
+    """Keras' promotion table as it ships (float64 demoted to float32) for the time of one request.
+
+    ``_lattice_result_type`` (keras/src/backend/common/dtypes.py) reads the table on every call and
+    caches nothing that depends on it (the helpers it caches with ``lru_cache`` do not read it), so a worker
+    that keeps float64 can run one request as Keras ships: the divergence case ``keras_torch_float64``
+    runs in the keras-torch worker instead of a process of its own.
+    """
+    from keras.src.backend.common import dtypes
+
+    kept = dtypes.BIT64_TO_BIT32_DTYPE["float64"]
+    dtypes.BIT64_TO_BIT32_DTYPE["float64"] = "float32"
+    try:
+        yield
+    finally:
+        dtypes.BIT64_TO_BIT32_DTYPE["float64"] = kept
+
+
+def run_keras_as_shipped(request):
+    """``parity.runners.keras_runner.run_keras`` under ``promotion_as_shipped``."""
+    from parity.runners.keras_runner import run_keras
+
+    with promotion_as_shipped():
+        return run_keras(request)
+
+
 def main() -> None:
     protocol_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the pipe
@@ -94,8 +122,15 @@ def main() -> None:
 if __name__ == "__main__":
     if os.environ.get("PARITY_WORKER_PROFILE"):  # a profile of this worker's life, to see where a report's time goes
         import cProfile
+        import time
 
-        cProfile.run("main()", f"{os.environ['PARITY_WORKER_PROFILE']}.{os.environ.get('KERAS_BACKEND')}.{os.getpid()}.prof")
+        # CPU time, not wall time: the workers share the machine with each other and with the
+        # parent, so a wall-clock profile counts the time spent waiting for a core.
+        profile = cProfile.Profile(time.process_time)
+        try:
+            profile.runcall(main)
+        finally:
+            profile.dump_stats(f"{os.environ['PARITY_WORKER_PROFILE']}.{os.environ.get('KERAS_BACKEND')}.{os.getpid()}.prof")
     else:
         main()
     # The parent has closed the pipe and every reply was flushed; JAX writes each compiled executable
