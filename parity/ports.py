@@ -12,6 +12,10 @@ and diagnoses it:
 - numerically: for the first diverging layer, each differing key is set to A's value in B's
   spec, and the keys that make scratch of B agree with A are reported.
 
+A comparison whose reference gradients are all zero at the precision of what fed them (a
+saturated softmax head: an exactly one-hot output, an exactly zero Jacobian) proves nothing about
+the backward pass: it is ``degenerate`` (``parity.fuzz.conditioning.degenerate``) and does not agree.
+
 Models are sources (``path/to/file.py:factory`` or a ``.keras`` file, run in a Keras worker),
 torch modules (run in this process) or Keras models (saved to a temporary ``.keras`` file and
 loaded by the worker with ``safe_mode=True``).
@@ -30,6 +34,7 @@ import numpy as np
 
 from parity.agreement.records import Record, compare_arrays
 from parity.divergences import all_divergences
+from parity.fuzz.conditioning import degenerate
 from parity.runners import RunRequest, run
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import tolerance
@@ -185,14 +190,22 @@ class Comparison:
     differences: list[Difference]
     first_divergence: str | None
     fixes: dict[str, bool] = field(default_factory=dict)  # "layer.key" -> whether A's value makes B agree
+    degenerate: str | None = None  # why the comparison proves nothing (parity.fuzz.conditioning.degenerate)
 
     @property
     def agree(self) -> bool:
-        return not self.structural and bool(len(self.records)) and bool(self.records["passed"].all())
+        """Every quantity within tolerance, and not vacuously: a degenerate comparison does not agree."""
+        return (
+            not self.structural
+            and self.degenerate is None
+            and bool(len(self.records))
+            and bool(self.records["passed"].all())
+        )
 
     @property
     def diagnosis(self) -> list[str]:
-        lines = list(self.structural)
+        lines = [f"degenerate: {self.degenerate}"] if self.degenerate else []
+        lines += list(self.structural)
         lines += [difference.line() for difference in self.differences]
         for key, fixed in self.fixes.items():
             lines.append(f"setting {key} to {self.name_a}'s value {'makes them agree' if fixed else 'is not enough'}")
@@ -206,8 +219,9 @@ class Comparison:
         if not self.agree:
             where = f"first diverging layer: {self.first_divergence}\n" if self.first_divergence else ""
             failed = self.records[~self.records["passed"]] if len(self.records) else self.records
+            verb = "are compared vacuously" if self.degenerate and not len(failed) else "disagree"
             raise AssertionError(
-                f"{self.name_a} and {self.name_b} disagree in {self.dtype}\n{where}"
+                f"{self.name_a} and {self.name_b} {verb} in {self.dtype}\n{where}"
                 + "\n".join(self.diagnosis)
                 + (
                     "\n" + failed[["impl_a", "impl_b", "quantity", "max_rel_err", "tolerance"]].to_string(index=False)
@@ -317,7 +331,8 @@ def compare(
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
-    if not comparison.agree:
+    comparison.degenerate = degenerate(ra["grads"], ra["output"], G, dtype)
+    if not bool(frame["passed"].all()):
         wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
         if wrong:  # a weight that differs is where they part, whatever the activations say
             comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
