@@ -24,6 +24,7 @@ loaded by the worker with ``safe_mode=True``).
 from __future__ import annotations
 
 import copy
+import gc
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,6 +232,18 @@ class Comparison:
             )
 
 
+def _scratch_output(spec: ModelSpec, weights: dict, X, dtype: str) -> np.ndarray:
+    """The output of scratch built from ``spec`` with ``weights`` (inference mode): a forward pass only,
+    no gradients and no copies kept, for the check of each model against its own spec."""
+    from parity.runners.base import input_array
+    from parity.spec.generate import build_scratch
+
+    model = build_scratch(spec)
+    model.set_weights({k: np.asarray(v).astype(dtype, copy=False) for k, v in weights.items()})  # it copies them
+    model.train(False)
+    return model.forward(input_array(X, spec, dtype))
+
+
 def _scratch(spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False):
     request = RunRequest(spec.name, {}, dtype, weights, X, np.zeros_like(G), G, trace=trace, spec=spec)
     return run("scratch", request)
@@ -298,6 +311,7 @@ def compare(
         ra, rb = (own, ported) if weights_from == "a" else (ported, own)
         canonical_a = own["weights"] if weights_from == "a" else converted
         canonical_b = _rename_keys(canonical_a, _renaming(a.spec, b.spec))
+        del own, ported
     rb = {**rb, "grads": _rename_keys(rb["grads"], _renaming(b.spec, a.spec))}  # reported in A's names
 
     tol = tolerance(dtype)
@@ -320,18 +334,27 @@ def compare(
                 tol,
             )
         )
+    vacuous = degenerate(ra["grads"], ra["output"], G, dtype)
+    outputs = {"a": ra["output"], "b": rb["output"]}
+    # The gradients are judged: from here on only the weights and the outputs are needed. A large
+    # model's gradients are as large as its weights, so both sides' are let go before anything else
+    # runs (parity zoo: ConvNeXtXLarge has 350M parameters, 2.6 GiB per float64 copy).
+    del ra, rb
+    gc.collect()
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
-    for label, side, result, side_weights in (("a", a, ra, canonical_a), ("b", b, rb, canonical_b)):
-        scratch = _scratch(side.spec, side_weights, X, G, dtype)
+    for label, side, side_weights in (("a", a, canonical_a), ("b", b, canonical_b)):
+        scratch = _scratch_output(side.spec, side_weights, X, dtype)
         records.append(
-            compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch.output, result["output"], tol)
+            compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch, outputs[label], tol)
         )
+        del scratch
+        gc.collect()
     if steps:
         records += _training(a, b, canonical_a, X, dtype, steps, optimizer, seed)
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
-    comparison.degenerate = degenerate(ra["grads"], ra["output"], G, dtype)
+    comparison.degenerate = vacuous
     if not bool(frame["passed"].all()):
         wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
         if wrong:  # a weight that differs is where they part, whatever the activations say
@@ -381,21 +404,22 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     )
     impl = {"torch": "torch", "keras": "keras-torch"}
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
-    results, scratches = {}, {}
+    results, records = {}, []
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
         request = TrainRequest(weights=weights, spec=side.spec, **common)
         results[label] = run_training(impl[side.framework], request)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
-        scratches[label] = run_training(
+        scratch = run_training(
             "scratch", TrainRequest(**{**request.__dict__, "convention": rule, "dropout_masks": masks})
         )
-    for result in (results["b"], scratches["b"]):  # reported in A's names
-        result.weights = [_rename_keys(w, to_a) for w in result.weights]
-    results["a"].impl, results["b"].impl = "a", "b"
-    scratches["a"].impl = scratches["b"].impl = "scratch"
-    records = compare_trajectories(a.spec.name, dtype, scratches["a"], results["a"])
-    records += compare_trajectories(a.spec.name, dtype, scratches["b"], results["b"])
+        if label == "b":  # reported in A's names
+            for result in (results["b"], scratch):
+                result.weights = [_rename_keys(w, to_a) for w in result.weights]
+        results[label].impl, scratch.impl = label, "scratch"
+        records += compare_trajectories(a.spec.name, dtype, scratch, results[label])
+        del scratch  # each scratch trajectory judged, then let go (a large model's weights)
+        gc.collect()
     if not (results["a"].dropout_masks or results["b"].dropout_masks):
         between = compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
         if options["kind"] == "rmsprop" and a.framework != b.framework:
@@ -436,7 +460,10 @@ def _own(side: Side, X, G, dtype: str) -> tuple[dict, dict]:
     float64, so that a model whose initialisers draw differently per dtype still runs with one set."""
     result = side.run(X, G, None, "float64")
     weights = result["weights"]
-    return (result if dtype == "float64" else side.run(X, G, weights, dtype)), weights
+    if dtype == "float64":
+        return result, weights
+    del result  # its float64 gradients: let go before the run in ``dtype`` brings its own
+    return side.run(X, G, weights, dtype), weights
 
 
 def _first_divergence(

@@ -14,7 +14,7 @@ def run_scratch(request: RunRequest) -> RunResult:
 
     spec, dtype = request.spec, np.dtype(request.dtype)
     model = build_scratch(spec)
-    model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
+    model.set_weights({k: v.astype(dtype, copy=False) for k, v in request.weights.items()})  # it copies them
     model.train(request.training)
     for node, layer in zip(spec.nodes, model.layers):
         if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:
@@ -25,7 +25,10 @@ def run_scratch(request: RunRequest) -> RunResult:
     outputs = dict(model.outputs)
     dX = model.backward(request.cotangent.astype(dtype))
     grads = {} if integer_input(spec) else {"input": dX}  # integer ids have no gradient
-    grads.update({k: v.copy() for k, v in model.gradients().items()})
+    # The model ends with this function: its arrays are handed over, copied only where a second
+    # backward pass (the loss's, below) would overwrite them.
+    again = request.loss is not None
+    grads.update({k: v.copy() if again else v for k, v in model.gradients().items()})
     upstream = dict(model.upstream)
     loss, loss_grads = float("nan"), {}
     if request.loss is not None:  # a second backward pass over the same forward caches
@@ -45,7 +48,7 @@ def run_scratch(request: RunRequest) -> RunResult:
         loss=loss,
         grads=grads,
         loss_grads=loss_grads,
-        weights={k: v.copy() for k, v in model.weights().items()},
+        weights=model.weights(),
         computed_dtype=str(Y.dtype),
         trace=trace,
     )
