@@ -179,6 +179,7 @@ def _payload(result: Port, framework: str) -> dict:
             {
                 "dtype": c.dtype,
                 "agree": c.agree,
+                "degenerate": c.degenerate,
                 "first_divergence": c.first_divergence,
                 "diagnosis": c.diagnosis,
                 "records": json.loads(c.records.to_json(orient="records")),
@@ -200,7 +201,8 @@ def _markdown(result: Port, framework: str) -> str:
         "",
     ]
     for c in result.comparisons:
-        lines += [f"## {c.dtype}: {'agree' if c.agree else 'disagree'}", ""]
+        verdict = "agree" if c.agree else "degenerate" if c.degenerate and bool(c.records["passed"].all()) else "disagree"
+        lines += [f"## {c.dtype}: {verdict}", ""]
         if c.first_divergence:
             lines.append(f"First diverging layer: `{c.first_divergence}`")
             lines.append("")

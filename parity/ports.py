@@ -12,6 +12,10 @@ and diagnoses it:
 - numerically: for the first diverging layer, each differing key is set to A's value in B's
   spec, and the keys that make scratch of B agree with A are reported.
 
+A comparison whose reference gradients are all zero at the precision of what fed them (a
+saturated softmax head: an exactly one-hot output, an exactly zero Jacobian) proves nothing about
+the backward pass: it is ``degenerate`` (``parity.fuzz.conditioning.degenerate``) and does not agree.
+
 Models are sources (``path/to/file.py:factory`` or a ``.keras`` file, run in a Keras worker),
 torch modules (run in this process) or Keras models (saved to a temporary ``.keras`` file and
 loaded by the worker with ``safe_mode=True``).
@@ -20,6 +24,7 @@ loaded by the worker with ``safe_mode=True``).
 from __future__ import annotations
 
 import copy
+import gc
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +35,7 @@ import numpy as np
 
 from parity.agreement.records import Record, compare_arrays
 from parity.divergences import all_divergences
+from parity.fuzz.conditioning import degenerate
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
@@ -186,14 +192,22 @@ class Comparison:
     differences: list[Difference]
     first_divergence: str | None
     fixes: dict[str, bool] = field(default_factory=dict)  # "layer.key" -> whether A's value makes B agree
+    degenerate: str | None = None  # why the comparison proves nothing (parity.fuzz.conditioning.degenerate)
 
     @property
     def agree(self) -> bool:
-        return not self.structural and bool(len(self.records)) and bool(self.records["passed"].all())
+        """Every quantity within tolerance, and not vacuously: a degenerate comparison does not agree."""
+        return (
+            not self.structural
+            and self.degenerate is None
+            and bool(len(self.records))
+            and bool(self.records["passed"].all())
+        )
 
     @property
     def diagnosis(self) -> list[str]:
-        lines = list(self.structural)
+        lines = [f"degenerate: {self.degenerate}"] if self.degenerate else []
+        lines += list(self.structural)
         lines += [difference.line() for difference in self.differences]
         for key, fixed in self.fixes.items():
             lines.append(f"setting {key} to {self.name_a}'s value {'makes them agree' if fixed else 'is not enough'}")
@@ -207,8 +221,9 @@ class Comparison:
         if not self.agree:
             where = f"first diverging layer: {self.first_divergence}\n" if self.first_divergence else ""
             failed = self.records[~self.records["passed"]] if len(self.records) else self.records
+            verb = "are compared vacuously" if self.degenerate and not len(failed) else "disagree"
             raise AssertionError(
-                f"{self.name_a} and {self.name_b} disagree in {self.dtype}\n{where}"
+                f"{self.name_a} and {self.name_b} {verb} in {self.dtype}\n{where}"
                 + "\n".join(self.diagnosis)
                 + (
                     "\n" + failed[["impl_a", "impl_b", "quantity", "max_rel_err", "tolerance"]].to_string(index=False)
@@ -296,6 +311,7 @@ def compare(
         ra, rb = (own, ported) if weights_from == "a" else (ported, own)
         canonical_a = own["weights"] if weights_from == "a" else converted
         canonical_b = _rename_keys(canonical_a, _renaming(a.spec, b.spec))
+        del own, ported
     rb = {**rb, "grads": _rename_keys(rb["grads"], _renaming(b.spec, a.spec))}  # reported in A's names
 
     tol = tolerance(dtype)
@@ -318,24 +334,36 @@ def compare(
                 tol,
             )
         )
+    vacuous = degenerate(ra["grads"], ra["output"], G, dtype)
+    outputs = {"a": ra["output"], "b": rb["output"]}
+    # The gradients are judged: from here on only the weights and the outputs are needed. A large
+    # model's gradients are as large as its weights, so B's are let go before anything else runs
+    # (parity zoo: ConvNeXtXLarge has 350M parameters, 2.6 GiB per float64 copy); A's run is kept
+    # only where the round trip reuses it (``_OWN_RUNS``).
+    del rb
+    gc.collect()
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
-    for label, side, result, side_weights in (("a", a, ra, canonical_a), ("b", b, rb, canonical_b)):
+    for label, side, side_weights in (("a", a, canonical_a), ("b", b, canonical_b)):
         if label == "a" and scratch_a is not None:
             scratch_output = scratch_a
         else:
             scratch_output = _scratch(side.spec, side_weights, X, G, dtype, impl=IMPLEMENTATION[side.framework]).output
         if label == "a" and own_key is not None:
             _OWN_RUNS.clear()
-            _OWN_RUNS[own_key] = (ra, canonical_a, scratch_output)
+            _OWN_RUNS[own_key] = (ra, canonical_a, scratch_output)  # the round trip's source run, reused
         records.append(
-            compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch_output, result["output"], tol)
+            compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch_output, outputs[label], tol)
         )
+        del scratch_output
+        gc.collect()
+    del ra
     if steps:
         records += _training(a, b, canonical_a, X, dtype, steps, optimizer, seed)
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
-    if not comparison.agree:
+    comparison.degenerate = vacuous
+    if not bool(frame["passed"].all()):
         wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
         if wrong:  # a weight that differs is where they part, whatever the activations say
             comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
@@ -384,20 +412,21 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     )
     impl = IMPLEMENTATION
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
-    results, scratches = {}, {}
+    results, records = {}, []
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
         request = TrainRequest(weights=weights, spec=side.spec, **common)
         results[label] = run_training(impl[side.framework], request)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
         own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
-        scratches[label] = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
-    for result in (results["b"], scratches["b"]):  # reported in A's names
-        result.weights = [_rename_keys(w, to_a) for w in result.weights]
-    results["a"].impl, results["b"].impl = "a", "b"
-    scratches["a"].impl = scratches["b"].impl = "scratch"
-    records = compare_trajectories(a.spec.name, dtype, scratches["a"], results["a"])
-    records += compare_trajectories(a.spec.name, dtype, scratches["b"], results["b"])
+        scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
+        if label == "b":  # reported in A's names
+            for result in (results["b"], scratch):
+                result.weights = [_rename_keys(w, to_a) for w in result.weights]
+        results[label].impl, scratch.impl = label, "scratch"
+        records += compare_trajectories(a.spec.name, dtype, scratch, results[label])
+        del scratch  # each scratch trajectory judged, then let go (a large model's weights)
+        gc.collect()
     if not (results["a"].dropout_masks or results["b"].dropout_masks):
         between = compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
         if options["kind"] == "rmsprop" and a.framework != b.framework:
@@ -470,7 +499,10 @@ def _own(side: Side, X, G, dtype: str) -> tuple[dict, dict]:
     float64, so that a model whose initialisers draw differently per dtype still runs with one set."""
     result = side.run(X, G, None, "float64")
     weights = result["weights"]
-    return (result if dtype == "float64" else side.run(X, G, weights, dtype)), weights
+    if dtype == "float64":
+        return result, weights
+    del result  # its float64 gradients: let go before the run in ``dtype`` brings its own
+    return side.run(X, G, weights, dtype), weights
 
 
 def _first_divergence(

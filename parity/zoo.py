@@ -1,8 +1,9 @@
 """The real architectures: ``keras.applications`` models ported to torch and back, and the verdict.
 
 For each named architecture, built with ``weights=None``, ``include_top=True`` and a ten-class
-softmax head (``classes=10``: the architecture's own head, its classifier only narrower) at a small
-input (``MIN_INPUT``: the smallest each accepts):
+head (``classes=10``: the architecture's own head, its classifier only narrower) that returns the
+logits (``classifier_activation=None``, see "Logits" below) at a small input (``MIN_INPUT``: the
+smallest each accepts):
 
 1. the Keras model is imported to a spec (``parity.sources``); an architecture with a layer the
    registry lacks gets a row naming that Keras class and layer instead of failing the run;
@@ -16,6 +17,19 @@ input (``MIN_INPUT``: the smallest each accepts):
 ``compare`` also runs scratch built from each spec, so every comparison includes scratch.
 Architectures run one at a time; after each, the Keras workers are closed and memory collected,
 and the peak resident memory of this process and the worker is recorded.
+
+Logits. Untrained (BatchNormalization in inference mode is the identity at initialisation), a
+residual architecture's activations grow with every block they add into: EfficientNetV2L at 32x32
+(float64, seeded) has max |x| 1.8 after stage 1, 1.5e2 after stage 3, 8.2e3 after stage 5, and
+logits spread over 1.6e4, where EfficientNetV2M (fewer blocks) stays at 3.0e2 after stage 6 with
+logits spread over 3.3e2. A softmax over logits apart by more than ~745 is exactly one-hot in
+float64 (exp underflows), its Jacobian exactly zero, so every gradient of every implementation is
+0 and a comparison of them is vacuous. The zoo therefore compares every architecture the same way,
+up to its logits (``classifier_activation=None``, an argument of every keras.applications builder):
+the whole backward pass then carries the cotangent. The head's softmax is a layer kind of its own,
+compared by the registry's case ``softmax`` (``parity.cases.dense``) in every implementation.
+A comparison that is vacuous nevertheless (every gradient of the source zero at the precision of
+what fed it) is reported ``degenerate``, never ``agree`` (``parity.ports.Comparison.degenerate``).
 """
 
 from __future__ import annotations
@@ -52,13 +66,13 @@ ARCHITECTURES = tuple(sorted(MIN_INPUT))
 CLASSES = 10
 STAGES = ("torch", "keras")  # the torch port, the Keras round trip
 
-FACTORY = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes (written by parity zoo)."""
+FACTORY = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes, logits out (written by parity zoo)."""
 
 import keras
 
 
 def build():
-    return keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes})
+    return keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes}, classifier_activation=None)
 '''
 
 # keras.applications.NASNetMobile refuses the torch backend, the zoo's Keras worker backend ("not
@@ -78,7 +92,7 @@ BUILDERS = {
     ),
 }
 
-FACTORY_BUILDER = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes (written by parity zoo).
+FACTORY_BUILDER = '''"""{name} from keras.applications, untrained, {size}x{size}x3 inputs, {classes} classes, logits out (written by parity zoo).
 
 {why}.
 """
@@ -88,7 +102,7 @@ import {module}
 
 
 def build():
-    return {builder}(input_shape=({size}, {size}, 3), {arguments}weights=None, include_top=True, classes={classes})
+    return {builder}(input_shape=({size}, {size}, 3), {arguments}weights=None, include_top=True, classes={classes}, classifier_activation=None)
 '''
 
 
@@ -114,7 +128,7 @@ class ZooRow:
 
     name: str
     input_size: int
-    status: str  # "agree", "disagree", "unsupported", "error"
+    status: str  # "agree", "disagree", "degenerate", "unsupported", "error"
     parameters: int | None = None
     layers: int | None = None
     kinds: list[str] = field(default_factory=list)
@@ -203,8 +217,18 @@ def _records(comparison, stage: str) -> dict:
         "gradients": int(records["quantity"].str.startswith("grad:").sum()) if len(records) else 0,
         "worst": worst,
         "first_divergence": comparison.first_divergence,
+        "degenerate": comparison.degenerate,
         "diagnosis": comparison.diagnosis[:5],
     }
+
+
+def status(comparisons: list[dict]) -> str:
+    """"disagree" if a comparison disagrees, else "degenerate" if one is vacuous, else "agree"."""
+    if any(not c["agree"] and not c["degenerate"] for c in comparisons):
+        return "disagree"
+    if any(c["degenerate"] for c in comparisons):
+        return "degenerate"
+    return "agree"
 
 
 def run_architecture(
@@ -264,10 +288,13 @@ def run_architecture(
         row.comparisons = comparisons
         for c in comparisons:
             row.worst[c["dtype"]] = max(row.worst.get(c["dtype"], 0.0), c["worst"])
-        row.status = "agree" if all(c["agree"] for c in comparisons) else "disagree"
+        row.status = status(comparisons)
         if name in BUILDERS:
             row.detail = BUILDERS[name][2]  # how it was built, unless a divergence says more below
-        first = next((c for c in comparisons if not c["agree"]), None)
+        vacuous = next((c for c in comparisons if c["degenerate"]), None)
+        if row.status == "degenerate":
+            row.detail = f"{vacuous['stage']} {vacuous['dtype']}: degenerate: {vacuous['degenerate']}"
+        first = next((c for c in comparisons if not c["agree"] and not c["degenerate"]), None)
         if first is not None:
             row.detail = (
                 f"{first['stage']} {first['dtype']}: first diverging layer {first['first_divergence']}"
@@ -363,9 +390,9 @@ def _header(dtypes) -> list[str]:
 
 
 INTRO = (
-    "Each `keras.applications` architecture, untrained (`weights=None`, `include_top=True`, `classes={classes}`), "
-    "imported to a spec, ported to torch (`parity port`) and back to Keras. Worst: the largest relative error over "
-    "outputs, the input gradient, every parameter gradient and every weight of source against torch port "
+    "Each `keras.applications` architecture, untrained (`weights=None`, `include_top=True`, `classes={classes}`, "
+    "`classifier_activation=None`: compared up to its logits), imported to a spec, ported to torch (`parity port`) "
+    "and back to Keras. Worst: the largest relative error over outputs, the input gradient, every parameter gradient and every weight of source against torch port "
     "(with optimiser steps in training mode against scratch), and of source against the round trip."
 )
 
@@ -381,10 +408,24 @@ def markdown(rows: list[ZooRow], dtypes) -> str:
         "|" + " --- |" * len(header),
     ]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(row, dtypes)) + " |" for row in rows]
-    agree = sum(r.status == "agree" for r in rows)
-    missing = sum(r.status == "unsupported" for r in rows)
-    lines += ["", f"{agree} of {len(rows)} agree; {missing} name a missing layer kind.", ""]
+    lines += ["", summary(rows), ""]
     return "\n".join(lines)
+
+
+STATUSES = ("agree", "disagree", "degenerate", "unsupported", "error")
+
+
+def summary(rows: list[ZooRow]) -> str:
+    """The run in one line: the count of each result, the total time and the largest peak memory."""
+    counts = {result: sum(r.status == result for r in rows) for result in STATUSES}
+    measured = [r for r in rows if r.peak_mib is not None and r.peak_mib == r.peak_mib]
+    largest = max(measured, key=lambda r: r.peak_mib, default=None)
+    peak = f"largest peak memory {largest.peak_mib:.0f} MiB ({largest.name})" if largest else "no peak memory measured"
+    return (
+        f"{counts['agree']} of {len(rows)} agree, {counts['disagree']} disagree, {counts['degenerate']} degenerate "
+        f"(every gradient zero: nothing compared), {counts['unsupported']} unsupported (a missing layer kind), "
+        f"{counts['error']} error; {sum(r.seconds for r in rows):.1f} s in all; {peak}."
+    )
 
 
 # Measures, once the page has loaded, whether the table and each architecture's row were laid out
@@ -409,7 +450,7 @@ window.addEventListener("load", function () {
 def html_page(rows: list[ZooRow], dtypes) -> str:
     from parity.report.html import CSS, esc
 
-    classes = {"agree": "pass", "disagree": "fail", "unsupported": "missing", "error": "crashed"}
+    classes = {"agree": "pass", "disagree": "fail", "degenerate": "fail", "unsupported": "missing", "error": "crashed"}
     head = "".join(f"<th>{esc(h)}</th>" for h in _header(dtypes))
     body = "".join(
         f'<tr class="row {classes[row.status]}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, dtypes)) + "</tr>"
@@ -418,7 +459,7 @@ def html_page(rows: list[ZooRow], dtypes) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>parity zoo</title><style>{CSS}</style></head>"
         f"<body data-rendered='pending'><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
-        f"<table id='zoo'><tr>{head}</tr>{body}</table></main><script>{SCRIPT}</script></body></html>\n"
+        f"<table id='zoo'><tr>{head}</tr>{body}</table><p id='summary'>{esc(summary(rows))}</p></main><script>{SCRIPT}</script></body></html>\n"
     )
 
 

@@ -58,6 +58,55 @@ def test_a_missing_kind_is_named_and_the_run_goes_on(tmp_path, capsys, monkeypat
     assert "missing kind: UpSampling2D 'up'" in (out / "zoo.md").read_text()
 
 
+SATURATED_SOURCE = '''
+import keras
+
+
+def build():  # logits apart by {spread} per class: a spread of 1000 underflows every exp but the largest
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, name="stem")(inputs)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    bias = keras.initializers.Constant([{spread} * i for i in range(10)])
+    return keras.Model(inputs, keras.layers.Dense(10, activation="softmax", bias_initializer=bias, name="predictions")(x))
+'''
+
+
+@pytest.mark.parametrize("spread, expected", [(1000.0, "degenerate"), (1.0, "agree")])
+def test_a_saturated_softmax_is_degenerate_not_agree(spread, expected, tmp_path, capsys, monkeypatch):
+    """A softmax head whose logits are apart by 1000 is exactly one-hot in float64, its Jacobian exactly
+    zero: every gradient of source, port and round trip is 0, every record "passes", and nothing was
+    compared. The row says so instead of "agree" and the run exits 1; the same model with logits apart
+    by 1 agrees (so the verdict is the gradients', not the model's)."""
+    import parity.zoo
+
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: SATURATED_SOURCE.format(spread=spread))
+    out = tmp_path / "zoo"
+    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    printed = capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert row["status"] == expected, row
+    assert code == (1 if expected == "degenerate" else 0), printed
+    if expected == "degenerate":
+        assert all(c["degenerate"] and not c["agree"] for c in row["comparisons"]), row["comparisons"]
+        assert "every gradient of the reference is zero" in row["detail"] and "softmax saturated" in row["detail"]
+        assert "0 of 1 agree, 0 disagree, 1 degenerate" in (out / "zoo.md").read_text()
+    else:
+        assert not any(c["degenerate"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
+
+
+def test_the_summary_counts_each_result_and_names_the_largest_peak():
+    rows = [
+        ZooRow("VGG16", 32, "agree", seconds=10.0, peak_mib=900.0),
+        ZooRow("ConvNeXtTiny", 32, "agree", seconds=20.5, peak_mib=2500.0),
+        ZooRow("EfficientNetV2L", 32, "degenerate", seconds=30.0, peak_mib=1200.0),
+        ZooRow("NASNetLarge", 32, "error", seconds=1.0),
+    ]
+    line = markdown(rows, ("float64",)).strip().splitlines()[-1]
+    assert line.startswith("2 of 4 agree, 0 disagree, 1 degenerate"), line
+    assert "0 unsupported" in line and "1 error" in line
+    assert "61.5 s in all" in line and "largest peak memory 2500 MiB (ConvNeXtTiny)" in line
+
+
 @pytest.mark.parametrize(
     "message, missing",
     [
@@ -113,3 +162,12 @@ def test_nasnet_mobile_is_built_through_the_builder_its_application_calls():
     assert "keras.src.applications.nasnet.NASNet(input_shape=(32, 32, 3), penultimate_filters=1056" in source
     assert "keras-team/keras#18451" in source and set(BUILDERS) == {"NASNetMobile"}
     assert "keras.applications.NASNetLarge(weights=None, input_shape=(32, 32, 3)" in factory_source("NASNetLarge", 32)
+
+
+@pytest.mark.parametrize("name", ["EfficientNetV2L", "NASNetMobile"])
+def test_every_architecture_is_compared_up_to_its_logits(name):
+    """The same for every architecture, through keras.applications or a builder: a softmax head over
+    logits spread by thousands (EfficientNetV2L, untrained) would make every gradient exactly 0."""
+    from parity.zoo import factory_source
+
+    assert factory_source(name, 32).count("classifier_activation=None)") == 1

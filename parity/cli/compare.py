@@ -77,6 +77,8 @@ def run(args) -> int:
             )
         console.print(table)
         verdict = "[green]agree[/]" if result.agree else "[red]disagree[/]"
+        if result.degenerate and bool(result.records["passed"].all()):
+            verdict = "[red]are compared vacuously (degenerate)[/]"
         console.print(
             f"{result.name_a} and {result.name_b} {verdict} in {result.dtype}"
             + (f"; first diverging layer: {result.first_divergence}" if result.first_divergence else "")
@@ -90,6 +92,7 @@ def run(args) -> int:
                 "b": r.name_b,
                 "dtype": r.dtype,
                 "agree": r.agree,
+                "degenerate": r.degenerate,
                 "first_divergence": r.first_divergence,
                 "diagnosis": r.diagnosis,
                 "records": json.loads(r.records.to_json(orient="records")),

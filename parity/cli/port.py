@@ -45,6 +45,8 @@ def run(args) -> int:
     for comparison in result.comparisons:
         worst = comparison.records["max_rel_err"].max() if len(comparison.records) else float("nan")
         verdict = "[green]agree[/]" if comparison.agree else "[red]disagree[/]"
+        if comparison.degenerate and bool(comparison.records["passed"].all()):
+            verdict = "[red]are compared vacuously (degenerate)[/]"
         where = f"; first diverging layer: {comparison.first_divergence}" if comparison.first_divergence else ""
         console.print(
             f"{result.spec.name} -> {args.to}: port and source {verdict} in {comparison.dtype}"

@@ -32,7 +32,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parity.output import console
-    from parity.zoo import ARCHITECTURES, check_names, run_zoo
+    from parity.zoo import ARCHITECTURES, check_names, run_zoo, summary
 
     names = check_names(args.names) if args.names else list(ARCHITECTURES)
     dtypes = tuple(parse_dtypes(args.dtype))
@@ -64,5 +64,6 @@ def run(args) -> int:
         rows = run_zoo(
             names, args.out, args.input_size, dtypes, tuple(STAGE_IMPLS[i] for i in impls), args.steps, args.seed, step
         )
+    console.print(summary(rows), highlight=False)
     console.print(f"wrote {args.out}/zoo.md, zoo.html, zoo.json", highlight=False)
     return 0 if all(r.status in ("agree", "unsupported") for r in rows) else 1

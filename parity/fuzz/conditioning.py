@@ -11,6 +11,9 @@
   error against that reference is judged by the oracle's own error
   (``parity.tolerance.conditioning_bound``), so rounding amplified by ill-conditioning is not a
   finding and a wrong formula still is.
+
+The same zero-reference policy says when a whole comparison is vacuous (``degenerate``): every
+gradient of the reference zero at the precision of what fed it.
 """
 
 from __future__ import annotations
@@ -34,15 +37,16 @@ def quantity(result: RunResult, name: str) -> np.ndarray | None:
     return None if table is None or key not in table else np.asarray(table[key])
 
 
+def largest(arrays) -> float:
+    """The largest finite magnitude among ``arrays`` (0 when there is none)."""
+    found = [float(np.max(np.abs(a))) for a in arrays if np.size(a) and np.all(np.isfinite(a))]
+    return max(found, default=0.0)
+
+
 def fed_magnitudes(result: RunResult, inputs: np.ndarray, cotangent: np.ndarray) -> dict[str, float]:
     """Per quantity family, the largest magnitude among the values that fed it (see ``fed_scale``):
     the gradients of L = sum(Y * G) start from the cotangent G, the loss gradients from the loss
     (a saturated model's gradients can all be zero: then those are what is left)."""
-
-    def largest(arrays) -> float:
-        found = [float(np.max(np.abs(a))) for a in arrays if np.size(a) and np.all(np.isfinite(a))]
-        return max(found, default=0.0)
-
     return {
         "output": largest([inputs, result.output]),
         "loss": largest([result.loss]),
@@ -67,6 +71,30 @@ def zero_reference(records: list[Record], reference: RunResult, other: RunResult
         record.passed = bool(error <= (record.tolerance if record.tolerance is not None else tolerance(record.dtype)))
         note = f"zero reference (max|ref| {float(np.max(np.abs(a))) if a.size else 0.0:.3g}): error relative to the magnitudes that fed it, {scale:.3g}"
         record.detail = "; ".join(filter(None, [record.detail, note]))
+
+
+def degenerate(grads: dict, output: np.ndarray, cotangent: np.ndarray, dtype: str) -> str | None:
+    """Why a comparison of these gradients would prove nothing, or None.
+
+    The gradients of L = sum(Y * G) are fed by the cotangent G. When every one of them (the input's
+    and every parameter's) is zero at the precision of what fed it (``parity.tolerance.fed_scale``,
+    the zero-reference policy the fuzzer judges single quantities by), the backward pass carried
+    nothing: any two implementations "agree" on it whatever their maths, so the comparison is
+    vacuous. A softmax whose largest input exceeds the others by more than ~745 (exp underflows in
+    float64) does this: its output is exactly one-hot and its Jacobian exactly zero."""
+    fed = largest([cotangent, *grads.values()])
+    if not grads or any(fed_scale(fed, g, dtype) is None for g in grads.values()):
+        return None
+    found = largest(grads.values())
+    why = (
+        f"every gradient of the reference is zero at the precision of what fed it (largest |gradient| "
+        f"{found:.3g} <= {tolerance(dtype):.0e} x {fed:.3g}, the cotangent's largest magnitude)"
+    )
+    Y = np.asarray(output, dtype=np.float64)
+    if Y.ndim >= 2 and Y.size and np.all((Y >= 0) & (Y <= 1)) and np.allclose(Y.sum(axis=-1), 1.0):
+        top = float(np.min(np.max(Y, axis=-1)))
+        why += f"; softmax saturated: every sample's largest probability is {top:.17g}"
+    return why
 
 
 def extended_reference(request: RunRequest) -> RunResult | None:

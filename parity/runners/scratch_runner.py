@@ -29,7 +29,10 @@ def run_scratch(request: RunRequest) -> RunResult:
     if request.backward:
         dX = model.backward(request.cotangent.astype(dtype))
         grads = {} if integer_input(spec) else {"input": dX}  # integer ids have no gradient
-        grads.update({k: v.copy() for k, v in model.gradients().items()})
+        # The model ends with this function: its arrays are handed over, copied only where a second
+        # backward pass (the loss's, below) would overwrite them.
+        again = request.loss is not None
+        grads.update({k: v.copy() if again else v for k, v in model.gradients().items()})
         upstream = dict(model.upstream)
     loss, loss_grads = float("nan"), {}
     if request.loss is not None and request.backward:  # a second backward pass over the same forward caches

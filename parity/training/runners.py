@@ -92,7 +92,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     dtype = np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights({k: v.astype(dtype) for k, v in request.weights.items()})
+    model.set_weights({k: v.astype(dtype, copy=False) for k, v in request.weights.items()})  # it copies them
     model.train(request.training)
     optimizer = scratch_optimizer(request.optimizer, request.convention)
     loss_fn = losses.get(loss_name, **loss_kwargs)
