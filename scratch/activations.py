@@ -134,20 +134,28 @@ class HardSigmoid(Layer):
 
         Z = min(max(X + 3, 0), 6) / 6
 
-    Backward::
+    Backward, s = backward_slope = 1/6::
 
-        dX = dZ / 6 where -3 < X < 3, 0 elsewhere (the flat parts)
+        dX = dZ * s where -3 < X < 3, 0 elsewhere (the flat parts)
 
     Shapes:
         X, Z, dZ, dX: any shape, the same
+
+    Args:
+        backward_slope: the constant s of the backward pass; 1/6 unless a library rounds it otherwise
+            (the forward pass divides by 6 in every library).
     """
+
+    def __init__(self, name: str | None = None, backward_slope: float = 1 / 6) -> None:
+        super().__init__(name)
+        self.backward_slope = backward_slope
 
     def forward(self, X):
         self.inside = (X > -3) & (X < 3)
         return np.minimum(np.maximum(X + 3, 0), 6) / 6
 
     def backward(self, dZ):
-        return np.where(self.inside, dZ / 6, 0).astype(dZ.dtype)
+        return np.where(self.inside, dZ * self.backward_slope, 0).astype(dZ.dtype)
 
 
 class HardSwish(Layer):

@@ -17,6 +17,16 @@ TensorFlow (divergence ``tf_gelu_float64_constants``): ``tf.nn.gelu``
 dtype)`` (exact form) and ``math_ops.cast(0.044715, dtype)`` (tanh form): the Python float becomes a
 float32 tensor before the cast, so float64 GELU uses both rounded to float32. Its other constants
 (0.5, 1.0 and the tanh form's 0.7978845608028654, multiplied into a float64 tensor) stay float64.
+
+torch (divergence ``torch_hardsigmoid_float64_grad``): ``hardsigmoid_backward_kernel``
+(aten/src/ATen/native/cpu/Activation.cpp), behind ``nn.Hardsigmoid`` / ``F.hardsigmoid`` and
+keras-torch's ``hard_sigmoid`` (keras/src/backend/torch/nn.py calls ``torch.nn.functional.hardsigmoid``),
+multiplies the gradient by ``scalar_t(1.0f / 6.0f)``: 1/6 rounded to float32, relative error 2.98e-8.
+Measured in float64 on 10^5 points of (-3, 3): the gradient equals dZ * float32(1/6) bit for bit, while
+the forward kernel (``hardsigmoid_kernel``, ``min(max(x + 3, 0), 6) / 6``) equals (X + 3) / 6 bit for
+bit, so only the backward constant is torch's. ``hardswish_backward_kernel`` (same file, behind
+``F.hardswish`` and keras-torch's ``hard_silu``) uses only 3 and 0.5, which float32 holds exactly: its
+float64 gradient equals dZ * (X / 3 + 0.5) bit for bit, and hard_swish keeps the exact reference.
 """
 
 from __future__ import annotations
@@ -34,12 +44,21 @@ CONSTANTS: dict[str, dict[str, dict[str, float]]] = {
             "inv_sqrt2": float(np.float32(1 / math.sqrt(2))),  # 0.70710676908493042, relative error 1.7e-8
             "coeff": float(np.float32(0.044715)),  # 0.044714998453855515, relative error 3.5e-8
         }
-    }
+    },
+    "torch": {
+        "HardSigmoid": {
+            "backward_slope": float(np.float32(1 / 6)),  # 0.16666667163372040, relative error 2.98e-8
+        }
+    },
 }
 
 # (implementation, dtype) -> the library whose constants its reference uses. In float32 the
 # rounded constants are the float32 constants every implementation uses.
-REFERENCE_CONSTANTS: dict[tuple[str, str], str] = {("keras-tensorflow", "float64"): "tensorflow"}
+REFERENCE_CONSTANTS: dict[tuple[str, str], str] = {
+    ("keras-tensorflow", "float64"): "tensorflow",
+    ("torch", "float64"): "torch",
+    ("keras-torch", "float64"): "torch",  # keras/src/backend/torch/nn.py: hard_sigmoid is torch's
+}
 
 
 def reference_constants(impl: str, dtype: str) -> str:
