@@ -94,6 +94,45 @@ def test_a_saturated_softmax_is_degenerate_not_agree(spread, expected, tmp_path,
         assert not any(c["degenerate"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
 
 
+CHAOTIC_SOURCE = '''
+import keras
+
+
+def build():  # 60 tanh layers of gain {gain}: a large gain amplifies a difference with every layer (chaos), 0.5 shrinks it
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(inputs)
+    x = keras.layers.Dense(64, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=4.0), name="d0")(x)
+    for i in range(1, 60):
+        kernel = keras.initializers.RandomNormal(stddev={gain} / 8)  # gain / sqrt(64 inputs)
+        x = keras.layers.Dense(64, activation="tanh", kernel_initializer=kernel, name=f"d{{i}}")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x))
+'''
+
+
+@pytest.mark.parametrize("gain, expected", [(8.0, "ill-conditioned"), (0.5, "agree")])
+def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, expected, tmp_path, capsys, monkeypatch):
+    """Sixty tanh layers of gain 8 amplify one rounding to a difference of order one: scratch, whose
+    sums round in another order than torch's kernels, differs from the source beyond the tolerance,
+    and so does the source itself when its input moves by one ulp. The row says so and exits 1; the
+    port and round trip, on torch's kernels like the source, still agree. The same model with gain
+    0.5 agrees (so the verdict is the model's condition, not its shape)."""
+    import parity.zoo
+
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: CHAOTIC_SOURCE.format(gain=gain))
+    out = tmp_path / "zoo"
+    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    printed = capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert row["status"] == expected, row
+    assert code == (1 if expected == "ill-conditioned" else 0), printed
+    if expected == "ill-conditioned":
+        assert all(c["ill_conditioned"] and not c["agree"] for c in row["comparisons"]), row["comparisons"]
+        assert "ill-conditioned: a one-ulp perturbation of the source's" in row["detail"], row["detail"]
+        assert "1 ill-conditioned" in (out / "zoo.md").read_text()
+    else:
+        assert not any(c["ill_conditioned"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
+
+
 def test_the_summary_counts_each_result_and_names_the_largest_peak():
     rows = [
         ZooRow("VGG16", 32, "agree", seconds=10.0, peak_mib=900.0),
