@@ -447,7 +447,7 @@ def summary(rows: list[ZooRow]) -> str:
     return (
         f"{counts['agree']} of {len(rows)} agree, {counts['disagree']} disagree, {counts['degenerate']} degenerate "
         f"(every gradient zero: nothing compared), {counts['ill-conditioned']} ill-conditioned (one ulp moves the "
-        f"source beyond the tolerance: scratch not judged), {counts['unsupported']} unsupported (a missing layer kind), "
+        f"source beyond the tolerance: not judged), {counts['unsupported']} unsupported (a missing layer kind), "
         f"{counts['error']} error; {sum(r.seconds for r in rows):.1f} s in all; {peak}."
     )
 
