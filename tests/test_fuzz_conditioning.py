@@ -7,14 +7,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity.agreement.records import compare_runs
-from parity.fuzz.conditioning import conditioned, extended_reference, fed_magnitudes, zero_reference
+from parity.agreement.records import Record, compare_runs
+from parity.fuzz.conditioning import (
+    conditioned,
+    extended_reference,
+    fed_magnitudes,
+    ill_conditioned,
+    one_ulp,
+    zero_reference,
+)
 from parity.fuzz.draw import Trial
 from parity.fuzz.judge import disagreements, judge, request_for
 from parity.runners import run
 from parity.runners.base import RunResult
 from parity.spec.model import stack
-from parity.tolerance import CONDITIONING_MULTIPLE, tolerance
+from parity.tolerance import CONDITIONING_MULTIPLE, EPS, tolerance
 
 EXTENDED = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
 
@@ -107,3 +114,48 @@ def test_a_zero_reference_still_catches_a_nonzero_value_there(dtype):
     assert by_quantity["grad:dense_0.W"].passed is False
     assert by_quantity["grad:dense_0.W"].max_rel_err == pytest.approx(1e-3, rel=1e-2)
     assert by_quantity["grad:dense_0.b"].passed and "zero reference" in by_quantity["grad:dense_0.b"].detail
+
+
+def _record(impl_a: str, impl_b: str, quantity: str, passed: bool) -> Record:
+    error = 0.3 if not passed else 1e-16
+    return Record("m", impl_a, impl_b, "float64", quantity, error, error, error / EPS["float64"], tolerance("float64"), passed)
+
+
+@pytest.mark.parametrize(
+    "failed, moved, expected",
+    [
+        ([("scratch", "a", "output")], {"input": 0.3, "weights": 0.5}, True),  # one ulp moves the source that far
+        ([("scratch", "a", "output")], {"input": 1e-15, "weights": 2e-15}, False),  # well conditioned: a finding
+        ([("scratch", "a", "output"), ("a", "b", "weight:dense.W")], {"input": 0.3, "weights": 0.5}, False),
+        ([("a", "b", "output"), ("a", "b", "weight:dense.W")], {"input": 0.3, "weights": 0.5}, False),
+        ([("a", "b", "output"), ("a", "b", "grad:dense.W")], {"input": 0.3, "weights": 0.5}, True),  # same weights
+        ([("a", "b", "output")], {"input": 1e-15, "weights": 2e-15}, False),
+    ],
+)
+def test_ill_conditioned_excuses_only_rounding_and_only_beyond_the_tolerance(failed, moved, expected):
+    """A planted wrong weight (a weight record fails) is a disagreement whatever the model's
+    condition; scratch's disagreement, or a port's that holds exactly the source's weights, is
+    excused only where one ulp moves the source beyond the tolerance, and its records stay failed
+    and say why."""
+    records = [
+        _record("a", "b", "grad:input", True),
+        _record("a", "b", "weight:stem.W", True),
+        *(_record(a, b, q, False) for a, b, q in failed),
+    ]
+    why = ill_conditioned(records, moved, tolerance("float64"))
+    assert (why is not None) == expected, why
+    if expected:
+        assert "one-ulp perturbation of the source's weights moves its output by 0.5" in why
+        assert all(r.passed is False and "ill-conditioned" in r.detail for r in records[2:])
+        assert records[0].detail == records[1].detail == ""
+
+
+def test_one_ulp_moves_each_element_by_exactly_one_ulp_of_the_dtype():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 7))
+    for dtype in ("float64", "float32"):
+        moved = one_ulp({"X": X, "steps": np.arange(3)}, np.random.default_rng(1), dtype)
+        Xd, Md = X.astype(dtype), moved["X"].astype(dtype)
+        assert moved["X"].dtype == np.float64 and np.array_equal(moved["steps"], np.arange(3))
+        up, down = Md == np.nextafter(Xd, np.inf), Md == np.nextafter(Xd, -np.inf)
+        assert np.all(up | down) and up.any() and down.any()

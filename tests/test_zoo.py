@@ -94,6 +94,68 @@ def test_a_saturated_softmax_is_degenerate_not_agree(spread, expected, tmp_path,
         assert not any(c["degenerate"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
 
 
+CHAOTIC_SOURCE = '''
+import keras
+
+
+def build():  # 60 tanh layers of gain {gain}: a large gain amplifies a difference with every layer (chaos), 0.5 shrinks it
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(inputs)
+    x = keras.layers.Dense(64, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=4.0), name="d0")(x)
+    for i in range(1, 60):
+        kernel = keras.initializers.RandomNormal(stddev={gain} / 8)  # gain / sqrt(64 inputs)
+        x = keras.layers.Dense(64, activation="tanh", kernel_initializer=kernel, name=f"d{{i}}")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x))
+'''
+
+
+def _plant_a_wrong_weight(monkeypatch):
+    """Every compared model B (the port, the round trip) runs with one weight moved by a relative 1e-6."""
+    import parity.ports
+
+    own = parity.ports._own
+
+    def planted(side, X, G, dtype):
+        result, weights = own(side, X, G, dtype)
+        if side.label != "b":
+            return result, weights
+        name = sorted(weights)[0]
+        weights = {**weights, name: weights[name] * (1 + 1e-6)}
+        return side.run(X, G, weights, dtype), weights
+
+    monkeypatch.setattr(parity.ports, "_own", planted)
+
+
+@pytest.mark.parametrize(
+    "gain, planted, expected", [(8.0, False, "ill-conditioned"), (8.0, True, "disagree"), (0.5, False, "agree")]
+)
+def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, planted, expected, tmp_path, capsys, monkeypatch):
+    """Sixty tanh layers of gain 8 amplify one rounding to a difference of order one: scratch, whose
+    sums round in another order than torch's kernels, and the port (nn.Linear against Keras' matmul)
+    differ from the source beyond the tolerance, and so does the source itself when its input moves
+    by one ulp. The row says so and exits 1. A port with one wrong weight is still "disagree" there;
+    the same model with gain 0.5 agrees (so the verdict is the model's condition, not its shape)."""
+    import parity.zoo
+
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: CHAOTIC_SOURCE.format(gain=gain))
+    if planted:
+        _plant_a_wrong_weight(monkeypatch)
+    out = tmp_path / "zoo"
+    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    printed = capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert row["status"] == expected, row
+    assert code == (0 if expected == "agree" else 1), printed
+    if expected == "disagree":
+        assert not any(c["ill_conditioned"] for c in row["comparisons"]), row["comparisons"]
+    elif expected == "ill-conditioned":
+        assert all(c["ill_conditioned"] and not c["agree"] for c in row["comparisons"]), row["comparisons"]
+        assert "ill-conditioned: a one-ulp perturbation of the source's" in row["detail"], row["detail"]
+        assert "1 ill-conditioned" in (out / "zoo.md").read_text()
+    else:
+        assert not any(c["ill_conditioned"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
+
+
 def test_the_summary_counts_each_result_and_names_the_largest_peak():
     rows = [
         ZooRow("VGG16", 32, "agree", seconds=10.0, peak_mib=900.0),

@@ -93,6 +93,7 @@ def run(args) -> int:
                 "dtype": r.dtype,
                 "agree": r.agree,
                 "degenerate": r.degenerate,
+                "ill_conditioned": r.ill_conditioned,
                 "first_divergence": r.first_divergence,
                 "diagnosis": r.diagnosis,
                 "records": json.loads(r.records.to_json(orient="records")),
