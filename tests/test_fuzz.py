@@ -107,6 +107,24 @@ def test_found_by_fuzzing_a_concatenation_of_flattened_maps_is_refused_in_one_li
     assert valid(stack("flat", image, [("flatten", {}), ("relu", {})])) is not None  # one flattened map still is
 
 
+@pytest.mark.parametrize("kind", ["layer_norm", "batch_norm"])
+def test_found_by_fuzzing_per_feature_weights_after_a_channels_first_flatten_are_refused_in_one_line(kind):
+    """Found by `parity fuzz --seed 2026` (model 21, once flatten -> concatenate was no longer drawn):
+    flatten -> layer_norm on a (1, 2, 2) map. torch's LayerNorm / BatchNorm1d weights follow the
+    flattened (C, H, W) order, scratch's and Keras' (H, W, C); no converter but dense's reorders
+    them (rule flatten_order), so torch's output differed by 0.54 relative. Refused by name; Dense
+    after a flatten, and a per-feature layer after a channels-last (canonical) flatten, still build."""
+    from parity.spec.generate import build_torch
+    from parity.spec.model import SpecError
+
+    spec = stack("flat_norm", (1, 2, 2), [("flatten", {}), (kind, {})])
+    with pytest.raises(SpecError, match=rf"layer '{kind}_0' \({kind}\): its per-feature weights would follow a flattened"):
+        build_torch(spec)
+    assert valid(spec) is None  # so the fuzzer no longer draws it
+    assert valid(stack("flat_dense", (1, 2, 2), [("flatten", {}), ("dense", {"units": 3})])) is not None
+    assert valid(stack("seq_norm", (3, 2), [("flatten", {}), (kind, {})])) is not None  # a sequence: torch keeps (T, F)
+
+
 def test_planted_rule_is_found_and_shrunk_to_one_layer(tmp_path):
     outcome = run_campaign(PLANTED)
     assert outcome.tried == PLANTED.budget

@@ -131,6 +131,14 @@ class TorchLayouts:
     joins: dict[str, dict[int, tuple[str, str]]] = field(default_factory=dict)
 
 
+def _per_feature_weights(kind) -> bool:
+    """A kind with weights over its input's features whose converter does not reorder them after a
+    channels-first flatten (``flatten_order``): LayerNorm, BatchNorm1d, LayerScale, ..."""
+    from parity.convert.base import NO_WEIGHTS
+
+    return kind.torch.layout == "follow" and kind.converter is not NO_WEIGHTS and "flatten_order" not in kind.converter.rules
+
+
 def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> TorchLayouts:
     """Follow each kind's declared ``torch.reads`` and ``torch.layout`` through the spec."""
     shapes = shapes or node_shapes(spec)
@@ -150,6 +158,15 @@ def layouts_of(spec: ModelSpec, shapes: dict[str, Shape] | None = None) -> Torch
                 )
             read[node.name] = Layout(wanted)
             permutes[node.name] = (given.tag, wanted)
+        if given.tag == FLAT_CHANNELS_FIRST and _per_feature_weights(kind):
+            # Found by `parity fuzz` (seed 2026, model 21): Flatten -> LayerNorm. torch's per-feature
+            # weights follow the flattened channels-first order (C, *S), scratch's and Keras' (*S, C);
+            # only Dense's converter permutes them (rule flatten_order).
+            raise SpecError(
+                f"model {spec.name!r}, layer {node.name!r} ({node.kind}): its per-feature weights would follow a "
+                f"flattened channels-first {given.source} map in torch, which its converter does not reorder "
+                "(only dense's rule flatten_order does); apply it before the flatten"
+            )
         target = read[node.name]
         for i, name in enumerate(node.inputs[1:], start=1):
             if out[name] == target:
