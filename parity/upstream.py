@@ -23,7 +23,7 @@ class UpstreamBug:
 
     Attributes:
         name: identifier.
-        impl, dtype: where it shows.
+        impl, dtype: where it shows ("both": float64 and float32).
         message: what the implementation fails with (a substring of the error).
         upstream: the issue that reports it.
         cause: why, with the framework source files.
@@ -45,7 +45,16 @@ class UpstreamBug:
 
     def matches(self, impl: str, dtype: str, status: str, detail: str) -> bool:
         """Whether a crashed comparison of ``impl`` in ``dtype`` is this bug."""
-        return impl == self.impl and dtype == self.dtype and status == "crashed" and self.message in (detail or "")
+        return (
+            impl == self.impl
+            and self.dtype in (dtype, "both")
+            and status == "crashed"
+            and self.message in (detail or "")
+        )
+
+    @property
+    def dtypes(self) -> list[str]:
+        return ["float64", "float32"] if self.dtype == "both" else [self.dtype]
 
 
 BUGS: list[UpstreamBug] = [
@@ -70,6 +79,20 @@ BUGS: list[UpstreamBug] = [
             "strides": 1,
             "padding": "valid",
         },
+    ),
+    UpstreamBug(
+        name="tf_depthwise_conv2d_unequal_strides",
+        impl="keras-tensorflow",
+        dtype="both",
+        message="only supports equal length strides in the row and column dimensions",
+        upstream="tensorflow/tensorflow#33005",
+        cause="Keras' TensorFlow backend computes DepthwiseConv2D with tf.nn.depthwise_conv2d and strides "
+        "(1, s_h, s_w, 1) (keras/src/backend/tensorflow/nn.py, depthwise_conv; its 1-D form repeats one stride "
+        "for both axes, which is why Conv1D-like depthwise layers never hit it); TensorFlow's DepthwiseConv2dNative "
+        "kernel refuses s_h != s_w with an InvalidArgumentError, in both dtypes. Found by parity fuzz (seed 2026).",
+        workaround="Equal strides, or the torch port: nn.Conv2d(C, C * multiplier, k, stride=(s_h, s_w), groups=C).",
+        case="depthwise_conv2d",
+        config={"strides": [2, 1]},
     ),
 ]
 
@@ -104,6 +127,6 @@ class BugResult:
 
 def run_bug(bug: UpstreamBug, seed: int = 0) -> BugResult:
     """The bug's case on its implementation (the failure, caught as a record) and on the workaround."""
-    failing = check_case(bug.case, bug.config, [bug.impl], [bug.dtype], seed)
-    workaround = check_case(bug.case, bug.config, [bug.workaround_impl], [bug.dtype], seed)
+    failing = check_case(bug.case, bug.config, [bug.impl], bug.dtypes, seed)
+    workaround = check_case(bug.case, bug.config, [bug.workaround_impl], bug.dtypes, seed)
     return BugResult(bug, failing, workaround)

@@ -33,6 +33,15 @@ def test_only_the_named_implementation_dtype_and_message_match():
     assert known_bug("keras-torch", "float64", "compared", detail) is None
 
 
+def test_a_bug_of_both_dtypes_matches_either_and_runs_in_both():
+    bug = all_bugs()["tf_depthwise_conv2d_unequal_strides"]
+    detail = f"InvalidArgumentError: Current implementation {bug.message}. [Op:DepthwiseConv2dNative]"
+    assert known_bug("keras-tensorflow", "float64", "crashed", detail) is bug
+    assert known_bug("keras-tensorflow", "float32", "crashed", detail) is bug
+    assert known_bug("keras-jax", "float32", "crashed", detail) is None
+    assert bug.dtypes == ["float64", "float32"]
+
+
 def test_a_bug_that_does_not_reproduce_is_not_reported_reproduced():
     """A registered message the implementation does not fail with (the bug fixed upstream, say) shows."""
     from dataclasses import replace
