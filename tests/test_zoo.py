@@ -71,19 +71,26 @@ def build():  # logits apart by {spread} per class: a spread of 1000 underflows 
 '''
 
 
+def _zoo_row_of(source: str, tmp_path, capsys, monkeypatch):
+    """``parity zoo`` (float64, no steps) on a model built by ``source`` in place of an architecture:
+    exit code, its one row, what it printed, the output folder."""
+    import parity.zoo
+
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: source)
+    out = tmp_path / "zoo"
+    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    printed = capsys.readouterr().out
+    (row,) = json.loads((out / "zoo.json").read_text())
+    return code, row, printed, out
+
+
 @pytest.mark.parametrize("spread, expected", [(1000.0, "degenerate"), (1.0, "agree")])
 def test_a_saturated_softmax_is_degenerate_not_agree(spread, expected, tmp_path, capsys, monkeypatch):
     """A softmax head whose logits are apart by 1000 is exactly one-hot in float64, its Jacobian exactly
     zero: every gradient of source, port and round trip is 0, every record "passes", and nothing was
     compared. The row says so instead of "agree" and the run exits 1; the same model with logits apart
     by 1 agrees (so the verdict is the gradients', not the model's)."""
-    import parity.zoo
-
-    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: SATURATED_SOURCE.format(spread=spread))
-    out = tmp_path / "zoo"
-    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
-    printed = capsys.readouterr().out
-    (row,) = json.loads((out / "zoo.json").read_text())
+    code, row, printed, out = _zoo_row_of(SATURATED_SOURCE.format(spread=spread), tmp_path, capsys, monkeypatch)
     assert row["status"] == expected, row
     assert code == (1 if expected == "degenerate" else 0), printed
     if expected == "degenerate":
@@ -135,15 +142,9 @@ def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, planted, expected
     differ from the source beyond the tolerance, and so does the source itself when its input moves
     by one ulp. The row says so and exits 1. A port with one wrong weight is still "disagree" there;
     the same model with gain 0.5 agrees (so the verdict is the model's condition, not its shape)."""
-    import parity.zoo
-
-    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: CHAOTIC_SOURCE.format(gain=gain))
     if planted:
         _plant_a_wrong_weight(monkeypatch)
-    out = tmp_path / "zoo"
-    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
-    printed = capsys.readouterr().out
-    (row,) = json.loads((out / "zoo.json").read_text())
+    code, row, printed, out = _zoo_row_of(CHAOTIC_SOURCE.format(gain=gain), tmp_path, capsys, monkeypatch)
     assert row["status"] == expected, row
     assert code == (0 if expected == "agree" else 1), printed
     if expected == "disagree":
