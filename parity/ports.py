@@ -337,6 +337,12 @@ def compare(
             )
         )
     vacuous = degenerate(ra["grads"], ra["output"], G, dtype)
+    # A's own value of each gradient that differs, kept to measure how far one ulp moves it (``_one_ulp_moves``)
+    differing = {
+        r.quantity: ra["grads"][r.quantity.removeprefix("grad:")]
+        for r in records
+        if r.passed is False and r.quantity.startswith("grad:") and r.quantity.removeprefix("grad:") in ra["grads"]
+    }
     outputs = {"a": ra["output"], "b": rb["output"]}
     # The gradients are judged: from here on only the weights and the outputs are needed. A large
     # model's gradients are as large as its weights, so B's are let go before anything else runs
@@ -364,7 +370,9 @@ def compare(
     # Rounding could explain it: is the source itself moved that far by one rounding? (two more runs of A)
     judged = None
     if excusable(records):
-        judged = ill_conditioned(records, _one_ulp_moves(a, canonical_a, X, G, dtype, outputs["a"], seed), tol)
+        moved, gradients = _one_ulp_moves(a, canonical_a, X, G, dtype, outputs["a"], seed, differing)
+        judged = ill_conditioned(records, moved, tol, gradients)
+    del differing
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
@@ -376,24 +384,54 @@ def compare(
             comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
         else:
             comparison.first_divergence = _first_divergence(a.spec, b.spec, canonical_a, X, G, dtype, canonical_b)
+        if comparison.first_divergence is None:  # the frameworks differ where scratch traces of the specs agree
+            comparison.first_divergence = _first_in_records(a.spec, records, output_too=True)
         comparison.fixes = _numerical_fixes(
             a.spec, b.spec, canonical_a, X, G, dtype, comparison.first_divergence, differences
         )
+    elif judged is not None:
+        comparison.first_divergence = _first_in_records(a.spec, records, output_too=False)
     return comparison
 
 
-def _one_ulp_moves(side: Side, weights: dict, X, G, dtype: str, output, seed: int) -> dict[str, float]:
+def _first_in_records(spec: ModelSpec, records: list[Record], output_too: bool) -> str | None:
+    """The first layer whose quantities differ between A and B, from the records alone.
+
+    Where the outputs agree and gradients differ, the backward pass parts first at the layer
+    nearest the output (in forward order, the last) whose parameter gradient differs; only the
+    input's gradient differing names the first layer. Where the outputs differ too (``output_too``),
+    no activation was compared inside the frameworks, and the output layer is named."""
+    failed = {r.quantity for r in records if r.passed is False and (r.impl_a, r.impl_b) == ("a", "b")}
+    nodes = canonical_order(spec).nodes
+    if "output" in failed:
+        return spec.output if output_too else None
+    layers = {q.removeprefix("grad:").rpartition(".")[0] for q in failed if q.startswith("grad:")}
+    for node in reversed(nodes):
+        if node.name in layers:
+            return node.name
+    return nodes[0].name if "grad:input" in failed and nodes else None
+
+
+def _one_ulp_moves(
+    side: Side, weights: dict, X, G, dtype: str, output, seed: int, grads: dict | None = None
+) -> tuple[dict[str, float], dict[str, float]]:
     """The relative change of ``side``'s output when its input, then its weights, move by one ulp
-    (``parity.fuzz.conditioning.one_ulp``)."""
+    (``parity.fuzz.conditioning.one_ulp``); and of each of ``grads`` ("grad:<name>": its value in
+    ``side``'s run), the larger of its two changes."""
     rng = np.random.default_rng([seed, 3])
-    moved = {}
+    moved, gradients = {}, dict.fromkeys(grads or {}, 0.0)
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
         ("weights", X, one_ulp(weights, rng, dtype)),
     ):
-        moved[what] = relative_error(output, side.run(inputs, G, values, dtype)["output"])
+        result = side.run(inputs, G, values, dtype)
+        moved[what] = relative_error(output, result["output"])
+        for quantity, value in (grads or {}).items():
+            other = result["grads"].get(quantity.removeprefix("grad:"), np.full_like(value, np.nan))
+            gradients[quantity] = max(gradients[quantity], relative_error(value, other))
+        del result
         gc.collect()
-    return moved
+    return moved, gradients
 
 
 def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> list[Record]:

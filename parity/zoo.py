@@ -315,6 +315,8 @@ def run_architecture(
         shaky = next((c for c in comparisons if c.get("ill_conditioned")), None)
         if row.status == "ill-conditioned":
             row.detail = f"{shaky['stage']} {shaky['dtype']}: ill-conditioned: {shaky['ill_conditioned']}"
+            if shaky["first_divergence"]:  # only the gradients differ: where the backward pass parts
+                row.detail += f"; first diverging layer {shaky['first_divergence']}"
         first = next(
             (c for c in comparisons if not c["agree"] and not c["degenerate"] and not c.get("ill_conditioned")), None
         )
