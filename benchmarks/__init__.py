@@ -62,16 +62,36 @@ def torch_steps(model, X, G):
     return forward, forward_backward
 
 
+# How long a timed run waits for the other implementation's idle threads to stop spinning.
+# OpenBLAS' worker threads busy-wait for new work for 2**28 time-stamp-counter cycles after
+# each call (THREAD_TIMEOUT in OpenMathLib/OpenBLAS driver/others/blas_server.c: ~0.13 s at
+# 2 GHz) before they sleep; libgomp's (torch's OpenMP) spin for GOMP_SPINCOUNT = 300000
+# iterations (gcc libgomp/env.c), well under that. On two cores, a torch run started while
+# NumPy's BLAS worker still spins shares a core with it: measured at --threads 2, torch's
+# conv2d forward took 90 ms and 33 ms (best of 20, two runs, load average 9) straight after a
+# NumPy product, 3.6 ms and 7.7 ms after this wait.
+SETTLE_S = 0.2
+
+
+def settle() -> None:
+    """Wait until the thread pools of the run before have gone to sleep (``SETTLE_S``)."""
+    time.sleep(SETTLE_S)
+
+
 def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None, flops: dict[str, int]) -> list[dict]:
     """One record per (implementation, phase): {benchmark, impl, phase, median_s, median_cpu_s, threads, flops, gflops}.
 
     The implementations' runs of a phase are interleaved (scratch, torch, scratch, torch, ...
     after two untimed warm-up runs each), so that a change in the machine's load reaches
-    both sides alike; ``median_cpu_s`` is the median CPU time of the process
-    (``time.process_time``: all its threads), which another program's load disturbs less
-    than wall time. ``flops`` counts each phase's matrix products analytically
-    (2·M·N·K per GEMM), the same count for both implementations: they compute the same
-    maths, so GFLOP/s is that count over the measured wall time.
+    both sides alike. Each timed run is the second of two back-to-back runs of its side,
+    started ``SETTLE_S`` after the other side's last run: its own threads are awake as in a
+    loop of its own, the other side's have stopped spinning (a side timed right after the
+    other one shares the cores with the other's spinning threads; see ``SETTLE_S``).
+    ``median_cpu_s`` is the median CPU time of the process (``time.process_time``: all its
+    threads), which another program's load disturbs less than wall time. ``flops`` counts
+    each phase's matrix products analytically (2·M·N·K per GEMM), the same count for both
+    implementations: they compute the same maths, so GFLOP/s is that count over the
+    measured wall time.
     """
     records = []
     with threads(threads_) as n:
@@ -84,6 +104,8 @@ def measure(benchmark: str, makers, X, G, repeats: int, threads_: int | None, fl
             cpu: dict[str, list[float]] = {impl: [] for impl in steps}
             for _ in range(repeats):
                 for impl, forward_and_backward in steps.items():
+                    settle()
+                    forward_and_backward[index]()  # untimed: wakes this side's threads
                     start, start_cpu = time.perf_counter(), time.process_time()
                     forward_and_backward[index]()
                     wall[impl].append(time.perf_counter() - start)

@@ -115,8 +115,16 @@ class Conv2D(Layer):
         dW = sum_n cols_n.T @ dZ_n            # reshaped to (kh, kw, C_in, C_out)
         db = dZ.sum(axis=(0, 1, 2))
         dcols_n[p, q] = dZ_n @ W[p, q].T      # (P, C_in) per offset: one batched product
-        dXp[n, i*sh + p*dh, j*sw + q*dw, c] += dcols_n[p, q, i, j, c]   # col2im, one slice per (p, q)
+        dXp[n, i*sh + p*dh, j*sw + q*dw, c] += dcols_n[p, q, i, j, c]   # col2im
         dX = dXp without its padding
+
+    col2im is one contiguous run of dXp per image and offset: dcols is computed from dZ
+    placed on the padded width (dZw[n, i*sh, j*sw] = dZ[n, i, j], zeros elsewhere: Hu x Wp
+    with Hu = (H_out - 1)*sh + 1), so row r = y*Wp + x of dcols_n[p, q] lands at flat index
+    r + p*dh*Wp + q*dw of dXp[n] (positions flattened as y*Wp + x), and the zero rows add
+    nothing. One long add per (p, q) and block instead of one short add per image row
+    (~2.6x faster on the benchmark's layer), for (Hu*Wp)/(H_out*W_out) times the rows in
+    the dcols product (30/28 there).
 
     and with G > 1, per group (the same sums, restricted to the group's channels)::
 
@@ -278,33 +286,37 @@ class Conv2D(Layer):
         if self.groups > 1:
             return self._backward_grouped(dZ, V)
         dZ3 = dZ.reshape(B, P, C_out)  # (B, P, C_out)
-        # dcols as one contiguous (P, C_in) block per kernel offset (p, q), so that col2im
-        # adds whole image rows instead of C_in-element runs strided by K (~5x faster).
+        Hp, Wp = Xp.shape[1:3]
+        Hu, Wu = (H_out - 1) * sh + 1, (W_out - 1) * sw + 1  # the rows and columns dZ reaches in dXp
+        R = Hu * Wp  # dcols rows per image: dZ on the padded width (see the class docstring)
+        L = ((Hu - 1) * Wp + Wu) * C_in  # the run of dXp one offset updates per image
         Wt = np.ascontiguousarray(W.reshape(kh * kw, C_in, C_out).transpose(0, 2, 1))  # (kh*kw, C_out, C_in)
         dtype = np.result_type(dZ, W)
         block = self._block(P, K, np.dtype(dtype).itemsize)
         cols = np.empty((block, H_out, W_out, kh, kw, C_in), dtype=dtype)  # one block's im2col, reused
-        dcols = np.empty((kh * kw, block * P, C_in), dtype=dtype)  # one block's dcols, reused
+        dZw = np.zeros((block, Hu, Wp, C_out), dtype=dtype)  # one block's dZ on the padded width, reused
+        dcols = np.empty((kh * kw, block * R, C_in), dtype=dtype)  # one block's dcols, reused
         dW = np.zeros((K, C_out), dtype=dtype)  # (K, C_out)
         dXp = np.zeros(Xp.shape, dtype=dtype)  # (B, Hp, Wp, C_in)
+        dXf = dXp.reshape(B, Hp * Wp * C_in)  # (B, Hp*Wp*C_in) view: flat index (y*Wp + x)*C_in + c
         for n in range(0, B, block):
             g = min(block, B - n)
             np.copyto(cols[:g], V[n : n + g])  # the forward's im2col, rebuilt
             dZn = dZ3[n : n + g].reshape(g * P, C_out)  # (g*P, C_out)
             dW += cols[:g].reshape(g * P, K).T @ dZn  # the sum over the batch, one block at a time
-            dcols_n = dcols[:, : g * P]  # (kh*kw, g*P, C_in)
-            np.matmul(dZn, Wt, out=dcols_n)
-            dcols_n = dcols_n.reshape(kh, kw, g, H_out, W_out, C_in)
+            dZw[:g, ::sh, :Wu:sw] = dZ[n : n + g]  # row i*sh, column j*sw; the zeros stay
+            dcols_n = dcols[:, : g * R]  # (kh*kw, g*R, C_in)
+            np.matmul(dZw[:g].reshape(g * R, C_out), Wt, out=dcols_n)
+            dcols_n = dcols_n.reshape(kh * kw, g, R * C_in)  # (kh*kw, g, R*C_in)
             for p in range(kh):
-                rows = slice(p * dh, p * dh + (H_out - 1) * sh + 1, sh)
                 for q in range(kw):
-                    cols_q = slice(q * dw, q * dw + (W_out - 1) * sw + 1, sw)
-                    dXp[n : n + g, rows, cols_q, :] += dcols_n[p, q]
+                    offset = (p * dh * Wp + q * dw) * C_in  # of (p, q)'s run in each image
+                    dXf[n : n + g, offset : offset + L] += dcols_n[p * kw + q, :, :L]  # col2im: one run per image
         self.grads["W"] = dW.reshape(kh, kw, C_in, C_out)
         if self.use_bias:
-            self.grads["b"] = dZ3.reshape(B * P, C_out).sum(axis=0)
+            # the sum over B*P rows as one product with ones: BLAS, ~10x faster than sum(axis=0)
+            self.grads["b"] = np.ones(B * P, dtype=dtype) @ dZ3.reshape(B * P, C_out)  # (C_out,)
         top, bottom, left, right = self.pads
-        Hp, Wp = Xp.shape[1:3]
         return dXp[:, top : Hp - bottom, left : Wp - right, :]
 
     def _backward_grouped(self, dZ: np.ndarray, V: np.ndarray) -> np.ndarray:

@@ -132,11 +132,14 @@ def test_bench_fuzz_bad_input_exits_2(argv, capsys):
     assert "\n" not in capsys.readouterr().err.strip()
 
 
-def test_measure_interleaves_the_implementations_and_reports_cpu_time():
-    """Each timed run of one side is followed by one of the other, so load changes reach both alike."""
+def test_measure_interleaves_the_implementations_and_reports_cpu_time(monkeypatch):
+    """Each timed run of one side is followed by one of the other, so load changes reach both alike;
+    each comes after a settling wait and an untimed run of its own side."""
+    import benchmarks
     from benchmarks import measure
 
     calls = []
+    monkeypatch.setattr(benchmarks, "settle", lambda: calls.append(("settle", "")))
 
     def maker(impl):
         def make(X, G):
@@ -153,8 +156,9 @@ def test_measure_interleaves_the_implementations_and_reports_cpu_time():
         1,
         {"forward": 1, "forward+backward": 2},
     )
-    timed = [impl for impl, phase in calls if phase == "forward"][4:]  # after two warm-up runs each
-    assert timed == ["scratch", "torch"] * 3
+    forward_phase = calls[: calls.index(("scratch", "forward+backward"))]
+    timed = [impl for impl, _ in forward_phase][4:]  # after two warm-up runs each
+    assert timed == ["settle", "scratch", "scratch", "settle", "torch", "torch"] * 3
     assert {(r["impl"], r["phase"]) for r in records} == {
         (i, p) for i in ("scratch", "torch") for p in ("forward", "forward+backward")
     }
