@@ -153,12 +153,13 @@ def one_ulp(arrays: dict[str, np.ndarray], rng: np.random.Generator, dtype: str)
 def excusable(records: list[Record]) -> bool:
     """Whether the failed records could be rounding amplified by the model: some record failed, and
     either every failed one involves scratch (whose sums round in another order than the
-    framework's kernels) or the two models hold the same weights (every ``weight:`` record compared
-    and passed, none of the failed ones a weight). A weight that differs is a disagreement whatever
-    the model's condition."""
+    framework's kernels) or the two models hold the same weights (every ``weight:`` record of the
+    weights as held compared and passed, none of the failed ones such a weight). A weight that
+    differs is a disagreement whatever the model's condition. The weights after a training step
+    (records with a ``step``) are computed, like a gradient: they are not weights as held."""
     failed = [r for r in records if r.passed is False]
-    weights = [r for r in records if r.quantity.startswith("weight:")]
-    same_weights = bool(weights) and all(r.passed is True for r in weights)
+    held = [r for r in records if r.quantity.startswith("weight:") and not getattr(r, "step", 0)]
+    same_weights = bool(held) and all(r.passed is True for r in held)
     return bool(failed) and (all("scratch" in (r.impl_a, r.impl_b) for r in failed) or same_weights)
 
 
@@ -166,21 +167,38 @@ def ill_conditioned(records: list[Record], moved: dict[str, float], tol: float) 
     """Why a disagreement is this model's rounding amplified, or None.
 
     ``moved``: the relative change of the source's output when one thing is moved by one ulp
-    (``"input"``, ``"weights"``: see ``one_ulp``). Applies only to ``excusable`` records, and only
-    when a one-ulp move alone exceeds ``tol``. The records stay failed: the comparison is not an
-    agreement, it is one that the dtype cannot make on this model. Each failed record says so in
-    its detail.
+    (``"input"``, ``"weights"``: see ``one_ulp``), and of its training trajectory (keys starting with
+    ``"step"``: the loss and the weights after each step) when its input is. Applies only to
+    ``excusable`` records, and only when a one-ulp move of the same kind exceeds each failed record's
+    tolerance: an inference quantity by an output move, a training-step record by a step move. The
+    records stay failed: the comparison is not an agreement, it is one that the dtype cannot make on
+    this model. Each failed record says so in its detail.
     """
     if not excusable(records):
         return None
-    what, worst = max(moved.items(), key=lambda item: item[1], default=("input", 0.0))
-    if not worst > tol:
-        return None
-    why = (
-        f"a one-ulp perturbation of the source's {what} moves its output by {worst:.2g} relative "
-        f"(input {moved.get('input', float('nan')):.2g}, weights {moved.get('weights', float('nan')):.2g}), "
-        f"beyond the tolerance {tol:.0e}: rounding in another order cannot be told from a wrong formula on this model"
-    )
+    failed = [r for r in records if r.passed is False]
+    output_moves = {k: v for k, v in moved.items() if not k.startswith("step")}
+    step_moves = {k: v for k, v in moved.items() if k.startswith("step")}
+    for record in failed:
+        own = step_moves if getattr(record, "step", 0) else output_moves
+        limit = record.tolerance if record.tolerance is not None else tol
+        if not max(own.values(), default=0.0) > limit:
+            return None
+    what, worst = max(output_moves.items(), key=lambda item: item[1], default=("input", 0.0))
+    parts = []
+    if any(not getattr(r, "step", 0) for r in failed):
+        parts.append(
+            f"a one-ulp perturbation of the source's {what} moves its output by {worst:.2g} relative "
+            f"(input {moved.get('input', float('nan')):.2g}, weights {moved.get('weights', float('nan')):.2g}), "
+            f"beyond the tolerance {tol:.0e}"
+        )
+    if any(getattr(r, "step", 0) for r in failed):
+        step_limit = max(r.tolerance or tol for r in failed if getattr(r, "step", 0))
+        parts.append(
+            f"a one-ulp perturbation of the source's input moves its training steps (loss and weights after "
+            f"each step) by {max(step_moves.values()):.2g} relative, beyond the trajectory tolerance {step_limit:.0e}"
+        )
+    why = "; ".join(parts) + ": rounding in another order cannot be told from a wrong formula on this model"
     for record in records:
         if record.passed is False:
             record.detail = "; ".join(filter(None, [record.detail, f"ill-conditioned: {why}"]))
