@@ -516,7 +516,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         label: impl[side.framework] == "keras-torch" and "batch_norm" in side.spec.kinds and dtype == "float64"
         for label, side in (("a", a), ("b", b))
     }
-    results, references, records, requests = {}, {}, [], {}
+    results, references, records, requests, owns = {}, {}, [], {}, {}
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
         request = TrainRequest(weights=weights, spec=side.spec, **common)
         requests[label] = request
@@ -524,6 +524,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
         own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
+        owns[label] = own
         scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
         if label == "b":  # reported in A's names
             for result in (results["b"], scratch):
@@ -552,8 +553,15 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         # same steps again with two passes, to show whether that, and nothing else, is why they part.
         for label in failing:
             two_pass = _retrain({"a": a, "b": b}[label], requests[label], X, two_pass=True)
-            if label == "b":
-                two_pass.weights = [_rename_keys(w, to_a) for w in two_pass.weights]
+            renamed = [two_pass]
+            if two_pass.dropout_masks:  # the new run drew other masks: scratch replays those
+                masks = two_pass.dropout_masks
+                references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
+                references[label].impl = "scratch"
+                renamed.append(references[label])
+            if label == "b":  # reported in A's names
+                for result in renamed:
+                    result.weights = [_rename_keys(w, to_a) for w in result.weights]
             two_pass.impl = label
             results[label] = two_pass
         trained.rule = ONE_PASS

@@ -44,6 +44,25 @@ the source's own condition (``parity.fuzz.conditioning.ill_conditioned``: two mo
 source, its input and then its weights moved by one ulp): beyond the tolerance, the row is
 ``ill-conditioned``, with the measured move, never ``agree``; a weight that differs is
 ``disagree`` whatever the condition. Neither number is a tolerance: nothing is judged looser.
+
+Training steps. The source's step runs on Keras' torch backend (the zoo's worker), whose
+BatchNormalization takes its batch variance from ``moments`` (keras/src/backend/torch/nn.py):
+mean(X**2) - mean(X)**2, in one pass; the torch port's ``batch_norm`` and scratch subtract the mean
+first (divergence ``keras_torch_batchnorm_one_pass_variance``). Untrained activations grow to 1e2-1e4
+and the deep stages normalise 2 values per channel (batch 2, 1x1 maps), where one pass loses
+mean**2 / var of the digits: 23 BatchNorm architectures part after one float64 step (DenseNet121,
+weights after the step: source against port 2.5e-7, source against scratch 2.6e-7, port against
+scratch 1.6e-8; trajectory tolerance 1e-9). Where such a step record fails, ``parity.ports`` runs the
+source's step again with two passes (``parity.training.two_pass``, a measurement, never the default)
+and judges every record again with that trajectory (DenseNet121: 6.7e-9 and 9.0e-9). What is left is
+the step's condition: one ulp of the input moves DenseNet121's two-pass source step by 6.1e-8, the
+torch port's by 2.6e-8 and 2.9e-8 (two draws; the weights that move most are those that part most,
+``conv5_block14_2_conv``), so the step records are judged like the inference ones, by the source's own
+one-ulp move, now of its step (``parity.fuzz.conditioning.ill_conditioned``). A row that agrees only
+with the rule is ``agree with rule keras_torch_batchnorm_one_pass_variance``, with the worst error as
+shipped and with the rule; never plain ``agree``. A model with dropout in training mode (the EfficientNets) draws
+other masks on every run, so no rerun measures its step's condition: its step records are judged as
+they are, each framework against scratch replaying the masks it drew (the two-pass rerun included).
 """
 
 from __future__ import annotations
