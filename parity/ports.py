@@ -194,6 +194,32 @@ class Comparison:
     fixes: dict[str, bool] = field(default_factory=dict)  # "layer.key" -> whether A's value makes B agree
     degenerate: str | None = None  # why the comparison proves nothing (parity.fuzz.conditioning.degenerate)
     ill_conditioned: str | None = None  # why it is rounding (parity.fuzz.conditioning.ill_conditioned)
+    located_by: str = ""  # how first_divergence was found (``_where``)
+    rule: str | None = None  # a registered divergence whose rule was applied to explain the training steps
+    rule_records: Any = None  # the records with that rule applied (a DataFrame), None without a rule
+
+    @property
+    def agree_with_rule(self) -> bool:
+        """Not an agreement as shipped, but one with ``rule`` applied: every quantity within tolerance
+        once the registered divergence's rule is applied (never when degenerate or structural)."""
+        return (
+            self.rule is not None
+            and not self.structural
+            and self.degenerate is None
+            and self.rule_records is not None
+            and bool(len(self.rule_records))
+            and bool(self.rule_records["passed"].all())
+        )
+
+    @property
+    def worst(self) -> float:
+        """The largest judged relative error as shipped."""
+        return _worst(self.records)
+
+    @property
+    def worst_with_rule(self) -> float | None:
+        """The largest judged relative error with ``rule`` applied; None without a rule."""
+        return None if self.rule_records is None else _worst(self.rule_records)
 
     @property
     def agree(self) -> bool:
@@ -208,6 +234,13 @@ class Comparison:
     @property
     def diagnosis(self) -> list[str]:
         lines = [f"degenerate: {self.degenerate}"] if self.degenerate else []
+        if self.rule is not None:
+            rule = all_divergences()[self.rule].rule
+            lines.append(
+                f"divergence {self.rule}: worst {self.worst:.2e} as shipped, {self.worst_with_rule:.2e} with its rule "
+                f"applied ({'every quantity within tolerance' if self.agree_with_rule else 'still beyond tolerance'}); "
+                f"rule: {rule}"
+            )
         lines += [f"ill-conditioned: {self.ill_conditioned}"] if self.ill_conditioned else []
         lines += list(self.structural)
         lines += [difference.line() for difference in self.differences]
@@ -221,7 +254,9 @@ class Comparison:
 
     def assert_agree(self) -> None:
         if not self.agree:
-            where = f"first diverging layer: {self.first_divergence}\n" if self.first_divergence else ""
+            where = (
+                f"first diverging layer: {self.first_divergence} (by {self.located_by})\n" if self.first_divergence else ""
+            )
             failed = self.records[~self.records["passed"]] if len(self.records) else self.records
             verb = "are compared vacuously" if self.degenerate and not len(failed) else "disagree"
             raise AssertionError(
@@ -235,14 +270,23 @@ class Comparison:
             )
 
 
+def _worst(records) -> float:
+    judged = records[records["passed"].notna()] if len(records) else records
+    return float(judged["max_rel_err"].max()) if len(judged) else float("nan")
+
+
 # The implementation a side runs on: a Keras model runs in a torch-backend worker (``load``).
 IMPLEMENTATION = {"torch": "torch", "keras": "keras-torch"}
 
 
-def _scratch(spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False, impl: str = "scratch"):
+def _scratch(
+    spec: ModelSpec, weights: dict, X, G, dtype: str, trace: bool = False, impl: str = "scratch", training: bool = False
+):
     """Scratch built from ``spec``, forward only (its output and activations are what is compared with it);
-    with ``impl``, the reference that implementation is judged against."""
-    request = RunRequest(spec.name, {}, dtype, weights, X, np.zeros_like(G), G, trace=trace, spec=spec, backward=False)
+    with ``impl``, the reference that implementation is judged against; ``training``: in training mode."""
+    request = RunRequest(
+        spec.name, {}, dtype, weights, X, np.zeros_like(G), G, trace=trace, spec=spec, backward=False, training=training
+    )
     return run("scratch", reference_request(impl, request))
 
 
@@ -366,27 +410,37 @@ def compare(
         del scratch_output
         gc.collect()
     del ra
+    trained = None
     if steps:
-        records += _training(a, b, canonical_a, X, dtype, steps, optimizer, seed)
-    # Rounding could explain it: is the source itself moved that far by one rounding? (two more runs of A)
+        trained = _training(a, b, canonical_a, X, dtype, steps, optimizer, seed)
+        records += trained.records
+    # With a registered divergence's rule applied (its records replacing those it explains), what is left.
+    rule_records = None
+    if trained is not None and trained.rule is not None:
+        rule_records = [r for r in records if not getattr(r, "step", 0)] + trained.rule_records
+    judged_records = rule_records if rule_records is not None else records
+    # Rounding could explain it: is the source itself moved that far by one rounding? (more runs of A)
     judged = None
-    if excusable(records):
-        moved, gradients = _one_ulp_moves(a, canonical_a, X, G, dtype, outputs["a"], seed, differing)
-        judged = ill_conditioned(records, moved, tol, gradients)
+    if excusable(judged_records):
+        moves, gradients = _one_ulp_moves(a, canonical_a, X, G, dtype, outputs["a"], seed, differing)
+        if any(r.passed is False and getattr(r, "step", 0) for r in judged_records):
+            moves.update(_one_ulp_step_moves(trained, X, dtype, seed))
+        judged = ill_conditioned(judged_records, moves, tol, gradients)
     del differing
     frame = pd.DataFrame([r.as_dict() for r in records])
 
     comparison = Comparison(name_a, name_b, dtype, frame, structural, differences, None)
     comparison.degenerate = vacuous
     comparison.ill_conditioned = judged
+    if rule_records is not None:
+        comparison.rule = trained.rule
+        comparison.rule_records = pd.DataFrame([r.as_dict() for r in rule_records])
     if not bool(frame["passed"].all()) and judged is None:  # scratch alone, in rounding: no layer to name
-        wrong = [r.quantity for r in records if r.quantity.startswith("weight:") and r.passed is False]
-        if wrong:  # a weight that differs is where they part, whatever the activations say
-            comparison.first_divergence = wrong[0].removeprefix("weight:").rpartition(".")[0]
-        else:
-            comparison.first_divergence = _first_divergence(a.spec, b.spec, canonical_a, X, G, dtype, canonical_b)
-        if comparison.first_divergence is None:  # the frameworks differ where scratch traces of the specs agree
+        comparison.first_divergence, comparison.located_by = _where(a.spec, b.spec, canonical_a, canonical_b, X, G, dtype, records)
+        if comparison.first_divergence is None and any(r.passed is False and not getattr(r, "step", 0) for r in records):
+            # the frameworks differ where scratch traces of the specs agree: the records say where
             comparison.first_divergence = _first_in_records(a.spec, records, output_too=True)
+            comparison.located_by = "the failed records (scratch traces of the two specs agree)"
         comparison.fixes = _numerical_fixes(
             a.spec, b.spec, canonical_a, X, G, dtype, comparison.first_divergence, differences
         )
@@ -435,13 +489,39 @@ def _one_ulp_moves(
     return moved, gradients
 
 
-def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> list[Record]:
+def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str, float]:
+    """How far the source's trajectory moves (its loss and every weight after each step, worst relative
+    change) when its input moves by one ulp, twice, each with another draw of ulps: the steps' own
+    condition, with a registered rule applied where it was (``Trained.rerun``). Keys ``"step input"``;
+    none for a model with dropout (another run draws other masks)."""
+    if trained.stochastic:
+        return {}
+    base = trained.rerun(X)
+    worst = 0.0
+    for draw in range(2):
+        moved = trained.rerun(one_ulp({"X": X}, np.random.default_rng([seed, 4, draw]), dtype)["X"])
+        for step, weights in enumerate(base.weights):
+            for name, value in weights.items():
+                worst = max(worst, relative_error(value, moved.weights[step][name]))
+        worst = max(worst, *(relative_error(x, y) for x, y in zip(base.losses, moved.losses)))
+        del moved
+        gc.collect()
+    return {"step input": worst}
+
+
+def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> Trained:
     """Both specs trained ``steps`` steps in their own frameworks (mean squared error to seeded
     targets), from the same weights on the same batch, and each against scratch built from its spec.
 
     A model with dropout draws its masks from each framework's own generator, so A and B cannot be
     compared step by step; each is compared with scratch replaying the masks it drew (as ``parity
-    train`` does), which proves both train as their shared spec says."""
+    train`` does), which proves both train as their shared spec says.
+
+    A Keras side on the torch backend with BatchNormalization computes the batch variance in one pass
+    (divergence ``keras_torch_batchnorm_one_pass_variance``). Where a float64 trajectory record of such
+    a side fails, its steps run again with two passes (``parity.training.two_pass``, a measurement in
+    the worker, never the default), and the records are compared again with that side's trajectory
+    replaced (``Trained.rule_records``): the records as shipped stay as they are."""
     from parity.train import compare_trajectories, optimizer_spec, run_training
     from parity.training.spec import TrainRequest, convention
 
@@ -472,22 +552,31 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     )
     impl = IMPLEMENTATION
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
-    results, records = {}, []
+    one_pass = {
+        label: impl[side.framework] == "keras-torch" and "batch_norm" in side.spec.kinds and dtype == "float64"
+        for label, side in (("a", a), ("b", b))
+    }
+    results, references, records, requests, owns = {}, {}, [], {}, {}
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
         request = TrainRequest(weights=weights, spec=side.spec, **common)
+        requests[label] = request
         results[label] = run_training(impl[side.framework], request)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
         own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
+        owns[label] = own
         scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
         if label == "b":  # reported in A's names
             for result in (results["b"], scratch):
                 result.weights = [_rename_keys(w, to_a) for w in result.weights]
         results[label].impl, scratch.impl = label, "scratch"
         records += compare_trajectories(a.spec.name, dtype, scratch, results[label])
+        if one_pass[label]:  # kept, in case the one-pass variance is measured below
+            references[label] = scratch
         del scratch  # each scratch trajectory judged, then let go (a large model's weights)
         gc.collect()
-    if not (results["a"].dropout_masks or results["b"].dropout_masks):
+    comparable = not (results["a"].dropout_masks or results["b"].dropout_masks)
+    if comparable:
         between = compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
         if options["kind"] == "rmsprop" and a.framework != b.framework:
             # Keras puts epsilon inside the square root, torch outside (divergence case rmsprop_epsilon_and_rho):
@@ -496,7 +585,75 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
                 record.tolerance, record.passed, record.status = None, None, "measured"
                 record.detail = "rmsprop_epsilon_and_rho: the two RMSprop formulas differ"
         records += between
-    return records
+    trained = Trained(records, rerun=lambda inputs: _retrain(a, requests["a"], inputs, two_pass=one_pass["a"]))
+    trained.stochastic = not comparable
+    failing = {label for label in ("a", "b") if one_pass[label] and _fails(records, label)}
+    if failing:
+        # Keras' torch backend computes BatchNorm's batch variance in one pass (divergence ONE_PASS): the
+        # same steps again with two passes, to show whether that, and nothing else, is why they part.
+        for label in failing:
+            two_pass = _retrain({"a": a, "b": b}[label], requests[label], X, two_pass=True)
+            renamed = [two_pass]
+            if two_pass.dropout_masks:  # the new run drew other masks: scratch replays those
+                masks = two_pass.dropout_masks
+                references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
+                references[label].impl = "scratch"
+                renamed.append(references[label])
+            if label == "b":  # reported in A's names
+                for result in renamed:
+                    result.weights = [_rename_keys(w, to_a) for w in result.weights]
+            two_pass.impl = label
+            results[label] = two_pass
+        trained.rule = ONE_PASS
+        trained.rule_records = []
+        for label in ("a", "b"):
+            reference = references.get(label)
+            if reference is None:  # this side's trajectory against scratch is unchanged
+                trained.rule_records += [r for r in records if _pair(r) == ("scratch", label)]
+            else:
+                trained.rule_records += compare_trajectories(a.spec.name, dtype, reference, results[label])
+        if comparable:
+            trained.rule_records += compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
+    return trained
+
+
+ONE_PASS = "keras_torch_batchnorm_one_pass_variance"
+
+
+@dataclass
+class Trained:
+    """Training records as shipped, and where a registered divergence explains them, the same records
+    with its rule applied (``rule``, ``rule_records``); ``rerun(inputs)``: A's trajectory again from
+    other inputs (with the rule, where it applies), to measure how far one ulp moves it."""
+
+    records: list[Record]
+    rerun: Callable[[np.ndarray], Any]
+    rule: str | None = None
+    rule_records: list[Record] | None = None
+    stochastic: bool = False  # dropout: a rerun draws other masks, so it measures no condition
+
+
+def _pair(record: Record) -> tuple[str, str]:
+    return record.impl_a, record.impl_b
+
+
+def _fails(records: list[Record], label: str) -> bool:
+    """Whether a trajectory record that involves side ``label`` failed."""
+    return any(r.passed is False and label in _pair(r) for r in records)
+
+
+def _retrain(side: Side, request, inputs: np.ndarray, two_pass: bool):
+    """``side``'s trajectory from ``request`` with ``inputs``; with ``two_pass``, Keras' torch backend with
+    two-pass batch variances (``parity.training.two_pass``, a measurement, never a default)."""
+    from parity.runners.base import needs_x64
+    from parity.runners.pool import keras_worker
+    from parity.train import run_training
+
+    moved = type(request)(**{**request.__dict__, "inputs": inputs})
+    if not two_pass:
+        return run_training(IMPLEMENTATION[side.framework], moved)
+    worker = keras_worker("torch", x64=needs_x64("keras-torch", request.dtype))
+    return worker.call("parity.training.two_pass:train_keras_two_pass", moved)
 
 
 def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:
@@ -565,15 +722,43 @@ def _own(side: Side, X, G, dtype: str) -> tuple[dict, dict]:
     return side.run(X, G, weights, dtype), weights
 
 
+def _where(a: ModelSpec, b: ModelSpec, weights_a: dict, weights_b: dict, X, G, dtype: str, records) -> tuple[str | None, str]:
+    """(the first diverging layer or None, how it was found), from the failed records of a comparison.
+
+    Each model's weights as held (``weight:`` records without a step) come first: a weight that differs
+    is where they part. Then the inference quantities (outputs, gradients): the first layer whose
+    inference-mode activations differ. A failure only in the training steps (the weights after a step)
+    names the first layer whose training-mode forward differs (batch statistics), never the first
+    ``weight:`` record of a step: every weight after a step depends on the whole backward pass, so the
+    first in canonical order (the stem) says nothing about where the steps part."""
+    failed = [r for r in records if r.passed is False]
+    held = [r.quantity for r in failed if r.quantity.startswith("weight:") and not getattr(r, "step", 0)]
+    if held:
+        return held[0].removeprefix("weight:").rpartition(".")[0], "a weight as held"
+    if any(not getattr(r, "step", 0) for r in failed):
+        return _first_divergence(a, b, weights_a, X, G, dtype, weights_b), "inference-mode activations"
+    first = _first_divergence(a, b, weights_a, X, G, dtype, weights_b, training=True)
+    if first is None:
+        return None, "training steps only: no layer's training-mode forward differs between the two specs"
+    return first, "training-mode activations (training steps only)"
+
+
 def _first_divergence(
-    a: ModelSpec, b: ModelSpec, weights_a: dict, X, G, dtype: str, weights_b: dict | None = None
+    a: ModelSpec,
+    b: ModelSpec,
+    weights_a: dict,
+    X,
+    G,
+    dtype: str,
+    weights_b: dict | None = None,
+    training: bool = False,
 ) -> str | None:
     """The first paired layer whose output differs, from scratch traces of both specs (each equal to its model).
-    B runs with ``weights_b`` (its own names), A's converted when None."""
+    B runs with ``weights_b`` (its own names), A's converted when None; ``training``: BatchNorm on batch statistics."""
     tol = tolerance(dtype)
-    ta = _scratch(a, weights_a, X, G, dtype, trace=True).trace
+    ta = _scratch(a, weights_a, X, G, dtype, trace=True, training=training).trace
     weights_b = _rename_keys(weights_a, _renaming(a, b)) if weights_b is None else weights_b
-    tb = _scratch(b, weights_b, X, G, dtype, trace=True).trace
+    tb = _scratch(b, weights_b, X, G, dtype, trace=True, training=training).trace
     for la, lb in zip(ta, tb):
         if compare_arrays(a.name, "a", "b", dtype, "activation", la.output, lb.output, tol).passed is False:
             return la.name if la.name == lb.name else f"{la.name} / {lb.name}"

@@ -7,12 +7,35 @@ import numpy as np
 from scratch.layer import Layer
 
 
+def two_pass_variance(X: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """var = mean((X - mean)**2): the deviations first, then their squares (two passes over X).
+
+    Each deviation is exact to rounding whatever the offset of X, so var is exact to rounding.
+    """
+    Xc = X - mean
+    return (Xc * Xc).mean(axis=axes, keepdims=True)
+
+
+def one_pass_variance(X: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """var = mean(X**2) - mean**2: the same variance in one pass over X.
+
+    The same number mathematically, not in floating point: both terms are about mean**2, so their
+    difference loses the digits of mean**2 / var. With a relative rounding u per term, the computed
+    var is off by about 2 * u * mean**2 / var relative (float64, batch 2, one value per channel:
+    2.9e-11 at an offset of 1e2, 1.6e-7 at 1e4). Keras computes BatchNormalization's batch variance
+    so on its torch backend (keras/src/backend/torch/nn.py, ``moments``).
+    """
+    return (X * X).mean(axis=axes, keepdims=True) - mean * mean
+
+
 class BatchNorm(Layer):
     """Normalise each channel, then scale and shift: Z = gamma * (X - mean) / sqrt(var + eps) + beta.
 
     Forward, statistics over every axis but ``axis`` (n values per channel)::
 
         training:   mean = mean(X),  var = mean((X - mean)**2)      # the biased variance
+                    (``variance=one_pass_variance``: var = mean(X**2) - mean**2, equal in exact
+                    arithmetic, Keras' torch backend's formula; the default is two passes)
                     moving_mean = momentum * moving_mean + (1 - momentum) * mean
                     moving_var  = momentum * moving_var  + (1 - momentum) * var
         inference:  mean = moving_mean,  var = moving_var
@@ -30,7 +53,8 @@ class BatchNorm(Layer):
         inference:  dX = dXhat / sqrt(var + eps)
 
     In training mode mean and var depend on X, hence the two extra terms; they make
-    dX sum to zero over each channel (a shift of X cannot change Xhat).
+    dX sum to zero over each channel (a shift of X cannot change Xhat). The backward pass is
+    the same for either variance formula: both are the same function of X.
 
     Conventions (the harness's converter maps them): this follows Keras
     (keras.layers.BatchNormalization: epsilon=1e-3, momentum=0.99, moving_var
@@ -51,7 +75,13 @@ class BatchNorm(Layer):
         momentum: weight of the old moving statistics in each update.
         center: add the learnt shift beta (False: beta = 0, no parameter).
         scale: multiply by the learnt gamma (False: gamma = 1, no parameter).
+
+    Attributes:
+        variance: how training mode computes the batch variance, ``two_pass_variance`` (the
+            default) or ``one_pass_variance``; f(X, mean, axes) -> var, shaped like mean.
     """
+
+    variance = staticmethod(two_pass_variance)
 
     def __init__(
         self,
@@ -112,7 +142,7 @@ class BatchNorm(Layer):
         if self.training:
             mean = X.mean(axis=axes, keepdims=True)  # (1, 1, 1, C)
             Xc = X - mean
-            var = (Xc * Xc).mean(axis=axes, keepdims=True)  # biased: divides by m, not m - 1
+            var = self.variance(X, mean, axes)  # (1, 1, 1, C), biased: divides by m, not m - 1
             m = self.momentum
             self.state["moving_mean"] = m * self.state["moving_mean"] + (1 - m) * mean.reshape(C)
             self.state["moving_var"] = m * self.state["moving_var"] + (1 - m) * var.reshape(C)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from parity.cli import main
-from parity.tolerance import tolerance
+from parity.tolerance import TRAJECTORY_FLOAT64_REL, tolerance
 from parity.zoo import ZooRow, markdown, missing_kind
 
 SMALLEST = "VGG16"  # the smallest architecture the registry covers: 13 Conv2D, 5 MaxPooling2D, 3 Dense
@@ -71,14 +71,14 @@ def build():  # logits apart by {spread} per class: a spread of 1000 underflows 
 '''
 
 
-def _zoo_row_of(source: str, tmp_path, capsys, monkeypatch):
-    """``parity zoo`` (float64, no steps) on a model built by ``source`` in place of an architecture:
+def _zoo_row_of(source: str, tmp_path, capsys, monkeypatch, steps: int = 0):
+    """``parity zoo`` (float64, ``steps`` steps) on a model built by ``source`` in place of an architecture:
     exit code, its one row, what it printed, the output folder."""
     import parity.zoo
 
     monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: source)
     out = tmp_path / "zoo"
-    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", "0"])
+    code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", str(steps)])
     printed = capsys.readouterr().out
     (row,) = json.loads((out / "zoo.json").read_text())
     return code, row, printed, out
@@ -155,6 +155,68 @@ def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, planted, expected
         assert "1 ill-conditioned" in (out / "zoo.md").read_text()
     else:
         assert not any(c["ill_conditioned"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
+
+
+OFFSET_SOURCE = '''
+import keras
+
+
+def build():  # a BatchNormalization of 2 values per channel (batch 2, features), whose inputs sit near {offset}
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Dense(8, bias_initializer=keras.initializers.Constant({offset}), name="dense")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.Dropout({rate}, name="dropout")(x)  # rate 0 draws no mask
+    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x))
+'''
+
+ONE_PASS = "keras_torch_batchnorm_one_pass_variance"
+
+
+@pytest.mark.parametrize(
+    "offset, rate, expected",
+    [(1e4, 0.0, f"agree with rule {ONE_PASS}"), (1e4, 0.5, f"agree with rule {ONE_PASS}"), (0.0, 0.0, "agree")],
+    ids=["offset", "offset-dropout", "no-offset"],
+)
+def test_the_one_pass_variance_is_agreement_with_its_rule_never_plain_agree(
+    offset, rate, expected, tmp_path, capsys, monkeypatch
+):
+    """The source's step runs on Keras' torch backend, whose BatchNormalization variance is
+    mean(X**2) - mean**2; the torch port and scratch subtract the mean first. With the BatchNorm's
+    inputs near 1e4 the weights after one step part beyond the trajectory tolerance; the same step
+    with two passes (parity.training.two_pass) agrees, so the row is "agree with rule", with both
+    figures, and exits 0. With dropout the two-pass step draws other masks, which scratch replays
+    (EfficientNetB0 read 4.6e3 when scratch replayed the first run's). Near 0 no rule is needed and
+    the row is "agree"."""
+    source = OFFSET_SOURCE.format(offset=offset, rate=rate)
+    code, row, printed, out = _zoo_row_of(source, tmp_path, capsys, monkeypatch, steps=1)
+    assert row["status"] == expected, row
+    assert code == 0, printed
+    (ported,) = [c for c in row["comparisons"] if c["stage"] == "torch"]
+    if offset:
+        assert not ported["agree"] and ported["agree_with_rule"] and ported["rule"] == ONE_PASS, ported
+        assert ported["worst"] > TRAJECTORY_FLOAT64_REL >= ported["worst_with_rule"], ported
+        assert f"{ONE_PASS}: worst {ported['worst']:.2e} as shipped" in row["detail"], row["detail"]
+        assert "1 agree only with a registered divergence's rule" in (out / "zoo.md").read_text()
+        assert "class=\"row rule\"" in (out / "zoo.html").read_text()
+    else:
+        assert ported["agree"] and ported["rule"] is None, ported
+
+
+def test_without_the_two_pass_measurement_the_one_pass_variance_disagrees(tmp_path, capsys, monkeypatch):
+    """The rule is measured, not assumed: with the source's step re-run as shipped (one pass) instead of
+    with two passes, nothing is explained and the row disagrees, naming no layer from the step's weights."""
+    import parity.ports
+
+    retrain = parity.ports._retrain
+    monkeypatch.setattr(parity.ports, "_retrain", lambda side, request, inputs, two_pass: retrain(side, request, inputs, False))
+    source = OFFSET_SOURCE.format(offset=1e4, rate=0.0)
+    code, row, printed, _ = _zoo_row_of(source, tmp_path, capsys, monkeypatch, steps=1)
+    assert row["status"] == "disagree" and code == 1, row
+    (ported,) = [c for c in row["comparisons"] if c["stage"] == "torch"]
+    assert ported["rule"] == ONE_PASS and not ported["agree_with_rule"], ported
+    assert ported["first_divergence"] != "dense", ported  # not the first weight of the step records
+    assert "training" in ported["located_by"], ported
 
 
 def test_the_summary_counts_each_result_and_names_the_largest_peak():

@@ -51,7 +51,7 @@ def test_the_family_agrees_both_ways(name, tmp_path):
 def test_a_port_one_weight_off_disagrees(monkeypatch, tmp_path):
     """The torch port's build_with_weights changes its first kernel by one part in a million after
     loading it: both stages (the port, and the round trip that reads the port's weights) disagree,
-    and the row names the first convolution as where the port parts from the source."""
+    and the row names the first convolution as where the port parts from the source, and how it was found."""
     import parity.porting
 
     original = parity.porting.model_source
@@ -68,4 +68,4 @@ def test_a_port_one_weight_off_disagrees(monkeypatch, tmp_path):
     row = run_architecture("MobileNetV2", tmp_path, None, ("float64",), ("torch", "keras"), steps=0, seed=0)
     assert row.status == "disagree", row
     assert [c["agree"] for c in row.comparisons] == [False, False], row.comparisons
-    assert row.detail == "torch float64: first diverging layer Conv1", row.detail
+    assert row.detail == "torch float64: first diverging layer Conv1 (by a weight as held)", row.detail

@@ -33,6 +33,7 @@ class Side:
     disabled_rules: tuple[str, ...] = ()
     masks_from_other: bool = False  # scratch only: use the dropout masks the other side drew
     reference_for: str = ""  # scratch only: be the reference this implementation is judged against (its constants)
+    constants: str = ""  # scratch only: use this library's constants and formulas (parity.runners.reference.CONSTANTS)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Divergence:
         layer: the scratch layer where the difference lives (``inspect`` must point there).
         quantities: compare only records whose quantity starts with one of these.
         input_scale: multiplies the case's inputs (to saturate, say).
+        input_offset: then added to every input (to move a batch's mean far from zero).
         keys: the configuration keys of ``layer``'s kind whose values differ between the two
             frameworks in this case (``epsilon``); ``parity compare`` names this case when two
             paired layers differ in one of them.
@@ -73,6 +75,7 @@ class Divergence:
     dtype: str = "float64"
     quantities: tuple[str, ...] = ()
     input_scale: float = 1.0
+    input_offset: float = 0.0
     keys: tuple[str, ...] = ()
 
 
@@ -140,7 +143,7 @@ def variant_requests(d: Divergence, variant: Variant, seed: int = 0, trace: bool
     case = get_case(d.case)
     base = case.configure(d.config)
     request = make_request(case, base, d.dtype, seed, trace=trace)
-    request.inputs = request.inputs * d.input_scale
+    request.inputs = request.inputs * d.input_scale + d.input_offset
     return tuple(_own_output_shape(case, _side_request(case, d, request, side), seed) for side in (variant.a, variant.b))
 
 
@@ -148,6 +151,8 @@ def _side_request(case, d: Divergence, request: RunRequest, side: Side) -> RunRe
     """The shared arrays with this side's configuration, forgotten rules and (scratch) constants."""
     configured = with_config(case, request, case.configure({**d.config, **side.config}))
     own = RunRequest(**{**configured.__dict__, "disabled_rules": side.disabled_rules})
+    if side.constants:
+        return RunRequest(**{**own.__dict__, "constants": side.constants})
     return reference_request(side.reference_for, own) if side.reference_for else own
 
 

@@ -153,12 +153,13 @@ def one_ulp(arrays: dict[str, np.ndarray], rng: np.random.Generator, dtype: str)
 def excusable(records: list[Record]) -> bool:
     """Whether the failed records could be rounding amplified by the model: some record failed, and
     either every failed one involves scratch (whose sums round in another order than the
-    framework's kernels) or the two models hold the same weights (every ``weight:`` record compared
-    and passed, none of the failed ones a weight). A weight that differs is a disagreement whatever
-    the model's condition."""
+    framework's kernels) or the two models hold the same weights (every ``weight:`` record of the
+    weights as held compared and passed, none of the failed ones such a weight). A weight that
+    differs is a disagreement whatever the model's condition. The weights after a training step
+    (records with a ``step``) are computed, like a gradient: they are not weights as held."""
     failed = [r for r in records if r.passed is False]
-    weights = [r for r in records if r.quantity.startswith("weight:")]
-    same_weights = bool(weights) and all(r.passed is True for r in weights)
+    held = [r for r in records if r.quantity.startswith("weight:") and not getattr(r, "step", 0)]
+    same_weights = bool(held) and all(r.passed is True for r in held)
     return bool(failed) and (all("scratch" in (r.impl_a, r.impl_b) for r in failed) or same_weights)
 
 
@@ -168,10 +169,12 @@ def ill_conditioned(
     """Why a disagreement is this model's rounding amplified, or None.
 
     ``moved``: the relative change of the source's output when one thing is moved by one ulp
-    (``"input"``, ``"weights"``: see ``one_ulp``). ``gradients``: for each failed ``grad:`` record,
-    the largest relative change of the source's own value of that gradient under the same moves.
-    Applies only to ``excusable`` records, and only when a one-ulp move alone exceeds ``tol``: the
-    output's, or, where every failed record is a gradient, each of those gradients'. A derivative
+    (``"input"``, ``"weights"``: see ``one_ulp``), and of its training trajectory (keys starting with
+    ``"step"``: the loss and the weights after each step) when its input is. ``gradients``: for each
+    failed ``grad:`` record, the largest relative change of the source's own value of that gradient
+    under the input and weight moves. Applies only to ``excusable`` records, and only when a one-ulp
+    move of the same kind exceeds each failed record's tolerance: a training-step record by a step
+    move, an inference quantity by an output move or, for a gradient, by its own move. A derivative
     that jumps (ReLU's at 0, a max-pool tie) on an input within rounding of the jump leaves the
     output well conditioned and makes the gradient a coin toss of rounding: InceptionV3 at 75x75,
     float32, one ReLU input of 1.2e-9 in float64 rounds to -1.1e-9 in Keras' convolution and to
@@ -179,30 +182,50 @@ def ill_conditioned(
     (Keras' torch backend hands torch.nn.functional.conv2d its input and kernel in torch's
     channels_last memory format, keras/src/backend/torch/nn.py ``conv``, so torch sums in another
     order than for the port's contiguous NCHW tensors; every one-ulp move of the source's input or
-    weights, six measured, moves its own gradients by the same 0.06). The records stay failed: the comparison is not an agreement, it is one
-    that the dtype cannot make on this model. Each failed record says so in its detail.
+    weights, six measured, moves its own gradients by the same 0.06). The records stay failed: the
+    comparison is not an agreement, it is one that the dtype cannot make on this model. Each failed
+    record says so in its detail.
     """
     if not excusable(records):
         return None
-    what, worst = max(moved.items(), key=lambda item: item[1], default=("input", 0.0))
     failed = [r for r in records if r.passed is False]
     gradients = gradients or {}
-    if worst > tol:
-        why = (
+    output_moves = {k: v for k, v in moved.items() if not k.startswith("step")}
+    step_moves = {k: v for k, v in moved.items() if k.startswith("step")}
+    output_worst = max(output_moves.values(), default=0.0)
+    by_gradient = []
+    for record in failed:
+        limit = record.tolerance if record.tolerance is not None else tol
+        if getattr(record, "step", 0):
+            if not max(step_moves.values(), default=0.0) > limit:
+                return None
+        elif not output_worst > limit:
+            if not gradients.get(record.quantity, 0.0) > limit:
+                return None
+            by_gradient.append(record.quantity)
+    what, worst = max(output_moves.items(), key=lambda item: item[1], default=("input", 0.0))
+    parts = []
+    if by_gradient:
+        name = max(by_gradient, key=lambda q: gradients[q])
+        parts.append(
+            f"a one-ulp perturbation of the source's input or weights moves its output by {worst:.2g} relative "
+            f"but its own gradients beyond the tolerance {tol:.0e}, each of the {len(by_gradient)} that differ "
+            f"({name} by {gradients[name]:.2g}): a derivative that jumps (ReLU at 0, a max-pool tie) is decided "
+            "by rounding there"
+        )
+    elif any(not getattr(r, "step", 0) for r in failed):
+        parts.append(
             f"a one-ulp perturbation of the source's {what} moves its output by {worst:.2g} relative "
             f"(input {moved.get('input', float('nan')):.2g}, weights {moved.get('weights', float('nan')):.2g}), "
-            f"beyond the tolerance {tol:.0e}: rounding in another order cannot be told from a wrong formula on this model"
+            f"beyond the tolerance {tol:.0e}"
         )
-    elif all(gradients.get(r.quantity, 0.0) > tol for r in failed):
-        name = max((r.quantity for r in failed), key=lambda q: gradients[q])
-        why = (
-            f"a one-ulp perturbation of the source's input or weights moves its output by {worst:.2g} relative "
-            f"but its own gradients beyond the tolerance {tol:.0e}, each of the {len(failed)} that differ "
-            f"({name} by {gradients[name]:.2g}): a derivative that jumps (ReLU at 0, a max-pool tie) is decided "
-            "by rounding there, and rounding in another order cannot be told from a wrong formula on this model"
+    if any(getattr(r, "step", 0) for r in failed):
+        step_limit = max(r.tolerance or tol for r in failed if getattr(r, "step", 0))
+        parts.append(
+            f"a one-ulp perturbation of the source's input moves its training steps (loss and weights after "
+            f"each step) by {max(step_moves.values()):.2g} relative, beyond the trajectory tolerance {step_limit:.0e}"
         )
-    else:
-        return None
+    why = "; ".join(parts) + ": rounding in another order cannot be told from a wrong formula on this model"
     for record in records:
         if record.passed is False:
             record.detail = "; ".join(filter(None, [record.detail, f"ill-conditioned: {why}"]))
