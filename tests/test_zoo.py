@@ -15,6 +15,20 @@ from parity.zoo import ZooRow, markdown, missing_kind
 SMALLEST = "VGG16"  # the smallest architecture the registry covers: 13 Conv2D, 5 MaxPooling2D, 3 Dense
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_worker():
+    """The Keras workers are kept for the module. ``run_architecture`` ends every worker after each
+    architecture, so that a long zoo run gives each one's memory back; here each run is a small stand-in
+    model, and starting the keras-torch worker again (importing Keras and torch) was most of each
+    test's CPU time. What is compared is unchanged; tests/test_zoo_families.py does the same."""
+    import parity.runners.pool as pool
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(pool, "close_all", lambda: None)
+    yield
+    patch.undo()
+
+
 @pytest.mark.zoo
 def test_the_smallest_architecture_agrees_both_ways(tmp_path, capsys):
     """float64 only and no training steps, to keep it short (the full run: ``parity zoo VGG16``)."""
