@@ -38,6 +38,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
+from parity.runners.stored import RunFolder, StoredArrays
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -76,9 +77,26 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
         framework, spec = worker.call("parity.sources:describe", source, input_shape)
 
         def run_source(X, G, weights, dtype):
-            return worker.call(
-                "parity.sources:run_source", source, input_shape, X, G, weights, seed, dtype, weights_file
+            # Its weights and gradients come back as files, read one at a time (parity.runners.stored).
+            folder = RunFolder()
+            result = worker.call(
+                "parity.sources:run_source",
+                source,
+                input_shape,
+                X,
+                G,
+                weights,
+                seed,
+                dtype,
+                weights_file,
+                (),
+                str(folder.path),
             )
+            return {
+                **result,
+                "weights": folder.arrays("weights", result["weights"]),
+                "grads": folder.arrays("grads", result["grads"]),
+            }
 
         return Side(label, framework, spec, run_source)
     if weights_file is not None:
@@ -480,6 +498,8 @@ def _renaming(source: ModelSpec, target: ModelSpec) -> Callable[[str], str]:
 
 
 def _rename_keys(weights: dict, rename) -> dict:
+    if isinstance(weights, StoredArrays):  # renamed without reading a file
+        return weights.renamed(rename)
     return {rename(k): v for k, v in weights.items()}
 
 
