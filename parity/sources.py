@@ -437,6 +437,15 @@ def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
     return model, spec
 
 
+def forget_built() -> None:
+    """Let go of the models ``_built`` keeps (in the worker): a caller done with them frees their
+    weights before it builds the next (parity zoo, between the port and the round trip)."""
+    import gc
+
+    _BUILT.clear()
+    gc.collect()
+
+
 def moved(old: str, new: str) -> None:
     """A folder of sources renamed from ``old`` to ``new`` (a port's staging folder, once complete):
     what describe and run_source remember of its files is theirs under the new name. A rename
