@@ -51,7 +51,8 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 @dataclass
 class Side:
-    """One model: what it is, its spec, and how to run it with canonical weights (None: its own)."""
+    """One model: what it is, its spec, and how to run it with canonical weights (None: its own);
+    ``run(X, G, weights, dtype, gradients=False)`` returns its output only."""
 
     label: str
     framework: str
@@ -76,7 +77,10 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
         worker = keras_worker("torch")
         framework, spec = worker.call("parity.sources:describe", source, input_shape)
 
-        def run_source(X, G, weights, dtype):
+        def run_source(X, G, weights, dtype, gradients=True):
+            if not gradients:
+                args = (source, input_shape, X, G, weights, seed, dtype, weights_file, (), None, False)
+                return worker.call("parity.sources:run_source", *args)
             # Its weights and gradients come back as files, read one at a time (parity.runners.stored).
             folder = RunFolder()
             result = worker.call(
@@ -108,11 +112,11 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
 
         spec = import_model(model, input_shape)
 
-        def run_module(X, G, weights, dtype):
+        def run_module(X, G, weights, dtype, gradients=True):
             copied = copy.deepcopy(model).to(getattr(torch, dtype))  # the user's module is left as it was
             if weights is not None:
                 load_canonical(copied, spec, weights)
-            return original_run(copied, spec, X, G, dtype)
+            return original_run(copied, spec, X, G, dtype, gradients=gradients)
 
         return Side(label, "torch", spec, run_module)
     # A Keras model object: saved, then loaded by the worker like any .keras file.
@@ -402,14 +406,14 @@ def compare(
 
 def _one_ulp_moves(side: Side, weights: dict, X, G, dtype: str, output, seed: int) -> dict[str, float]:
     """The relative change of ``side``'s output when its input, then its weights, move by one ulp
-    (``parity.fuzz.conditioning.one_ulp``)."""
+    (``parity.fuzz.conditioning.one_ulp``). The verdict reads only the output: no gradient is taken."""
     rng = np.random.default_rng([seed, 3])
     moved = {}
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
         ("weights", X, one_ulp(weights, rng, dtype)),
     ):
-        moved[what] = relative_error(output, side.run(inputs, G, values, dtype)["output"])
+        moved[what] = relative_error(output, side.run(inputs, G, values, dtype, gradients=False)["output"])
         gc.collect()
     return moved
 

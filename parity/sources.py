@@ -181,7 +181,13 @@ def weights_owner(model, name: str):
 
 
 def original_run(
-    model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray, dtype: str = "float64", folder=None
+    model,
+    spec: ModelSpec,
+    inputs: np.ndarray,
+    cotangent: np.ndarray,
+    dtype: str = "float64",
+    folder=None,
+    gradients: bool = True,
 ) -> dict:
     """Run the user's model in float64 on canonical ``inputs``; everything returned is canonical.
 
@@ -189,8 +195,12 @@ def original_run(
     L = sum(output * cotangent), converted by each kind's converter. With ``folder``, each weight
     and gradient is written there as soon as it is read (``parity.runners.stored.ArrayWriter``, in
     ``folder/weights`` and ``folder/grads``) and "weights" and "grads" are the lists of their names.
+    ``gradients=False``: the forward pass only, {"output"} (what a caller that reads only the output needs).
     """
     from parity.runners.stored import ArrayWriter
+
+    if not gradients:
+        return {"output": _forward(model, spec, inputs, dtype)}
 
     weights, grads = (None, {}) if folder is None else (ArrayWriter(Path(folder) / "weights"), ArrayWriter(Path(folder) / "grads"))
     if _is_torch(model):
@@ -236,6 +246,32 @@ def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64", out=
             del converted
     output = layouts[spec.output].to_canonical(Y.detach().numpy())
     return {"weights": canonical_weights(model, spec, weights), "output": output, "grads": out}
+
+
+def _forward(model, spec, inputs, dtype: str) -> np.ndarray:
+    """The canonical output of ``original_run``'s forward pass, computed the same way, with no gradient taken."""
+    if _is_torch(model):
+        import torch
+
+        from parity.spec.generate import input_layout, node_shapes, torch_layouts
+
+        model = model.to(getattr(torch, dtype)).eval()
+        X = torch.tensor(input_layout(spec).from_canonical(inputs), dtype=getattr(torch, dtype), requires_grad=True)
+        Y = model(X)
+        return torch_layouts(spec, node_shapes(spec))[spec.output].to_canonical(Y.detach().numpy())
+    import keras
+
+    from parity.runners.autodiff import value
+
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    X = keras.ops.convert_to_tensor(inputs.astype(dtype))
+
+    def forward(args):
+        Y, _ = model.stateless_call(args[1:], non_trainable, args[0], training=False)
+        return None, Y
+
+    _, Y = value(keras.backend.backend(), forward, [X, *[v.value for v in model.trainable_variables]])
+    return keras.ops.convert_to_numpy(Y)
 
 
 def canonical_weights(model, spec: ModelSpec, into=None) -> dict:
@@ -482,10 +518,11 @@ def run_source(
     weights_file=None,
     rules_off=(),
     folder=None,
+    gradients: bool = True,
 ) -> dict:
     """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
     canonical ``weights`` loaded into it. Runs in the worker; with ``folder``, writes its weights and
-    gradients there (``original_run``)."""
+    gradients there; ``gradients=False``: its output only (``original_run``)."""
     import keras
 
     from parity.convert.base import disabled_rules
@@ -499,7 +536,7 @@ def run_source(
     with disabled_rules(rules_off):  # a naive port's reading of the model (divergence demonstrations)
         if weights is not None:
             load_canonical(model, spec, weights)
-        return original_run(model, spec, inputs, cotangent, dtype, folder)
+        return original_run(model, spec, inputs, cotangent, dtype, folder, gradients)
 
 
 def _keras_layer(model, path: str):

@@ -85,6 +85,19 @@ def gradient(backend: str, fn: Callable, args: list):
     raise ValueError(f"unknown Keras backend {backend!r}")
 
 
+def value(backend: str, fn: Callable, args: list):
+    """Return ``fn(args) = (l, aux)`` as ``gradient`` computes it, without the backward pass: on torch the
+    same operations on the same arguments (marked as requiring gradients, as there), so ``aux`` is
+    bitwise the forward pass ``gradient`` takes its gradients of; on JAX one jit module of the forward."""
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)(args)
+    if backend == "torch":
+        args = [a.detach().requires_grad_(True) for a in args]
+    return fn(args)
+
+
 def traced_shapes(backend: str, fn: Callable):
     """``fn()``'s result, its arrays only good for their ``.shape``: JAX traces ``fn`` without computing it.
 
