@@ -116,8 +116,11 @@ def train_scratch(request: TrainRequest) -> TrainResult:
         step_losses.append(loss)
         grads = clip_scratch(grads, request.optimizer, torch_formula=request.convention == "torch")
         optimizer.step(model.parameters(), grads)
-        if request.record_weights or step == len(request.batches) - 1:
-            history.append({k: v.copy() for k, v in model.weights().items()})
+        last = step == len(request.batches) - 1
+        if request.record_weights or last:
+            # After the last step nothing changes the model's arrays (the evaluation below is a forward
+            # pass): they are the snapshot itself, not copied (a large model is not held twice).
+            history.append({k: v if last else v.copy() for k, v in model.weights().items()})
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
