@@ -38,6 +38,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
+from parity.runners.stored import RunFolder, StoredArrays
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -50,7 +51,8 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 
 @dataclass
 class Side:
-    """One model: what it is, its spec, and how to run it with canonical weights (None: its own)."""
+    """One model: what it is, its spec, and how to run it with canonical weights (None: its own);
+    ``run(X, G, weights, dtype, gradients=False)`` returns its output only."""
 
     label: str
     framework: str
@@ -75,10 +77,30 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
         worker = keras_worker("torch")
         framework, spec = worker.call("parity.sources:describe", source, input_shape)
 
-        def run_source(X, G, weights, dtype):
-            return worker.call(
-                "parity.sources:run_source", source, input_shape, X, G, weights, seed, dtype, weights_file
+        def run_source(X, G, weights, dtype, gradients=True):
+            if not gradients:
+                args = (source, input_shape, X, G, weights, seed, dtype, weights_file, (), None, False)
+                return worker.call("parity.sources:run_source", *args)
+            # Its weights and gradients come back as files, read one at a time (parity.runners.stored).
+            folder = RunFolder()
+            result = worker.call(
+                "parity.sources:run_source",
+                source,
+                input_shape,
+                X,
+                G,
+                weights,
+                seed,
+                dtype,
+                weights_file,
+                (),
+                str(folder.path),
             )
+            return {
+                **result,
+                "weights": folder.arrays("weights", result["weights"]),
+                "grads": folder.arrays("grads", result["grads"]),
+            }
 
         return Side(label, framework, spec, run_source)
     if weights_file is not None:
@@ -90,11 +112,11 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
 
         spec = import_model(model, input_shape)
 
-        def run_module(X, G, weights, dtype):
+        def run_module(X, G, weights, dtype, gradients=True):
             copied = copy.deepcopy(model).to(getattr(torch, dtype))  # the user's module is left as it was
             if weights is not None:
                 load_canonical(copied, spec, weights)
-            return original_run(copied, spec, X, G, dtype)
+            return original_run(copied, spec, X, G, dtype, gradients=gradients)
 
         return Side(label, "torch", spec, run_module)
     # A Keras model object: saved, then loaded by the worker like any .keras file.
@@ -472,14 +494,15 @@ def _one_ulp_moves(
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The relative change of ``side``'s output when its input, then its weights, move by one ulp
     (``parity.fuzz.conditioning.one_ulp``); and of each of ``grads`` ("grad:<name>": its value in
-    ``side``'s run), the larger of its two changes."""
+    ``side``'s run), the larger of its two changes. Only where ``grads`` is asked for are gradients
+    taken: otherwise the verdict reads only the output and the runs are forward only."""
     rng = np.random.default_rng([seed, 3])
     moved, gradients = {}, dict.fromkeys(grads or {}, 0.0)
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
         ("weights", X, one_ulp(weights, rng, dtype)),
     ):
-        result = side.run(inputs, G, values, dtype)
+        result = side.run(inputs, G, values, dtype, gradients=bool(grads))
         moved[what] = relative_error(output, result["output"])
         for quantity, value in (grads or {}).items():
             other = result["grads"].get(quantity.removeprefix("grad:"), np.full_like(value, np.nan))
@@ -676,6 +699,8 @@ def _renaming(source: ModelSpec, target: ModelSpec) -> Callable[[str], str]:
 
 
 def _rename_keys(weights: dict, rename) -> dict:
+    if isinstance(weights, StoredArrays):  # renamed without reading a file
+        return weights.renamed(rename)
     return {rename(k): v for k, v in weights.items()}
 
 

@@ -180,18 +180,39 @@ def weights_owner(model, name: str):
         return _Parameter(model.get_parameter(name))
 
 
-def original_run(model, spec: ModelSpec, inputs: np.ndarray, cotangent: np.ndarray, dtype: str = "float64") -> dict:
+def original_run(
+    model,
+    spec: ModelSpec,
+    inputs: np.ndarray,
+    cotangent: np.ndarray,
+    dtype: str = "float64",
+    folder=None,
+    gradients: bool = True,
+) -> dict:
     """Run the user's model in float64 on canonical ``inputs``; everything returned is canonical.
 
     Returns {"weights", "output", "grads"} with grads["input"] and every parameter's gradient of
-    L = sum(output * cotangent), converted by each kind's converter.
+    L = sum(output * cotangent), converted by each kind's converter. With ``folder``, each weight
+    and gradient is written there as soon as it is read (``parity.runners.stored.ArrayWriter``, in
+    ``folder/weights`` and ``folder/grads``) and "weights" and "grads" are the lists of their names.
+    ``gradients=False``: the forward pass only, {"output"} (what a caller that reads only the output needs).
     """
+    from parity.runners.stored import ArrayWriter
+
+    if not gradients:
+        return {"output": _forward(model, spec, inputs, dtype)}
+
+    weights, grads = (None, {}) if folder is None else (ArrayWriter(Path(folder) / "weights"), ArrayWriter(Path(folder) / "grads"))
     if _is_torch(model):
-        return _torch_original(model, spec, inputs, cotangent, dtype)
-    return _keras_original(model, spec, inputs, cotangent, dtype)
+        result = _torch_original(model, spec, inputs, cotangent, dtype, grads, weights)
+    else:
+        result = _keras_original(model, spec, inputs, cotangent, dtype, grads, weights)
+    if folder is not None:
+        result["weights"], result["grads"] = weights.names, grads.names
+    return result
 
 
-def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> dict:
+def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64", out=None, weights=None) -> dict:
     import torch
 
     from parity.spec.generate import input_layout, node_shapes, torch_layouts
@@ -211,24 +232,54 @@ def _torch_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     # a frozen parameter (BatchNorm's weight for scale=False) has no gradient to ask for
     params = [(node, key, p) for node, module in weighted for key, p in module.named_parameters() if p.requires_grad]
     grads = torch.autograd.grad((Y * G).sum(), [X, *[p for _, _, p in params]], allow_unused=True)
-    out = {"input": layouts[INPUT].to_canonical(grads[0].detach().numpy())}
+    out = {} if out is None else out
+    out["input"] = layouts[INPUT].to_canonical(grads[0].detach().numpy())
     by_node: dict[str, dict] = {}
     for (node, key, p), g in zip(params, grads[1:]):
         by_node.setdefault(node.name, {})[key] = np.zeros(tuple(p.shape)) if g is None else g.detach().numpy()
+    del grads  # each gradient is held by its node's entry only, let go once converted
     for node, _ in weighted:
         kind, layer = REGISTRY[node.kind], layers[node.name]
         if node.name in by_node:
-            converted = kind.converter.grads_from_torch(layer, by_node[node.name], previous(node))
+            converted = kind.converter.grads_from_torch(layer, by_node.pop(node.name), previous(node))
             out.update({f"{node.name}.{k}": v for k, v in converted.items()})
+            del converted
     output = layouts[spec.output].to_canonical(Y.detach().numpy())
-    return {"weights": canonical_weights(model, spec), "output": output, "grads": out}
+    return {"weights": canonical_weights(model, spec, weights), "output": output, "grads": out}
 
 
-def canonical_weights(model, spec: ModelSpec) -> dict:
-    """The user's model's weights, read through each kind's converter into the canonical layout."""
+def _forward(model, spec, inputs, dtype: str) -> np.ndarray:
+    """The canonical output of ``original_run``'s forward pass, computed the same way, with no gradient taken."""
+    if _is_torch(model):
+        import torch
+
+        from parity.spec.generate import input_layout, node_shapes, torch_layouts
+
+        model = model.to(getattr(torch, dtype)).eval()
+        X = torch.tensor(input_layout(spec).from_canonical(inputs), dtype=getattr(torch, dtype), requires_grad=True)
+        Y = model(X)
+        return torch_layouts(spec, node_shapes(spec))[spec.output].to_canonical(Y.detach().numpy())
+    import keras
+
+    from parity.runners.autodiff import value
+
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    X = keras.ops.convert_to_tensor(inputs.astype(dtype))
+
+    def forward(args):
+        Y, _ = model.stateless_call(args[1:], non_trainable, args[0], training=False)
+        return None, Y
+
+    _, Y = value(keras.backend.backend(), forward, [X, *[v.value for v in model.trainable_variables]])
+    return keras.ops.convert_to_numpy(Y)
+
+
+def canonical_weights(model, spec: ModelSpec, into=None) -> dict:
+    """The user's model's weights, read through each kind's converter into the canonical layout
+    (into ``into``, a dict or an ``ArrayWriter``, when given)."""
     layers, previous = _scratch_layers(spec)
     torch_model = _is_torch(model)
-    weights = {}
+    weights = {} if into is None else into
     for node in spec.nodes:
         kind = REGISTRY[node.kind]
         if node.shares is not None or kind.converter is NO_WEIGHTS:
@@ -422,6 +473,15 @@ def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
     return model, spec
 
 
+def forget_built() -> None:
+    """Let go of the models ``_built`` keeps (in the worker): a caller done with them frees their
+    weights before it builds the next (parity zoo, between the port and the round trip)."""
+    import gc
+
+    _BUILT.clear()
+    gc.collect()
+
+
 def moved(old: str, new: str) -> None:
     """A folder of sources renamed from ``old`` to ``new`` (a port's staging folder, once complete):
     what describe and run_source remember of its files is theirs under the new name. A rename
@@ -457,9 +517,12 @@ def run_source(
     dtype: str = "float64",
     weights_file=None,
     rules_off=(),
+    folder=None,
+    gradients: bool = True,
 ) -> dict:
     """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
-    canonical ``weights`` loaded into it. Runs in the worker."""
+    canonical ``weights`` loaded into it. Runs in the worker; with ``folder``, writes its weights and
+    gradients there; ``gradients=False``: its output only (``original_run``)."""
     import keras
 
     from parity.convert.base import disabled_rules
@@ -473,7 +536,7 @@ def run_source(
     with disabled_rules(rules_off):  # a naive port's reading of the model (divergence demonstrations)
         if weights is not None:
             load_canonical(model, spec, weights)
-        return original_run(model, spec, inputs, cotangent, dtype)
+        return original_run(model, spec, inputs, cotangent, dtype, folder, gradients)
 
 
 def _keras_layer(model, path: str):
@@ -484,10 +547,10 @@ def _keras_layer(model, path: str):
     return layer
 
 
-def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> dict:
+def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64", out=None, weights=None) -> dict:
     import keras
 
-    from parity.runners.autodiff import two_gradients
+    from parity.runners.autodiff import gradient
 
     layers, previous = _scratch_layers(spec)
     backend = keras.backend.backend()
@@ -502,17 +565,25 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
     X = ops.convert_to_tensor(inputs.astype(dtype))
     G = ops.convert_to_tensor(cotangent.astype(dtype))
 
-    def scalars(args):
+    def scalar(args):
         Y, _ = model.stateless_call(args[1:], non_trainable, args[0], training=False)
-        return ops.sum(Y * G), ops.sum(Y * 0), Y
+        return ops.sum(Y * G), Y
 
-    _, _, Y, g, _ = two_gradients(backend, scalars, [X, *trainable])
-    npy = ops.convert_to_numpy
+    _, Y, g = gradient(backend, scalar, [X, *trainable])
+    del trainable
+    npy = ops.convert_to_numpy  # a copy: each framework gradient is let go once read (a large model's
+    # gradients are as large as its weights, parity zoo's ConvNeXtXLarge 2.6 GiB per float64 copy)
+    out = {} if out is None else out
+    out["input"] = npy(g[0])
     grad_of = {id(v): gv for v, gv in zip(model.trainable_variables, g[1:])}
-    out = {"input": np.array(npy(g[0]))}
-    for node, klayer in weighted:
+    del g
+    last = {id(v): i for i, (_, klayer) in enumerate(weighted) for v in klayer.weights}  # a variable's last reader
+    for i, (node, klayer) in enumerate(weighted):
         kind, layer = REGISTRY[node.kind], layers[node.name]
-        aligned = [None if id(v) not in grad_of else np.array(npy(grad_of[id(v)])) for v in klayer.weights]
+        aligned = [
+            None if id(v) not in grad_of else npy(grad_of.pop(id(v)) if last[id(v)] == i else grad_of[id(v)])
+            for v in klayer.weights
+        ]
         if klayer.trainable_variables:
             out.update(
                 {
@@ -520,7 +591,9 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64") -> d
                     for k, v in kind.converter.grads_from_keras(layer, aligned, previous(node)).items()
                 }
             )
-    return {"weights": canonical_weights(model, spec), "output": np.array(npy(Y)), "grads": out}
+        del aligned
+    del grad_of
+    return {"weights": canonical_weights(model, spec, weights), "output": npy(Y), "grads": out}
 
 
 def run_original(

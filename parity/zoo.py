@@ -333,6 +333,9 @@ def run_architecture(
         ported = port(source, "torch", folder / "torch", None, dtypes, seed=seed, steps=steps)
         comparisons += [_records(c, "torch") for c in ported.comparisons]
         if "keras" in stages:
+            # The source and its torch port are built in the worker; the round trip needs neither
+            # model (the port is built again at its own input shape, the source's run is remembered).
+            worker.call("parity.sources:forget_built")
             torch_shape = (3, size, size)
             back = folder / "keras"
             port(  # not compared with the torch port here: the round trip is compared with the source below
@@ -344,6 +347,7 @@ def run_architecture(
                 seed=seed,
                 steps=0,
             )
+            worker.call("parity.sources:forget_built")  # the port, built to write the round trip's weights
             for dtype in dtypes:
                 trip = compare(
                     source, f"{back}/model.py:build_with_weights", dtype=dtype, seed=seed, weights_from="own"

@@ -84,23 +84,47 @@ class Sequential:
         return {**self.parameters(), **self.states()}
 
     def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        """Replace every parameter and state; names and shapes must match exactly."""
-        if not self.weights() and weights:
-            self.init(np.random.default_rng(0), next(iter(weights.values())).dtype)  # creates the arrays to replace
-        expected = self.weights()
+        """Replace every parameter and state; names and shapes must match exactly.
+
+        A model without arrays yet learns their names and shapes from ``init``, one layer at a time
+        (the drawn values are let go at once: a model is never held twice). ``weights`` is read one
+        array at a time (a mapping that loads each when indexed is never held whole either) and each
+        array is copied.
+        """
+        if not weights and not self.weights():
+            return
+        shapes = self._shapes(np.asarray(next(iter(weights.values()))).dtype if weights else np.float64)
+        expected = {name: shape for table in shapes.values() for part in table for name, shape in part.items()}
         missing = sorted(set(expected) - set(weights))
         unknown = sorted(set(weights) - set(expected))
         if missing or unknown:
             raise KeyError(f"weights do not match the model: missing {missing}, unexpected {unknown}")
         for layer in self.layers:
-            for store in (layer.params, layer.state):
-                for key, old in store.items():
-                    new = np.asarray(weights[f"{layer.name}.{key}"])
-                    if new.shape != old.shape:
+            for store, table in zip((layer.params, layer.state), shapes[layer.name]):
+                for name, shape in table.items():
+                    key = name[len(layer.name) + 1 :]
+                    new = np.asarray(weights[name])
+                    if new.shape != shape:
                         raise ValueError(
-                            f"layer {layer.name!r}, parameter {key!r}: expected shape {old.shape}, received {new.shape}"
+                            f"layer {layer.name!r}, parameter {key!r}: expected shape {shape}, received {new.shape}"
                         )
                     store[key] = new.copy()
+
+    def _shapes(self, dtype) -> dict[str, tuple[dict, dict]]:
+        """Per layer, the canonical names and shapes of its (params, state), in order."""
+        fresh = not self.weights()
+        rng = np.random.default_rng(0)  # the values are not used, only their names and shapes
+        shapes = {}
+        for layer in self.layers:
+            if fresh:
+                layer.init(rng, dtype)
+            shapes[layer.name] = tuple(
+                {f"{layer.name}.{k}": v.shape for k, v in store.items()} for store in (layer.params, layer.state)
+            )
+            if fresh:
+                layer.params.clear()
+                layer.state.clear()
+        return shapes
 
 
 def _snake(name: str) -> str:

@@ -1,10 +1,12 @@
-"""Two reverse-mode gradients of one Keras computation, on whichever backend runs it.
+"""Reverse-mode gradients of one Keras computation, on whichever backend runs it.
 
 Keras 3 has no backend-neutral gradient API; each backend's own is the documented
 way (Keras guides "Writing a training loop from scratch in JAX / TensorFlow / PyTorch").
-``fn(args)`` returns ``(l1, l2, aux)``: two scalars and anything else. The forward
-pass runs once; both gradients are taken from it, so a stateful layer
-(running statistics in training mode) is not updated twice.
+``two_gradients``: ``fn(args)`` returns ``(l1, l2, aux)``, two scalars and anything else. The
+forward pass runs once; both gradients are taken from it, so a stateful layer (running
+statistics in training mode) is not updated twice. ``gradient``: one scalar, for a caller
+that needs no second one: no second set of gradients (as large as the weights) is made, and
+torch frees its graph as its backward pass goes (no ``retain_graph``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,49 @@ def two_gradients(backend: str, fn: Callable, args: list):
         g2 = torch.autograd.grad(l2, args, allow_unused=True)
         return l1, l2, aux, list(g1), list(g2)
     raise ValueError(f"unknown Keras backend {backend!r}")
+
+
+def gradient(backend: str, fn: Callable, args: list):
+    """Return (l, aux, dl/dargs) for ``fn(args) = (l, aux)``; unconnected arguments get None."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        def once(a):
+            l, vjp, aux = jax.vjp(fn, a, has_aux=True)
+            (g,) = vjp(jnp.ones_like(l))
+            return l, aux, list(g)
+
+        return jax.jit(once)(args)  # one module for the forward and backward pass (see two_gradients)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            l, aux = fn(args)
+        g = tape.gradient(l, args, unconnected_gradients=tf.UnconnectedGradients.NONE)
+        return l, aux, list(g)
+    if backend == "torch":
+        import torch
+
+        args = [a.detach().requires_grad_(True) for a in args]
+        l, aux = fn(args)
+        g = torch.autograd.grad(l, args, allow_unused=True)
+        return l, aux, list(g)
+    raise ValueError(f"unknown Keras backend {backend!r}")
+
+
+def value(backend: str, fn: Callable, args: list):
+    """Return ``fn(args) = (l, aux)`` as ``gradient`` computes it, without the backward pass: on torch the
+    same operations on the same arguments (marked as requiring gradients, as there), so ``aux`` is
+    bitwise the forward pass ``gradient`` takes its gradients of; on JAX one jit module of the forward."""
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)(args)
+    if backend == "torch":
+        args = [a.detach().requires_grad_(True) for a in args]
+    return fn(args)
 
 
 def traced_shapes(backend: str, fn: Callable):

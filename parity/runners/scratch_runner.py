@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from parity.layers import REGISTRY
@@ -10,13 +12,31 @@ from parity.runners.reference import use_constants
 from parity.spec.generate import build_scratch
 
 
+class _Cast(Mapping):
+    """``weights`` with each array cast to ``dtype`` when it is read: the cast of a large model is
+    never held whole beside the model's own copies (``weights`` may itself read each from a file,
+    parity.runners.stored)."""
+
+    def __init__(self, weights: Mapping, dtype: np.dtype) -> None:
+        self.weights, self.dtype = weights, dtype
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.asarray(self.weights[name], dtype=self.dtype)
+
+    def __iter__(self):
+        return iter(self.weights)
+
+    def __len__(self) -> int:
+        return len(self.weights)
+
+
 def run_scratch(request: RunRequest) -> RunResult:
     from scratch import losses
 
     spec, dtype = request.spec, np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights({k: np.asarray(v, dtype=dtype) for k, v in request.weights.items()})  # set_weights copies
+    model.set_weights(_Cast(request.weights, dtype))  # set_weights copies, one array at a time
     model.train(request.training)
     for node, layer in zip(spec.nodes, model.layers):
         if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:

@@ -116,8 +116,11 @@ def train_scratch(request: TrainRequest) -> TrainResult:
         step_losses.append(loss)
         grads = clip_scratch(grads, request.optimizer, torch_formula=request.convention == "torch")
         optimizer.step(model.parameters(), grads)
-        if request.record_weights or step == len(request.batches) - 1:
-            history.append({k: v.copy() for k, v in model.weights().items()})
+        last = step == len(request.batches) - 1
+        if request.record_weights or last:
+            # After the last step nothing changes the model's arrays (the evaluation below is a forward
+            # pass): they are the snapshot itself, not copied (a large model is not held twice).
+            history.append({k: v if last else v.copy() for k, v in model.weights().items()})
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
@@ -269,7 +272,7 @@ def train_keras(request: TrainRequest) -> TrainResult:
 
     from framework.keras3.losses import loss as keras_loss
     from framework.keras3.optimizers import optimizer as keras_optimizer
-    from parity.runners.autodiff import two_gradients
+    from parity.runners.autodiff import gradient
     from parity.runners.keras_runner import KerasGraph
 
     backend = keras.backend.backend()
@@ -314,10 +317,6 @@ def train_keras(request: TrainRequest) -> TrainResult:
             loss = loss + penalty
         return loss, (states, outputs)
 
-    def scalars(values, non_trainable, xb, tb):
-        loss, aux = objective(values, non_trainable, xb, tb)
-        return loss, loss, aux
-
     jitted = None
     if backend == "jax":
         import jax
@@ -335,7 +334,8 @@ def train_keras(request: TrainRequest) -> TrainResult:
         if jitted is not None:
             (loss, (states, outputs)), grads = jitted([v.value for v in flat], non_trainable, xb, tb)
         else:
-            loss, _, (states, outputs), grads, _ = two_gradients(backend, lambda args: scalars(args, non_trainable, xb, tb), [v.value for v in flat])
+            # one gradient (of the loss): no second set, as large as the weights, taken and let go
+            loss, (states, outputs), grads = gradient(backend, lambda args: objective(args, non_trainable, xb, tb), [v.value for v in flat])
         with disabled_rules(request.disabled_rules):
             grads = _dense_gradients(backend, grads)
         if request.training:

@@ -1,0 +1,84 @@
+"""A run's named arrays (weights, gradients) kept as ``.npy`` files, each read when it is asked for.
+
+A Keras worker answers over a pipe; an answer holding every weight and every gradient of a large
+model is two copies of it at once in the worker while it is written and two in the parent once
+read (parity zoo: ConvNeXtXLarge has 350M parameters, 2.6 GiB per float64 copy). Instead the
+parent names a folder (``RunFolder``), the worker writes each array there as soon as it has it and
+lets it go, and answers with the names; the parent reads them through ``StoredArrays``, a mapping
+that loads one array from its file each time it is indexed and keeps none. A comparison that goes
+one parameter at a time then holds one parameter of each side at a time.
+
+``np.save`` / ``np.load`` (``allow_pickle=False``) keep each array's dtype, shape and every bit.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import numpy as np
+
+
+class RunFolder:
+    """A temporary folder for one run's arrays, removed when the last mapping reading it is let go."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="parity-run-"))
+        self._remove = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def arrays(self, part: str, names: list[str]) -> StoredArrays:
+        """The arrays a worker wrote under ``part`` (``ArrayWriter``), as a mapping that keeps this folder."""
+        return StoredArrays(self.path / part, names, keep=self)
+
+
+class ArrayWriter(dict):
+    """Where a run puts its arrays (a dict's ``update`` and item assignment): each is written to
+    ``folder`` as it comes and not kept. ``names`` lists them in order."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.names: list[str] = []
+
+    def __setitem__(self, name: str, value) -> None:
+        if name in self.names:
+            raise KeyError(f"array {name!r} is written twice")
+        np.save(self.folder / f"{len(self.names)}.npy", np.asarray(value), allow_pickle=False)
+        self.names.append(name)
+
+    def update(self, items=(), **more) -> None:
+        for name, value in dict(items, **more).items():
+            self[name] = value
+
+
+class StoredArrays(Mapping):
+    """Named arrays in ``folder`` (``0.npy``, ``1.npy``, ... in the order of ``names``), each loaded
+    afresh when indexed. ``keep``: what must stay alive while this mapping is read (its ``RunFolder``)."""
+
+    def __init__(self, folder: str | Path, names: list[str], keep=None, files: dict[str, int] | None = None) -> None:
+        self.folder = Path(folder)
+        self._files = files if files is not None else {name: i for i, name in enumerate(names)}
+        self._keep = keep
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return np.load(self.folder / f"{self._files[name]}.npy", allow_pickle=False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def renamed(self, rename: Callable[[str], str]) -> StoredArrays:
+        """The same files under ``rename(name)``, nothing read."""
+        files = {rename(name): i for name, i in self._files.items()}
+        return StoredArrays(self.folder, [], keep=self._keep, files=files)
+
+    def __reduce__(self):
+        # Sent to another process (a worker reading weights): the files and names, not the folder's
+        # owner, so only the process that made the folder removes it.
+        return StoredArrays, (str(self.folder), [], None, dict(self._files))
