@@ -14,17 +14,26 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-def two_gradients(backend: str, fn: Callable, args: list):
-    """Return (l1, l2, aux, dl1/dargs, dl2/dargs); unconnected arguments get None."""
+def two_gradients(backend: str, fn: Callable, args: list, constants: list | None = None):
+    """Return (l1, l2, aux, dl1/dargs, dl2/dargs); unconnected arguments get None.
+
+    With ``constants``, ``fn(args, constants)``: arrays the computation reads but is not
+    differentiated by. On JAX they are arguments of the compiled program, where what ``fn`` closes
+    over is written into it as constants: the program, and so its key in JAX's persistent
+    compilation cache (``parity.runners.pool.jax_compilation_cache``), does not change with them.
+    """
+    if constants is None:
+        alone = fn
+        fn, constants = (lambda a, _c: alone(a)), []
     if backend == "jax":
         import jax
         import jax.numpy as jnp
 
-        def scalars(a):
-            l1, l2, aux = fn(a)
-            return (l1, l2), aux
+        def both(a, c):
+            def scalars(d):
+                l1, l2, aux = fn(d, c)
+                return (l1, l2), aux
 
-        def both(a):
             (l1, l2), vjp, aux = jax.vjp(scalars, a, has_aux=True)
             (g1,) = vjp((jnp.ones_like(l1), jnp.zeros_like(l2)))
             (g2,) = vjp((jnp.zeros_like(l1), jnp.ones_like(l2)))
@@ -34,13 +43,13 @@ def two_gradients(backend: str, fn: Callable, args: list):
         # new (operation, shape, dtype) to its own XLA module, which was most of a report's
         # time on this backend; compiled once, the computation is one module (a fresh one
         # per call: ``fn`` closes over this model and its weights).
-        return jax.jit(both)(args)
+        return jax.jit(both)(args, constants)
     if backend == "tensorflow":
         import tensorflow as tf
 
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(args)
-            l1, l2, aux = fn(args)
+            l1, l2, aux = fn(args, constants)
         g1 = tape.gradient(l1, args, unconnected_gradients=tf.UnconnectedGradients.NONE)
         g2 = tape.gradient(l2, args, unconnected_gradients=tf.UnconnectedGradients.NONE)
         return l1, l2, aux, list(g1), list(g2)
@@ -48,7 +57,7 @@ def two_gradients(backend: str, fn: Callable, args: list):
         import torch
 
         args = [a.detach().requires_grad_(True) for a in args]
-        l1, l2, aux = fn(args)
+        l1, l2, aux = fn(args, constants)
         g1 = torch.autograd.grad(l1, args, retain_graph=True, allow_unused=True)
         g2 = torch.autograd.grad(l2, args, allow_unused=True)
         return l1, l2, aux, list(g1), list(g2)

@@ -211,16 +211,30 @@ def run_keras(request: RunRequest) -> RunResult:
 
     k = 0 if integer else 1  # where the parameters start among the differentiated arguments
 
-    def scalars(args):
+    # Integer state (a SeedGenerator's seed, drawn afresh for each new model: every recurrent cell
+    # has one, keras/src/layers/rnn/lstm.py) comes back among the new states: closed over, it would be
+    # written into the compiled program, whose persistent-cache key then changed on every run. As an
+    # argument it is the same value; the float state stays a constant of the program, as before.
+    seeds = []
+    if backend == "jax":
+        seeds = [(i, j) for i, layer in enumerate(non_trainable) for j, v in enumerate(layer) if _is_integer(v)]
+
+    def scalars(args, constants):
+        state = [list(layer) for layer in non_trainable]
+        for (i, j), value in zip(seeds, constants):
+            state[i][j] = value
         x = X if integer else args[0]
         flat, p = args[k : k + sum(counts)], args[k + sum(counts) :]
-        Y, values, states = graph.forward(x, unflatten(list(flat)), non_trainable, request.training, list(p))
+        Y, values, states = graph.forward(x, unflatten(list(flat)), state, request.training, list(p))
         l2 = loss_object(targets, Y) if loss_object is not None else ops.sum(Y * 0)
         return ops.sum(Y * G), l2, (Y, values, states)
 
     flat_trainable = [t for layer_values in trainable for t in layer_values]
     _, loss_value, (Y, values, states), g_sum, g_loss = two_gradients(
-        backend, scalars, [*([] if integer else [X]), *flat_trainable, *probes]
+        backend,
+        scalars,
+        [*([] if integer else [X]), *flat_trainable, *probes],
+        [non_trainable[i][j] for i, j in seeds],
     )
     n = sum(counts)
     grads = {} if integer else {"input": _zeros_if_none(g_sum[0], request.inputs.shape, request.dtype, npy)}
@@ -253,6 +267,10 @@ def run_keras(request: RunRequest) -> RunResult:
         trace=trace,
         dropout_masks=masks,
     )
+
+
+def _is_integer(value) -> bool:
+    return np.issubdtype(np.dtype(value.dtype), np.integer)
 
 
 def _zeros_if_none(grad, shape, dtype, npy) -> np.ndarray:
