@@ -611,7 +611,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         for label in failing:
             two_pass = _retrain({"a": a, "b": b}[label], requests[label], X, two_pass=True)
             renamed = [two_pass]
-            if two_pass.dropout_masks:  # the new run drew other masks: scratch replays those
+            if two_pass.dropout_masks:  # seeded as the first run, it draws its masks; scratch replays them all the same
                 masks = two_pass.dropout_masks
                 references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
                 references[label].impl = "scratch"
