@@ -515,14 +515,20 @@ def _one_ulp_moves(
 def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str, float]:
     """How far the source's trajectory moves (its loss and every weight after each step, worst relative
     change) when its input moves by one ulp, twice, each with another draw of ulps: the steps' own
-    condition, with a registered rule applied where it was (``Trained.rerun``). Keys ``"step input"``;
-    none for a model with dropout (another run draws other masks)."""
-    if trained.stochastic:
-        return {}
+    condition, with a registered rule applied where it was (``Trained.rerun``). Key ``"step input"``.
+
+    A model with dropout: each run of a side's request seeds the generators its masks come from
+    (``TrainRequest.mask_seed``), so every rerun draws the masks the judged run drew, and only the input
+    moves. Should a rerun draw other masks all the same (a generator the seeding does not reach), no
+    move is measured and nothing is returned: another draw of masks is no condition of the step."""
     base = trained.rerun(X)
+    if not same_masks(trained.masks, base.dropout_masks):
+        return {}
     worst = 0.0
     for draw in range(2):
         moved = trained.rerun(one_ulp({"X": X}, np.random.default_rng([seed, 4, draw]), dtype)["X"])
+        if not same_masks(base.dropout_masks, moved.dropout_masks):
+            return {}
         for step, weights in enumerate(base.weights):
             for name, value in weights.items():
                 worst = max(worst, relative_error(value, moved.weights[step][name]))
@@ -530,6 +536,16 @@ def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str,
         del moved
         gc.collect()
     return {"step input": worst}
+
+
+def same_masks(first: dict, second: dict) -> bool:
+    """Whether two runs drew the same dropout masks (both none: a model without dropout)."""
+    if first.keys() != second.keys():
+        return False
+    return all(
+        len(first[name]) == len(second[name]) and all(np.array_equal(x, y) for x, y in zip(first[name], second[name]))
+        for name in first
+    )
 
 
 def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, optimizer: str, seed: int) -> Trained:
@@ -581,7 +597,8 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     }
     results, references, records, requests, owns = {}, {}, [], {}, {}
     for label, side, weights in (("a", a, weights_a), ("b", b, _rename_keys(weights_a, to_b))):
-        request = TrainRequest(weights=weights, spec=side.spec, **common)
+        # each side's dropout generators seeded, so that any rerun of its request draws the masks it drew
+        request = TrainRequest(weights=weights, spec=side.spec, mask_seed=seed, **common)
         requests[label] = request
         results[label] = run_training(impl[side.framework], request)
         rule = convention(impl[side.framework], options)
@@ -617,7 +634,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         for label in failing:
             two_pass = _retrain({"a": a, "b": b}[label], requests[label], X, two_pass=True)
             renamed = [two_pass]
-            if two_pass.dropout_masks:  # the new run drew other masks: scratch replays those
+            if two_pass.dropout_masks:  # seeded as the first run, it draws its masks; scratch replays them all the same
                 masks = two_pass.dropout_masks
                 references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
                 references[label].impl = "scratch"
@@ -637,6 +654,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
                 trained.rule_records += compare_trajectories(a.spec.name, dtype, reference, results[label])
         if comparable:
             trained.rule_records += compare_trajectories(a.spec.name, dtype, results["a"], results["b"])
+    trained.masks = results["a"].dropout_masks
     return trained
 
 
@@ -653,7 +671,8 @@ class Trained:
     rerun: Callable[[np.ndarray], Any]
     rule: str | None = None
     rule_records: list[Record] | None = None
-    stochastic: bool = False  # dropout: a rerun draws other masks, so it measures no condition
+    stochastic: bool = False  # dropout: A and B draw other masks, so they are compared only with scratch
+    masks: dict = field(default_factory=dict)  # the masks A's trajectory (with the rule, where it applies) drew
 
 
 def _pair(record: Record) -> tuple[str, str]:

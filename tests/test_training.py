@@ -37,6 +37,31 @@ def test_dropout_and_l2_in_training_mode():
     assert all(r.passed for r in records), failures(records)
 
 
+@pytest.mark.parametrize("impl", ["torch", "keras-torch", "keras-jax"])
+def test_a_rerun_with_the_same_mask_seed_draws_the_same_masks_bit_for_bit(impl):
+    """``TrainRequest.mask_seed`` seeds the generators dropout draws from, so the same request run twice
+    draws the same masks and trains the same trajectory to the last bit (what ``parity zoo`` needs to
+    measure a step's condition on a model with dropout); without it the second run draws other masks."""
+    from parity.cases import get_case
+    from parity.train import make_train_request, optimizer_spec, run_training
+    from parity.training.spec import TrainRequest
+
+    case = get_case("mlp")
+    config = case.configure({"dropout": 0.5, "activation": "tanh"})
+    request = make_train_request(case, config, "float64", 0, optimizer_spec("sgd", {}), 3, 8)
+    seeded = TrainRequest(**{**request.__dict__, "mask_seed": 7})
+    first, again = run_training(impl, seeded), run_training(impl, seeded)
+    assert first.dropout_masks and first.dropout_masks.keys() == again.dropout_masks.keys()
+    for name, masks in first.dropout_masks.items():
+        assert all(np.array_equal(m, n) for m, n in zip(masks, again.dropout_masks[name], strict=True)), name
+    assert np.array_equal(first.losses, again.losses)
+    for step, weights in enumerate(first.weights):
+        assert all(np.array_equal(value, again.weights[step][k]) for k, value in weights.items()), step
+    name = sorted(first.dropout_masks)[0]
+    unseeded = [run_training(impl, request).dropout_masks[name] for _ in range(2)]
+    assert not all(np.array_equal(m, n) for m, n in zip(*unseeded)), "two unseeded runs drew the same masks"
+
+
 def test_float32_is_measured_not_judged():
     records, _ = train_case("mlp", "adam", steps=10, impls=["torch"], dtypes=["float32"])
     assert records and all(r.status == "measured" and r.passed is None for r in records)

@@ -171,6 +171,87 @@ def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, planted, expected
         assert not any(c["ill_conditioned"] for c in row["comparisons"]) and row["worst"]["float64"] <= tolerance("float64")
 
 
+DROPOUT_SOURCE = '''
+import keras
+
+
+def build():  # CHAOTIC_SOURCE with a BatchNormalization, a Dropout per sample (stochastic depth) and one per entry
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(inputs)
+    x = keras.layers.Dense(64, activation="tanh", kernel_initializer=keras.initializers.RandomNormal(stddev=4.0), name="d0")(x)
+    for i in range(1, 60):
+        kernel = keras.initializers.RandomNormal(stddev={gain} / 8)
+        x = keras.layers.Dense(64, activation="tanh", kernel_initializer=kernel, name=f"d{{i}}")(x)
+        if i == 30:  # a residual branch dropped per sample (stochastic depth), as in EfficientNet's blocks
+            branch = keras.layers.Dense(64, activation="tanh", kernel_initializer=kernel, name="branch")(x)
+            branch = keras.layers.Dropout(0.5, noise_shape=(None, 1), name="drop_sample")(branch)
+            x = keras.layers.Add(name="add")([x, branch])
+    # last, not first: over a batch of 2 a training-mode BatchNormalization keeps of each feature only the
+    # sign and size of the two samples' difference, so at the input it would erase a one-ulp move
+    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Dropout(0.25, name="drop_entry")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x))
+'''
+
+
+def _scale_the_ports_dropout_wrong(monkeypatch):
+    """The torch port's nn.Dropout keeps an entry with 1 / (1 - p/2) instead of 1 / (1 - p): a formula that
+    differs in training only (inference is the identity)."""
+    import torch.nn.functional as F
+    from torch import nn
+
+    def forward(self, x):
+        return F.dropout(x, self.p, self.training) * ((1 - self.p) / (1 - self.p / 2) if self.training else 1.0)
+
+    monkeypatch.setattr(nn.Dropout, "forward", forward)
+
+
+def _rerun_with_other_masks(monkeypatch):
+    """The source's reruns draw other masks than its judged run (their generators not seeded)."""
+    import parity.ports
+
+    retrain = parity.ports._retrain
+
+    def unseeded(side, request, inputs, two_pass):
+        return retrain(side, type(request)(**{**request.__dict__, "mask_seed": None}), inputs, two_pass)
+
+    monkeypatch.setattr(parity.ports, "_retrain", unseeded)
+
+
+@pytest.mark.parametrize(
+    "gain, planted, expected",
+    [
+        (8.0, None, "ill-conditioned"),
+        (8.0, "weight", "disagree"),
+        (8.0, "other masks", "disagree"),
+        (0.5, "formula", "disagree"),
+        (0.5, None, "agree"),
+    ],
+)
+def test_a_step_with_dropout_is_judged_by_its_own_one_ulp_move(gain, planted, expected, tmp_path, capsys, monkeypatch):
+    """Source and port draw their own masks, so each trains against scratch replaying them. Every rerun
+    of the source's step is seeded as its judged run was (``TrainRequest.mask_seed``) and draws the same
+    masks, so one ulp of input is all that moves: on the chaotic model that move exceeds the trajectory
+    tolerance and the row is "ill-conditioned". A wrong weight held by the port, or reruns that draw
+    other masks (no move measured), leave it "disagree"; so does a port whose Dropout scales by another
+    factor on a well-conditioned model, which agrees as written."""
+    if planted == "weight":
+        _plant_a_wrong_weight(monkeypatch)
+    elif planted == "other masks":
+        _rerun_with_other_masks(monkeypatch)
+    elif planted == "formula":
+        _scale_the_ports_dropout_wrong(monkeypatch)
+    code, row, printed, _ = _zoo_row_of(DROPOUT_SOURCE.format(gain=gain), tmp_path, capsys, monkeypatch, steps=1)
+    assert row["status"] == expected, row
+    assert code == (0 if expected == "agree" else 1), printed
+    (ported,) = [c for c in row["comparisons"] if c["stage"] == "torch"]
+    if expected == "ill-conditioned":
+        assert ported["ill_conditioned"] and "moves its training steps" in ported["ill_conditioned"], ported
+    elif expected == "disagree":
+        assert not ported["ill_conditioned"], ported
+        assert ported["worst"] > TRAJECTORY_FLOAT64_REL, ported
+
+
 OFFSET_SOURCE = '''
 import keras
 

@@ -173,26 +173,29 @@ def train_torch(request: TrainRequest) -> TrainResult:
             lambda m, inputs, out, name=name: masks.setdefault(name, []).append(dropout_mask(graph.to_canonical(out, graph.layouts[name]))) if m.training else None
         )
     excess = _track_running_variance_excess(spec, graph)
-    for step, idx in enumerate(request.batches):
-        index = torch.as_tensor(idx)
-        optimizer.zero_grad()
-        Y = model(X[index])
-        loss = loss_module(_canonical(Y, out_layout, graph), T[index])
-        for l2, W in penalties:  # Keras' kernel_regularizer=L2(l2): l2 * sum(W**2) in the loss
-            loss = loss + l2 * (W**2).sum()
-        loss.backward()
-        _clip_torch(list(model.parameters()), optimizer_spec)
-        if optimizer_spec.get("torch_keras_epsilon"):
-            keras_adam_epsilon(optimizer, optimizer_spec["epsilon"], step + 1)
-        if decoupled:
-            decoupled_weight_decay_(optimizer, optimizer_spec["weight_decay"])
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()  # per step, as Keras schedules count optimizer.iterations
-        step_losses.append(float(loss.detach()))
-        if request.record_weights or step == len(request.batches) - 1:
-            with disabled_rules(request.disabled_rules), conversion_context(excess={k: v.copy() for k, v in excess.items()}):
-                history.append(graph.read())
+    with torch.random.fork_rng(enabled=request.mask_seed is not None):
+        if request.mask_seed is not None:
+            torch.manual_seed(request.mask_seed)  # every run of this request draws the same masks
+        for step, idx in enumerate(request.batches):
+            index = torch.as_tensor(idx)
+            optimizer.zero_grad()
+            Y = model(X[index])
+            loss = loss_module(_canonical(Y, out_layout, graph), T[index])
+            for l2, W in penalties:  # Keras' kernel_regularizer=L2(l2): l2 * sum(W**2) in the loss
+                loss = loss + l2 * (W**2).sum()
+            loss.backward()
+            _clip_torch(list(model.parameters()), optimizer_spec)
+            if optimizer_spec.get("torch_keras_epsilon"):
+                keras_adam_epsilon(optimizer, optimizer_spec["epsilon"], step + 1)
+            if decoupled:
+                decoupled_weight_decay_(optimizer, optimizer_spec["weight_decay"])
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()  # per step, as Keras schedules count optimizer.iterations
+            step_losses.append(float(loss.detach()))
+            if request.record_weights or step == len(request.batches) - 1:
+                with disabled_rules(request.disabled_rules), conversion_context(excess={k: v.copy() for k, v in excess.items()}):
+                    history.append(graph.read())
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
@@ -299,13 +302,20 @@ def train_keras(request: TrainRequest) -> TrainResult:
     keras.config.set_floatx(request.dtype)
     keras.config.set_dtype_policy(request.dtype)
     spec, loss_name, loss_kwargs = request.model()
+    from parity.runners.seeding import set_keras_seed
+
     with disabled_rules(request.disabled_rules):
         if request.initialisation == "own":  # Keras' own initialisers (this worker's global seed)
-            from parity.runners.seeding import set_keras_seed
-
             set_keras_seed(request.init_seed)
             graph = KerasGraph(spec)
         else:
+            if request.mask_seed is not None:
+                # A Dropout layer's SeedGenerator takes its initial seed from Python's generator when it
+                # is built (make_default_seed, keras/src/random/seed_generator.py), and on the torch
+                # backend an element-wise Dropout without a seed draws from torch's global generator
+                # (keras/src/backend/torch/random.py, dropout): seeding all of them here, before the
+                # layers are built, makes every run of this request draw the same masks.
+                set_keras_seed(request.mask_seed)
             graph = KerasGraph(spec)
             graph.load(request.weights)
     hp = hyperparameters(request.optimizer)

@@ -92,6 +92,10 @@ class TrainRequest:
     initialisation: str = "shared"
     init_seed: int = 0
     constants: str = ""  # scratch only: whose rounding of formula constants to use (parity.runners.reference)
+    # torch and Keras: seed the generators dropout draws from before the run (torch's global generator,
+    # forked; Keras' global seed, before its layers are built), so a rerun draws the same masks; None:
+    # they draw from wherever the process's generators stand.
+    mask_seed: int | None = None
 
     def model(self) -> tuple[Any, str, dict[str, Any]]:
         """(spec, loss, loss keyword arguments) of this run."""
