@@ -78,24 +78,13 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
         framework, spec = worker.call("parity.sources:describe", source, input_shape)
 
         def run_source(X, G, weights, dtype, gradients=True):
-            if not gradients:
-                args = (source, input_shape, X, G, weights, seed, dtype, weights_file, (), None, False)
-                return worker.call("parity.sources:run_source", *args)
-            # Its weights and gradients come back as files, read one at a time (parity.runners.stored).
-            folder = RunFolder()
-            result = worker.call(
-                "parity.sources:run_source",
-                source,
-                input_shape,
-                X,
-                G,
-                weights,
-                seed,
-                dtype,
-                weights_file,
-                (),
-                str(folder.path),
-            )
+            # With gradients, its weights and gradients come back as files, read one at a time
+            # (parity.runners.stored); without, its output only.
+            folder = RunFolder() if gradients else None
+            args = (source, input_shape, X, G, weights, seed, dtype, weights_file, (), folder and str(folder.path), gradients)
+            result = worker.call("parity.sources:run_source", *args)
+            if folder is None:
+                return result
             return {
                 **result,
                 "weights": folder.arrays("weights", result["weights"]),
@@ -459,10 +448,6 @@ def compare(
         comparison.rule_records = pd.DataFrame([r.as_dict() for r in rule_records])
     if not bool(frame["passed"].all()) and judged is None:  # scratch alone, in rounding: no layer to name
         comparison.first_divergence, comparison.located_by = _where(a.spec, b.spec, canonical_a, canonical_b, X, G, dtype, records)
-        if comparison.first_divergence is None and any(r.passed is False and not getattr(r, "step", 0) for r in records):
-            # the frameworks differ where scratch traces of the specs agree: the records say where
-            comparison.first_divergence = _first_in_records(a.spec, records, output_too=True)
-            comparison.located_by = "the failed records (scratch traces of the two specs agree)"
         comparison.fixes = _numerical_fixes(
             a.spec, b.spec, canonical_a, X, G, dtype, comparison.first_divergence, differences
         )
@@ -626,7 +611,6 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
                 record.detail = "rmsprop_epsilon_and_rho: the two RMSprop formulas differ"
         records += between
     trained = Trained(records, rerun=lambda inputs: _retrain(a, requests["a"], inputs, two_pass=one_pass["a"]))
-    trained.stochastic = not comparable
     failing = {label for label in ("a", "b") if one_pass[label] and _fails(records, label)}
     if failing:
         # Keras' torch backend computes BatchNorm's batch variance in one pass (divergence ONE_PASS): the
@@ -671,7 +655,6 @@ class Trained:
     rerun: Callable[[np.ndarray], Any]
     rule: str | None = None
     rule_records: list[Record] | None = None
-    stochastic: bool = False  # dropout: A and B draw other masks, so they are compared only with scratch
     masks: dict = field(default_factory=dict)  # the masks A's trajectory (with the rule, where it applies) drew
 
 
@@ -771,7 +754,8 @@ def _where(a: ModelSpec, b: ModelSpec, weights_a: dict, weights_b: dict, X, G, d
 
     Each model's weights as held (``weight:`` records without a step) come first: a weight that differs
     is where they part. Then the inference quantities (outputs, gradients): the first layer whose
-    inference-mode activations differ. A failure only in the training steps (the weights after a step)
+    inference-mode activations differ in scratch traces of the two specs, or where those agree (the
+    frameworks part, not the specs) the layer the failed records name (``_first_in_records``). A failure only in the training steps (the weights after a step)
     names the first layer whose training-mode forward differs (batch statistics), never the first
     ``weight:`` record of a step: every weight after a step depends on the whole backward pass, so the
     first in canonical order (the stem) says nothing about where the steps part."""
@@ -780,7 +764,11 @@ def _where(a: ModelSpec, b: ModelSpec, weights_a: dict, weights_b: dict, X, G, d
     if held:
         return held[0].removeprefix("weight:").rpartition(".")[0], "a weight as held"
     if any(not getattr(r, "step", 0) for r in failed):
-        return _first_divergence(a, b, weights_a, X, G, dtype, weights_b), "inference-mode activations"
+        first = _first_divergence(a, b, weights_a, X, G, dtype, weights_b)
+        if first is not None:
+            return first, "inference-mode activations"
+        # the frameworks differ where scratch traces of the two specs agree: the records say where
+        return _first_in_records(a, records, output_too=True), "the failed records (scratch traces of the two specs agree)"
     first = _first_divergence(a, b, weights_a, X, G, dtype, weights_b, training=True)
     if first is None:
         return None, "training steps only: no layer's training-mode forward differs between the two specs"

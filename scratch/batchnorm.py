@@ -21,8 +21,8 @@ def one_pass_variance(X: np.ndarray, mean: np.ndarray, axes: tuple[int, ...]) ->
 
     The same number mathematically, not in floating point: both terms are about mean**2, so their
     difference loses the digits of mean**2 / var. With a relative rounding u per term, the computed
-    var is off by about 2 * u * mean**2 / var relative (float64, batch 2, one value per channel:
-    2.9e-11 at an offset of 1e2, 1.6e-7 at 1e4). Keras computes BatchNormalization's batch variance
+    var is off by about 2 * u * mean**2 / var relative (float64, batch 2 on 1x1 maps, two values
+    per channel, the layer's output against two passes: 2.9e-11 at an offset of 1e2, 1.6e-7 at 1e4). Keras computes BatchNormalization's batch variance
     so on its torch backend (keras/src/backend/torch/nn.py, ``moments``).
     """
     return (X * X).mean(axis=axes, keepdims=True) - mean * mean
