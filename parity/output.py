@@ -90,3 +90,11 @@ def _fmt(value, spec: str = ".2e") -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return "inf"
     return format(value, spec)
+
+
+def verdict_markup(verdict: str) -> str:
+    """A comparison's verdict as printed: agreement green, agreement with a rule yellow, else red."""
+    if verdict == "degenerate":
+        return "[red]are compared vacuously (degenerate)[/]"
+    colour = "green" if verdict == "agree" else "yellow" if verdict.startswith("agree") else "red"
+    return f"[{colour}]{verdict}[/]"

@@ -47,6 +47,11 @@ class Port:
     def agree(self) -> bool:
         return all(c.agree for c in self.comparisons)
 
+    @property
+    def explained(self) -> bool:
+        """Every comparison agrees, as shipped or with a registered divergence's rule applied."""
+        return all(c.explained for c in self.comparisons)
+
 
 # In the worker -----------------------------------------------------------------------------------
 
@@ -175,10 +180,14 @@ def _payload(result: Port, framework: str) -> dict:
         "to": result.target,
         "model": f"model.py:{FACTORY}",
         "agree": result.agree,
+        "explained": result.explained,
         "comparisons": [
             {
                 "dtype": c.dtype,
                 "agree": c.agree,
+                "verdict": c.verdict,
+                "rule": c.rule,
+                "agree_with_rule": c.agree_with_rule,
                 "degenerate": c.degenerate,
                 "first_divergence": c.first_divergence,
                 "diagnosis": c.diagnosis,
@@ -191,7 +200,13 @@ def _payload(result: Port, framework: str) -> dict:
 
 def _markdown(result: Port, framework: str) -> str:
     weights = KERAS_WEIGHTS if result.target == "keras" else TORCH_WEIGHTS
-    verdict = "agrees with" if result.agree else "DISAGREES with"
+    verdict = (
+        "agrees with"
+        if result.agree
+        else "agrees, with a registered divergence's rule applied, with"
+        if result.explained
+        else "DISAGREES with"
+    )
     if not result.comparisons:
         verdict = "was not compared here with"
     lines = [
@@ -201,8 +216,7 @@ def _markdown(result: Port, framework: str) -> str:
         "",
     ]
     for c in result.comparisons:
-        verdict = "agree" if c.agree else "degenerate" if c.degenerate and bool(c.records["passed"].all()) else "disagree"
-        lines += [f"## {c.dtype}: {verdict}", ""]
+        lines += [f"## {c.dtype}: {c.verdict}", ""]
         if c.first_divergence:
             lines.append(f"First diverging layer: `{c.first_divergence}`")
             lines.append("")

@@ -243,6 +243,25 @@ class Comparison:
         )
 
     @property
+    def explained(self) -> bool:
+        """Agreement as shipped, or with ``rule`` applied: what the exit status of ``parity port`` and
+        ``parity compare`` counts as agreement, as ``parity zoo``'s does."""
+        return self.agree or self.agree_with_rule
+
+    @property
+    def verdict(self) -> str:
+        """"agree"; "agree with rule <divergence>" (every quantity within tolerance only with that
+        registered divergence's rule applied); "degenerate" (every quantity within tolerance, but
+        vacuously); else "disagree"."""
+        if self.agree:
+            return "agree"
+        if self.agree_with_rule:
+            return f"agree with rule {self.rule}"
+        if self.degenerate and len(self.records) and bool(self.records["passed"].all()):
+            return "degenerate"
+        return "disagree"
+
+    @property
     def diagnosis(self) -> list[str]:
         lines = [f"degenerate: {self.degenerate}"] if self.degenerate else []
         if self.rule is not None:

@@ -39,7 +39,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from parity.cli.spec import parse_shape
-    from parity.output import console, write_atomic
+    from parity.output import console, verdict_markup, write_atomic
     from parity.ports import compare
 
     if args.steps < 0:
@@ -76,9 +76,7 @@ def run(args) -> int:
                 "[green]pass[/]" if row.passed else "[red]FAIL[/]",
             )
         console.print(table)
-        verdict = "[green]agree[/]" if result.agree else "[red]disagree[/]"
-        if result.degenerate and bool(result.records["passed"].all()):
-            verdict = "[red]are compared vacuously (degenerate)[/]"
+        verdict = verdict_markup(result.verdict)
         console.print(
             f"{result.name_a} and {result.name_b} {verdict} in {result.dtype}"
             + (f"; first diverging layer: {result.first_divergence}" if result.first_divergence else "")
@@ -92,6 +90,9 @@ def run(args) -> int:
                 "b": r.name_b,
                 "dtype": r.dtype,
                 "agree": r.agree,
+                "verdict": r.verdict,
+                "rule": r.rule,
+                "agree_with_rule": r.agree_with_rule,
                 "degenerate": r.degenerate,
                 "ill_conditioned": r.ill_conditioned,
                 "first_divergence": r.first_divergence,
@@ -101,4 +102,4 @@ def run(args) -> int:
             for r in results
         ]
         write_atomic(args.json, json.dumps(payload, indent=1) + "\n")
-    return 0 if all(r.agree for r in results) else 1
+    return 0 if all(r.explained for r in results) else 1

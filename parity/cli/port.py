@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from parity.cli.spec import parse_shape
-    from parity.output import console
+    from parity.output import console, verdict_markup
     from parity.porting import TARGETS, port
 
     if args.to not in TARGETS:
@@ -44,9 +44,7 @@ def run(args) -> int:
     )
     for comparison in result.comparisons:
         worst = comparison.records["max_rel_err"].max() if len(comparison.records) else float("nan")
-        verdict = "[green]agree[/]" if comparison.agree else "[red]disagree[/]"
-        if comparison.degenerate and bool(comparison.records["passed"].all()):
-            verdict = "[red]are compared vacuously (degenerate)[/]"
+        verdict = verdict_markup(comparison.verdict)
         where = f"; first diverging layer: {comparison.first_divergence}" if comparison.first_divergence else ""
         console.print(
             f"{result.spec.name} -> {args.to}: port and source {verdict} in {comparison.dtype}"
@@ -55,4 +53,5 @@ def run(args) -> int:
         for line in comparison.diagnosis:
             console.print(f"  {line}", highlight=False)
     console.print(f"wrote {out}/ (model.py, weights, parity.json, parity.md)", highlight=False)
-    return 0 if result.agree else 1
+    return 0 if result.explained else 1
+
