@@ -357,3 +357,31 @@ def test_plots_are_the_images_a_tight_savefig_draws(monkeypatch):
         monkeypatch.setattr(plots, "_png", tight)
         assert plot(argument) == ours, plot.__name__
         monkeypatch.undo()
+
+
+def test_each_case_is_compared_and_drawn_while_the_lanes_run_the_next(monkeypatch):
+    """collect_cases compares a case once every lane has run it, not after the last run of all."""
+    from rich.progress import Progress
+
+    from parity.cases import all_cases
+
+    first, second = [name for name in all_cases() if name in ("dense", "leaky_relu")]
+    first_compared = threading.Event()
+    real = report.run
+
+    def run(impl, request):
+        if impl == "torch" and request.case == second:
+            # torch runs the second case only once the first has been compared: it must not wait for torch
+            assert first_compared.wait(timeout=120), f"{first} was not compared while torch had {second} to run"
+        return real(impl, request)
+
+    def compared(case_run):
+        order.append(case_run.case.name)
+        first_compared.set()
+
+    order: list[str] = []
+    monkeypatch.setattr(report, "run", run)
+    runs = report.collect_cases(["scratch", "torch"], 0, [first, second], Progress(disable=True), compared=compared)
+    assert order == [first, second]
+    records = [r for case_run in runs for r in case_run.records]
+    assert records and all(r.status == "compared" and r.passed for r in records)
