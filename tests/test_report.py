@@ -320,3 +320,68 @@ def test_keras_jax_gets_a_lane_per_worker_and_each_worker_its_requests_in_order(
     assert seen["lane-keras-jax-x32"] == [("keras-jax", "a@float32"), ("keras-jax", "b@float32")]
     assert [r for _, r in seen["lane-keras-torch"]] == [r for _, _, r in requests]
     assert results == {(m, d, i): f"{m}@{d}" for m, d, _ in requests for i in ("scratch", "keras-torch", "keras-jax")}
+
+
+def test_plots_are_the_images_a_tight_savefig_draws(monkeypatch):
+    """``plots._png`` skips savefig's layout pass; every kind of figure comes out byte for byte the same."""
+    import base64
+    import io
+    from types import SimpleNamespace
+
+    from parity.agreement.layerwise import LayerRow
+    from parity.report import plots
+
+    def tight(fig):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=plots.DPI, bbox_inches="tight")
+        return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    layers = {
+        (impl, dtype): [
+            LayerRow(f"layer_{i}", "dense", "(2, 3)", (i + 1) * k * EPS[dtype], i * EPS[dtype], tolerance=50 * EPS[dtype], dtype=dtype)
+            for i in range(4)
+        ]
+        for k, impl in enumerate(("torch", "keras-jax"), start=1)
+        for dtype in ("float32", "float64")
+    }
+    case_run = SimpleNamespace(layers=layers, case=SimpleNamespace(name="dense"))
+    frame = pd.DataFrame(
+        [
+            {"model": "mlp", "optimizer": "adam", "impl": "torch", "dtype": dtype, "step": step, "max_rel_err": step * EPS[dtype]}
+            for dtype in ("float32", "float64")
+            for step in range(1, 6)
+        ]
+    )
+    for plot, argument in ((plots.plot_layers, case_run), (plots.plot_trajectories, frame)):
+        ours = plot(argument)
+        monkeypatch.setattr(plots, "_png", tight)
+        assert plot(argument) == ours, plot.__name__
+        monkeypatch.undo()
+
+
+def test_each_case_is_compared_and_drawn_while_the_lanes_run_the_next(monkeypatch):
+    """collect_cases compares a case once every lane has run it, not after the last run of all."""
+    from rich.progress import Progress
+
+    from parity.cases import all_cases
+
+    first, second = [name for name in all_cases() if name in ("dense", "leaky_relu")]
+    first_compared = threading.Event()
+    real = report.run
+
+    def run(impl, request):
+        if impl == "torch" and request.case == second:
+            # torch runs the second case only once the first has been compared: it must not wait for torch
+            assert first_compared.wait(timeout=120), f"{first} was not compared while torch had {second} to run"
+        return real(impl, request)
+
+    def compared(case_run):
+        order.append(case_run.case.name)
+        first_compared.set()
+
+    order: list[str] = []
+    monkeypatch.setattr(report, "run", run)
+    runs = report.collect_cases(["scratch", "torch"], 0, [first, second], Progress(disable=True), compared=compared)
+    assert order == [first, second]
+    records = [r for case_run in runs for r in case_run.records]
+    assert records and all(r.status == "compared" and r.passed for r in records)

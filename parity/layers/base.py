@@ -22,6 +22,8 @@ process never imports Keras (each backend lives in its own worker process).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -364,3 +366,29 @@ def size(value) -> int | tuple[int, ...]:
     """A pair written as one number when both are equal (``3`` for (3, 3)), as people write kernel sizes."""
     value = tuple(int(v) for v in value) if isinstance(value, (list, tuple)) else int(value)
     return value[0] if isinstance(value, tuple) and len(set(value)) == 1 else value
+
+
+@contextlib.contextmanager
+def tensorflow_left_unimported():
+    """Keras told that TensorFlow is not installed while it is not imported yet, for one call.
+
+    Keras asks whether TensorFlow is installed by importing it (``LazyModule.available``,
+    keras/src/utils/module_utils.py): ``keras.utils.set_random_seed`` does, to seed it too
+    (keras/src/utils/rng_utils.py), and so does ``serialize_keras_object``
+    (keras/src/saving/serialization_lib.py), which ``keras.layers.Bidirectional`` calls on the layer it
+    wraps, to ask whether an argument is a ``tf.TensorShape``, ``tf.DType`` or ``tf.TypeSpec``. In a
+    keras-torch or keras-jax worker no object can be one, and the import costs about 5 s of CPU and
+    hundreds of MiB. Under TensorFlow, or once it is imported (or asked about), nothing changes;
+    afterwards Keras asks again (and imports it) if anything else needs it.
+    """
+    from keras.src.utils import module_utils
+
+    tensorflow = module_utils.tensorflow
+    if "tensorflow" in sys.modules or tensorflow._available is not None:
+        yield
+        return
+    tensorflow._available = False
+    try:
+        yield
+    finally:
+        tensorflow._available = None

@@ -27,7 +27,18 @@ from __future__ import annotations
 
 from parity.convert.base import enabled
 from parity.convert.recurrent import BidirectionalConverter, GRUConverter, LSTMConverter, SimpleRNNConverter
-from parity.layers.base import CANONICAL, Config, KerasSide, LayerKind, NotThisKind, Source, TorchSide, code, literal
+from parity.layers.base import (
+    CANONICAL,
+    Config,
+    KerasSide,
+    LayerKind,
+    NotThisKind,
+    Source,
+    TorchSide,
+    code,
+    literal,
+    tensorflow_left_unimported,
+)
 
 DEFAULTS: Config = {"units": 1, "return_sequences": False, "use_bias": True}
 
@@ -279,7 +290,8 @@ def _bidirectional_keras(config: Config, layer_name: str):
     inner = getattr(keras.layers, WRAPPED[config["layer"]][1])(
         config["units"], return_sequences=config["return_sequences"], use_bias=config["use_bias"], **options
     )
-    return keras.layers.Bidirectional(inner, merge_mode="concat", name=layer_name)
+    with tensorflow_left_unimported():  # Bidirectional serialises the wrapped layer: no TensorFlow needed
+        return keras.layers.Bidirectional(inner, merge_mode="concat", name=layer_name)
 
 
 def _bidirectional_read_keras(layer) -> Config:

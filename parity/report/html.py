@@ -180,11 +180,17 @@ def divergences_html(data) -> str:
     return "".join(parts)
 
 
+def draw_case_plot(case_run, plots: dict) -> None:
+    """One case's per-layer plot into ``plots`` (none for a case that crashed)."""
+    if not case_run.error:
+        plots[f"case:{case_run.case.name}"] = plot_layers(case_run)
+
+
 def draw_case_plots(case_runs, plots: dict) -> None:
-    """Each case's per-layer plot and the noise-floor plot into ``plots``: they need only the cases' results."""
+    """Each case's per-layer plot not drawn yet, and the noise-floor plot, into ``plots``: they need only the cases' results."""
     for case_run in case_runs:
-        if not case_run.error:
-            plots[f"case:{case_run.case.name}"] = plot_layers(case_run)
+        if f"case:{case_run.case.name}" not in plots:
+            draw_case_plot(case_run, plots)
     plots["noise"] = plot_noise([n for c in case_runs for n in c.noise])
 
 

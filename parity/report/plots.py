@@ -47,9 +47,26 @@ def _plain_log(axis) -> None:
     axis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
 
 
+DPI = 80
+
+
 def _png(fig) -> str:
+    """The figure as base64 PNG, cropped to what it draws (legends outside the axes included).
+
+    The same image as ``savefig(bbox_inches="tight")``, byte for byte, with one pass over the figure
+    fewer: for "tight", ``FigureCanvasBase.print_figure`` (matplotlib/backend_bases.py) first draws
+    the whole figure with drawing switched off, for layout engines, then measures it, then draws it.
+    These figures have no layout engine (``tight_layout`` adjusts once and leaves none), so
+    measuring at the saving resolution gives the same box; measured, a case's plot then costs
+    about 17% less CPU (``process_time`` of five ``plot_layers`` figures: 2.14 s against 1.78 s).
+    """
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig.set_dpi(DPI)
+    box = fig.get_tightbbox(FigureCanvasAgg(fig).get_renderer()).padded(rcParams["savefig.pad_inches"])
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")  # a bare Figure saves through Agg
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches=box)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

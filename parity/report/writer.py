@@ -33,7 +33,7 @@ from parity.implementations import DTYPES
 from parity.output import console, summary_table, write_atomic
 from parity.report.data import CaseRun, ReportData
 from parity.report.environment import environment, peak_memory
-from parity.report.html import draw_case_plots
+from parity.report.html import draw_case_plot, draw_case_plots
 from parity.report.plots import plot_divergences, plot_trajectories
 from parity.report.tables import REFERENCE, markdown, results_frame
 from parity.runners import run
@@ -90,9 +90,14 @@ class Lanes:
             if self.step is not None:
                 self.step()
 
-    def run(self) -> dict:
+    def start(self) -> None:
         for t in self.threads:
             t.start()
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def join(self) -> dict:
         try:
             for t in self.threads:
                 while t.is_alive():
@@ -101,6 +106,10 @@ class Lanes:
             self.stop.set()
             raise
         return self.results
+
+    def run(self) -> dict:
+        self.start()
+        return self.join()
 
 
 def _failure_record(model: str, impl: str, dtype: str, error: BaseException) -> Record:
@@ -111,9 +120,15 @@ def _failure_record(model: str, impl: str, dtype: str, error: BaseException) -> 
 
 
 def collect_cases(
-    impls: list[str], seed: int, models: list[str] | None, progress: Progress, stop=None
+    impls: list[str], seed: int, models: list[str] | None, progress: Progress, stop=None, compared=None
 ) -> list[CaseRun]:
-    """Run every case on every implementation in both dtypes, with traces, and compare with scratch."""
+    """Run every case on every implementation in both dtypes, with traces, and compare with scratch.
+
+    Each case is compared (and handed to ``compared``, the report's plot of it) as soon as every lane
+    has run it, while the lanes go on with the next cases: drawn after the last run, the plots were
+    a tail of single-threaded work with the workers idle. Cases are compared in order, each from the
+    same results as before, so the records are the same.
+    """
     cases = [c for c in all_cases().values() if models is None or c.name in models]
     others = [i for i in impls if i != REFERENCE]
     runs: list[CaseRun] = []
@@ -138,51 +153,67 @@ def collect_cases(
     lanes = Lanes([REFERENCE, *others], requests, step=lambda: progress.advance(task))
     if stop is not None:
         lanes.stop = stop
-    results = lanes.run()
+    results = lanes.results
     request_of = {(name, dtype): request for name, dtype, request in requests}
-
-    for case_run in runs:
-        if case_run.error:
-            continue
-        name = case_run.case.name
-        by_impl: dict[str, dict[str, RunResult]] = {}
-        for dtype in DTYPES:
-            reference = results.get((name, dtype, REFERENCE))
-            if not isinstance(reference, RunResult):
-                error = reference if reference is not None else RuntimeError("not run")
-                # Without the reference nothing is compared: every implementation's cell says why.
-                for impl in others or [REFERENCE]:
-                    record = _failure_record(name, impl, dtype, error)
-                    record.status, record.passed, record.detail = (
-                        "crashed",
-                        False,
-                        f"the scratch reference failed: {record.detail}",
-                    )
-                    case_run.records.append(record)
+    lanes.start()
+    try:
+        for case_run in runs:
+            if case_run.error:
                 continue
-            by_impl.setdefault(REFERENCE, {})[dtype] = reference
-            for impl in others:
-                result = results.get((name, dtype, impl))
-                if not isinstance(result, RunResult):
-                    case_run.records.append(
-                        _failure_record(name, impl, dtype, result if result is not None else RuntimeError("not run"))
-                    )
-                    continue
-                by_impl.setdefault(impl, {})[dtype] = result
-                tol, reason = tolerance_for(name, case_run.config, impl, dtype)
-                request = request_of[(name, dtype)]
-                own = reference_request(impl, request)  # scratch with the constants impl's library uses
-                oracle = reference if own is request else run("scratch", own)
-                compared = compare_runs(name, dtype, oracle, result, tol)
-                for record in compared:
-                    record.detail = "; ".join(filter(None, [record.detail, reason]))
-                case_run.records.extend(compared)
-                try:
-                    case_run.layers[(impl, dtype)] = compare_layers(oracle, result, dtype, tol)[0]
-                except Exception:  # noqa: BLE001  a trace that cannot be compared loses the plot, not the case
-                    case_run.layers[(impl, dtype)] = []
-        case_run.noise = noise_rows(name, by_impl, case_run.records)
+            keys = [(case_run.case.name, dtype, impl) for dtype in DTYPES for impl in [REFERENCE, *others]]
+            while lanes.running() and not all(key in results for key in keys):
+                time.sleep(0.05)
+            _compare_case(case_run, others, results, request_of)
+            if compared is not None:
+                compared(case_run)
+    except BaseException:
+        lanes.stop.set()  # the lanes end after their current run
+        raise
+    finally:
+        lanes.join()
     return runs
+
+
+def _compare_case(case_run: CaseRun, others: list[str], results: dict, request_of: dict) -> None:
+    """One case's records, per-layer errors and noise floors, from the lanes' results."""
+    name = case_run.case.name
+    by_impl: dict[str, dict[str, RunResult]] = {}
+    for dtype in DTYPES:
+        reference = results.get((name, dtype, REFERENCE))
+        if not isinstance(reference, RunResult):
+            error = reference if reference is not None else RuntimeError("not run")
+            # Without the reference nothing is compared: every implementation's cell says why.
+            for impl in others or [REFERENCE]:
+                record = _failure_record(name, impl, dtype, error)
+                record.status, record.passed, record.detail = (
+                    "crashed",
+                    False,
+                    f"the scratch reference failed: {record.detail}",
+                )
+                case_run.records.append(record)
+            continue
+        by_impl.setdefault(REFERENCE, {})[dtype] = reference
+        for impl in others:
+            result = results.get((name, dtype, impl))
+            if not isinstance(result, RunResult):
+                case_run.records.append(
+                    _failure_record(name, impl, dtype, result if result is not None else RuntimeError("not run"))
+                )
+                continue
+            by_impl.setdefault(impl, {})[dtype] = result
+            tol, reason = tolerance_for(name, case_run.config, impl, dtype)
+            request = request_of[(name, dtype)]
+            own = reference_request(impl, request)  # scratch with the constants impl's library uses
+            oracle = reference if own is request else run("scratch", own)
+            compared = compare_runs(name, dtype, oracle, result, tol)
+            for record in compared:
+                record.detail = "; ".join(filter(None, [record.detail, reason]))
+            case_run.records.extend(compared)
+            try:
+                case_run.layers[(impl, dtype)] = compare_layers(oracle, result, dtype, tol)[0]
+            except Exception:  # noqa: BLE001  a trace that cannot be compared loses the plot, not the case
+                case_run.layers[(impl, dtype)] = []
+    case_run.noise = noise_rows(name, by_impl, case_run.records)
 
 
 # Divergence cases evaluated at once: each waits on its workers (a Keras worker takes one
@@ -287,8 +318,8 @@ def collect(impls: list[str], seed: int, models: list[str] | None, divergences: 
     plots: dict[str, str | None] = {}
 
     def cases_drawn():
-        runs = collect_cases(impls, seed, models, progress, stop)
-        draw_case_plots(runs, plots)
+        runs = collect_cases(impls, seed, models, progress, stop, compared=lambda case_run: draw_case_plot(case_run, plots))
+        draw_case_plots(runs, plots)  # the noise floors' plot, and any case not drawn yet
         return runs
 
     def trajectories_drawn():

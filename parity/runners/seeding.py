@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 
 def set_keras_seed(seed: int) -> None:
     """``keras.utils.set_random_seed(seed)``: the global Keras seed, Python's, NumPy's and torch's.
@@ -12,19 +10,17 @@ def set_keras_seed(seed: int) -> None:
     `tf.data` pipelines" (keras/src/utils/rng_utils.py), and to know whether it is installed it
     imports it (``LazyModule.available``, keras/src/utils/module_utils.py): about 5 s of CPU and
     hundreds of MiB in a keras-torch or keras-jax worker that never uses TensorFlow. There, while
-    TensorFlow is not imported yet, it is reported unavailable for this one call; Keras' own seed
+    TensorFlow is not imported yet, it is reported unavailable for this one call
+    (``parity.layers.base.tensorflow_left_unimported``); Keras' own seed
     (its global ``SeedGenerator``, what initialisers and ``keras.random`` draw from) is set as
     before, so the weights drawn are the same.
     """
     import keras
-    from keras.src.utils import module_utils
 
-    tensorflow = module_utils.tensorflow
-    if keras.backend.backend() == "tensorflow" or "tensorflow" in sys.modules or tensorflow._available is not None:
+    from parity.layers.base import tensorflow_left_unimported
+
+    if keras.backend.backend() == "tensorflow":
         keras.utils.set_random_seed(seed)
         return
-    tensorflow._available = False
-    try:
+    with tensorflow_left_unimported():
         keras.utils.set_random_seed(seed)
-    finally:
-        tensorflow._available = None  # asked again (and imported) if anything else needs it
