@@ -38,7 +38,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
-from parity.runners.stored import RunFolder, StoredArrays
+from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -558,7 +558,14 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     # whose gradient is exactly zero (every path from it passes through a BatchNorm in training mode,
     # which removes any per-channel shift: MobileNetV2's linear bottlenecks) is rounding noise after a
     # step, and so is a zero running mean fed by it; noise against noise is no verdict.
-    weights_a = vary_constants(weights_a, np.random.default_rng([seed, 2]))
+    # They are varied one array at a time (the generator draws in the same order as for the whole set) and
+    # written to files, which every run reads (parity.runners.stored): a large model's starting weights are
+    # never held in this process.
+    varied, rng = RunFolder(), np.random.default_rng([seed, 2])
+    written = ArrayWriter(varied.path / "weights")
+    for name in weights_a:
+        written.update(vary_constants({name: weights_a[name]}, rng))
+    weights_a = varied.arrays("weights", written.names)
     options = optimizer_spec(optimizer, {})
     if options["kind"] in ("adam", "adamw"):
         # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon_hat):
@@ -585,12 +592,14 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         # each side's dropout generators seeded, so that any rerun of its request draws the masks it drew
         request = TrainRequest(weights=weights, spec=side.spec, mask_seed=seed, **common)
         requests[label] = request
-        results[label] = run_training(impl[side.framework], request)
+        # Each trajectory is written to files as its run reads it, and compared one array at a time
+        # (``run_training(stored=True)``): each side's model and gradients go when its steps are written.
+        results[label] = run_training(impl[side.framework], request, stored=True)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
         own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
         owns[label] = own
-        scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
+        scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}), stored=True)
         if label == "b":  # reported in A's names
             for result in (results["b"], scratch):
                 result.weights = [_rename_keys(w, to_a) for w in result.weights]
@@ -620,7 +629,8 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
             renamed = [two_pass]
             if two_pass.dropout_masks:  # seeded as the first run, it draws its masks; scratch replays them all the same
                 masks = two_pass.dropout_masks
-                references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
+                scratch_request = TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks})
+                references[label] = run_training("scratch", scratch_request, stored=True)
                 references[label].impl = "scratch"
                 renamed.append(references[label])
             if label == "b":  # reported in A's names
@@ -669,16 +679,17 @@ def _fails(records: list[Record], label: str) -> bool:
 
 def _retrain(side: Side, request, inputs: np.ndarray, two_pass: bool):
     """``side``'s trajectory from ``request`` with ``inputs``; with ``two_pass``, Keras' torch backend with
-    two-pass batch variances (``parity.training.two_pass``, a measurement, never a default)."""
+    two-pass batch variances (``parity.training.two_pass``, a measurement, never a default). Its weights after
+    each step are files, each read when indexed (``parity.train.stored_training``)."""
     from parity.runners.base import needs_x64
     from parity.runners.pool import keras_worker
-    from parity.train import run_training
+    from parity.train import run_training, stored_training
 
     moved = type(request)(**{**request.__dict__, "inputs": inputs})
     if not two_pass:
-        return run_training(IMPLEMENTATION[side.framework], moved)
+        return run_training(IMPLEMENTATION[side.framework], moved, stored=True)
     worker = keras_worker("torch", x64=needs_x64("keras-torch", request.dtype))
-    return worker.call("parity.training.two_pass:train_keras_two_pass", moved)
+    return stored_training(lambda stored: worker.call("parity.training.two_pass:train_keras_two_pass", stored), moved)
 
 
 def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:
