@@ -52,12 +52,14 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 @dataclass
 class Side:
     """One model: what it is, its spec, and how to run it with canonical weights (None: its own);
-    ``run(X, G, weights, dtype, gradients=False)`` returns its output only."""
+    ``run(X, G, weights, dtype, gradients=False)`` returns its output only. ``forget()``: let go of
+    what its runs keep for the next one (a source's built model, in the worker)."""
 
     label: str
     framework: str
     spec: ModelSpec
     run: Callable[[np.ndarray, np.ndarray, dict | None, str], dict]
+    forget: Callable[[], None] = lambda: None
 
 
 def _torch_shape(canonical: tuple[int, ...]) -> tuple[int, ...]:
@@ -91,7 +93,7 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
                 "grads": folder.arrays("grads", result["grads"]),
             }
 
-        return Side(label, framework, spec, run_source)
+        return Side(label, framework, spec, run_source, lambda: worker.call("parity.sources:forget_built"))
     if weights_file is not None:
         raise SpecError(
             f"model {label!r}: a weights file goes with a source (file.py:factory or .keras), not a model object"
@@ -582,6 +584,10 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         loss="mean_squared_error",
     )
     impl = IMPLEMENTATION
+    # The steps build their own models: the ones the worker keeps from the inference runs (a source and
+    # its port, a copy of the weights each) go first. A later run of the same source builds it again.
+    a.forget()
+    b.forget()
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
     one_pass = {
         label: impl[side.framework] == "keras-torch" and "batch_norm" in side.spec.kinds and dtype == "float64"
