@@ -487,7 +487,7 @@ def _one_ulp_moves(
     moved, gradients = {}, dict.fromkeys(grads or {}, 0.0)
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
-        ("weights", X, one_ulp(weights, rng, dtype)),
+        ("weights", X, _one_ulp_stored(weights, rng, dtype)),
     ):
         result = side.run(inputs, G, values, dtype, gradients=bool(grads))
         moved[what] = relative_error(output, result["output"])
@@ -497,6 +497,17 @@ def _one_ulp_moves(
         del result
         gc.collect()
     return moved, gradients
+
+
+def _one_ulp_stored(weights, rng: np.random.Generator, dtype: str) -> StoredArrays:
+    """``one_ulp(weights, rng, dtype)`` moved one array at a time (the generator draws in the same order as
+    for the whole set) and written to files, which the run reads (parity.runners.stored): a large model's
+    moved weights are never held whole in this process, nor sent whole to a worker."""
+    folder = RunFolder()
+    written = ArrayWriter(folder.path / "weights")
+    for name in weights:
+        written.update(one_ulp({name: weights[name]}, rng, dtype))
+    return folder.arrays("weights", written.names)
 
 
 def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str, float]:

@@ -97,3 +97,19 @@ def test_a_stored_trajectory_is_the_trajectory_and_goes_with_its_last_reader(imp
     del stored, records
     gc.collect()
     assert not folder.exists()
+
+
+def test_weights_moved_by_one_ulp_to_files_are_the_weights_moved_whole():
+    """parity.ports moves a model's weights by one ulp one array at a time into files: the same draws
+    in the same order as ``one_ulp`` of the whole set, so the same bits, and every array moved."""
+    from parity.fuzz.conditioning import one_ulp
+    from parity.ports import _one_ulp_stored
+
+    rng = np.random.default_rng(0)
+    weights = {"conv.W": rng.standard_normal((3, 3, 2, 4)), "conv.b": rng.standard_normal(4), "bn.mean": np.ones(4)}
+    whole = one_ulp(weights, np.random.default_rng([0, 3]), "float32")
+    stored = _one_ulp_stored(weights, np.random.default_rng([0, 3]), "float32")
+    assert isinstance(stored, StoredArrays) and list(stored) == list(weights)
+    for name, value in whole.items():
+        assert stored[name].dtype == value.dtype and np.array_equal(stored[name], value), name
+        assert not np.array_equal(stored[name], weights[name]), name
