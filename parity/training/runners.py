@@ -7,6 +7,7 @@ traits: running statistics, stochastic masks, an L2 regulariser.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import numpy as np
@@ -311,7 +312,15 @@ def _graph_apply(optimizer, variables: list):
 
 
 def train_keras(request: TrainRequest) -> TrainResult:
-    """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``."""
+    """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``.
+    What the steps built (the model, the optimiser's variables, the last gradients) is collected before the
+    result goes back, not whenever Python next collects (``gc.collect``): the worker waits idle meanwhile."""
+    result = _keras_steps(request)
+    gc.collect()
+    return result
+
+
+def _keras_steps(request: TrainRequest) -> TrainResult:
     import keras
 
     from framework.keras3.losses import loss as keras_loss
