@@ -38,7 +38,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
-from parity.runners.stored import RunFolder, StoredArrays
+from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -52,12 +52,14 @@ OPTIMIZER_NAMES = tuple(OPTIMIZERS)
 @dataclass
 class Side:
     """One model: what it is, its spec, and how to run it with canonical weights (None: its own);
-    ``run(X, G, weights, dtype, gradients=False)`` returns its output only."""
+    ``run(X, G, weights, dtype, gradients=False)`` returns its output only. ``forget()``: let go of
+    what its runs keep for the next one (a source's built model, in the worker)."""
 
     label: str
     framework: str
     spec: ModelSpec
     run: Callable[[np.ndarray, np.ndarray, dict | None, str], dict]
+    forget: Callable[[], None] = lambda: None
 
 
 def _torch_shape(canonical: tuple[int, ...]) -> tuple[int, ...]:
@@ -91,7 +93,7 @@ def load(model, label: str, input_shape: tuple[int, ...] | None, seed: int, weig
                 "grads": folder.arrays("grads", result["grads"]),
             }
 
-        return Side(label, framework, spec, run_source)
+        return Side(label, framework, spec, run_source, lambda: worker.call("parity.sources:forget_built"))
     if weights_file is not None:
         raise SpecError(
             f"model {label!r}: a weights file goes with a source (file.py:factory or .keras), not a model object"
@@ -504,7 +506,7 @@ def _one_ulp_moves(
     moved, gradients = {}, dict.fromkeys(grads or {}, 0.0)
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
-        ("weights", X, one_ulp(weights, rng, dtype)),
+        ("weights", X, _one_ulp_stored(weights, rng, dtype)),
     ):
         result = side.run(inputs, G, values, dtype, gradients=bool(grads))
         moved[what] = relative_error(output, result["output"])
@@ -514,6 +516,17 @@ def _one_ulp_moves(
         del result
         gc.collect()
     return moved, gradients
+
+
+def _one_ulp_stored(weights, rng: np.random.Generator, dtype: str) -> StoredArrays:
+    """``one_ulp(weights, rng, dtype)`` moved one array at a time (the generator draws in the same order as
+    for the whole set) and written to files, which the run reads (parity.runners.stored): a large model's
+    moved weights are never held whole in this process, nor sent whole to a worker."""
+    folder = RunFolder()
+    written = ArrayWriter(folder.path / "weights")
+    for name in weights:
+        written.update(one_ulp({name: weights[name]}, rng, dtype))
+    return folder.arrays("weights", written.names)
 
 
 def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str, float]:
@@ -577,7 +590,14 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     # whose gradient is exactly zero (every path from it passes through a BatchNorm in training mode,
     # which removes any per-channel shift: MobileNetV2's linear bottlenecks) is rounding noise after a
     # step, and so is a zero running mean fed by it; noise against noise is no verdict.
-    weights_a = vary_constants(weights_a, np.random.default_rng([seed, 2]))
+    # They are varied one array at a time (the generator draws in the same order as for the whole set) and
+    # written to files, which every run reads (parity.runners.stored): a large model's starting weights are
+    # never held in this process.
+    varied, rng = RunFolder(), np.random.default_rng([seed, 2])
+    written = ArrayWriter(varied.path / "weights")
+    for name in weights_a:
+        written.update(vary_constants({name: weights_a[name]}, rng))
+    weights_a = varied.arrays("weights", written.names)
     options = optimizer_spec(optimizer, {})
     if options["kind"] in ("adam", "adamw"):
         # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon_hat):
@@ -594,6 +614,10 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         loss="mean_squared_error",
     )
     impl = IMPLEMENTATION
+    # The steps build their own models: the ones the worker keeps from the inference runs (a source and
+    # its port, a copy of the weights each) go first. A later run of the same source builds it again.
+    a.forget()
+    b.forget()
     to_b, to_a = _renaming(a.spec, b.spec), _renaming(b.spec, a.spec)
     one_pass = {
         label: impl[side.framework] == "keras-torch" and "batch_norm" in side.spec.kinds and dtype == "float64"
@@ -604,12 +628,14 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         # each side's dropout generators seeded, so that any rerun of its request draws the masks it drew
         request = TrainRequest(weights=weights, spec=side.spec, mask_seed=seed, **common)
         requests[label] = request
-        results[label] = run_training(impl[side.framework], request)
+        # Each trajectory is written to files as its run reads it, and compared one array at a time
+        # (``run_training(stored=True)``): each side's model and gradients go when its steps are written.
+        results[label] = run_training(impl[side.framework], request, stored=True)
         rule = convention(impl[side.framework], options)
         masks = results[label].dropout_masks or None
         own = reference_request(impl[side.framework], TrainRequest(**{**request.__dict__, "convention": rule}))
         owns[label] = own
-        scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}))
+        scratch = run_training("scratch", TrainRequest(**{**own.__dict__, "dropout_masks": masks}), stored=True)
         if label == "b":  # reported in A's names
             for result in (results["b"], scratch):
                 result.weights = [_rename_keys(w, to_a) for w in result.weights]
@@ -639,7 +665,8 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
             renamed = [two_pass]
             if two_pass.dropout_masks:  # seeded as the first run, it draws its masks; scratch replays them all the same
                 masks = two_pass.dropout_masks
-                references[label] = run_training("scratch", TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks}))
+                scratch_request = TrainRequest(**{**owns[label].__dict__, "dropout_masks": masks})
+                references[label] = run_training("scratch", scratch_request, stored=True)
                 references[label].impl = "scratch"
                 renamed.append(references[label])
             if label == "b":  # reported in A's names
@@ -688,16 +715,17 @@ def _fails(records: list[Record], label: str) -> bool:
 
 def _retrain(side: Side, request, inputs: np.ndarray, two_pass: bool):
     """``side``'s trajectory from ``request`` with ``inputs``; with ``two_pass``, Keras' torch backend with
-    two-pass batch variances (``parity.training.two_pass``, a measurement, never a default)."""
+    two-pass batch variances (``parity.training.two_pass``, a measurement, never a default). Its weights after
+    each step are files, each read when indexed (``parity.train.stored_training``)."""
     from parity.runners.base import needs_x64
     from parity.runners.pool import keras_worker
-    from parity.train import run_training
+    from parity.train import run_training, stored_training
 
     moved = type(request)(**{**request.__dict__, "inputs": inputs})
     if not two_pass:
-        return run_training(IMPLEMENTATION[side.framework], moved)
+        return run_training(IMPLEMENTATION[side.framework], moved, stored=True)
     worker = keras_worker("torch", x64=needs_x64("keras-torch", request.dtype))
-    return worker.call("parity.training.two_pass:train_keras_two_pass", moved)
+    return stored_training(lambda stored: worker.call("parity.training.two_pass:train_keras_two_pass", stored), moved)
 
 
 def _scratch_shape(spec: ModelSpec) -> tuple[int, ...]:

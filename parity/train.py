@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ from parity.cases import get_case
 from parity.runners.base import needs_x64
 from parity.runners.pool import ImplementationUnavailable, WorkerCrashed, keras_worker
 from parity.runners.reference import reference_request
+from parity.runners.stored import RunFolder
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
 from parity.training.runners import train_scratch, train_torch
 from parity.training.spec import CLIPPING, OPTIMIZERS, TrainRequest, TrainResult, clipping, convention
@@ -29,7 +31,16 @@ class StepRecord(Record):
         return asdict(self)
 
 
-def run_training(impl: str, request: TrainRequest) -> TrainResult:
+def run_training(impl: str, request: TrainRequest, stored: bool = False) -> TrainResult:
+    """``impl``'s trajectory for ``request``. ``stored``: its weights after each step are written to a
+    temporary folder as they are read, and the result holds them as files, each loaded when indexed
+    (``stored_training``): a large model's trajectory is never held whole, and the model goes with the run."""
+    if stored:
+        return stored_training(lambda moved: _train(impl, moved), request)
+    return _train(impl, request)
+
+
+def _train(impl: str, request: TrainRequest) -> TrainResult:
     if impl == "scratch":
         return train_scratch(request)
     if impl == "torch":
@@ -42,6 +53,15 @@ def run_training(impl: str, request: TrainRequest) -> TrainResult:
         result.impl = impl
         return result
     raise ValueError(f"unknown implementation {impl!r}")
+
+
+def stored_training(train: Callable[[TrainRequest], TrainResult], request: TrainRequest) -> TrainResult:
+    """``train(request)`` with its snapshots written to a ``RunFolder`` (``TrainRequest.store``): the
+    result's ``weights`` are ``StoredArrays`` that keep the folder until the last of them is let go."""
+    folder = RunFolder()
+    result = train(TrainRequest(**{**request.__dict__, "store": str(folder.path)}))
+    result.weights = [folder.arrays(str(k), list(snapshot)) for k, snapshot in enumerate(result.weights)]
+    return result
 
 
 def optimizer_spec(name: str, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -241,9 +241,9 @@ def test_steps_and_optimizer_reach_the_training_runs(monkeypatch, tmp_path):
     seen = []
     original = parity.train.run_training
 
-    def recording(impl, request):
+    def recording(impl, request, **options):
         seen.append((impl, request.optimizer["kind"], len(request.batches)))
-        return original(impl, request)
+        return original(impl, request, **options)
 
     monkeypatch.setattr(parity.train, "run_training", recording)
     out = tmp_path / "port"

@@ -50,3 +50,30 @@ def test_from_the_frameworks_own_zeros_the_step_compares_noise(tmp_path, monkeyp
     assert not result.agree
     beta = _step_records(result, "weight:expanded_conv_project_BN.beta")
     assert (beta["max_abs_err"] < 1e-14).all() and (beta["max_rel_err"] > TRAJECTORY_FLOAT64_REL).any()
+
+
+def test_the_steps_start_after_the_worker_lets_go_of_the_models_it_built(tmp_path, monkeypatch):
+    """The training steps build their own models: the worker's built source and port (a copy of the
+    weights each, kept for the inference runs) are let go before the first step runs, and the verdict
+    is the same."""
+    import parity.train
+
+    port = _generated(tmp_path)
+    events = []
+    load, run_training = parity.ports.load, parity.train.run_training
+
+    def recording_load(*args, **options):
+        side = load(*args, **options)
+        forget = side.forget
+        side.forget = lambda: (events.append(f"forget {side.label}"), forget())
+        return side
+
+    def recording_run(impl, request, **options):
+        events.append(impl)
+        return run_training(impl, request, **options)
+
+    monkeypatch.setattr(parity.ports, "load", recording_load)
+    monkeypatch.setattr(parity.train, "run_training", recording_run)
+    result = compare(SOURCE, port, dtype="float64", weights_from="own", steps=1)
+    assert result.agree, result.table()
+    assert events[:3] == ["forget a", "forget b", "keras-torch"], events

@@ -66,3 +66,50 @@ def test_an_array_written_twice_is_refused():
     writer["x"] = np.zeros(2)
     with pytest.raises(KeyError, match="written twice"):
         writer["x"] = np.ones(2)
+
+
+@pytest.mark.parametrize("impl", ["scratch", "torch", "keras-torch"])
+def test_a_stored_trajectory_is_the_trajectory_and_goes_with_its_last_reader(impl):
+    """``run_training(stored=True)`` writes the weights after each step as the run reads them: read back
+    they are the held trajectory to the last bit (every record passes with error 0), a trajectory from
+    other weights compares unequal to it, and its folder goes once the result is let go."""
+    from parity.cases import get_case
+    from parity.train import compare_trajectories, make_train_request, optimizer_spec, run_training
+    from parity.training.spec import TrainRequest
+
+    case = get_case("mlp")
+    config = case.configure({})
+    request = make_train_request(case, config, "float64", 0, optimizer_spec("momentum", {}), 3, 8)
+    held, stored = run_training(impl, request), run_training(impl, request, stored=True)
+    assert len(stored.weights) == len(held.weights) == 3
+    assert all(isinstance(snapshot, StoredArrays) for snapshot in stored.weights)
+    assert np.array_equal(held.losses, stored.losses)
+    records = compare_trajectories("mlp", "float64", held, stored)
+    assert len(records) == 3 * (1 + len(held.weights[0]))
+    assert all(r.passed and r.max_abs_err == 0.0 for r in records)
+
+    moved = {name: value * (1 + 1e-6) for name, value in request.weights.items()}
+    other = run_training(impl, TrainRequest(**{**request.__dict__, "weights": moved}), stored=True)
+    assert any(r.passed is False for r in compare_trajectories("mlp", "float64", other, stored))
+
+    folder = stored.weights[0].folder.parent
+    assert folder.is_dir()
+    del stored, records
+    gc.collect()
+    assert not folder.exists()
+
+
+def test_weights_moved_by_one_ulp_to_files_are_the_weights_moved_whole():
+    """parity.ports moves a model's weights by one ulp one array at a time into files: the same draws
+    in the same order as ``one_ulp`` of the whole set, so the same bits, and every array moved."""
+    from parity.fuzz.conditioning import one_ulp
+    from parity.ports import _one_ulp_stored
+
+    rng = np.random.default_rng(0)
+    weights = {"conv.W": rng.standard_normal((3, 3, 2, 4)), "conv.b": rng.standard_normal(4), "bn.mean": np.ones(4)}
+    whole = one_ulp(weights, np.random.default_rng([0, 3]), "float32")
+    stored = _one_ulp_stored(weights, np.random.default_rng([0, 3]), "float32")
+    assert isinstance(stored, StoredArrays) and list(stored) == list(weights)
+    for name, value in whole.items():
+        assert stored[name].dtype == value.dtype and np.array_equal(stored[name], value), name
+        assert not np.array_equal(stored[name], weights[name]), name

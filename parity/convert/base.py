@@ -202,4 +202,5 @@ NO_WEIGHTS = Converter()  # the converter of every kind without weights
 def layer_weights(layer, weights: Arrays) -> Arrays:
     """The canonical arrays of one layer, keyed without the layer prefix."""
     prefix = layer.name + "."
-    return {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
+    # by name first: a mapping that loads each array when indexed (parity.runners.stored) reads only this layer's
+    return {k[len(prefix):]: weights[k] for k in weights if k.startswith(prefix)}

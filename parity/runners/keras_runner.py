@@ -92,8 +92,9 @@ class KerasGraph:
             return Y, values, states, losses
         return Y, values, states
 
-    def read(self, states, npy) -> dict[str, np.ndarray]:
-        weights = {}
+    def read(self, states, npy, into=None) -> dict[str, np.ndarray]:
+        """The canonical weights, into ``into`` when given (an ``ArrayWriter`` writes each layer's as it comes)."""
+        weights = {} if into is None else into
         for node, klayer, new_state in zip(self.spec.nodes, self.keras, states):
             kind, layer = REGISTRY[node.kind], self.layers[node.name]
             if kind.converter is NO_WEIGHTS:

@@ -12,7 +12,7 @@ from parity.runners.reference import use_constants
 from parity.spec.generate import build_scratch
 
 
-class _Cast(Mapping):
+class CastOnRead(Mapping):
     """``weights`` with each array cast to ``dtype`` when it is read: the cast of a large model is
     never held whole beside the model's own copies (``weights`` may itself read each from a file,
     parity.runners.stored)."""
@@ -36,7 +36,7 @@ def run_scratch(request: RunRequest) -> RunResult:
     spec, dtype = request.spec, np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights(_Cast(request.weights, dtype))  # set_weights copies, one array at a time
+    model.set_weights(CastOnRead(request.weights, dtype))  # set_weights copies, one array at a time
     model.train(request.training)
     for node, layer in zip(spec.nodes, model.layers):
         if REGISTRY[node.kind].traits.stochastic and request.dropout_masks and node.name in request.dropout_masks:

@@ -92,8 +92,9 @@ class TorchGraph:
                 }
             )
 
-    def read(self) -> dict[str, np.ndarray]:
-        weights = {}
+    def read(self, into=None) -> dict[str, np.ndarray]:
+        """The canonical weights, into ``into`` when given (an ``ArrayWriter`` writes each layer's as it comes)."""
+        weights = {} if into is None else into
         for node, kind, layer, module in self.weighted():
             state = {k: v.detach().numpy().copy() for k, v in module.state_dict().items()}
             weights.update(

@@ -7,12 +7,17 @@ traits: running statistics, stochastic masks, an L2 regulariser.
 
 from __future__ import annotations
 
+import gc
+from pathlib import Path
+
 import numpy as np
 
 from parity.convert.base import conversion_context, disabled_rules, enabled
 from parity.layers import REGISTRY
 from parity.runners.base import dropout_mask, input_array, target_array
 from parity.runners.reference import use_constants
+from parity.runners.scratch_runner import CastOnRead
+from parity.runners.stored import ArrayWriter, StoredArrays
 from parity.training.spec import TrainRequest, TrainResult, clipping, hyperparameters
 
 
@@ -80,6 +85,21 @@ def _clip_torch(parameters: list, spec: dict) -> None:
                 torch.nn.utils.clip_grad_norm_([p], options["clipnorm"])
 
 
+def _snapshot(request: TrainRequest, history: list):
+    """Where the weights after a step go: a dict, or with ``request.store`` an ``ArrayWriter`` that writes
+    each array to ``store/<k>/`` as it comes and keeps none (``_recorded`` turns it into the names)."""
+    if request.store is None:
+        return {}
+    return ArrayWriter(Path(request.store) / str(len(history)))
+
+
+def _recorded(snapshot):
+    """A snapshot as the result holds it: the arrays, or where they were written, the files (``StoredArrays``)."""
+    if isinstance(snapshot, ArrayWriter):
+        return StoredArrays(snapshot.folder, snapshot.names)
+    return snapshot
+
+
 def _stochastic(spec) -> list[str]:
     return [node.name for node in spec.nodes if REGISTRY[node.kind].traits.stochastic]
 
@@ -92,7 +112,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     dtype = np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights({k: v.astype(dtype, copy=False) for k, v in request.weights.items()})  # it copies them
+    model.set_weights(CastOnRead(request.weights, dtype))  # it copies them, one array at a time
     model.train(request.training)
     optimizer = scratch_optimizer(request.optimizer, request.convention)
     loss_fn = losses.get(loss_name, **loss_kwargs)
@@ -120,7 +140,9 @@ def train_scratch(request: TrainRequest) -> TrainResult:
         if request.record_weights or last:
             # After the last step nothing changes the model's arrays (the evaluation below is a forward
             # pass): they are the snapshot itself, not copied (a large model is not held twice).
-            history.append({k: v if last else v.copy() for k, v in model.weights().items()})
+            snapshot = _snapshot(request, history)
+            snapshot.update({k: v if last else v.copy() for k, v in model.weights().items()})
+            history.append(_recorded(snapshot))
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
@@ -195,7 +217,7 @@ def train_torch(request: TrainRequest) -> TrainResult:
             step_losses.append(float(loss.detach()))
             if request.record_weights or step == len(request.batches) - 1:
                 with disabled_rules(request.disabled_rules), conversion_context(excess={k: v.copy() for k, v in excess.items()}):
-                    history.append(graph.read())
+                    history.append(_recorded(graph.read(_snapshot(request, history))))
     outputs = {}
     if request.eval_inputs is not None:
         model.train(False)
@@ -290,7 +312,15 @@ def _graph_apply(optimizer, variables: list):
 
 
 def train_keras(request: TrainRequest) -> TrainResult:
-    """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``."""
+    """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``.
+    What the steps built (the model, the optimiser's variables, the last gradients) is collected before the
+    result goes back, not whenever Python next collects (``gc.collect``): the worker waits idle meanwhile."""
+    result = _keras_steps(request)
+    gc.collect()
+    return result
+
+
+def _keras_steps(request: TrainRequest) -> TrainResult:
     import keras
 
     from framework.keras3.losses import loss as keras_loss
@@ -380,7 +410,7 @@ def train_keras(request: TrainRequest) -> TrainResult:
         step_losses.append(float(npy(loss)))
         if request.record_weights or step == len(request.batches) - 1:
             with disabled_rules(request.disabled_rules):
-                history.append(graph.read([None] * len(graph.keras), npy))
+                history.append(_recorded(graph.read([None] * len(graph.keras), npy, _snapshot(request, history))))
     outputs = {}
     if request.eval_inputs is not None:
         outputs["eval"] = npy(graph.model(ops.convert_to_tensor(input_array(request.eval_inputs, spec, request.dtype)), training=False))

@@ -96,6 +96,10 @@ class TrainRequest:
     # forked; Keras' global seed, before its layers are built), so a rerun draws the same masks; None:
     # they draw from wherever the process's generators stand.
     mask_seed: int | None = None
+    # A folder: the weights after each recorded step are written under it as they are read, one folder
+    # per snapshot (``0/``, ``1/``, ...; parity.runners.stored), and the result names them instead of
+    # holding them, so the model goes once its steps are written; None: the result holds the arrays.
+    store: str | None = None
 
     def model(self) -> tuple[Any, str, dict[str, Any]]:
         """(spec, loss, loss keyword arguments) of this run."""
