@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import parity.ports
 from parity.ports import compare
 from parity.tolerance import TRAJECTORY_FLOAT64_REL
@@ -20,12 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCE = f"{ROOT}/examples/bottleneck_keras.py:build"
 
 
-def _generated(tmp_path) -> str:
-    """The torch port's model.py, its weights converted from the source's (parity.porting)."""
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> str:
+    """The torch port's model.py, its weights converted from the source's (parity.porting). Made once
+    for both tests: each only reads it, and both compare it with the same source."""
     from parity.porting import port
 
-    port(SOURCE, "torch", tmp_path / "torch", None, ("float64",), steps=0)
-    return f"{tmp_path / 'torch'}/model.py:build_with_weights"
+    folder = tmp_path_factory.mktemp("bottleneck") / "torch"
+    port(SOURCE, "torch", folder, None, ("float64",), steps=0)
+    return f"{folder}/model.py:build_with_weights"
 
 
 def _step_records(comparison, quantity: str):
@@ -33,20 +38,18 @@ def _step_records(comparison, quantity: str):
     return records[(records["step"] == 1) & (records["quantity"] == quantity)]
 
 
-def test_a_training_step_of_the_bottleneck_agrees(tmp_path):
-    port = _generated(tmp_path)
-    result = compare(SOURCE, port, dtype="float64", weights_from="own", steps=1)
+def test_a_training_step_of_the_bottleneck_agrees(generated):
+    result = compare(SOURCE, generated, dtype="float64", weights_from="own", steps=1)
     assert result.agree, result.table()
     beta = _step_records(result, "weight:expanded_conv_project_BN.beta")
     assert len(beta) == 3 and (beta["max_rel_err"] <= TRAJECTORY_FLOAT64_REL).all()  # scratch-a, scratch-b, a-b
 
 
-def test_from_the_frameworks_own_zeros_the_step_compares_noise(tmp_path, monkeypatch):
+def test_from_the_frameworks_own_zeros_the_step_compares_noise(generated, monkeypatch):
     """The cause, shown: without the variation, beta after one step is zero up to rounding
     (in every implementation), and relative errors of that noise are meaningless."""
-    port = _generated(tmp_path)
     monkeypatch.setattr(parity.ports, "vary_constants", lambda weights, rng: weights)
-    result = compare(SOURCE, port, dtype="float64", weights_from="own", steps=1)
+    result = compare(SOURCE, generated, dtype="float64", weights_from="own", steps=1)
     assert not result.agree
     beta = _step_records(result, "weight:expanded_conv_project_BN.beta")
     assert (beta["max_abs_err"] < 1e-14).all() and (beta["max_rel_err"] > TRAJECTORY_FLOAT64_REL).any()

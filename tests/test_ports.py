@@ -202,3 +202,16 @@ def test_a_momentum_difference_shows_only_in_training_steps(tmp_path):
     assert {"weight:bn.moving_mean", "weight:bn.moving_var"} <= failed
     assert "weight:conv.W" not in failed  # the first step's update of the kernel still agrees
     assert compare(TORCH_NET, CAREFUL, input_shape=(3, 6, 6), steps=2, batch=4).agree
+
+
+def test_a_large_model_is_collected_at_once_and_a_small_one_is_left_to_python(monkeypatch):
+    """``_let_go``: a full collection (0.21 s of CPU each) only where the canonical weights reach LARGE_MODEL_BYTES."""
+    import parity.ports as ports
+
+    collected = []
+    monkeypatch.setattr(ports.gc, "collect", lambda *args: collected.append(args))
+    monkeypatch.setattr(ports, "LARGE_MODEL_BYTES", 800)
+    ports._let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(9)})  # 792 bytes
+    assert collected == []
+    ports._let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(10)})  # 800 bytes
+    assert collected == [()]
