@@ -38,7 +38,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
-from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays
+from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays, nbytes
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -317,7 +317,7 @@ LARGE_MODEL_BYTES = 64 * 2**20
 
 def _let_go(weights: dict) -> None:
     """A full garbage collection now, where the model of these (canonical) ``weights`` is large."""
-    if sum(np.asarray(value).nbytes for value in weights.values()) >= LARGE_MODEL_BYTES:
+    if nbytes(weights) >= LARGE_MODEL_BYTES:  # of stored weights: their files' sizes, none read
         gc.collect()
 
 

@@ -25,7 +25,7 @@ SOURCE = f"{ROOT}/examples/bottleneck_keras.py:build"
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> str:
     """The torch port's model.py, its weights converted from the source's (parity.porting). Made once
-    for both tests: each only reads it, and both compare it with the same source."""
+    for the three tests: each only reads it, and both compare it with the same source."""
     from parity.porting import port
 
     folder = tmp_path_factory.mktemp("bottleneck") / "torch"
@@ -55,13 +55,12 @@ def test_from_the_frameworks_own_zeros_the_step_compares_noise(generated, monkey
     assert (beta["max_abs_err"] < 1e-14).all() and (beta["max_rel_err"] > TRAJECTORY_FLOAT64_REL).any()
 
 
-def test_the_steps_start_after_the_worker_lets_go_of_the_models_it_built(tmp_path, monkeypatch):
+def test_the_steps_start_after_the_worker_lets_go_of_the_models_it_built(generated, monkeypatch):
     """The training steps build their own models: the worker's built source and port (a copy of the
     weights each, kept for the inference runs) are let go before the first step runs, and the verdict
     is the same."""
     import parity.train
 
-    port = _generated(tmp_path)
     events = []
     load, run_training = parity.ports.load, parity.train.run_training
 
@@ -77,6 +76,6 @@ def test_the_steps_start_after_the_worker_lets_go_of_the_models_it_built(tmp_pat
 
     monkeypatch.setattr(parity.ports, "load", recording_load)
     monkeypatch.setattr(parity.train, "run_training", recording_run)
-    result = compare(SOURCE, port, dtype="float64", weights_from="own", steps=1)
+    result = compare(SOURCE, generated, dtype="float64", weights_from="own", steps=1)
     assert result.agree, result.table()
     assert events[:3] == ["forget a", "forget b", "keras-torch"], events

@@ -113,3 +113,16 @@ def test_weights_moved_by_one_ulp_to_files_are_the_weights_moved_whole():
     for name, value in whole.items():
         assert stored[name].dtype == value.dtype and np.array_equal(stored[name], value), name
         assert not np.array_equal(stored[name], weights[name]), name
+
+
+def test_the_size_of_stored_arrays_is_read_from_their_files_without_loading_them(monkeypatch):
+    """``nbytes`` of a stored mapping: its files' sizes (data plus each .npy header), no array loaded;
+    of an in-memory mapping, its arrays' bytes."""
+    import parity.runners.stored as stored_module
+
+    arrays, stored = _written(RunFolder())
+    data = sum(value.nbytes for value in arrays.values())
+    monkeypatch.setattr(stored_module.np, "load", lambda *a, **k: pytest.fail("an array was loaded"))
+    size = stored_module.nbytes(stored)
+    assert data < size <= data + 256 * len(arrays), (size, data)  # a .npy header is at most a few hundred bytes
+    assert stored_module.nbytes(arrays) == data

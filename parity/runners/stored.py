@@ -73,6 +73,11 @@ class StoredArrays(Mapping):
     def __len__(self) -> int:
         return len(self._files)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the files (each array's data and its ``.npy`` header), none of them read."""
+        return sum((self.folder / f"{i}.npy").stat().st_size for i in self._files.values())
+
     def renamed(self, rename: Callable[[str], str]) -> StoredArrays:
         """The same files under ``rename(name)``, nothing read."""
         files = {rename(name): i for name, i in self._files.items()}
@@ -82,3 +87,10 @@ class StoredArrays(Mapping):
         # Sent to another process (a worker reading weights): the files and names, not the folder's
         # owner, so only the process that made the folder removes it.
         return StoredArrays, (str(self.folder), [], None, dict(self._files))
+
+
+def nbytes(arrays: Mapping) -> int:
+    """The bytes of a mapping of arrays; of a ``StoredArrays``, its files' sizes, nothing read."""
+    if isinstance(arrays, StoredArrays):
+        return arrays.nbytes
+    return sum(np.asarray(value).nbytes for value in arrays.values())
