@@ -520,7 +520,7 @@ def _one_ulp_moves(
     moved, gradients = {}, dict.fromkeys(grads or {}, 0.0)
     for what, inputs, values in (
         ("input", one_ulp({"X": X}, rng, dtype)["X"], weights),
-        ("weights", X, _one_ulp_stored(weights, rng, dtype)),
+        ("weights", X, _stored_each(weights, lambda one: one_ulp(one, rng, dtype))),
     ):
         result = side.run(inputs, G, values, dtype, gradients=bool(grads))
         moved[what] = relative_error(output, result["output"])
@@ -532,14 +532,15 @@ def _one_ulp_moves(
     return moved, gradients
 
 
-def _one_ulp_stored(weights, rng: np.random.Generator, dtype: str) -> StoredArrays:
-    """``one_ulp(weights, rng, dtype)`` moved one array at a time (the generator draws in the same order as
-    for the whole set) and written to files, which the run reads (parity.runners.stored): a large model's
-    moved weights are never held whole in this process, nor sent whole to a worker."""
+def _stored_each(weights, change: Callable[[dict], dict]) -> StoredArrays:
+    """``change`` applied to ``weights`` one array at a time ({name: array} in, {name: array} out; a generator
+    it draws from draws in the same order as for the whole set) and each result written to a file, which the
+    runs read (parity.runners.stored): a large model's changed weights are never held whole in this process,
+    nor sent whole to a worker."""
     folder = RunFolder()
     written = ArrayWriter(folder.path / "weights")
     for name in weights:
-        written.update(one_ulp({name: weights[name]}, rng, dtype))
+        written.update(change({name: weights[name]}))
     return folder.arrays("weights", written.names)
 
 
@@ -604,14 +605,10 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
     # whose gradient is exactly zero (every path from it passes through a BatchNorm in training mode,
     # which removes any per-channel shift: MobileNetV2's linear bottlenecks) is rounding noise after a
     # step, and so is a zero running mean fed by it; noise against noise is no verdict.
-    # They are varied one array at a time (the generator draws in the same order as for the whole set) and
-    # written to files, which every run reads (parity.runners.stored): a large model's starting weights are
-    # never held in this process.
-    varied, rng = RunFolder(), np.random.default_rng([seed, 2])
-    written = ArrayWriter(varied.path / "weights")
-    for name in weights_a:
-        written.update(vary_constants({name: weights_a[name]}, rng))
-    weights_a = varied.arrays("weights", written.names)
+    # Varied one array at a time into files (``_stored_each``): a large model's starting weights are never
+    # held in this process.
+    rng = np.random.default_rng([seed, 2])
+    weights_a = _stored_each(weights_a, lambda one: vary_constants(one, rng))
     options = optimizer_spec(optimizer, {})
     if options["kind"] in ("adam", "adamw"):
         # torch's Adam adds epsilon after the bias correction, Keras' before (divergence case adam_epsilon_hat):
@@ -816,8 +813,8 @@ def _where(a: ModelSpec, b: ModelSpec, weights_a: dict, weights_b: dict, X, G, d
     Each model's weights as held (``weight:`` records without a step) come first: a weight that differs
     is where they part. Then the inference quantities (outputs, gradients): the first layer whose
     inference-mode activations differ in scratch traces of the two specs, or where those agree (the
-    frameworks part, not the specs) the layer the failed records name (``_first_in_records``). A failure only in the training steps (the weights after a step)
-    names the first layer whose training-mode forward differs (batch statistics), never the first
+    frameworks part, not the specs) the layer the failed records name (``_first_in_records``). A
+    failure only in the training steps (the weights after a step) names the first layer whose training-mode forward differs (batch statistics), never the first
     ``weight:`` record of a step: every weight after a step depends on the whole backward pass, so the
     first in canonical order (the stem) says nothing about where the steps part."""
     failed = [r for r in records if r.passed is False]

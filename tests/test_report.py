@@ -336,6 +336,7 @@ def test_plots_are_the_images_a_tight_savefig_draws(monkeypatch):
         fig.savefig(buffer, format="png", dpi=plots.DPI, bbox_inches="tight")
         return base64.b64encode(buffer.getvalue()).decode("ascii")
 
+    # Synthetic rows to draw, not to judge: the tolerance is only the height of the plot's tolerance line.
     layers = {
         (impl, dtype): [
             LayerRow(f"layer_{i}", "dense", "(2, 3)", (i + 1) * k * EPS[dtype], i * EPS[dtype], tolerance=50 * EPS[dtype], dtype=dtype)

@@ -99,20 +99,27 @@ def test_a_stored_trajectory_is_the_trajectory_and_goes_with_its_last_reader(imp
     assert not folder.exists()
 
 
-def test_weights_moved_by_one_ulp_to_files_are_the_weights_moved_whole():
-    """parity.ports moves a model's weights by one ulp one array at a time into files: the same draws
-    in the same order as ``one_ulp`` of the whole set, so the same bits, and every array moved."""
+def test_weights_changed_one_array_at_a_time_into_files_are_the_weights_changed_whole():
+    """parity.ports moves a model's weights by one ulp, and varies its constant arrays before training, one
+    array at a time into files (``_stored_each``): the same draws in the same order as for the whole set,
+    so the same bits, and every array changed."""
     from parity.fuzz.conditioning import one_ulp
-    from parity.ports import _one_ulp_stored
+    from parity.ports import _stored_each
+    from parity.weights import vary_constants
 
     rng = np.random.default_rng(0)
-    weights = {"conv.W": rng.standard_normal((3, 3, 2, 4)), "conv.b": rng.standard_normal(4), "bn.mean": np.ones(4)}
-    whole = one_ulp(weights, np.random.default_rng([0, 3]), "float32")
-    stored = _one_ulp_stored(weights, np.random.default_rng([0, 3]), "float32")
-    assert isinstance(stored, StoredArrays) and list(stored) == list(weights)
-    for name, value in whole.items():
-        assert stored[name].dtype == value.dtype and np.array_equal(stored[name], value), name
-        assert not np.array_equal(stored[name], weights[name]), name
+    weights = {"conv.W": rng.standard_normal((3, 3, 2, 4)), "conv.b": np.zeros(4), "bn.mean": np.ones(4)}
+    changes = {
+        "one ulp": lambda generator: lambda arrays: one_ulp(arrays, generator, "float32"),
+        "varied constants": lambda generator: lambda arrays: vary_constants(arrays, generator),
+    }
+    for what, change in changes.items():
+        whole = change(np.random.default_rng([0, 3]))(weights)
+        stored = _stored_each(weights, change(np.random.default_rng([0, 3])))
+        assert isinstance(stored, StoredArrays) and list(stored) == list(weights), what
+        for name, value in whole.items():
+            assert stored[name].dtype == value.dtype and np.array_equal(stored[name], value), (what, name)
+        assert not np.array_equal(stored["bn.mean"], weights["bn.mean"]), what  # a constant array is changed
 
 
 def test_the_size_of_stored_arrays_is_read_from_their_files_without_loading_them(monkeypatch):
