@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from scratch.layer import Layer, glorot_uniform
+from scratch.threads import run_blocks
 
 PADDINGS = ("valid", "same")
 
@@ -148,7 +149,10 @@ class Conv2D(Layer):
     thread (``parity bench conv2d --threads 1``); smaller blocks mean more, smaller
     products, which two BLAS threads share less well. Backward rebuilds cols_n
     from the cached Xp rather than keeping all of them: the copy is cheap, the
-    memory is not.
+    memory is not. With BLAS on several threads, each thread takes whole blocks
+    (``scratch.threads.run_blocks``): it copies and multiplies its own blocks, so a
+    block stays in the cache of the core that built it, and dW adds the blocks'
+    parts in block order, the same bits on any number of threads.
 
     Layout: NHWC (channels last). It is Keras' default, and it makes each window's
     innermost axis (C_in) contiguous, so the im2col rows come out of a strided view
@@ -289,12 +293,16 @@ class Conv2D(Layer):
         dtype = np.result_type(X, W)
         Z = np.empty((B, P, C_out), dtype=dtype)  # (B, P, C_out)
         block = self._block(P, K, np.dtype(dtype).itemsize)
-        buffer, cols = self._im2col_buffer(block, H_out, W_out, dtype)  # [cols | 1] of one block, reused
-        for n in range(0, B, block):
-            g = min(block, B - n)
-            np.copyto(cols[:g], V[n : n + g])  # the im2col copy of images n .. n+g-1
-            Zn = Z[n : n + g].reshape(g * P, C_out)  # (g*P, C_out) view
-            np.matmul(buffer[:g].reshape(g * P, -1), W2, out=Zn)  # [cols | 1] @ [W; b]
+
+        def blocks(thread: int, starts) -> None:
+            buffer, cols = self._im2col_buffer(block, H_out, W_out, dtype)  # [cols | 1] of one block, reused
+            for n in starts:
+                g = min(block, B - n)
+                np.copyto(cols[:g], V[n : n + g])  # the im2col copy of images n .. n+g-1
+                Zn = Z[n : n + g].reshape(g * P, C_out)  # (g*P, C_out) view
+                np.matmul(buffer[:g].reshape(g * P, -1), W2, out=Zn)  # [cols | 1] @ [W; b]
+
+        run_blocks(blocks, range(0, B, block))  # each BLAS thread copies and multiplies its own blocks
         return Z.reshape(B, H_out, W_out, C_out)
 
     def backward(self, dZ: np.ndarray) -> np.ndarray:
@@ -314,25 +322,33 @@ class Conv2D(Layer):
         Wt = np.ascontiguousarray(W.reshape(kh * kw, C_in, C_out).transpose(0, 2, 1))  # (kh*kw, C_out, C_in)
         dtype = np.result_type(dZ, W)
         block = self._block(P, K, np.dtype(dtype).itemsize)
-        buffer, cols = self._im2col_buffer(block, H_out, W_out, dtype)  # [cols | 1] of one block, reused
-        dZw = np.zeros((block, Hu, Wp, C_out), dtype=dtype)  # one block's dZ on the padded width, reused
-        dcols = np.empty((kh * kw, block * R, C_in), dtype=dtype)  # one block's dcols, reused
-        dWb = np.zeros((buffer.shape[-1], C_out), dtype=dtype)  # (K [+ 1], C_out): [dW; db]
+        starts = range(0, B, block)
+        dWb_n = np.empty((len(starts), K + self.use_bias, C_out), dtype=dtype)  # each block's [dW; db] part
         dXp = np.zeros(Xp.shape, dtype=dtype)  # (B, Hp, Wp, C_in)
         dXf = dXp.reshape(B, Hp * Wp * C_in)  # (B, Hp*Wp*C_in) view: flat index (y*Wp + x)*C_in + c
-        for n in range(0, B, block):
-            g = min(block, B - n)
-            np.copyto(cols[:g], V[n : n + g])  # the forward's im2col, rebuilt
-            dZn = dZ3[n : n + g].reshape(g * P, C_out)  # (g*P, C_out)
-            dWb += buffer[:g].reshape(g * P, -1).T @ dZn  # the sums over the batch, one block at a time
-            dZw[:g, ::sh, :Wu:sw] = dZ[n : n + g]  # row i*sh, column j*sw; the zeros stay
-            dcols_n = dcols[:, : g * R]  # (kh*kw, g*R, C_in)
-            np.matmul(dZw[:g].reshape(g * R, C_out), Wt, out=dcols_n)
-            dcols_n = dcols_n.reshape(kh * kw, g, R * C_in)  # (kh*kw, g, R*C_in)
-            for p in range(kh):
-                for q in range(kw):
-                    offset = (p * dh * Wp + q * dw) * C_in  # of (p, q)'s run in each image
-                    dXf[n : n + g, offset : offset + L] += dcols_n[p * kw + q, :, :L]  # col2im: one run per image
+
+        def blocks(thread: int, starts_t) -> None:
+            buffer, cols = self._im2col_buffer(block, H_out, W_out, dtype)  # [cols | 1] of one block, reused
+            dZw = np.zeros((block, Hu, Wp, C_out), dtype=dtype)  # one block's dZ on the padded width, reused
+            dcols = np.empty((kh * kw, block * R, C_in), dtype=dtype)  # one block's dcols, reused
+            for n in starts_t:
+                g = min(block, B - n)
+                np.copyto(cols[:g], V[n : n + g])  # the forward's im2col, rebuilt
+                dZn = dZ3[n : n + g].reshape(g * P, C_out)  # (g*P, C_out)
+                np.matmul(buffer[:g].reshape(g * P, -1).T, dZn, out=dWb_n[n // block])  # this block's part of the sums
+                dZw[:g, ::sh, :Wu:sw] = dZ[n : n + g]  # row i*sh, column j*sw; the zeros stay
+                dcols_n = dcols[:, : g * R]  # (kh*kw, g*R, C_in)
+                np.matmul(dZw[:g].reshape(g * R, C_out), Wt, out=dcols_n)
+                dcols_n = dcols_n.reshape(kh * kw, g, R * C_in)  # (kh*kw, g, R*C_in)
+                for p in range(kh):
+                    for q in range(kw):
+                        offset = (p * dh * Wp + q * dw) * C_in  # of (p, q)'s run in each image
+                        dXf[n : n + g, offset : offset + L] += dcols_n[p * kw + q, :, :L]  # col2im: one run per image
+
+        run_blocks(blocks, starts)  # each BLAS thread rebuilds and multiplies its own blocks
+        dWb = np.zeros((K + self.use_bias, C_out), dtype=dtype)  # (K [+ 1], C_out): [dW; db]
+        for part in dWb_n:
+            dWb += part  # the sums over the batch, in block order whatever the threads
         self.grads["W"] = dWb[:K].reshape(kh, kw, C_in, C_out)
         if self.use_bias:
             self.grads["b"] = dWb[K]  # (C_out,): the sum of dZ over B*P rows, as part of the product
