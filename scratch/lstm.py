@@ -6,6 +6,7 @@ import numpy as np
 
 from scratch.layer import glorot_uniform
 from scratch.simple_rnn import Recurrent, orthogonal
+from scratch.threads import one_blas_thread
 
 
 class LSTM(Recurrent):
@@ -123,19 +124,20 @@ class LSTM(Recurrent):
         # second (T, B, 4H) array and adding x_t W m to it).
         HU = np.empty((B, 4 * H), dtype=dtype)
         IG = np.empty((B, H), dtype=dtype)  # i_t * g_t
-        for t in range(T):
-            S = Gates[t]  # (B, 4H) view, holds x_t (W m) + b m
-            np.matmul(Hs[t], Um, out=HU)  # one matmul for all four gates
-            S += HU  # m A_t
-            np.tanh(S, out=S)  # one tanh for all four gates ...
-            S *= m  # ... and σ(a) = ½ tanh(a/2) + ½ for i, f, o
-            S += shift
-            i, f, g, o = S[:, :H], S[:, H : 2 * H], S[:, 2 * H : 3 * H], S[:, 3 * H :]  # (B, H) views
-            np.multiply(f, Cs[t], out=Cs[t + 1])  # c_t = f_t * c_{t-1} + i_t * g_t
-            np.multiply(i, g, out=IG)
-            Cs[t + 1] += IG
-            np.tanh(Cs[t + 1], out=TanhC[t])
-            np.multiply(o, TanhC[t], out=Hs[t + 1])
+        with one_blas_thread():  # small products between NumPy's own steps (scratch.threads)
+            for t in range(T):
+                S = Gates[t]  # (B, 4H) view, holds x_t (W m) + b m
+                np.matmul(Hs[t], Um, out=HU)  # one matmul for all four gates
+                S += HU  # m A_t
+                np.tanh(S, out=S)  # one tanh for all four gates ...
+                S *= m  # ... and σ(a) = ½ tanh(a/2) + ½ for i, f, o
+                S += shift
+                i, f, g, o = S[:, :H], S[:, H : 2 * H], S[:, 2 * H : 3 * H], S[:, 3 * H :]  # (B, H) views
+                np.multiply(f, Cs[t], out=Cs[t + 1])  # c_t = f_t * c_{t-1} + i_t * g_t
+                np.multiply(i, g, out=IG)
+                Cs[t + 1] += IG
+                np.tanh(Cs[t + 1], out=TanhC[t])
+                np.multiply(o, TanhC[t], out=Hs[t + 1])
         self.XH, self.Gates, self.Cs, self.TanhC = XH, Gates, Cs, TanhC
         return self._output(Hs)
 
@@ -169,17 +171,19 @@ class LSTM(Recurrent):
         UT = np.ascontiguousarray(U.T)
         # With the factors ready, a step is six ufuncs and one matmul (ten ufuncs when they
         # were formed per step): less of the work that NumPy does on one thread between two
-        # matmuls that BLAS may spread over several.
-        for t in reversed(range(T)):
-            if dZ_t is not None:
-                dh += dZ_t[t]
-            np.multiply(dh, dC_from_h[t], out=dhc)
-            dc += dhc
-            dA_t = dA[t].reshape(B, 4, H)  # (B, 4, H) view: gate k in dA_t[:, k]
-            dA_t[:, :3] *= dc[:, None, :]  # dA_i, dA_f, dA_g: their factors times dc_t
-            dA_t[:, 3] *= dh  # dA_o = dh_t tanh(c_t) σ'(A_o)
-            np.matmul(dA[t], UT, out=dh)  # dh_{t-1}
-            dc *= Fg[t]  # dc_{t-1}
+        # matmuls that BLAS may spread over several. Those matmuls are small, and they run
+        # on one BLAS thread: a second thread would read what this one just wrote, every step.
+        with one_blas_thread():
+            for t in reversed(range(T)):
+                if dZ_t is not None:
+                    dh += dZ_t[t]
+                np.multiply(dh, dC_from_h[t], out=dhc)
+                dc += dhc
+                dA_t = dA[t].reshape(B, 4, H)  # (B, 4, H) view: gate k in dA_t[:, k]
+                dA_t[:, :3] *= dc[:, None, :]  # dA_i, dA_f, dA_g: their factors times dc_t
+                dA_t[:, 3] *= dh  # dA_o = dh_t tanh(c_t) σ'(A_o)
+                np.matmul(dA[t], UT, out=dh)  # dh_{t-1}
+                dc *= Fg[t]  # dc_{t-1}
         dA2 = dA.reshape(T * B, 4 * H)  # (T*B, 4H)
         # [dW; db; dU] = [x_t | 1 | h_{t-1}].T dA_t summed over t and the batch, one matmul
         # (~15% less CPU time than two matmuls and a sum, float32, the benchmark's shapes)

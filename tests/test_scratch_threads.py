@@ -120,3 +120,38 @@ def test_a_thread_that_cannot_set_blas_runs_its_blocks_itself():
         other.join(timeout=10)
         assert blas_threads() == 2
     assert calls == [(0, [0, 1, 2], "other")]
+
+
+def test_one_blas_thread_sets_and_restores():
+    with threadpool_limits(limits=2):
+        with scratch.threads.one_blas_thread():
+            assert blas_threads() == 1
+        assert blas_threads() == 2
+    with threadpool_limits(limits=1):
+        with scratch.threads.one_blas_thread():
+            assert blas_threads() == 1
+        assert blas_threads() == 1
+
+
+def test_lstm_steps_run_on_one_blas_thread(monkeypatch):
+    """The recurrent loops (forward and backward) multiply with BLAS on one thread; the rest may use more."""
+    import scratch.lstm
+    from scratch.lstm import LSTM
+
+    seen = []
+    real_matmul = np.matmul
+
+    def matmul(*args, **kwargs):
+        seen.append(blas_threads())
+        return real_matmul(*args, **kwargs)
+
+    monkeypatch.setattr(scratch.lstm.np, "matmul", matmul)
+    rng = np.random.default_rng(zlib.crc32(b"lstm threads"))
+    X = rng.standard_normal((3, 5, 4))
+    with threadpool_limits(limits=2):
+        layer = LSTM(6, return_sequences=True)
+        layer.build(X.shape[1:])
+        layer.init(rng)
+        layer.backward(np.ones_like(layer.forward(X)))
+        assert blas_threads() == 2
+    assert seen == [1] * 10  # one product per step, 5 steps forward and 5 back
