@@ -212,14 +212,23 @@ def keras_trajectory(keras, case: OptimCase) -> list[dict[str, np.ndarray]]:
 
 def keras_runs_in_worker(runs: list[tuple[str, str]]) -> dict:
     """Every Keras trajectory of ``runs`` (name, floatx), Keras' defaults, an L2 penalty, a dropout and the
-    schedules; called in a keras-torch worker, whose floatx is put back as it was."""
+    schedules; called in a keras-torch worker, whose floatx and dtype policy are put back as they were."""
     import keras
 
-    before = keras.config.floatx()
+    before = keras.config.floatx(), keras.config.dtype_policy()
     try:
         return _keras_runs(keras, runs)
     finally:
-        keras.config.set_floatx(before)
+        keras.config.set_floatx(before[0])
+        keras.config.set_dtype_policy(before[1])
+
+
+def _set_precision(keras, floatx: str) -> None:
+    """floatx and the global dtype policy: a layer takes the policy, which Keras fixes from floatx on first
+    use and keeps (keras/src/dtype_policies/dtype_policy.py), so floatx alone leaves a worker that an earlier
+    call set to float32 building float32 layers."""
+    keras.config.set_floatx(floatx)
+    keras.config.set_dtype_policy(floatx)
 
 
 def _keras_runs(keras, runs: list[tuple[str, str]]) -> dict:
@@ -227,9 +236,9 @@ def _keras_runs(keras, runs: list[tuple[str, str]]) -> dict:
 
     out = {"backend": keras.backend.backend(), "trajectories": {}, "defaults": {}}
     for name, floatx in runs:
-        keras.config.set_floatx(floatx)  # before the optimiser: its lr variable takes floatx (base_optimizer.py)
+        _set_precision(keras, floatx)  # before the optimiser: its lr variable takes floatx (base_optimizer.py)
         out["trajectories"][f"{name}@{floatx}"] = keras_trajectory(keras, BY_NAME[name])
-    keras.config.set_floatx("float64")
+    _set_precision(keras, "float64")
     for key, cls in [
         ("sgd", keras.optimizers.SGD),
         ("rmsprop", keras.optimizers.RMSprop),
@@ -493,6 +502,37 @@ def test_dropout_matches_framework_masks(keras_runs):
         layer = Dropout(0.25)
         layer.training, layer.mask = True, theirs != 0
         assert relative_error(theirs, layer.forward(X)) <= tolerance("float64"), framework
+
+
+def dtype_policy_name(set_to: str | None = None) -> str:
+    """In a Keras worker: its global dtype policy, after setting it to ``set_to`` (what an earlier call may
+    leave: keras_runner sets one per request)."""
+    import keras
+
+    if set_to is not None:
+        keras.config.set_dtype_policy(set_to)
+    return keras.config.dtype_policy().name
+
+
+def test_keras_runs_do_not_take_a_policy_an_earlier_call_left():
+    """The Keras results of ``keras_runs`` are float64 whatever the shared worker ran before (a float32 run
+    left its policy: under pytest-xdist this file's Dropout output came out float32, 6e-8 from scratch),
+    and the worker's policy is put back."""
+    from parity.runners.pool import ImplementationUnavailable, keras_worker
+
+    try:
+        worker = keras_worker("torch")
+    except ImplementationUnavailable as error:
+        pytest.skip(str(error))
+    original = worker.call("tests.test_scratch_optim:dtype_policy_name")
+    try:
+        assert worker.call("tests.test_scratch_optim:dtype_policy_name", "float32") == "float32"
+        out = worker.call("tests.test_scratch_optim:keras_runs_in_worker", [("sgd_momentum", "float64")])
+        after = worker.call("tests.test_scratch_optim:dtype_policy_name")
+    finally:
+        worker.call("tests.test_scratch_optim:dtype_policy_name", original)
+    assert out["dropout"]["Z"].dtype == np.float64
+    assert after == "float32"
 
 
 def test_dropout_gradient_by_finite_differences():
