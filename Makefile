@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml Makefile
 report: $(STAMP)
 	$(BIN)/parity report
 
-# PYTEST_ARGS: more pytest options, e.g. PYTEST_ARGS="-n 2 --dist loadgroup" (pytest-xdist; README)
+# TEST_PROCESSES: pytest-xdist processes (README); 0 runs the suite in this one. PYTEST_ARGS: more pytest options.
+TEST_PROCESSES ?= 2
 PYTEST_ARGS ?=
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check scratch framework parity tests benchmarks
