@@ -455,13 +455,12 @@ def _built(source: str, input_shape, seed: int, dtype: str, weights_file=None):
 
 
 def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
-    import keras
     import torch
 
+    from parity.runners.precision import set_keras_precision
     from parity.runners.seeding import set_keras_seed
 
-    keras.config.set_floatx(dtype)
-    keras.config.set_dtype_policy(dtype)
+    set_keras_precision(dtype)
     set_keras_seed(seed)  # keras.utils.set_random_seed without importing TensorFlow off its backend
     torch.manual_seed(seed)
     model = load_model(source)
@@ -523,12 +522,10 @@ def run_source(
     """``original_run`` of a source in ``dtype``: its own (seeded) weights, or those of ``weights_file``, or the
     canonical ``weights`` loaded into it. Runs in the worker; with ``folder``, writes its weights and
     gradients there; ``gradients=False``: its output only (``original_run``)."""
-    import keras
-
     from parity.convert.base import disabled_rules
+    from parity.runners.precision import set_keras_precision
 
-    keras.config.set_floatx(dtype)  # as at the build: ops that make constants follow floatx
-    keras.config.set_dtype_policy(dtype)
+    set_keras_precision(dtype)  # as at the build: ops that make constants follow floatx
     if weights is None:
         model, spec = _built(source, input_shape, seed, dtype, weights_file)
     else:  # the weights change the model: a build of its own

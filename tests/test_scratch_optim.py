@@ -215,30 +215,22 @@ def keras_runs_in_worker(runs: list[tuple[str, str]]) -> dict:
     schedules; called in a keras-torch worker, whose floatx and dtype policy are put back as they were."""
     import keras
 
-    before = keras.config.floatx(), keras.config.dtype_policy()
-    try:
+    from parity.runners.precision import keras_precision
+
+    with keras_precision("float64"):
         return _keras_runs(keras, runs)
-    finally:
-        keras.config.set_floatx(before[0])
-        keras.config.set_dtype_policy(before[1])
-
-
-def _set_precision(keras, floatx: str) -> None:
-    """floatx and the global dtype policy: a layer takes the policy, which Keras fixes from floatx on first
-    use and keeps (keras/src/dtype_policies/dtype_policy.py), so floatx alone leaves a worker that an earlier
-    call set to float32 building float32 layers."""
-    keras.config.set_floatx(floatx)
-    keras.config.set_dtype_policy(floatx)
 
 
 def _keras_runs(keras, runs: list[tuple[str, str]]) -> dict:
     import torch
 
+    from parity.runners.precision import set_keras_precision
+
     out = {"backend": keras.backend.backend(), "trajectories": {}, "defaults": {}}
     for name, floatx in runs:
-        _set_precision(keras, floatx)  # before the optimiser: its lr variable takes floatx (base_optimizer.py)
+        set_keras_precision(floatx)  # before the optimiser: its lr variable takes floatx (base_optimizer.py)
         out["trajectories"][f"{name}@{floatx}"] = keras_trajectory(keras, BY_NAME[name])
-    _set_precision(keras, "float64")
+    set_keras_precision("float64")
     for key, cls in [
         ("sgd", keras.optimizers.SGD),
         ("rmsprop", keras.optimizers.RMSprop),

@@ -18,6 +18,7 @@ from parity.convert.base import NO_WEIGHTS, ConversionError, disabled_now, disab
 from parity.layers import REGISTRY
 from parity.runners.autodiff import traced_shapes, two_gradients
 from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask, integer_input, target_array
+from parity.runners.precision import set_keras_precision
 from parity.spec.generate import build_keras, build_scratch, layout_source
 from parity.spec.model import INPUT
 
@@ -178,8 +179,7 @@ def run_keras(request: RunRequest) -> RunResult:
     import keras
 
     backend = keras.backend.backend()
-    keras.config.set_floatx(request.dtype)
-    keras.config.set_dtype_policy(request.dtype)  # the policy is cached from floatx on first use
+    set_keras_precision(request.dtype)
     spec = request.spec
     graph = graph_for(request)
     ops, npy = keras.ops, keras.ops.convert_to_numpy

@@ -327,11 +327,11 @@ def _keras_steps(request: TrainRequest) -> TrainResult:
     from framework.keras3.optimizers import optimizer as keras_optimizer
     from parity.runners.autodiff import gradient
     from parity.runners.keras_runner import KerasGraph
+    from parity.runners.precision import set_keras_precision
     from parity.runners.seeding import set_keras_seed
 
     backend = keras.backend.backend()
-    keras.config.set_floatx(request.dtype)
-    keras.config.set_dtype_policy(request.dtype)
+    set_keras_precision(request.dtype)
     spec, loss_name, loss_kwargs = request.model()
     with disabled_rules(request.disabled_rules):
         if request.initialisation == "own":  # Keras' own initialisers (this worker's global seed)
