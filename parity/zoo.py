@@ -14,7 +14,11 @@ smallest each accepts):
 3. the generated torch model is ported back to Keras (the round trip), and the round trip is
    compared with the source (``parity.ports.compare``, inference mode, each its own weights).
 
-``compare`` also runs scratch built from each spec, so every comparison includes scratch.
+``compare`` also runs scratch built from each spec, so every comparison includes scratch. Each row
+has one result over everything, and a verdict for each part alone (``_part``): ``inference`` (outputs,
+the input gradient, every parameter gradient and every weight as held, both ways) and ``training``
+(the loss and every weight after each step), so a row that is ``ill-conditioned`` only through its
+training step says that its outputs and gradients agree.
 Architectures run one at a time; after each, the Keras workers are closed and memory collected,
 and the peak resident memory of this process and the worker is recorded.
 
@@ -179,6 +183,11 @@ class ZooRow:
     missing: str | None = None  # "Keras class 'layer name'": the kind the registry lacks
     detail: str | None = None  # first diverging layer, or the error
     rule: str | None = None  # a registered divergence applied to the training steps, worst with and without
+    # The same verdict for each part alone (``part_status``): outputs, the input gradient, every parameter
+    # gradient and every weight in inference mode, both ways; and the training steps (None without).
+    inference: str | None = None
+    training: str | None = None
+    worst_inference: dict[str, float] = field(default_factory=dict)  # dtype -> worst over the inference part
     comparisons: list[dict] = field(default_factory=list)
     arrays: int | None = None  # trainable weight arrays: each has its gradient compared
 
@@ -247,10 +256,47 @@ def _reset_peak() -> None:
         pass
 
 
+def _in_steps(records):
+    """Which records (a DataFrame's rows) are the training steps' (a ``step`` of 1 or more); the others are
+    the inference-mode quantities."""
+    if "step" not in records.columns:
+        import pandas as pd
+
+        return pd.Series(False, index=records.index)
+    return records["step"].fillna(0) > 0
+
+
+def _worst(records) -> float:
+    judged = records[records["passed"].notna()] if len(records) else records
+    return float(judged["max_rel_err"].max()) if len(judged) else float("nan")
+
+
+def _part(comparison, steps: bool) -> tuple[str | None, float]:
+    """The verdict and worst error of one part of a comparison: its inference-mode quantities (outputs, the
+    input gradient, every parameter gradient, every weight as held) or its training steps (the loss and
+    every weight after each step). None for steps that were not run. A part that fails takes the whole
+    comparison's judgment: "ill-conditioned" only where every failure of both parts is rounding the
+    source's own one-ulp move exceeds (``parity.fuzz.conditioning.ill_conditioned``), else "disagree";
+    a registered rule applies to the steps only."""
+    records = comparison.records
+    if not len(records):
+        return None, float("nan")
+    mine = records[_in_steps(records) == steps]
+    if not len(mine):
+        return None, float("nan")
+    worst = _worst(mine)
+    if bool(mine["passed"].all()):
+        return ("degenerate" if comparison.degenerate and not steps else "agree"), worst
+    if steps and comparison.agree_with_rule:
+        return f"{AGREE_WITH_RULE} {comparison.rule}", worst
+    return ("ill-conditioned" if comparison.ill_conditioned else "disagree"), worst
+
+
 def _records(comparison, stage: str) -> dict:
     records = comparison.records
-    judged = records[records["passed"].notna()] if len(records) else records
-    worst = float(judged["max_rel_err"].max()) if len(judged) else float("nan")
+    worst = _worst(records)
+    inference, worst_inference = _part(comparison, steps=False)
+    training, worst_training = _part(comparison, steps=True)
     return {
         "stage": stage,
         "dtype": comparison.dtype,
@@ -266,6 +312,10 @@ def _records(comparison, stage: str) -> dict:
         "degenerate": comparison.degenerate,
         "ill_conditioned": comparison.ill_conditioned,
         "diagnosis": comparison.diagnosis[:5],
+        "inference": inference,  # the verdict on the inference-mode quantities alone (``_part``)
+        "worst_inference": worst_inference,
+        "training": training,  # the verdict on the training steps alone; None without steps
+        "worst_training": worst_training,
     }
 
 
@@ -291,6 +341,18 @@ def status(comparisons: list[dict]) -> str:
     if rules:
         return f"{AGREE_WITH_RULE} {', '.join(rules)}"
     return "agree"
+
+
+PART_ORDER = ("error", "disagree", "degenerate", "ill-conditioned", AGREE_WITH_RULE, "agree")
+
+
+def part_status(verdicts: list[str | None]) -> str | None:
+    """One part's verdict over every comparison of an architecture (the worst first, in ``PART_ORDER``);
+    None where no comparison ran that part (no training steps)."""
+    ran = [v for v in verdicts if v is not None]
+    if not ran:
+        return None
+    return min(ran, key=lambda v: PART_ORDER.index(status_class(v)))
 
 
 def _rule_detail(comparisons: list[dict]) -> str | None:
@@ -365,6 +427,11 @@ def run_architecture(
         for c in comparisons:
             row.worst[c["dtype"]] = max(row.worst.get(c["dtype"], 0.0), c["worst"])
         row.status = status(comparisons)
+        row.inference = part_status([c["inference"] for c in comparisons])
+        row.training = part_status([c["training"] for c in comparisons])
+        for c in comparisons:
+            if c["worst_inference"] == c["worst_inference"]:
+                row.worst_inference[c["dtype"]] = max(row.worst_inference.get(c["dtype"], 0.0), c["worst_inference"])
         if name in BUILDERS:
             row.detail = BUILDERS[name][2]  # how it was built, unless a divergence says more below
         row.rule = _rule_detail(comparisons)
@@ -463,6 +530,8 @@ def _cells(row: ZooRow, dtypes) -> list[str]:
         *[_err(row.worst.get(dtype)) for dtype in dtypes],
         f"{row.seconds:.1f}",
         "-" if row.peak_mib is None or row.peak_mib != row.peak_mib else f"{row.peak_mib:.0f}",
+        row.inference or "-",
+        row.training or "-",
         row.status,
         where,
     ]
@@ -478,6 +547,8 @@ def _header(dtypes) -> list[str]:
         *[f"worst {d}" for d in dtypes],
         "seconds",
         "peak MiB",
+        "inference",
+        "training steps",
         "result",
         "first divergence / missing kind",
     ]
@@ -502,7 +573,7 @@ def markdown(rows: list[ZooRow], dtypes) -> str:
         "|" + " --- |" * len(header),
     ]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in _cells(row, dtypes)) + " |" for row in rows]
-    lines += ["", summary(rows), ""]
+    lines += ["", parts_summary(rows), "", summary(rows), ""]
     return "\n".join(lines)
 
 
@@ -526,6 +597,24 @@ def summary(rows: list[ZooRow]) -> str:
         f"source beyond the tolerance: not judged), {counts[AGREE_WITH_RULE]} agree only with a registered divergence's "
         f"rule applied to the training steps (worst with and without it in the row), {counts['unsupported']} unsupported (a missing layer kind), "
         f"{counts['error']} error; {sum(r.seconds for r in rows):.1f} s in all; {peak}."
+    )
+
+
+def parts_summary(rows: list[ZooRow]) -> str:
+    """Each part's verdicts counted on their own: the inference-mode quantities (outputs, the input gradient,
+    every parameter gradient and every weight, source against torch port and against the round trip) and
+    the training steps. A row's result is both together: an architecture whose outputs and gradients
+    agree and whose steps one ulp of input moves beyond the trajectory tolerance is "ill-conditioned"."""
+
+    def counts(verdicts: list[str | None]) -> str:
+        ran = [status_class(v) for v in verdicts if v is not None]
+        told = [f"{ran.count(v)} {v}" for v in PART_ORDER[::-1] if ran.count(v)]
+        unrun = len(verdicts) - len(ran)
+        return ", ".join(told + ([f"{unrun} not run"] if unrun else [])) or "none"
+
+    return (
+        f"Inference mode (outputs, input gradient, every parameter gradient and weight, both ways): "
+        f"{counts([r.inference for r in rows])}. Training steps: {counts([r.training for r in rows])}."
     )
 
 
@@ -568,7 +657,7 @@ def html_page(rows: list[ZooRow], dtypes) -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>parity zoo</title><style>{CSS}</style></head>"
         f"<body data-rendered='pending'><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
-        f"<table id='zoo'><tr>{head}</tr>{body}</table><p id='summary'>{esc(summary(rows))}</p></main><script>{SCRIPT}</script></body></html>\n"
+        f"<table id='zoo'><tr>{head}</tr>{body}</table><p id='parts'>{esc(parts_summary(rows))}</p><p id='summary'>{esc(summary(rows))}</p></main><script>{SCRIPT}</script></body></html>\n"
     )
 
 

@@ -167,6 +167,7 @@ def test_a_chaotic_model_is_ill_conditioned_not_disagree(gain, planted, expected
     code, row, printed, out = _zoo_row_of(CHAOTIC_SOURCE.format(gain=gain, depth=DEPTH), tmp_path, capsys, monkeypatch)
     assert row["status"] == expected, row
     assert code == (0 if expected == "agree" else 1), printed
+    assert row["inference"] == expected and row["training"] is None, row  # no steps: inference is the verdict
     if expected == "disagree":
         assert not any(c["ill_conditioned"] for c in row["comparisons"]), row["comparisons"]
     elif expected == "ill-conditioned":
@@ -251,8 +252,17 @@ def test_a_step_with_dropout_is_judged_by_its_own_one_ulp_move(gain, planted, ex
     assert row["status"] == expected, row
     assert code == (0 if expected == "agree" else 1), printed
     (ported,) = [c for c in row["comparisons"] if c["stage"] == "torch"]
+    # Each part on its own. Gain 8 is chaotic at inference too (one ulp of input moves the logits by ~4e-8);
+    # a port holding a wrong weight fails both parts; reruns that measure no step move leave the whole
+    # comparison unexplained, so its inference part reads "disagree" too (a part is never judged better
+    # than the comparison's judgment); the wrong dropout scale shows only in training.
+    assert row["training"] == expected, row
+    inference = {(8.0, None): "ill-conditioned", (0.5, "formula"): "agree", (0.5, None): "agree"}
+    assert row["inference"] == inference.get((gain, planted), "disagree"), row
     if expected == "ill-conditioned":
         assert ported["ill_conditioned"] and "moves its training steps" in ported["ill_conditioned"], ported
+        zoo_md = (tmp_path / "zoo" / "zoo.md").read_text()
+        assert "every parameter gradient and weight, both ways): 1 ill-conditioned. Training steps: 1 ill-conditioned." in zoo_md
     elif expected == "disagree":
         assert not ported["ill_conditioned"], ported
         assert ported["worst"] > TRAJECTORY_FLOAT64_REL, ported
@@ -293,6 +303,7 @@ def test_the_one_pass_variance_is_agreement_with_its_rule_never_plain_agree(
     code, row, printed, out = _zoo_row_of(source, tmp_path, capsys, monkeypatch, steps=1)
     assert row["status"] == expected, row
     assert code == 0, printed
+    assert row["training"] == expected and row["inference"] == "agree", row
     (ported,) = [c for c in row["comparisons"] if c["stage"] == "torch"]
     if offset:
         assert not ported["agree"] and ported["agree_with_rule"] and ported["rule"] == ONE_PASS, ported
@@ -397,3 +408,58 @@ def test_every_architecture_is_compared_up_to_its_logits(name):
     from parity.zoo import factory_source
 
     assert factory_source(name, 32).count("classifier_activation=None)") == 1
+
+
+class _Judged:
+    """What ``parity.zoo._part`` reads of a ``parity.ports.Comparison``: its records and its judgments."""
+
+    def __init__(self, passed: list[tuple[int, bool]], ill=None, degenerate=None, rule=None, agree_with_rule=False):
+        import pandas as pd
+
+        self.records = pd.DataFrame(
+            [
+                {"quantity": f"q{i}", "max_rel_err": 0.0 if ok else 1.0, "passed": ok, "step": step or None}
+                for i, (step, ok) in enumerate(passed)
+            ]
+        )
+        self.ill_conditioned, self.degenerate, self.rule, self.agree_with_rule = ill, degenerate, rule, agree_with_rule
+
+
+@pytest.mark.parametrize(
+    "passed, judged, inference, training",
+    [
+        ([(0, True), (1, False)], {"ill": "one ulp moves the steps"}, "agree", "ill-conditioned"),
+        ([(0, True), (1, False)], {}, "agree", "disagree"),
+        ([(0, False), (1, True)], {}, "disagree", "agree"),
+        ([(0, False), (1, False)], {"ill": "one ulp"}, "ill-conditioned", "ill-conditioned"),
+        ([(0, True), (1, False)], {"rule": "r", "agree_with_rule": True}, "agree", "agree with rule r"),
+        ([(0, True)], {}, "agree", None),
+        ([(0, True)], {"degenerate": "every gradient zero"}, "degenerate", None),
+    ],
+)
+def test_each_part_is_judged_on_its_own_records(passed, judged, inference, training):
+    """Inference-mode records (no step) and training-step records get their own verdicts: a step that one
+    ulp moves leaves outputs and gradients that agree reading "agree", and a failure in either part is
+    never read as agreement in that part."""
+    from parity.zoo import _part, part_status
+
+    comparison = _Judged(passed, **judged)
+    assert _part(comparison, steps=False)[0] == inference
+    assert _part(comparison, steps=True)[0] == training
+    assert part_status([inference, "agree"]) == inference
+    assert part_status([None, None]) is None
+
+
+def test_the_report_counts_each_part():
+    rows = [
+        ZooRow("VGG16", 32, "agree", inference="agree", training="agree"),
+        ZooRow("DenseNet121", 32, "ill-conditioned", inference="agree", training="ill-conditioned"),
+        ZooRow("EfficientNetV2L", 32, "ill-conditioned", inference="ill-conditioned", training="ill-conditioned"),
+        ZooRow("NASNetLarge", 32, "unsupported"),
+    ]
+    text = markdown(rows, ("float64",))
+    assert (
+        "both ways): 2 agree, 1 ill-conditioned, 1 not run. Training steps: 1 agree, 2 ill-conditioned, 1 not run."
+        in text
+    )
+    assert "| 32 | - | - | - | - | 0.0 | - | agree | ill-conditioned | ill-conditioned |" in text, text

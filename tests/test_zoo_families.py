@@ -42,6 +42,7 @@ def one_worker():
 def test_the_family_agrees_both_ways(name, tmp_path):
     row = run_architecture(name, tmp_path, None, ("float64",), ("torch", "keras"), steps=0, seed=0)
     assert row.status == "agree", row.detail
+    assert row.inference == "agree" and row.training is None, row  # no steps: the inference part is the verdict
     assert {(c["stage"], c["dtype"]) for c in row.comparisons} == {("torch", "float64"), ("keras", "float64")}
     for comparison in row.comparisons:
         assert comparison["gradients"] == 1 + row.arrays, comparison  # the input's and every parameter's

@@ -32,7 +32,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parity.output import console
-    from parity.zoo import AGREE_WITH_RULE, ARCHITECTURES, check_names, run_zoo, status_class, summary
+    from parity.zoo import AGREE_WITH_RULE, ARCHITECTURES, check_names, parts_summary, run_zoo, status_class, summary
 
     names = check_names(args.names) if args.names else list(ARCHITECTURES)
     dtypes = tuple(parse_dtypes(args.dtype))
@@ -59,11 +59,13 @@ def run(args) -> int:
             progress.advance(task)
             where = f" ({row.missing and 'missing ' + row.missing or row.detail})" if row.status != "agree" else ""
             worst = ", ".join(f"{d} {e:.1e}" for d, e in row.worst.items())
-            progress.console.print(f"{name}: {row.status}{where} {worst} [{row.seconds:.0f} s]", highlight=False)
+            parts = f" (inference {row.inference or '-'}, training steps {row.training or '-'})" if row.inference else ""
+            progress.console.print(f"{name}: {row.status}{parts}{where} {worst} [{row.seconds:.0f} s]", highlight=False)
 
         rows = run_zoo(
             names, args.out, args.input_size, dtypes, tuple(STAGE_IMPLS[i] for i in impls), args.steps, args.seed, step
         )
+    console.print(parts_summary(rows), highlight=False)
     console.print(summary(rows), highlight=False)
     console.print(f"wrote {args.out}/zoo.md, zoo.html, zoo.json", highlight=False)
     # An agreement with a registered divergence's rule applied is an agreement explained, with both figures shown.
