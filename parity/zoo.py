@@ -2,8 +2,8 @@
 
 For each named architecture, built with ``weights=None``, ``include_top=True`` and a ten-class
 head (``classes=10``: the architecture's own head, its classifier only narrower) that returns the
-logits (``classifier_activation=None``, see "Logits" below) at a small input (``MIN_INPUT``: the
-smallest each accepts):
+logits (``classifier_activation=None``, see "Logits" below) at a small input (``DEFAULT_INPUT``, see
+"Input size" below; ``MIN_INPUT`` is the smallest each accepts):
 
 1. the Keras model is imported to a spec (``parity.sources``); an architecture with a layer the
    registry lacks gets a row naming that Keras class and layer instead of failing the run;
@@ -21,6 +21,19 @@ the input gradient, every parameter gradient and every weight as held, both ways
 training step says that its outputs and gradients agree.
 Architectures run one at a time; after each, the Keras workers are closed and memory collected,
 and the peak resident memory of this process and the worker is recorded.
+
+Input size. By default each architecture runs at the smallest input side at which every
+BatchNormalization normalises feature maps of at least 2x2 (``DEFAULT_INPUT``): 64 where the smallest
+accepted is 32, 107 for InceptionV3 and InceptionResNetV2 (75 is accepted), Xception's 71 (3x3 there);
+ConvNeXt and VGG have no BatchNormalization and keep 32. At the smallest accepted side the deepest
+stages of the others are 1x1, and a training-mode BatchNormalization over the batch of 2 normalises 2
+values per channel: the training step is then chaotic, and not because of any port. Measured with one
+float64 step at 32x32 (``--input-size 32``): one ulp of the source's input moves DenseNet121's step by
+6.1e-8, EfficientNetB0's by 3.8e-7 and DenseNet169's and EfficientNetB4's onwards by order 1, beyond
+the trajectory tolerance 1e-9, so 22 architectures could not be judged there; at 64x64 DenseNet121
+(worst 5.6e-14 over outputs, gradients and the step), DenseNet169 (4.3e-14), EfficientNetB0 (2.0e-12) and
+ResNet50 (7.6e-13) agree. The inference comparisons agree at either size. ``--input-size N`` runs every
+named architecture at N instead (no smaller than it accepts).
 
 Logits. Untrained (BatchNormalization in inference mode is the identity at initialisation), a
 residual architecture's activations grow with every block they add into: EfficientNetV2L at 32x32
@@ -108,6 +121,17 @@ MIN_INPUT = {
     "Xception": 71,
 }
 ARCHITECTURES = tuple(sorted(MIN_INPUT))
+# The smallest side at which every BatchNormalization's feature maps are at least 2x2 ("Input size"
+# above; tests/test_zoo.py checks it); ConvNeXt and VGG, without BatchNormalization, at their smallest.
+DEFAULT_INPUT = {
+    **{name: 64 for name, side in MIN_INPUT.items() if side == 32},
+    **{f"ConvNeXt{size}": 32 for size in ("Tiny", "Small", "Base", "Large", "XLarge")},
+    "VGG16": 32,
+    "VGG19": 32,
+    "InceptionResNetV2": 107,
+    "InceptionV3": 107,
+    "Xception": 71,
+}
 CLASSES = 10
 STAGES = ("torch", "keras")  # the torch port, the Keras round trip
 
@@ -379,7 +403,7 @@ def run_architecture(
     from parity.ports import compare, forget_runs
     from parity.runners.pool import close_all, keras_worker
 
-    size = input_size or MIN_INPUT[name]
+    size = input_size or DEFAULT_INPUT[name]
     row = ZooRow(name, size, "error")
     start = time.perf_counter()
     _reset_peak()

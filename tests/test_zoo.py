@@ -463,3 +463,34 @@ def test_the_report_counts_each_part():
         in text
     )
     assert "| 32 | - | - | - | - | 0.0 | - | agree | ill-conditioned | ill-conditioned |" in text, text
+
+
+def _smallest_batchnorm_map(name: str, side: int) -> int:
+    """The smallest spatial side of any BatchNormalization's output in the architecture built at ``side``
+    (in a Keras worker)."""
+    import keras
+
+    from parity.zoo import factory_source
+
+    namespace: dict = {}
+    exec(compile(factory_source(name, side), f"<{name} source>", "exec"), namespace)  # the zoo's own source.py
+    model = namespace["build"]()
+    return min(
+        layer.output.shape[1]
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization) and len(layer.output.shape) == 4
+    )
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "InceptionV3"])
+def test_the_default_input_gives_every_batchnorm_maps_of_two_by_two(name):
+    """At the smallest side each accepts the deepest BatchNormalization sees 1x1 maps (2 values per channel
+    over a batch of 2 in training mode: a chaotic step); at ``DEFAULT_INPUT`` every one sees 2x2 or more."""
+    from parity.runners.pool import keras_worker
+    from parity.zoo import DEFAULT_INPUT, MIN_INPUT
+
+    def smallest(side: int) -> int:
+        return keras_worker("torch").call("tests.test_zoo:_smallest_batchnorm_map", name, side)
+
+    assert smallest(MIN_INPUT[name]) == 1
+    assert smallest(DEFAULT_INPUT[name]) >= 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from parity.tolerance import tolerance
-from parity.zoo import run_architecture
+from parity.zoo import MIN_INPUT, run_architecture
 
 FAMILIES = {
     "mobilenet": "MobileNetV2",
@@ -40,7 +40,7 @@ def one_worker():
 
 @pytest.mark.parametrize("name", list(FAMILIES.values()), ids=list(FAMILIES))
 def test_the_family_agrees_both_ways(name, tmp_path):
-    row = run_architecture(name, tmp_path, None, ("float64",), ("torch", "keras"), steps=0, seed=0)
+    row = run_architecture(name, tmp_path, MIN_INPUT[name], ("float64",), ("torch", "keras"), steps=0, seed=0)
     assert row.status == "agree", row.detail
     assert row.inference == "agree" and row.training is None, row  # no steps: the inference part is the verdict
     assert {(c["stage"], c["dtype"]) for c in row.comparisons} == {("torch", "float64"), ("keras", "float64")}
@@ -66,7 +66,7 @@ def test_a_port_one_weight_off_disagrees(monkeypatch, tmp_path):
         return text.removesuffix(line) + "    next(iter(model.parameters())).data.mul_(1 + 1e-6)\n" + line
 
     monkeypatch.setattr(parity.porting, "model_source", tampered)
-    row = run_architecture("MobileNetV2", tmp_path, None, ("float64",), ("torch", "keras"), steps=0, seed=0)
+    row = run_architecture("MobileNetV2", tmp_path, MIN_INPUT["MobileNetV2"], ("float64",), ("torch", "keras"), steps=0, seed=0)
     assert row.status == "disagree", row
     assert [c["agree"] for c in row.comparisons] == [False, False], row.comparisons
     assert row.detail == "torch float64: first diverging layer Conv1 (by a weight as held)", row.detail
