@@ -215,7 +215,6 @@ class ZooRow:
     # gradient and every weight in inference mode, both ways; and the training steps (None without).
     inference: str | None = None
     training: str | None = None
-    worst_inference: dict[str, float] = field(default_factory=dict)  # dtype -> worst over the inference part
     comparisons: list[dict] = field(default_factory=list)
     arrays: int | None = None  # trainable weight arrays: each has its gradient compared
 
@@ -294,37 +293,28 @@ def _in_steps(records):
     return records["step"].fillna(0) > 0
 
 
-def _worst(records) -> float:
-    judged = records[records["passed"].notna()] if len(records) else records
-    return float(judged["max_rel_err"].max()) if len(judged) else float("nan")
-
-
-def _part(comparison, steps: bool) -> tuple[str | None, float]:
-    """The verdict and worst error of one part of a comparison: its inference-mode quantities (outputs, the
+def _part(comparison, steps: bool) -> str | None:
+    """The verdict on one part of a comparison: its inference-mode quantities (outputs, the
     input gradient, every parameter gradient, every weight as held) or its training steps (the loss and
     every weight after each step). None for steps that were not run. A part that fails takes the whole
     comparison's judgment: "ill-conditioned" only where every failure of both parts is rounding the
     source's own one-ulp move exceeds (``parity.fuzz.conditioning.ill_conditioned``), else "disagree";
     a registered rule applies to the steps only."""
     records = comparison.records
-    if not len(records):
-        return None, float("nan")
-    mine = records[_in_steps(records) == steps]
+    mine = records[_in_steps(records) == steps] if len(records) else records
     if not len(mine):
-        return None, float("nan")
-    worst = _worst(mine)
+        return None
     if bool(mine["passed"].all()):
-        return ("degenerate" if comparison.degenerate and not steps else "agree"), worst
+        return "degenerate" if comparison.degenerate and not steps else "agree"
     if steps and comparison.agree_with_rule:
-        return f"{AGREE_WITH_RULE} {comparison.rule}", worst
-    return ("ill-conditioned" if comparison.ill_conditioned else "disagree"), worst
+        return f"{AGREE_WITH_RULE} {comparison.rule}"
+    return "ill-conditioned" if comparison.ill_conditioned else "disagree"
 
 
 def _records(comparison, stage: str) -> dict:
     records = comparison.records
-    worst = _worst(records)
-    inference, worst_inference = _part(comparison, steps=False)
-    training, worst_training = _part(comparison, steps=True)
+    judged = records[records["passed"].notna()] if len(records) else records
+    worst = float(judged["max_rel_err"].max()) if len(judged) else float("nan")
     return {
         "stage": stage,
         "dtype": comparison.dtype,
@@ -340,10 +330,8 @@ def _records(comparison, stage: str) -> dict:
         "degenerate": comparison.degenerate,
         "ill_conditioned": comparison.ill_conditioned,
         "diagnosis": comparison.diagnosis[:5],
-        "inference": inference,  # the verdict on the inference-mode quantities alone (``_part``)
-        "worst_inference": worst_inference,
-        "training": training,  # the verdict on the training steps alone; None without steps
-        "worst_training": worst_training,
+        "inference": _part(comparison, steps=False),  # the verdict on the inference-mode quantities alone
+        "training": _part(comparison, steps=True),  # the verdict on the training steps alone; None without steps
     }
 
 
@@ -457,9 +445,6 @@ def run_architecture(
         row.status = status(comparisons)
         row.inference = part_status([c["inference"] for c in comparisons])
         row.training = part_status([c["training"] for c in comparisons])
-        for c in comparisons:
-            if c["worst_inference"] == c["worst_inference"]:
-                row.worst_inference[c["dtype"]] = max(row.worst_inference.get(c["dtype"], 0.0), c["worst_inference"])
         if name in BUILDERS:
             row.detail = BUILDERS[name][2]  # how it was built, unless a divergence says more below
         row.rule = _rule_detail(comparisons)

@@ -444,8 +444,8 @@ def test_each_part_is_judged_on_its_own_records(passed, judged, inference, train
     from parity.zoo import _part, part_status
 
     comparison = _Judged(passed, **judged)
-    assert _part(comparison, steps=False)[0] == inference
-    assert _part(comparison, steps=True)[0] == training
+    assert _part(comparison, steps=False) == inference
+    assert _part(comparison, steps=True) == training
     assert part_status([inference, "agree"]) == inference
     assert part_status([None, None]) is None
 
@@ -494,3 +494,31 @@ def test_the_default_input_gives_every_batchnorm_maps_of_two_by_two(name):
 
     assert smallest(MIN_INPUT[name]) == 1
     assert smallest(DEFAULT_INPUT[name]) >= 2
+
+
+SMALL_SOURCE = '''
+import keras
+
+
+def build():  # a small stand-in at the side the zoo asks for
+    inputs = keras.Input(({size}, {size}, 3))
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(10, name="predictions")(x))
+'''
+
+
+@pytest.mark.parametrize(
+    "argv, side", [([], 64), (["--input-size", "40"], 40)], ids=["default", "input-size"]
+)
+def test_the_side_is_the_default_or_input_size(argv, side, tmp_path, capsys, monkeypatch):
+    """Without ``--input-size`` an architecture with BatchNormalization runs at ``DEFAULT_INPUT`` (MobileNetV2:
+    64, not its smallest 32); with it, at N: the source the zoo writes, the input it feeds and the row."""
+    import parity.zoo
+
+    asked = []
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: asked.append(size) or SMALL_SOURCE.format(size=size))
+    out = tmp_path / "zoo"
+    code = main(["zoo", "MobileNetV2", "--out", str(out), "--dtype", "float64", "--steps", "0", *argv])
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert code == 0 and row["status"] == "agree", row
+    assert asked == [side] and row["input_size"] == side, (asked, row["input_size"])
