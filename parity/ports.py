@@ -411,7 +411,7 @@ def compare(
     if own_mode:
         weights_b_as_a = _rename_keys(canonical_b, _renaming(b.spec, a.spec))
         for name, value in canonical_a.items():
-            other_value = weights_b_as_a.get(name, np.full_like(value, np.nan))
+            other_value = weights_b_as_a[name] if name in weights_b_as_a else np.full_like(value, np.nan)
             records.append(compare_arrays(a.spec.name, "a", "b", dtype, f"weight:{name}", value, other_value, tol))
     for name, value in ra["grads"].items():
         records.append(
@@ -422,7 +422,7 @@ def compare(
                 dtype,
                 f"grad:{name}",
                 value,
-                rb["grads"].get(name, np.full_like(value, np.nan)),
+                rb["grads"][name] if name in rb["grads"] else np.full_like(value, np.nan),
                 tol,
             )
         )

@@ -74,16 +74,20 @@ def errors(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
         return float("inf"), float("inf")
     if ref.size == 0:
         return 0.0, 0.0
-    # equal entries count as no error, equal infinities included (scores masked with -inf before a
-    # softmax): inf - inf is NaN, which would read as a disagreement
     with np.errstate(invalid="ignore"):
-        difference = np.atleast_1d(ref - other)  # one array, made absolute and masked in place
-        np.abs(difference, out=difference)
+        difference = np.atleast_1d(ref - other)  # one array, made absolute in place
+    np.abs(difference, out=difference)
+    abs_err = float(difference.max())
+    if np.isnan(abs_err):
+        # equal entries count as no error, equal infinities included (scores masked with -inf before a
+        # softmax): inf - inf is NaN, which would read as a disagreement; a NaN that remains is one
         difference[np.atleast_1d(ref == other)] = 0.0
-        abs_err = float(np.max(difference))
+        abs_err = float(difference.max())
     if np.isnan(abs_err):
         return float("inf"), float("inf")
-    scale = float(np.max(np.abs(ref), where=np.isfinite(ref), initial=0.0))
+    scale = max(float(ref.max()), -float(ref.min()))  # max |ref| without an array for |ref|
+    if not np.isfinite(scale):  # an infinity or a NaN in the reference: the largest finite magnitude
+        scale = float(np.max(np.abs(ref), where=np.isfinite(ref), initial=0.0))
     if scale == 0.0:
         return abs_err, (0.0 if abs_err == 0.0 else float("inf"))
     return abs_err, abs_err / scale

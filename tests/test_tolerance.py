@@ -1,0 +1,48 @@
+"""``parity.tolerance.errors`` against its definition, entry by entry: max |a - b| over the entries
+(0 where a == b, equal infinities included; a NaN makes it inf), and that over the largest finite |a|."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from parity.tolerance import errors
+
+VALUES = st.one_of(
+    st.floats(-1e3, 1e3, allow_nan=False, width=64),
+    st.sampled_from([0.0, math.inf, -math.inf, math.nan, 1e-300]),
+)
+
+
+def by_definition(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    worst = 0.0
+    for x, y in zip(a.ravel().tolist(), b.ravel().tolist()):
+        if x == y:
+            continue
+        d = abs(x - y)
+        if math.isnan(d):
+            return math.inf, math.inf
+        worst = max(worst, d)
+    scale = max((abs(x) for x in a.ravel().tolist() if math.isfinite(x)), default=0.0)
+    if scale == 0.0:
+        return worst, (0.0 if worst == 0.0 else math.inf)
+    return worst, worst / scale
+
+
+@settings(max_examples=300, deadline=None)  # small arrays: 300 draws take well under a second
+@given(st.data())
+def test_errors_is_its_definition(data):
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple))
+    a = data.draw(arrays(np.float64, shape, elements=VALUES))
+    # b: a with some entries changed, so that equal entries (infinities among them) are drawn often
+    b = np.where(data.draw(arrays(np.bool_, shape)), data.draw(arrays(np.float64, shape, elements=VALUES)), a)
+    assert errors(a, b) == by_definition(a, b)
+
+
+def test_a_shape_mismatch_and_an_empty_pair():
+    assert errors(np.zeros(3), np.zeros(4)) == (math.inf, math.inf)
+    assert errors(np.zeros((0, 2)), np.zeros((0, 2))) == (0.0, 0.0)
