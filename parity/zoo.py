@@ -145,7 +145,8 @@ import keras
 
 
 def build():
-    return keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes}, classifier_activation=None)
+    model = keras.applications.{name}(weights=None, input_shape=({size}, {size}, 3), include_top=True, classes={classes}, classifier_activation=None)
+{scaling}    return model
 '''
 
 # keras.applications.NASNetMobile refuses the torch backend, the zoo's Keras worker backend ("not
@@ -175,18 +176,35 @@ import {module}
 
 
 def build():
-    return {builder}(input_shape=({size}, {size}, 3), {arguments}weights=None, include_top=True, classes={classes}, classifier_activation=None)
+    model = {builder}(input_shape=({size}, {size}, 3), {arguments}weights=None, include_top=True, classes={classes}, classifier_activation=None)
+{scaling}    return model
 '''
 
 
-def factory_source(name: str, size: int) -> str:
-    """The source.py that builds the architecture: keras.applications.<name>, or its builder (``BUILDERS``)."""
+# --branch-scale: the EfficientNet families (keras/src/applications/efficientnet.py and
+# efficientnet_v2.py) name each block's parts after the block: a block with a residual connection ends
+# its branch with the BatchNormalization ``<block>project_bn`` (then, in training, dropout) and adds it
+# to the block's input in ``<block>add``. Only these architectures have branches found by that name.
+BRANCH_SCALED = tuple(name for name in MIN_INPUT if name.startswith("EfficientNet"))
+SCALING = """    # --branch-scale {scale}: the last BatchNormalization of each residual branch (<block>project_bn, added
+    # to the block's input by <block>add) starts at gamma * {scale}: every implementation loads these weights
+    for layer in model.layers:
+        if layer.name.endswith("_add"):
+            norm = model.get_layer(layer.name.removesuffix("add") + "project_bn")
+            norm.gamma.assign(norm.gamma * {scale})
+"""
+
+
+def factory_source(name: str, size: int, branch_scale: float = 1.0) -> str:
+    """The source.py that builds the architecture: keras.applications.<name>, or its builder (``BUILDERS``);
+    with ``branch_scale`` other than 1, each residual branch's last BatchNormalization scaled (``SCALING``)."""
+    scaling = "" if branch_scale == 1.0 else SCALING.format(scale=repr(float(branch_scale)))
     if name not in BUILDERS:
-        return FACTORY.format(name=name, size=size, classes=CLASSES)
+        return FACTORY.format(name=name, size=size, classes=CLASSES, scaling=scaling)
     builder, arguments, why = BUILDERS[name]
     module = builder.rsplit(".", 1)[0]
     return FACTORY_BUILDER.format(
-        name=name, size=size, classes=CLASSES, why=why, module=module, builder=builder, arguments=arguments
+        name=name, size=size, classes=CLASSES, why=why, module=module, builder=builder, arguments=arguments, scaling=scaling
     )
 
 
@@ -217,6 +235,7 @@ class ZooRow:
     training: str | None = None
     comparisons: list[dict] = field(default_factory=list)
     arrays: int | None = None  # trainable weight arrays: each has its gradient compared
+    branch_scale: float = 1.0  # --branch-scale: the gamma of each residual branch's last BatchNormalization, times this
 
 
 def check_names(names: list[str]) -> list[str]:
@@ -224,6 +243,19 @@ def check_names(names: list[str]) -> list[str]:
     if unknown:
         raise SpecError(f"unknown architecture {unknown[0]!r}; choose from: {', '.join(ARCHITECTURES)}")
     return list(names)
+
+
+def check_branch_scale(names: list[str], branch_scale: float) -> None:
+    """``--branch-scale`` must be positive (0 would make every gradient inside a branch 0: nothing compared
+    there), and other than 1 only for architectures with branches it finds (``BRANCH_SCALED``)."""
+    if not branch_scale > 0 or branch_scale != branch_scale or branch_scale == float("inf"):
+        raise SpecError(f"--branch-scale must be a positive number, received {branch_scale}")
+    others = [name for name in names if name not in BRANCH_SCALED]
+    if branch_scale != 1.0 and others:
+        raise SpecError(
+            f"--branch-scale applies to the EfficientNet architectures (residual branches ending in <block>project_bn); "
+            f"{others[0]} has none"
+        )
 
 
 def missing_kind(message: str) -> str | None:
@@ -389,6 +421,7 @@ def run_architecture(
     stages: tuple[str, ...],
     steps: int,
     seed: int,
+    branch_scale: float = 1.0,
 ) -> ZooRow:
     """One architecture through import, port to torch, port back to Keras, and the comparisons."""
     from parity.porting import port
@@ -396,13 +429,13 @@ def run_architecture(
     from parity.runners.pool import close_all, keras_worker
 
     size = input_size or DEFAULT_INPUT[name]
-    row = ZooRow(name, size, "error")
+    row = ZooRow(name, size, "error", branch_scale=branch_scale)
     start = time.perf_counter()
     _reset_peak()
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     factory = folder / "source.py"
-    factory.write_text(factory_source(name, size))
+    factory.write_text(factory_source(name, size, branch_scale))
     source = f"{factory}:build"
     worker = None
     try:
@@ -503,6 +536,7 @@ def run_zoo(
     steps: int = 1,
     seed: int = 0,
     progress=None,
+    branch_scale: float = 1.0,
 ) -> list[ZooRow]:
     """Every architecture of ``names`` in turn; writes ``out/zoo.md``, ``out/zoo.html`` and ``out/zoo.json``."""
     check_names(names)
@@ -510,6 +544,7 @@ def run_zoo(
         raise SpecError(
             f"--input-size must be 32 or more (the smallest keras.applications accepts), received {input_size}"
         )
+    check_branch_scale(names, branch_scale)
     dtypes = tuple(sorted(dtypes, key=lambda dtype: dtype != "float64"))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -517,7 +552,7 @@ def run_zoo(
     for name in names:
         if progress is not None:
             progress(name, None)
-        row = run_architecture(name, out, input_size, dtypes, stages, steps, seed)
+        row = run_architecture(name, out, input_size, dtypes, stages, steps, seed, branch_scale)
         rows.append(row)
         write(rows, out, dtypes)
         if progress is not None:
@@ -575,6 +610,18 @@ INTRO = (
 )
 
 
+def scaled(rows: list[ZooRow]) -> str:
+    """The line that says the weights are not Keras' own initialisation (``--branch-scale``), or ""."""
+    scales = sorted({r.branch_scale for r in rows if r.branch_scale != 1.0})
+    if not scales:
+        return ""
+    return (
+        f"Branch scale {', '.join(f'{c:g}' for c in scales)} (`--branch-scale`): the last BatchNormalization of each "
+        "residual branch (`<block>project_bn`) starts at gamma times that, not at Keras' 1, in the source and so in "
+        "every implementation that loads its weights."
+    )
+
+
 def markdown(rows: list[ZooRow], dtypes) -> str:
     header = _header(dtypes)
     lines = [
@@ -582,6 +629,7 @@ def markdown(rows: list[ZooRow], dtypes) -> str:
         "",
         INTRO.format(classes=CLASSES),
         "",
+        *([scaled(rows), ""] if scaled(rows) else []),
         "| " + " | ".join(header) + " |",
         "|" + " --- |" * len(header),
     ]
@@ -663,13 +711,14 @@ def html_page(rows: list[ZooRow], dtypes) -> str:
         "error": "crashed",
     }
     head = "".join(f"<th>{esc(h)}</th>" for h in _header(dtypes))
+    note = f"<p id='scaled'>{esc(scaled(rows))}</p>" if scaled(rows) else ""
     body = "".join(
         f'<tr class="row {classes[status_class(row.status)]}">' + "".join(f"<td>{esc(c)}</td>" for c in _cells(row, dtypes)) + "</tr>"
         for row in rows
     )
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>parity zoo</title><style>{CSS}</style></head>"
-        f"<body data-rendered='pending'><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p></header><main>"
+        f"<body data-rendered='pending'><header><h1>parity zoo</h1><p>{esc(INTRO.format(classes=CLASSES))}</p>{note}</header><main>"
         f"<table id='zoo'><tr>{head}</tr>{body}</table><p id='parts'>{esc(parts_summary(rows))}</p><p id='summary'>{esc(summary(rows))}</p></main><script>{SCRIPT}</script></body></html>\n"
     )
 

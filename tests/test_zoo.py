@@ -62,7 +62,7 @@ def test_a_missing_kind_is_named_and_the_run_goes_on(tmp_path, capsys, monkeypat
     keras.applications architecture has one any more): the row names its class and layer."""
     import parity.zoo
 
-    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: UNSUPPORTED_SOURCE)
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size, branch_scale=1.0: UNSUPPORTED_SOURCE)
     out = tmp_path / "zoo"
     code = main(["zoo", "VGG16", "--out", str(out)])
     assert code == 0, capsys.readouterr().out
@@ -90,7 +90,7 @@ def _zoo_row_of(source: str, tmp_path, capsys, monkeypatch, steps: int = 0):
     exit code, its one row, what it printed, the output folder."""
     import parity.zoo
 
-    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: source)
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size, branch_scale=1.0: source)
     out = tmp_path / "zoo"
     code = main(["zoo", "VGG16", "--out", str(out), "--dtype", "float64", "--steps", str(steps)])
     printed = capsys.readouterr().out
@@ -381,6 +381,9 @@ def test_a_disagreement_is_reported_with_its_first_diverging_layer():
         (["VGG16", "--input-size", "8"], "--input-size must be 32 or more"),
         (["VGG16", "--impl", "jax"], "--impl: unknown 'jax'"),
         (["VGG16", "--dtype", "float16"], "unknown dtype 'float16'"),
+        (["EfficientNetB0", "ResNet50", "--branch-scale", "0.5"], "ResNet50 has none"),
+        (["EfficientNetB0", "--branch-scale", "0"], "--branch-scale must be a positive number, received 0.0"),
+        (["EfficientNetB0", "--branch-scale", "nan"], "--branch-scale must be a positive number, received nan"),
     ],
 )
 def test_bad_input_exits_2_in_one_line(argv, message, tmp_path, capsys):
@@ -516,9 +519,60 @@ def test_the_side_is_the_default_or_input_size(argv, side, tmp_path, capsys, mon
     import parity.zoo
 
     asked = []
-    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size: asked.append(size) or SMALL_SOURCE.format(size=size))
+    monkeypatch.setattr(parity.zoo, "factory_source", lambda name, size, branch_scale=1.0: asked.append(size) or SMALL_SOURCE.format(size=size))
     out = tmp_path / "zoo"
     code = main(["zoo", "MobileNetV2", "--out", str(out), "--dtype", "float64", "--steps", "0", *argv])
     (row,) = json.loads((out / "zoo.json").read_text())
     assert code == 0 and row["status"] == "agree", row
     assert asked == [side] and row["input_size"] == side, (asked, row["input_size"])
+
+
+def _batchnorm_gammas(name: str, side: int, branch_scale: float) -> dict[str, list[float]]:
+    """The distinct gamma values of each BatchNormalization of the zoo's source, built in a Keras worker."""
+    import keras
+    import numpy as np
+
+    from parity.zoo import factory_source
+
+    namespace: dict = {}
+    exec(compile(factory_source(name, side, branch_scale), f"<{name} source>", "exec"), namespace)
+    model = namespace["build"]()
+    return {
+        layer.name: sorted({float(g) for g in np.asarray(keras.ops.convert_to_numpy(layer.gamma))})
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+
+
+def test_branch_scale_starts_each_residual_branch_last_batchnorm_at_gamma_times_c():
+    """EfficientNetB0 with ``--branch-scale 0.5``: the gamma of ``<block>project_bn`` of every block that adds
+    its input back is 0.5, every other BatchNormalization's is Keras' 1; without the option every one is 1."""
+    from parity.runners.pool import keras_worker
+
+    worker = keras_worker("torch")
+    scaled = worker.call("tests.test_zoo:_batchnorm_gammas", "EfficientNetB0", 32, 0.5)
+    plain = worker.call("tests.test_zoo:_batchnorm_gammas", "EfficientNetB0", 32, 1.0)
+    branch_ends = {name for name, gamma in scaled.items() if gamma == [0.5]}
+    # B0's blocks with a residual connection: 2b, 3b, 4b-c, 5b-c, 6b-d, 7 has one block (none)
+    assert branch_ends == {f"block{b}_project_bn" for b in ("2b", "3b", "4b", "4c", "5b", "5c", "6b", "6c", "6d")}
+    assert all(gamma == [1.0] for name, gamma in scaled.items() if name not in branch_ends), scaled
+    assert all(gamma == [1.0] for gamma in plain.values()), plain
+
+
+def test_branch_scale_reaches_the_source_and_the_report(tmp_path, capsys, monkeypatch):
+    """``parity zoo EfficientNetB0 --branch-scale 0.5`` writes its source with the scale, records it in the row
+    and says so above the table in zoo.md and zoo.html (a stand-in model in place of the architecture)."""
+    import parity.zoo
+
+    asked = []
+    monkeypatch.setattr(
+        parity.zoo,
+        "factory_source",
+        lambda name, size, branch_scale=1.0: asked.append(branch_scale) or SMALL_SOURCE.format(size=size),
+    )
+    out = tmp_path / "zoo"
+    code = main(["zoo", "EfficientNetB0", "--out", str(out), "--dtype", "float64", "--steps", "0", "--branch-scale", "0.5"])
+    (row,) = json.loads((out / "zoo.json").read_text())
+    assert code == 0 and asked == [0.5] and row["branch_scale"] == 0.5, (asked, row)
+    assert "Branch scale 0.5" in (out / "zoo.md").read_text()
+    assert "id='scaled'>Branch scale 0.5" in (out / "zoo.html").read_text()

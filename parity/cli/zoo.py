@@ -29,6 +29,14 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--steps", type=int, default=1, help="optimiser steps of source, torch port and scratch (default 1; 0: none)"
     )
+    p.add_argument(
+        "--branch-scale",
+        type=float,
+        default=1.0,
+        metavar="C",
+        help="EfficientNet architectures only: the last BatchNormalization of each residual branch starts at "
+        "gamma * C (default 1: Keras' initialisation), so that an untrained model's residual stream stays bounded",
+    )
     p.add_argument("--out", default="reports/zoo", metavar="DIR", help="the folder to write (default: reports/zoo)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -38,7 +46,17 @@ def run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parity.output import console
-    from parity.zoo import AGREE_WITH_RULE, ARCHITECTURES, check_names, parts_summary, run_zoo, status_class, summary
+    from parity.spec.model import SpecError
+    from parity.zoo import (
+        AGREE_WITH_RULE,
+        ARCHITECTURES,
+        check_branch_scale,
+        check_names,
+        parts_summary,
+        run_zoo,
+        status_class,
+        summary,
+    )
 
     names = check_names(args.names) if args.names else list(ARCHITECTURES)
     dtypes = tuple(parse_dtypes(args.dtype))
@@ -50,6 +68,10 @@ def run(args) -> int:
         impls.insert(0, "torch")  # the round trip starts from the torch port
     if args.input_size is not None and args.input_size < 32:
         raise UsageError(f"--input-size must be 32 or more, received {args.input_size}")
+    try:
+        check_branch_scale(names, args.branch_scale)
+    except SpecError as error:
+        raise UsageError(str(error)) from None
     if args.steps < 0:
         raise UsageError(f"--steps must be 0 or more, received {args.steps}")
     require_folder(args.out, "--out")
@@ -69,7 +91,15 @@ def run(args) -> int:
             progress.console.print(f"{name}: {row.status}{parts}{where} {worst} [{row.seconds:.0f} s]", highlight=False)
 
         rows = run_zoo(
-            names, args.out, args.input_size, dtypes, tuple(STAGE_IMPLS[i] for i in impls), args.steps, args.seed, step
+            names,
+            args.out,
+            args.input_size,
+            dtypes,
+            tuple(STAGE_IMPLS[i] for i in impls),
+            args.steps,
+            args.seed,
+            step,
+            args.branch_scale,
         )
     console.print(parts_summary(rows), highlight=False)
     console.print(summary(rows), highlight=False)
