@@ -69,7 +69,18 @@ source, its input and then its weights moved by one ulp): beyond the tolerance, 
 At the default 64x64 (the full zoo, seed 0) both stay ill-conditioned in inference, their training
 steps agreeing: one ulp moves EfficientNetV2L's float64 logits by 1.3e-5 (input) and 9.4e-6 (weights),
 EfficientNetV2M's by 0.53 and 0.59; which gates saturate, and so how far a rounding is carried,
-depends on the input side.
+depends on the input side. ``--branch-scale C`` (``BRANCH_SCALED``: the EfficientNet architectures)
+starts the gamma of each residual branch's last BatchNormalization (``<block>project_bn``) at C
+instead of Keras' 1, in the zoo's source, so every implementation loads the same weights: the
+residual stream then stays bounded, as a trained one's does (the known "zero-init residual" practice,
+Goyal et al. 2017, torchvision's ``zero_init_residual``, without the zero that would make every
+gradient inside a branch 0). Measured on the Keras source (float64, seed 0, 64x64): at C = 1 the
+logits reach 2.3e5 (V2M) and 2.8e7 (V2L), every squeeze-and-excitation gate of the deep stages is 0,
+and one ulp of input moves the logits by 0.40 and 3.6e-6; at C = 0.5 the logits are 1.6e-2 and
+3.9e-3, no gate is below 0.35, and the move is 5.2e-15 for both. ``parity zoo EfficientNetV2M
+EfficientNetV2L --branch-scale 0.5`` (both dtypes, one step): both agree, inference and step, float64
+worst 8.1e-12 and 1.2e-11, float32 3.0e-6 and 7.6e-6 (217 s and 510 s, peak 2.5 and 5.2 GB). The
+default stays Keras' own initialisation; a row run with another C says so.
 
 Training steps. The source's step runs on Keras' torch backend (the zoo's worker), whose
 BatchNormalization takes its batch variance from ``moments`` (keras/src/backend/torch/nn.py):
