@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import parity.tolerance
 from parity.tolerance import errors
 
 VALUES = st.one_of(
@@ -36,11 +38,16 @@ def by_definition(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
 @settings(max_examples=300, deadline=None)  # small arrays: 300 draws take well under a second
 @given(st.data())
 def test_errors_is_its_definition(data):
+    """In float64 and float32, in one chunk and in chunks of 3 elements (``CHUNK``: the difference is
+    formed a chunk at a time, so an infinity, a NaN or the largest entry may lie in any chunk)."""
     shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple))
-    a = data.draw(arrays(np.float64, shape, elements=VALUES))
+    dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+    a = data.draw(arrays(np.float64, shape, elements=VALUES)).astype(dtype)
     # b: a with some entries changed, so that equal entries (infinities among them) are drawn often
-    b = np.where(data.draw(arrays(np.bool_, shape)), data.draw(arrays(np.float64, shape, elements=VALUES)), a)
-    assert errors(a, b) == by_definition(a, b)
+    b = np.where(data.draw(arrays(np.bool_, shape)), data.draw(arrays(np.float64, shape, elements=VALUES)), a).astype(dtype)
+    chunk = data.draw(st.sampled_from([parity.tolerance.CHUNK, 3]))
+    with mock.patch.object(parity.tolerance, "CHUNK", chunk):
+        assert errors(a, b) == by_definition(a, b)
 
 
 def test_a_shape_mismatch_and_an_empty_pair():
