@@ -85,7 +85,9 @@ def errors(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
         return float("inf"), float("inf")
     if ref.size == 0:
         return 0.0, 0.0
-    ref_flat, other_flat = ref.reshape(-1), other.reshape(-1)  # views unless an input is not contiguous
+    # C-order pieces: views of a contiguous input; of a strided one (a transposed kernel), each chunk
+    # is copied through its flat iterator rather than the whole array at once
+    ref_flat, other_flat = (x.reshape(-1) if x.flags.c_contiguous else x.flat for x in (ref, other))
     buffer = np.empty(min(CHUNK, ref.size), dtype=np.float64)
     abs_err = scale = 0.0
     for start in range(0, ref.size, CHUNK):
