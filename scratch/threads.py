@@ -29,6 +29,14 @@ each timed pair of runs, see ``benchmarks.settle``) saw both threads on one core
 forward+backward pass taking 23-26 ms with the process's CPU time equal to its wall time; pinned,
 15.6 ms (13-16 ms back to back, pinned or not). The calling thread only waits, and keeps its cores.
 
+The pool's threads are not pinned to cores. Measured on the two-core machine: after the process
+sits idle (``parity bench`` sleeps 0.2 s before each timed pair of runs, ``benchmarks.settle``),
+Linux wakes a pool thread on the core of the thread that hands out the blocks, so both run on one
+core (``parity bench conv2d --threads 2``, forward+backward: 23-26 ms, the process's CPU time equal
+to its wall time; 13-16 ms back to back). Pinning each pool thread to a core of its own made that
+15.6 ms, but ``parity report``, whose Keras workers keep a core busy while scratch runs here, went
+from 58 s to 105 s: a pinned thread cannot leave the busy core, and every block waits for it.
+
 A loop of small products separated by NumPy's own work (an LSTM's steps: a (32, 128) @
 (128, 512) product between elementwise updates) pays the same hand-over at every step and
 gains little from a second thread: ``one_blas_thread()`` runs such a loop with BLAS on one
