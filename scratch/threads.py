@@ -21,14 +21,6 @@ block order. (A product on several BLAS threads need not give one thread's bits:
 Conv2D's float64 dW, formed by a product over a block's 1568 rows, differed by up to 4e-13
 between one and two BLAS threads before its blocks were spread this way.)
 
-Each pool thread keeps a core of its own (``os.sched_setaffinity``: the k-th thread the pool
-makes, on the k-th core the process may use). A pool thread that waits for blocks sleeps, and
-Linux, waking it from the thread that hands out the blocks, may put it on that thread's core:
-measured on the two-core machine, ``parity bench conv2d --threads 2`` (which sleeps 0.2 s before
-each timed pair of runs, see ``benchmarks.settle``) saw both threads on one core, the
-forward+backward pass taking 23-26 ms with the process's CPU time equal to its wall time; pinned,
-15.6 ms (13-16 ms back to back, pinned or not). The calling thread only waits, and keeps its cores.
-
 The pool's threads are not pinned to cores. Measured on the two-core machine: after the process
 sits idle (``parity bench`` sleeps 0.2 s before each timed pair of runs, ``benchmarks.settle``),
 Linux wakes a pool thread on the core of the thread that hands out the blocks, so both run on one
@@ -50,8 +42,6 @@ block, ``work`` runs once in the calling thread, as a plain loop would.
 
 from __future__ import annotations
 
-import itertools
-import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -90,17 +80,9 @@ def one_blas_thread():
         yield
 
 
-def _pin(cpus: list[int], made: itertools.count) -> None:
-    """Keep this pool thread on a core of its own (the pool's k-th thread on the k-th core allowed)."""
-    os.sched_setaffinity(threading.get_native_id(), {cpus[next(made) % len(cpus)]})
-
-
 def _pool(threads: int) -> ThreadPoolExecutor:
     if not _POOL or _POOL[0]._max_workers < threads:
-        pin = {}
-        if hasattr(os, "sched_setaffinity"):
-            pin = {"initializer": _pin, "initargs": (sorted(os.sched_getaffinity(0)), itertools.count())}
-        _POOL[:] = [ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scratch-blocks", **pin)]
+        _POOL[:] = [ThreadPoolExecutor(max_workers=threads, thread_name_prefix="scratch-blocks")]
     return _POOL[0]
 
 

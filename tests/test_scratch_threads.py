@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import zlib
 
@@ -156,24 +155,3 @@ def test_lstm_steps_run_on_one_blas_thread(monkeypatch):
         layer.backward(np.ones_like(layer.forward(X)))
         assert blas_threads() == 2
     assert seen == [1] * 10  # one product per step, 5 steps forward and 5 back
-
-
-@pytest.mark.skipif(
-    not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs two cores to pin to"
-)
-def test_the_pool_threads_each_keep_a_core_of_their_own():
-    """Two blocks that wait for each other (so two pool threads run them at once): each thread is
-    pinned to one core, and not the same one; the caller's own cores are left as they were."""
-    cpus = sorted(os.sched_getaffinity(0))
-    both = threading.Barrier(2, timeout=10)
-    pinned = {}
-
-    def work(thread, starts):
-        both.wait()
-        pinned[thread] = os.sched_getaffinity(threading.get_native_id())
-
-    with threadpool_limits(limits=2):
-        run_blocks(work, [0, 1])
-    assert all(len(cores) == 1 and cores <= set(cpus) for cores in pinned.values()), pinned
-    assert pinned[0] != pinned[1], pinned
-    assert sorted(os.sched_getaffinity(0)) == cpus
