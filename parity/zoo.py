@@ -259,7 +259,7 @@ def check_names(names: list[str]) -> list[str]:
 def check_branch_scale(names: list[str], branch_scale: float) -> None:
     """``--branch-scale`` must be positive (0 would make every gradient inside a branch 0: nothing compared
     there), and other than 1 only for architectures with branches it finds (``BRANCH_SCALED``)."""
-    if not branch_scale > 0 or branch_scale != branch_scale or branch_scale == float("inf"):
+    if not 0 < branch_scale < float("inf"):  # NaN fails both comparisons
         raise SpecError(f"--branch-scale must be a positive number, received {branch_scale}")
     others = [name for name in names if name not in BRANCH_SCALED]
     if branch_scale != 1.0 and others:

@@ -468,16 +468,21 @@ def test_the_report_counts_each_part():
     assert "| 32 | - | - | - | - | 0.0 | - | agree | ill-conditioned | ill-conditioned |" in text, text
 
 
+def _zoo_model(name: str, side: int, branch_scale: float = 1.0):
+    """The architecture as the zoo's own source.py builds it (in a Keras worker)."""
+    from parity.zoo import factory_source
+
+    namespace: dict = {}
+    exec(compile(factory_source(name, side, branch_scale), f"<{name} source>", "exec"), namespace)
+    return namespace["build"]()
+
+
 def _smallest_batchnorm_map(name: str, side: int) -> int:
     """The smallest spatial side of any BatchNormalization's output in the architecture built at ``side``
     (in a Keras worker)."""
     import keras
 
-    from parity.zoo import factory_source
-
-    namespace: dict = {}
-    exec(compile(factory_source(name, side), f"<{name} source>", "exec"), namespace)  # the zoo's own source.py
-    model = namespace["build"]()
+    model = _zoo_model(name, side)
     return min(
         layer.output.shape[1]
         for layer in model.layers
@@ -532,11 +537,7 @@ def _batchnorm_gammas(name: str, side: int, branch_scale: float) -> dict[str, li
     import keras
     import numpy as np
 
-    from parity.zoo import factory_source
-
-    namespace: dict = {}
-    exec(compile(factory_source(name, side, branch_scale), f"<{name} source>", "exec"), namespace)
-    model = namespace["build"]()
+    model = _zoo_model(name, side, branch_scale)
     return {
         layer.name: sorted({float(g) for g in np.asarray(keras.ops.convert_to_numpy(layer.gamma))})
         for layer in model.layers

@@ -46,7 +46,6 @@ def run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parity.output import console
-    from parity.spec.model import SpecError
     from parity.zoo import (
         AGREE_WITH_RULE,
         ARCHITECTURES,
@@ -68,10 +67,7 @@ def run(args) -> int:
         impls.insert(0, "torch")  # the round trip starts from the torch port
     if args.input_size is not None and args.input_size < 32:
         raise UsageError(f"--input-size must be 32 or more, received {args.input_size}")
-    try:
-        check_branch_scale(names, args.branch_scale)
-    except SpecError as error:
-        raise UsageError(str(error)) from None
+    check_branch_scale(names, args.branch_scale)  # before anything is written, as check_names
     if args.steps < 0:
         raise UsageError(f"--steps must be 0 or more, received {args.steps}")
     require_folder(args.out, "--out")
