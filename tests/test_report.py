@@ -360,6 +360,22 @@ def test_plots_are_the_images_a_tight_savefig_draws(monkeypatch):
         monkeypatch.undo()
 
 
+def test_log_axes_keep_minor_ticks_only_where_they_are_labelled():
+    """Over one decade or less the minor ticks carry labels and stay; over more they would be bare marks."""
+    from parity.report import plots
+
+    for top, kept in ((5.0, True), (1e4, False)):
+        fig = plots._figure()
+        ax = fig.subplots()
+        ax.plot([0, 1], [1.0, top])
+        ax.set_yscale("log")
+        plots._plain_log(ax.yaxis)
+        labels = [t.get_text() for t in ax.yaxis.get_minorticklabels()]
+        assert (len(ax.yaxis.get_minorticklocs()) > 0) is kept, top
+        if kept:
+            assert any(labels), labels
+
+
 def test_each_case_is_compared_and_drawn_while_the_lanes_run_the_next(monkeypatch):
     """collect_cases compares a case once every lane has run it, not after the last run of all."""
     from rich.progress import Progress

@@ -49,6 +49,14 @@ def test_a_cached_jax_worker_computes_bitwise_what_a_fresh_one_computes(monkeypa
         assert all(np.array_equal(fresh.grads[k], cached.grads[k]) for k in fresh.grads)
 
 
+def test_a_worker_freezes_what_its_imports_made():
+    """A full collection in the worker (after every training run) skips the libraries' own objects."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    frozen = pool.keras_worker("torch").call("gc:get_freeze_count")
+    assert frozen > 100_000, frozen
+
+
 def test_concurrent_calls_to_one_worker_are_answered_one_at_a_time():
     """Lanes and divergence threads share a worker: each reply must reach its own caller."""
     if not pool.backend_installed("torch"):

@@ -40,11 +40,23 @@ def _figure(**kwargs):
 
 
 def _plain_log(axis) -> None:
-    """Label a log axis in plain text (``1e-05``, minor ticks where a decade is short), not mathtext."""
-    from matplotlib.ticker import LogFormatter
+    """Label a log axis in plain text (``1e-05``, minor ticks where a decade is short), not mathtext.
+
+    Call it once the data are drawn. Minor ticks are kept only where they are labelled: the
+    formatter labels them when the axis spans at most ``minor_thresholds[0]`` decades (one;
+    ``LogFormatter.set_locs``, matplotlib/ticker.py). Over more decades they would be unlabelled
+    marks, eight a decade, and every tick is several artists that each drawing lays out twice
+    (``_png``): measured, a third of a case's plot (``plot_layers``: 315 ms of CPU a plot with them
+    everywhere, 240 ms so, 205 ms with none, over every third case of the report).
+    """
+    from matplotlib.ticker import LogFormatter, NullLocator
 
     axis.set_major_formatter(LogFormatter(10))
-    axis.set_minor_formatter(LogFormatter(10, labelOnlyBase=False))
+    minor = LogFormatter(10, labelOnlyBase=False)
+    axis.set_minor_formatter(minor)
+    low, high = axis.axes.get_ylim() if axis.axis_name == "y" else axis.axes.get_xlim()
+    if abs(math.log10(high / low)) > minor.minor_thresholds[0]:
+        axis.set_minor_locator(NullLocator())
 
 
 DPI = 80

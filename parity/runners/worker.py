@@ -8,6 +8,7 @@ Anything the libraries print goes to stderr: stdout carries only the protocol.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import pickle
@@ -94,6 +95,12 @@ def main() -> None:
 
     if os.environ.get("PARITY_KERAS_FLOAT64") == "1":
         keep_float64()
+    # What the imports made lives as long as this process: a full collection need not walk it again.
+    # The training runner collects after every run (``train_keras``), and each collection walked every
+    # object Keras and its backend had made at import; frozen (``gc.freeze``), the JAX float64 worker of
+    # a report took 38.7 s of CPU, against 45.6 s. Frozen objects are never collected, and none of them
+    # is garbage: nothing has run yet.
+    gc.freeze()
 
     pickle.dump(("ready", keras.backend.backend()), protocol_out)
     protocol_out.flush()
