@@ -24,7 +24,6 @@ loaded by the worker with ``safe_mode=True``).
 from __future__ import annotations
 
 import copy
-import gc
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
-from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays, nbytes
+from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays, let_go
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -307,18 +306,6 @@ def _worst(records) -> float:
     return float(judged["max_rel_err"].max()) if len(judged) else float("nan")
 
 
-# A model whose canonical weights reach this size has each of its large arrays collected as soon as it is
-# let go (``_let_go``): parity zoo's largest hold gigabytes per copy. A full collection walks every object
-# this process holds (~330,000 with torch, pandas and the CLI imported: 0.21 s of CPU each, measured), and
-# a port of examples/mnist_torch.py ran ten of them, 1.8 of the 2.4 s of CPU its port took in this process;
-# a small model's arrays are freed by their reference counts, or later by Python's own collector.
-LARGE_MODEL_BYTES = 64 * 2**20
-
-
-def _let_go(weights: dict) -> None:
-    """A full garbage collection now, where the model of these (canonical) ``weights`` is large."""
-    if nbytes(weights) >= LARGE_MODEL_BYTES:  # of stored weights: their files' sizes, none read
-        gc.collect()
 
 
 # The implementation a side runs on: a Keras model runs in a torch-backend worker (``load``).
@@ -440,7 +427,7 @@ def compare(
     # (parity zoo: ConvNeXtXLarge has 350M parameters, 2.6 GiB per float64 copy); A's run is kept
     # only where the round trip reuses it (``_OWN_RUNS``).
     del rb
-    _let_go(canonical_a)
+    let_go(canonical_a)
     # Each model against scratch built from its own spec: a failure here is the harness's, not the port's.
     for label, side, side_weights in (("a", a, canonical_a), ("b", b, canonical_b)):
         if label == "a" and scratch_a is not None:
@@ -454,7 +441,7 @@ def compare(
             compare_arrays(side.spec.name, "scratch", label, dtype, "output", scratch_output, outputs[label], tol)
         )
         del scratch_output
-        _let_go(canonical_a)
+        let_go(canonical_a)
     del ra
     trained = None
     if steps:
@@ -528,7 +515,7 @@ def _one_ulp_moves(
             other = result["grads"].get(quantity.removeprefix("grad:"), np.full_like(value, np.nan))
             gradients[quantity] = max(gradients[quantity], relative_error(value, other))
         del result
-        _let_go(weights)
+        let_go(weights)
     return moved, gradients
 
 
@@ -566,7 +553,7 @@ def _one_ulp_step_moves(trained: Trained, X, dtype: str, seed: int) -> dict[str,
                 worst = max(worst, relative_error(value, moved.weights[step][name]))
         worst = max(worst, *(relative_error(x, y) for x, y in zip(base.losses, moved.losses)))
         del moved
-        _let_go(base.weights[0] if base.weights else {})
+        let_go(base.weights[0] if base.weights else {})
     return {"step input": worst}
 
 
@@ -655,7 +642,7 @@ def _training(a: Side, b: Side, weights_a: dict, X, dtype: str, steps: int, opti
         if one_pass[label]:  # kept, in case the one-pass variance is measured below
             references[label] = scratch
         del scratch  # each scratch trajectory judged, then let go (a large model's weights)
-        _let_go(weights_a)
+        let_go(weights_a)
     comparable = not (results["a"].dropout_masks or results["b"].dropout_masks)
     if comparable:
         between = compare_trajectories(a.spec.name, dtype, results["a"], results["b"])

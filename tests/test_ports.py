@@ -208,13 +208,22 @@ def test_a_momentum_difference_shows_only_in_training_steps(tmp_path):
 
 
 def test_a_large_model_is_collected_at_once_and_a_small_one_is_left_to_python(monkeypatch):
-    """``_let_go``: a full collection (0.21 s of CPU each) only where the canonical weights reach LARGE_MODEL_BYTES."""
-    import parity.ports as ports
+    """``let_go``: a full collection (0.21 s of CPU each) only where the weights reach LARGE_MODEL_BYTES,
+    by a port and after a Keras worker's training run."""
+    import parity.runners.stored as stored
+    import parity.training.runners as training
+    from parity.training.spec import TrainResult
 
     collected = []
-    monkeypatch.setattr(ports.gc, "collect", lambda *args: collected.append(args))
-    monkeypatch.setattr(ports, "LARGE_MODEL_BYTES", 800)
-    ports._let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(9)})  # 792 bytes
+    monkeypatch.setattr(stored.gc, "collect", lambda *args: collected.append(args))
+    monkeypatch.setattr(stored, "LARGE_MODEL_BYTES", 800)
+    stored.let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(9)})  # 792 bytes
     assert collected == []
-    ports._let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(10)})  # 800 bytes
+    stored.let_go({"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(10)})  # 800 bytes
     assert collected == [()]
+    for bias, expected in ((9, 1), (10, 2)):
+        weights = [{}, {"fc.W": np.zeros((10, 9)), "fc.b": np.zeros(bias)}]  # judged by the last step's
+        result = TrainResult("keras-jax", np.zeros(2), weights)
+        monkeypatch.setattr(training, "_keras_steps", lambda request: result)
+        assert training.train_keras(None) is result
+        assert len(collected) == expected, bias

@@ -13,6 +13,7 @@ one parameter at a time then holds one parameter of each side at a time.
 
 from __future__ import annotations
 
+import gc
 import shutil
 import tempfile
 import weakref
@@ -94,3 +95,18 @@ def nbytes(arrays: Mapping) -> int:
     if isinstance(arrays, StoredArrays):
         return arrays.nbytes
     return sum(np.asarray(value).nbytes for value in arrays.values())
+
+
+# A model whose weights reach this size is collected as soon as it is let go (``let_go``): parity zoo's
+# largest hold gigabytes per copy. A full collection walks every object the process holds (~330,000 with
+# torch, pandas and the CLI imported: 0.21 s of CPU each, measured), and a port of examples/mnist_torch.py
+# ran ten of them, 1.8 of the 2.4 s of CPU its port took in this process; in a report's JAX worker, one
+# after each of its training runs took a sixth of the worker's time (``parity.training.runners.train_keras``).
+# A small model's arrays are freed by their reference counts, or later by Python's own collector.
+LARGE_MODEL_BYTES = 64 * 2**20
+
+
+def let_go(weights: Mapping) -> None:
+    """A full garbage collection now, where the model of these weights is large (``LARGE_MODEL_BYTES``)."""
+    if nbytes(weights) >= LARGE_MODEL_BYTES:  # of stored weights: their files' sizes, none read
+        gc.collect()

@@ -96,10 +96,10 @@ def main() -> None:
     if os.environ.get("PARITY_KERAS_FLOAT64") == "1":
         keep_float64()
     # What the imports made lives as long as this process: a full collection need not walk it again.
-    # The training runner collects after every run (``train_keras``), and each collection walked every
-    # object Keras and its backend had made at import; frozen (``gc.freeze``), the JAX float64 worker of
-    # a report took 38.7 s of CPU, against 45.6 s. Frozen objects are never collected, and none of them
-    # is garbage: nothing has run yet.
+    # Every full collection (Python's own, and ``let_go``'s after a large model) walked every object Keras
+    # and its backend had made at import; frozen (``gc.freeze``), the JAX float64 worker of a report took
+    # 38.7 s of CPU, against 45.6 s, when it still collected after every training run. Frozen objects are
+    # never collected, and none of them is garbage: nothing has run yet.
     gc.freeze()
 
     pickle.dump(("ready", keras.backend.backend()), protocol_out)

@@ -7,7 +7,6 @@ traits: running statistics, stochastic masks, an L2 regulariser.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from parity.layers import REGISTRY
 from parity.runners.base import dropout_mask, input_array, target_array
 from parity.runners.reference import use_constants
 from parity.runners.scratch_runner import CastOnRead
-from parity.runners.stored import ArrayWriter, StoredArrays
+from parity.runners.stored import ArrayWriter, StoredArrays, let_go
 from parity.training.spec import TrainRequest, TrainResult, clipping, hyperparameters
 
 
@@ -338,10 +337,11 @@ def _jitted_apply(optimizer, variables: list):
 
 def train_keras(request: TrainRequest) -> TrainResult:
     """Runs inside a Keras worker: per-backend gradients of a stateless forward, then ``apply_gradients``.
-    What the steps built (the model, the optimiser's variables, the last gradients) is collected before the
-    result goes back, not whenever Python next collects (``gc.collect``): the worker waits idle meanwhile."""
+    What the steps built for a large model (the model, the optimiser's variables, the last gradients) is
+    collected before the result goes back (``let_go``), not whenever Python next collects; a small one's
+    is left to Python, as a full collection costs more than it frees."""
     result = _keras_steps(request)
-    gc.collect()
+    let_go(result.weights[-1] if result.weights else {})
     return result
 
 
