@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -167,3 +168,95 @@ def test_a_kept_model_computes_bitwise_what_a_fresh_one_computes():
             assert all(np.array_equal(getattr(x, name)[k], getattr(y, name)[k]) for k in getattr(x, name))
         assert all(np.array_equal(s.output, t.output) and np.array_equal(s.grad, t.grad) for s, t in zip(x.trace, y.trace))
     assert not np.array_equal(a.output, b.output), "the two requests should differ"
+
+
+def _built_both_ways(dtype: str) -> dict:
+    """In a worker: each case's Keras model built with its initialisers and under ``weights_to_come``,
+    each then loaded with the case's weights; what each holds, and Python's generator after each build."""
+    import random
+
+    import keras
+
+    from parity.cases import all_cases
+    from parity.check import make_request
+    from parity.runners.keras_runner import KerasGraph, weights_to_come
+    from parity.runners.precision import set_keras_precision
+
+    set_keras_precision(dtype)
+    out = {}
+    for name, case in all_cases().items():
+        request = make_request(case, case.configure(None), dtype, 0)
+        held, states = [], []
+        for skipped in (False, True):
+            random.seed(7)
+            with weights_to_come() if skipped else contextlib.nullcontext():
+                graph = KerasGraph(request.spec)
+            states.append(random.getstate())
+            graph.load(request.weights)
+            held.append([keras.ops.convert_to_numpy(v.value) for layer in graph.keras for v in layer.variables])
+        out[name] = (held, states)
+    return out
+
+
+def test_a_model_whose_weights_are_loaded_is_built_without_drawing_them():
+    """``weights_to_come``: every case's model, once loaded, holds bit for bit what it holds when built with its
+    initialisers (every variable, seed states included), and Python's generator is left where building leaves it
+    (on TensorFlow, where building with the initialisers is the cheapest)."""
+    if not pool.backend_installed("tensorflow"):
+        pytest.skip("keras-tensorflow not installed")
+    import numpy as np
+
+    built = pool.keras_worker("tensorflow").call("tests.test_worker_pool:_built_both_ways", "float64")
+    assert len(built) > 50
+    for name, ((drawn, skipped), (state_drawn, state_skipped)) in built.items():
+        assert len(drawn) == len(skipped), name
+        assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(drawn, skipped)), name
+        assert state_drawn == state_skipped, name
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow", "torch"])
+def test_weights_to_come_calls_no_initialiser_and_restores_add_weight(backend):
+    """Off torch, no initialiser is called; on torch every one is (a variable keeps its initialiser's layout)."""
+    if not pool.backend_installed(backend):
+        pytest.skip(f"keras-{backend} not installed")
+    calls = pool.keras_worker(backend).call("tests.test_worker_pool:_initialiser_calls")
+    skipped = 2 if backend == "torch" else 0
+    assert calls == {"built": 2, "under weights_to_come": skipped, "after": 2, "same generator state": True}, calls
+
+
+def _initialiser_calls() -> dict:
+    import random
+
+    import keras
+
+    from parity.runners.keras_runner import weights_to_come
+
+    counted = []
+
+    class Counted(keras.initializers.GlorotUniform):
+        def __call__(self, shape, dtype=None):
+            counted.append(shape)
+            return super().__call__(shape, dtype=dtype)
+
+    def build():
+        counted.clear()
+        keras.layers.Dense(3, kernel_initializer=Counted(), bias_initializer=Counted()).build((None, 4))
+        return len(counted)
+
+    out = {"built": build()}
+    with weights_to_come():
+        out["under weights_to_come"] = build()
+    out["after"] = build()
+
+    class Default(keras.layers.Layer):  # add_weight's own default initialiser: Glorot, seeded from Python's generator
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(input_shape[-1], 2))
+
+    states = []
+    for skipped in (False, True):
+        random.seed(7)
+        with weights_to_come() if skipped else contextlib.nullcontext():
+            Default().build((None, 4))
+        states.append(random.getstate())
+    out["same generator state"] = states[0] == states[1]
+    return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import pickle
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -21,6 +22,58 @@ from parity.runners.base import LayerTrace, RunRequest, RunResult, dropout_mask,
 from parity.runners.precision import set_keras_precision
 from parity.spec.generate import build_keras, build_scratch, layout_source
 from parity.spec.model import INPUT
+
+
+@contextmanager
+def weights_to_come():
+    """Layers built inside hold zeros, from NumPy, where their initialisers would draw: for a model whose
+    every weight is loaded right after (``KerasGraph.load``, which fails unless it fills each one).
+
+    Every layer's weight is made by ``Layer.add_weight`` (keras/src/layers/layer.py), which hands the
+    initialiser to the backend's ``Variable``; its draw then runs as the backend's own operations, and on
+    JAX each new shape is traced, lowered and compiled (``_initialize_with_initializer``,
+    keras/src/backend/jax/core.py): measured, 14% of a report's JAX float64 worker and 22% of its float32
+    one, for values that ``load`` overwrites at once. The initialiser is still made as ``add_weight``
+    makes it (a random one made there takes its seed from Python's generator, ``make_default_seed`` in
+    keras/src/random/seed_generator.py), so what is drawn later (a Dropout's seed) is unchanged. Variables
+    made otherwise (a ``SeedGenerator``'s state) keep their initialisers.
+
+    On the torch backend the initialisers still run: there a variable keeps, through ``set_weights``, the
+    memory layout its initialiser gave it (the Orthogonal recurrent kernel of a SimpleRNN is a transposed
+    view), and a product's rounding follows the layout: built from zeros, the SimpleRNN cases' float64
+    errors moved by an ulp (3.1e-16 to 4.2e-16), no longer what a user's model, built then loaded,
+    computes. A JAX or TensorFlow array has no such layout.
+    """
+    import keras
+
+    if keras.backend.backend() == "torch":
+        yield
+        return
+    layer = keras.layers.Layer
+    add_weight = layer.add_weight
+
+    def zeros(shape, dtype=None):
+        return np.zeros(shape, dtype=keras.backend.standardize_dtype(dtype))
+
+    def add_loaded_weight(self, *args, **kwargs):
+        positional = len(args) > 1
+        given = args[1] if positional else kwargs.get("initializer")
+        if given is None:  # add_weight's own default: Glorot for a float weight, zeros for any other
+            dtype = args[2] if len(args) > 2 else kwargs.get("dtype")
+            float_weight = "float" in keras.backend.standardize_dtype(dtype or self.variable_dtype)
+            given = "glorot_uniform" if float_weight else "zeros"
+        keras.initializers.get(given)  # made, as add_weight makes it, and never called
+        if positional:
+            args = (args[0], zeros, *args[2:])
+        else:
+            kwargs["initializer"] = zeros
+        return add_weight(self, *args, **kwargs)
+
+    layer.add_weight = add_loaded_weight
+    try:
+        yield
+    finally:
+        layer.add_weight = add_weight
 
 
 class KerasGraph:
@@ -150,7 +203,8 @@ def graph_for(request: RunRequest) -> KerasGraph:
     with disabled_rules(request.disabled_rules):
         graph = KEPT_GRAPHS.get(key) if keep else None
         if graph is None:
-            graph = KerasGraph(spec)
+            with weights_to_come():
+                graph = KerasGraph(spec)
         graph.load(request.weights)
     if keep:
         KEPT_GRAPHS[key] = graph

@@ -351,7 +351,7 @@ def _keras_steps(request: TrainRequest) -> TrainResult:
     from framework.keras3.losses import loss as keras_loss
     from framework.keras3.optimizers import optimizer as keras_optimizer
     from parity.runners.autodiff import gradient
-    from parity.runners.keras_runner import KerasGraph
+    from parity.runners.keras_runner import KerasGraph, weights_to_come
     from parity.runners.precision import set_keras_precision
     from parity.runners.seeding import set_keras_seed
 
@@ -370,7 +370,8 @@ def _keras_steps(request: TrainRequest) -> TrainResult:
                 # (keras/src/backend/torch/random.py, dropout): seeding all of them here, before the
                 # layers are built, makes every run of this request draw the same masks.
                 set_keras_seed(request.mask_seed)
-            graph = KerasGraph(spec)
+            with weights_to_come():
+                graph = KerasGraph(spec)
             graph.load(request.weights)
     hp = hyperparameters(request.optimizer)
     if request.optimizer.get("schedule"):
