@@ -83,13 +83,14 @@ class Sequential:
         """Parameters and states together: everything a checkpoint holds."""
         return {**self.parameters(), **self.states()}
 
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+    def set_weights(self, weights: dict[str, np.ndarray], copy: bool = True) -> None:
         """Replace every parameter and state; names and shapes must match exactly.
 
         A model without arrays yet learns their names and shapes from ``init``, one layer at a time
         (the drawn values are let go at once: a model is never held twice). ``weights`` is read one
         array at a time (a mapping that loads each when indexed is never held whole either) and each
-        array is copied.
+        array is copied, unless ``copy`` is False: then the model keeps the arrays it reads, for a
+        mapping that makes a new array at each read, which nothing else holds.
         """
         if not weights and not self.weights():
             return
@@ -108,7 +109,7 @@ class Sequential:
                         raise ValueError(
                             f"layer {layer.name!r}, parameter {key!r}: expected shape {shape}, received {new.shape}"
                         )
-                    store[key] = new.copy()
+                    store[key] = new.copy() if copy else new
 
     def _shapes(self, dtype) -> dict[str, tuple[dict, dict]]:
         """Per layer, the canonical names and shapes of its (params, state), in order."""

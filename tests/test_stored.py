@@ -133,3 +133,45 @@ def test_the_size_of_stored_arrays_is_read_from_their_files_without_loading_them
     size = stored_module.nbytes(stored)
     assert data < size <= data + 256 * len(arrays), (size, data)  # a .npy header is at most a few hundred bytes
     assert stored_module.nbytes(arrays) == data
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_scratch_model_keeps_the_arrays_read_from_files_and_copies_a_callers(monkeypatch, dtype):
+    """The scratch runners load weights through ``CastOnRead`` into ``set_weights(copy=False)``: an array
+    read from a file is new, so the model keeps it (cast where the dtype differs) and no second copy is
+    made; an array the caller holds is copied, so that a training step, which changes the model's
+    arrays in place, leaves the caller's as they were."""
+    from parity.runners.scratch_runner import CastOnRead
+    from scratch.dense import Dense
+    from scratch.sequential import Sequential
+
+    def model():
+        return Sequential([Dense(4, name="conv")], input_shape=(3,))
+
+    rng = np.random.default_rng(0)
+    held = {"conv.W": rng.standard_normal((3, 4)), "conv.b": rng.standard_normal(4)}
+    folder = RunFolder()
+    writer = ArrayWriter(folder.path / "weights")
+    writer.update(held)
+    stored = folder.arrays("weights", writer.names)
+    read = {}
+    load = StoredArrays.__getitem__
+
+    def remembered(self, name):
+        read[name] = load(self, name)
+        return read[name]
+
+    monkeypatch.setattr(StoredArrays, "__getitem__", remembered)
+    from_files = model()
+    from_files.set_weights(CastOnRead(stored, np.dtype(dtype)), copy=False)
+    for name, value in from_files.weights().items():
+        assert value.dtype == dtype and np.array_equal(value, held[name].astype(dtype)), name
+        assert (value is read[name]) == (dtype == np.float64), name  # the array as read, unless cast
+
+    from_caller = model()
+    from_caller.set_weights(CastOnRead(held, np.dtype(dtype)), copy=False)
+    before = {name: value.copy() for name, value in held.items()}
+    for value in from_caller.weights().values():
+        value += 1.0  # a step's in-place update
+    for name, value in held.items():
+        assert np.array_equal(value, before[name]), name

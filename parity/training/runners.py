@@ -111,7 +111,7 @@ def train_scratch(request: TrainRequest) -> TrainResult:
     dtype = np.dtype(request.dtype)
     model = build_scratch(spec)
     use_constants(model, request.constants)
-    model.set_weights(CastOnRead(request.weights, dtype))  # it copies them, one array at a time
+    model.set_weights(CastOnRead(request.weights, dtype), copy=False)  # one new array at a time
     model.train(request.training)
     optimizer = scratch_optimizer(request.optimizer, request.convention)
     loss_fn = losses.get(loss_name, **loss_kwargs)
