@@ -2,6 +2,7 @@
 
 import gc
 import pickle
+import tempfile
 
 import numpy as np
 import pytest
@@ -175,3 +176,62 @@ def test_a_scratch_model_keeps_the_arrays_read_from_files_and_copies_a_callers(m
         value += 1.0  # a step's in-place update
     for name, value in held.items():
         assert np.array_equal(value, before[name]), name
+
+
+@pytest.fixture
+def places(monkeypatch, tmp_path):
+    """A stand-in for shared memory and one for the temporary folder, both under ``tmp_path``."""
+    import parity.runners.stored as stored_module
+
+    memory, disk = tmp_path / "shm", tmp_path / "disk"
+    memory.mkdir()
+    disk.mkdir()
+    monkeypatch.setattr(stored_module, "SHARED_MEMORY", memory)
+    monkeypatch.setattr(tempfile, "tempdir", str(disk))
+    return memory, disk
+
+
+def test_a_run_folder_is_in_shared_memory_where_there_is_one(monkeypatch, places):
+    import parity.runners.stored as stored_module
+
+    memory, disk = places
+    folder = RunFolder()
+    assert folder.path.parent == memory
+    monkeypatch.setattr(stored_module, "SHARED_MEMORY", memory / "absent")
+    assert RunFolder().path.parent == disk
+
+
+@pytest.mark.parametrize("short", ["memory", "shared memory's size"])
+def test_an_array_that_would_leave_too_little_memory_is_written_to_disk_and_removed_with_its_folder(
+    monkeypatch, places, short
+):
+    """In shared memory, an array whose file would leave less than a quarter of the machine's memory
+    available, or that does not fit in the shared memory's size, goes to the temporary folder, linked
+    from the run's folder: read back bit for bit through the link, and removed with the folder."""
+    import shutil
+
+    import parity.runners.stored as stored_module
+
+    memory, disk = places
+    small, large = np.arange(4.0), np.random.default_rng(0).standard_normal(1000)
+    gib = 2**30
+    if short == "memory":  # 16 GiB machine: 4 GiB + 4 KiB available leaves room for 32 bytes, not for 8000
+        monkeypatch.setattr(stored_module, "memory_available", lambda: (4 * gib + 4096, 16 * gib))
+    else:  # plenty of memory, but shared memory has 2**20 + 4000 bytes free
+        monkeypatch.setattr(stored_module, "memory_available", lambda: (15 * gib, 16 * gib))
+        usage = shutil.disk_usage(memory)
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=2**20 + 4000))
+    folder = RunFolder()
+    writer = ArrayWriter(folder.path / "weights")
+    writer.update({"small": small, "large": large})
+    written = {name: folder.path / "weights" / f"{i}.npy" for i, name in enumerate(writer.names)}
+    assert not written["small"].is_symlink() and written["large"].is_symlink()
+    target = written["large"].resolve()
+    assert target.parent == disk
+    stored = folder.arrays("weights", writer.names)
+    assert np.array_equal(stored["small"], small) and np.array_equal(stored["large"], large)
+    assert stored["large"].tobytes() == large.tobytes()
+    del folder, stored
+    gc.collect()
+    assert not written["large"].parent.exists() and not target.exists()
+    assert list(disk.iterdir()) == []
