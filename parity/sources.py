@@ -274,9 +274,28 @@ def _forward(model, spec, inputs, dtype: str) -> np.ndarray:
     return keras.ops.convert_to_numpy(Y)
 
 
+def _tensor_array(x) -> np.ndarray:
+    """A Keras backend tensor as a read-only NumPy array, without a copy where the tensor is a torch
+    tensor in host memory (``Tensor.numpy()`` shares its buffer); otherwise ``keras.ops.convert_to_numpy``.
+
+    Keras' conversion copies (``np.array(x)`` in ``convert_to_numpy``, keras/src/backend/torch/core.py),
+    which is right for an array that is kept, but a weight or gradient written to a file at once
+    (``ArrayWriter``) was copied to fresh memory only to be written: the largest part of the Keras
+    worker's own work in the VGG16 and ResNet50V2 family tests (4.4 s of about 40 s, sampled)."""
+    if type(x).__module__.split(".")[0] == "torch" and x.device.type == "cpu" and str(x.dtype) != "torch.bfloat16":
+        array = x.detach().numpy()
+        array.flags.writeable = False  # the tensor's own memory: nothing here may change it
+        return array
+    import keras
+
+    return keras.ops.convert_to_numpy(x)
+
+
 def canonical_weights(model, spec: ModelSpec, into=None) -> dict:
     """The user's model's weights, read through each kind's converter into the canonical layout
     (into ``into``, a dict or an ``ArrayWriter``, when given)."""
+    from parity.runners.stored import ArrayWriter
+
     layers, previous = _scratch_layers(spec)
     torch_model = _is_torch(model)
     weights = {} if into is None else into
@@ -291,7 +310,9 @@ def canonical_weights(model, spec: ModelSpec, into=None) -> dict:
         else:
             import keras
 
-            values = [keras.ops.convert_to_numpy(v.value) for v in _keras_layer(model, node.name).weights]
+            # written to a file at once: read in place; kept: copied, as the model may change after
+            read_value = _tensor_array if isinstance(into, ArrayWriter) else keras.ops.convert_to_numpy
+            values = [read_value(v.value) for v in _keras_layer(model, node.name).weights]
             read = kind.converter.from_keras(layer, values, previous(node))
         weights.update({f"{node.name}.{k}": v for k, v in read.items()})
     return weights
@@ -568,8 +589,10 @@ def _keras_original(model, spec, inputs, cotangent, dtype: str = "float64", out=
 
     _, Y, g = gradient(backend, scalar, [X, *trainable])
     del trainable
-    npy = ops.convert_to_numpy  # a copy: each framework gradient is let go once read (a large model's
-    # gradients are as large as its weights, parity zoo's ConvNeXtXLarge 2.6 GiB per float64 copy)
+    # Each gradient is read in place (``_tensor_array``) and let go from ``grad_of`` once read, so a large model's
+    # gradients are held once (parity zoo's ConvNeXtXLarge: 2.6 GiB per float64 copy); into a file at once
+    # when ``out`` is an ``ArrayWriter``.
+    npy = _tensor_array
     out = {} if out is None else out
     out["input"] = npy(g[0])
     grad_of = {id(v): gv for v, gv in zip(model.trainable_variables, g[1:])}

@@ -260,3 +260,57 @@ def _initialiser_calls() -> dict:
         states.append(random.getstate())
     out["same generator state"] = states[0] == states[1]
     return out
+
+
+def _arrays_a_keras_run_writes() -> dict:
+    """In the keras-torch worker: a Keras model's run into files; for each array handed to the writer,
+    whether it is a copy (owns its data) and whether it can be written, and its value against Keras' own
+    conversion of the variable."""
+    import tempfile
+
+    import keras
+    import numpy as np
+
+    from parity.runners.precision import set_keras_precision
+    from parity.runners.stored import ArrayWriter
+    from parity.sources import import_model, original_run
+
+    set_keras_precision("float64")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(2)])
+    spec = import_model(model)
+    handed = {}
+    write = ArrayWriter.__setitem__
+
+    def spy(self, name, value):
+        handed[f"{self.folder.name}:{name}"] = (bool(value.flags.owndata), bool(value.flags.writeable), np.array(value))
+        write(self, name, value)
+
+    ArrayWriter.__setitem__ = spy
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            rng = np.random.default_rng(0)
+            original_run(model, spec, rng.standard_normal((2, 3)), rng.standard_normal((2, 2)), "float64", folder)
+    finally:
+        ArrayWriter.__setitem__ = write
+    variables = {
+        f"weights:{layer.name}.{key}": keras.ops.convert_to_numpy(v.value)
+        for layer in model.layers
+        for key, v in zip(("W", "b"), layer.weights)
+    }
+    return {"handed": handed, "variables": variables}
+
+
+def test_a_keras_torch_run_writes_its_weights_and_gradients_without_copying_them():
+    """Weights and gradients written to files at once are read from their torch tensors in place
+    (``parity.sources._tensor_array``), read-only, with the values Keras' own copying conversion gives."""
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    import numpy as np
+
+    got = pool.keras_worker("torch").call("tests.test_worker_pool:_arrays_a_keras_run_writes")
+    handed = got["handed"]
+    assert {key.split(":")[0] for key in handed} == {"weights", "grads"} and len(handed) == 9, sorted(handed)
+    for key, (owns, writeable, _) in handed.items():
+        assert not owns and not writeable, key
+    for key, value in got["variables"].items():
+        assert np.array_equal(handed[key][2], value), key
