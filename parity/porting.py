@@ -62,17 +62,22 @@ def save_weights_in_worker(source: str, input_shape, folder: str, target: str, s
     target's format. Returns the differences between the two specs ([] when the port is faithful)."""
     import torch
 
-    from parity.sources import describe, import_model, load_canonical, load_model, own_weights
+    from parity.sources import describe, import_model, load_canonical, load_model, own_weights, remember_spec
 
     _, spec = describe(source, input_shape)
     weights = own_weights(source, input_shape, seed)[1]  # the build the comparison then runs (sources._built)
     model = load_model(f"{folder}/model.py:build")  # floatx is float64 here (own_weights set it)
     if target == "torch":
         model = model.double()  # so that the converted float64 weights are kept as they are
-    port_spec = import_model(model, _torch_shape(spec.input_shape) if target == "torch" else None)
+    port_shape = _torch_shape(spec.input_shape) if target == "torch" else None
+    port_spec = import_model(model, port_shape)
     differences = same_structure(spec, port_spec)
     if differences:
         return differences
+    # build_with_weights is build with these weights loaded: its float64 builds have this spec, with the
+    # comparison's seed and with describe's (0), the generated factory drawing nothing
+    for build_seed in {0, seed}:
+        remember_spec(f"{folder}/model.py:{FACTORY}", port_shape, build_seed, "float64", port_spec)
     load_canonical(model, port_spec, _rename_keys(weights, _renaming(spec, port_spec)))
     if target == "torch":
         torch.save(model.state_dict(), Path(folder) / TORCH_WEIGHTS)

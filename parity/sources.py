@@ -475,6 +475,19 @@ def _built(source: str, input_shape, seed: int, dtype: str, weights_file=None):
     return _BUILT[key]
 
 
+# The spec of each build, by the source's file state, seed and dtype: importing a torch model is a
+# ``torch.export`` capture (0.1-2.5 s of CPU for a keras.applications port, measured), and parity zoo
+# builds a port's model three times (its weights, the comparison, and after ``forget_built`` the round
+# trip) with one structure. Kept while the worker lives, as ``_DESCRIBED``; a changed file is a new key.
+_SPECS: dict[tuple, ModelSpec] = {}
+
+
+def remember_spec(source: str, input_shape, seed: int, dtype: str, spec: ModelSpec) -> None:
+    """``spec`` is what importing ``source``'s build (``_build``) with these arguments gives: a port's
+    ``build_with_weights`` is its ``build`` with weights loaded (``parity.porting``), imported there already."""
+    _SPECS[_file_state(source, input_shape), seed, dtype] = spec
+
+
 def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
     import torch
 
@@ -485,7 +498,10 @@ def _build(source: str, input_shape, seed: int, dtype: str, weights_file=None):
     set_keras_seed(seed)  # keras.utils.set_random_seed without importing TensorFlow off its backend
     torch.manual_seed(seed)
     model = load_model(source)
-    spec = import_model(model, input_shape)
+    key = (_file_state(source, input_shape), seed, dtype)
+    if key not in _SPECS:
+        _SPECS[key] = import_model(model, input_shape)
+    spec = _SPECS[key]
     if weights_file is not None:
         load_weights_file(model, weights_file, spec.name)
     if _is_torch(model):
@@ -516,6 +532,8 @@ def moved(old: str, new: str) -> None:
 
     for key in list(_DESCRIBED):
         _DESCRIBED[rekey(key)] = _DESCRIBED.pop(key)
+    for state, seed, dtype in list(_SPECS):
+        _SPECS[rekey(state), seed, dtype] = _SPECS.pop((state, seed, dtype))
     for key in list(_BUILT):
         state, seed, dtype, weights, beside = key
         _BUILT[(rekey(state), seed, dtype, rekey(weights), beside)] = _BUILT.pop(key)

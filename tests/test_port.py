@@ -613,3 +613,57 @@ def test_the_python_api_ports_too(tmp_path):
         steps=0,
     )
     assert result.agree and (tmp_path / "port" / "model.py").is_file()
+
+
+def _count_imports(start: bool) -> dict:
+    """In the worker: from ``start``, count ``parity.sources.import_model`` calls by the model's framework;
+    with ``start`` False, the counts so far, and the function restored."""
+    import parity.sources as sources
+
+    if start:
+        original = sources.import_model
+        counts = {"torch": 0, "keras": 0}
+
+        def counted(model, *args, **kwargs):
+            counts["torch" if sources._is_torch(model) else "keras"] += 1
+            return original(model, *args, **kwargs)
+
+        counted.original, counted.counts = original, counts
+        sources.import_model = counted
+        return counts
+    counted = sources.import_model
+    sources.import_model = counted.original
+    return counted.counts
+
+
+def _fresh_spec(source: str, input_shape) -> tuple[ModelSpec, ModelSpec]:
+    """In the worker: (the spec ``describe`` gives, the spec of a new build imported afresh)."""
+    from parity.runners.precision import set_keras_precision
+    from parity.sources import describe, import_model, load_model
+
+    described = describe(source, input_shape)[1]
+    set_keras_precision("float64")
+    torch.manual_seed(0)
+    return described, import_model(load_model(source), input_shape)
+
+
+def test_a_port_is_imported_once_and_its_build_with_weights_has_its_spec(tmp_path):
+    """Importing a torch model is a ``torch.export`` capture: a port to torch is imported once (its
+    ``build``, to write its weights), and its ``build_with_weights`` has that spec (``remember_spec``)
+    through the comparison, and again when the worker has let go of its builds (parity zoo's round trip)."""
+    from parity.porting import port
+    from parity.ports import compare
+
+    source = f"{ROOT}/examples/convnet_keras.py:build"
+    worker = keras_worker("torch")
+    worker.call("tests.test_port:_count_imports", True)
+    try:
+        result = port(source, "torch", tmp_path / "torch", dtypes=("float64",), steps=0)
+        worker.call("parity.sources:forget_built")
+        again = compare(source, f"{tmp_path}/torch/model.py:build_with_weights", weights_from="own")
+    finally:
+        counts = worker.call("tests.test_port:_count_imports", False)
+    assert result.agree and again.agree
+    assert counts["torch"] == 1, counts
+    described, fresh = worker.call("tests.test_port:_fresh_spec", f"{tmp_path}/torch/model.py:build_with_weights", (1, 28, 28))
+    assert described == fresh
