@@ -37,7 +37,7 @@ from parity.divergences import all_divergences
 from parity.fuzz.conditioning import degenerate, excusable, ill_conditioned, one_ulp
 from parity.runners import RunRequest, run
 from parity.runners.reference import reference_request
-from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays, let_go
+from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays, collecting_only_new_objects, let_go
 from parity.spec.model import ModelSpec, SpecError, _same_value, canonical_order
 from parity.tolerance import relative_error, tolerance
 from parity.training.spec import OPTIMIZERS
@@ -323,6 +323,7 @@ def _scratch(
     return run("scratch", reference_request(impl, request))
 
 
+@collecting_only_new_objects()  # let_go's collections walk only what the comparison made
 def compare(
     model_a,
     model_b,

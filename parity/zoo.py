@@ -114,6 +114,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from parity.runners.stored import collecting_only_new_objects
 from parity.spec.model import SpecError
 
 # The architectures of keras.applications (Keras 3), each with the smallest input side it accepts.
@@ -424,6 +425,7 @@ def _rule_detail(comparisons: list[dict]) -> str | None:
     return "; ".join(parts) or None
 
 
+@collecting_only_new_objects()  # the collections inside walk only what this architecture made
 def run_architecture(
     name: str,
     out: Path,

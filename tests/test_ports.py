@@ -227,3 +227,55 @@ def test_a_large_model_is_collected_at_once_and_a_small_one_is_left_to_python(mo
         monkeypatch.setattr(training, "_keras_steps", lambda request: result)
         assert training.train_keras(None) is result
         assert len(collected) == expected, bias
+
+
+def _collections_when_forgotten(source: str, input_shape) -> tuple[int, int, int]:
+    """In the worker, ``source`` alone built in float64: (the bytes of its weights as its framework counts
+    them, forget_built's full collections with LARGE_MODEL_BYTES at those bytes, and at one byte more)."""
+    import gc
+
+    import parity.runners.stored as stored
+    from parity.sources import _built, forget_built
+
+    forget_built()  # whatever earlier requests left
+    model = _built(source, input_shape, 0, "float64")[0]
+    if hasattr(model, "count_params"):  # Keras: every weight, trainable or not, 8 bytes in float64
+        counted = model.count_params() * 8
+    else:  # torch: parameters and buffers (BatchNorm's num_batches_tracked is int64, 8 bytes too)
+        counted = sum(t.numel() for t in model.state_dict().values()) * 8
+    collections, collect, limit = [], gc.collect, stored.LARGE_MODEL_BYTES
+    gc.collect = lambda *args: collections.append(args)
+    try:
+        for stored.LARGE_MODEL_BYTES in (counted, counted + 1):
+            _built(source, input_shape, 0, "float64")
+            forget_built()
+        return counted, collections.count(()), len(collections)
+    finally:
+        gc.collect, stored.LARGE_MODEL_BYTES = collect, limit
+
+
+@pytest.mark.parametrize("source, input_shape", [(TORCH_NET, (3, 6, 6)), (CAREFUL, None)], ids=["torch", "keras"])
+def test_forgetting_built_models_collects_only_where_they_are_large(source, input_shape):
+    """``forget_built`` (in the worker): a full collection where the models it lets go reach
+    LARGE_MODEL_BYTES, by their weights' bytes (a torch module's parameters and buffers, a Keras model's
+    variables); none after a smaller one, whose garbage Python's own collector frees."""
+    from parity.runners.pool import keras_worker
+
+    counted, at_limit, calls = keras_worker("torch").call("tests.test_ports:_collections_when_forgotten", source, input_shape)
+    assert counted > 0
+    assert (at_limit, calls) == (1, 1), "collected below the limit, or not at it"
+
+
+def test_a_comparison_collects_only_what_it_made(monkeypatch):
+    """``compare`` runs inside ``collecting_only_new_objects``: its ``let_go`` walks the objects the
+    comparison made, not the whole process (frozen meanwhile), and everything is given back after."""
+    import gc
+
+    import parity.ports as ports
+
+    frozen = []
+    monkeypatch.setattr(ports, "let_go", lambda weights: frozen.append(gc.get_freeze_count()))
+    torch.manual_seed(0)
+    assert parity.compare(Mlp(0.25), Mlp(0.25), input_shape=(5,)).agree
+    assert frozen and min(frozen) > 0, frozen
+    assert gc.get_freeze_count() == 0

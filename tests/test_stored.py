@@ -235,3 +235,44 @@ def test_an_array_that_would_leave_too_little_memory_is_written_to_disk_and_remo
     gc.collect()
     assert not written["large"].parent.exists() and not target.exists()
     assert list(disk.iterdir()) == []
+
+
+class _Node:
+    """An object in a reference cycle with itself: only the collector frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_inside_the_block_a_collection_frees_what_the_block_made_and_leaves_the_rest_for_later():
+    import weakref
+
+    from parity.runners.stored import collecting_only_new_objects
+
+    assert gc.get_freeze_count() == 0
+    old = _Node()
+    old_ref = weakref.ref(old)
+    with collecting_only_new_objects():
+        new = _Node()
+        new_ref = weakref.ref(new)
+        del old, new
+        gc.collect()
+        assert new_ref() is None, "garbage made inside the block was not collected"
+        assert old_ref() is not None, "the collection walked objects made before the block"
+    assert gc.get_freeze_count() == 0, "the frozen objects were not given back"
+    gc.collect()
+    assert old_ref() is None, "garbage made before the block was never collected"
+
+
+def test_where_objects_are_frozen_already_the_block_leaves_them_frozen():
+    """A Keras worker freezes what its imports made: the block must not unfreeze those at its end."""
+    from parity.runners.stored import collecting_only_new_objects
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collecting_only_new_objects():
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

@@ -22,6 +22,7 @@ and linked from the run's folder (``ArrayWriter``): a zoo model of gigabytes sti
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -162,7 +163,37 @@ def nbytes(arrays: Mapping) -> int:
 LARGE_MODEL_BYTES = 64 * 2**20
 
 
+def collect_if_large(model_bytes: int) -> None:
+    """A full garbage collection now, where a model of ``model_bytes`` of weights was let go (``LARGE_MODEL_BYTES``)."""
+    if model_bytes >= LARGE_MODEL_BYTES:
+        gc.collect()
+
+
 def let_go(weights: Mapping) -> None:
     """A full garbage collection now, where the model of these weights is large (``LARGE_MODEL_BYTES``)."""
-    if nbytes(weights) >= LARGE_MODEL_BYTES:  # of stored weights: their files' sizes, none read
-        gc.collect()
+    collect_if_large(nbytes(weights))  # of stored weights: their files' sizes, none read
+
+
+@contextlib.contextmanager
+def collecting_only_new_objects() -> Iterator[None]:
+    """Inside the block, a full collection walks only the objects made inside it.
+
+    What the process held before (the libraries it imported, the test modules of a test process, the
+    models of earlier work) is frozen for the block (``gc.freeze``: moved out of the collector's
+    generations, in constant time) and given back to the oldest generation at its end (``gc.unfreeze``).
+    A large model's garbage is made inside the block, so ``let_go`` still frees it; garbage among the
+    frozen objects waits for Python's own next collection after the block. Measured in a test process of
+    ``make test`` (860,000 objects: torch, Keras and the test modules): 0.6-1.0 s of CPU per full
+    collection, 57 of them in the zoo tests (``let_go`` and the collection after each architecture).
+
+    Where objects are frozen already (a Keras worker freezes what its imports made), the block changes
+    nothing: unfreezing at its end would give those back too.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
