@@ -82,9 +82,20 @@ def measure_here(benchmark: str, impl: str, phase: str, threads_: int | None) ->
     return {"benchmark": benchmark, "impl": impl, "phase": phase, "threads": n, **peaks}
 
 
+# glibc's malloc as the method needs it (the module's docstring): every large array its own mapping.
+TUNABLES = "glibc.malloc.mmap_threshold=131072:glibc.malloc.mmap_max=65536:glibc.malloc.trim_threshold=131072"
+
+
+def measurement_tunables() -> str:
+    """``GLIBC_TUNABLES`` for a measurement: the caller's, then ``TUNABLES``, which glibc reads last and so
+    keeps (a Keras worker's tunables keep freed memory for reuse, ``parity.runners.pool.memory_kept``:
+    passed on to a measurement, a pass would raise no mark)."""
+    return ":".join(filter(None, [os.environ.get("GLIBC_TUNABLES", ""), TUNABLES]))
+
+
 def peak_memory(benchmark: str, impl: str, phase: str, threads_: int | None) -> dict:
     """``measure_here`` in a fresh Python process with glibc's mmap threshold fixed."""
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", GLIBC_TUNABLES=measurement_tunables())
     args = [sys.executable, "-m", "benchmarks.memory", benchmark, impl, phase]
     if threads_ is not None:
         args.append(str(threads_))

@@ -1,6 +1,8 @@
 """Shared test settings."""
 
 import functools
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -42,3 +44,35 @@ def failures(records) -> str:
         for r in records
         if not r.passed
     )
+
+
+# In a fresh process: a 64 MiB array is made, freed and made again; what stayed resident after the free,
+# the page faults of the second, and whether NumPy still asks for huge pages (``pool.memory_kept``).
+_FREE_AND_AGAIN = """
+import json, resource
+import numpy as np
+from numpy._core.multiarray import _set_madvise_hugepage
+
+def rss():
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) * 1024
+
+huge_pages = _set_madvise_hugepage(False)
+a = np.ones(64 * 2**20, dtype=np.uint8)
+before = rss()
+del a
+kept = rss() - (before - 64 * 2**20)
+faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+b = np.ones(64 * 2**20, dtype=np.uint8)
+print(json.dumps({"kept": kept, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults, "huge_pages": huge_pages}))
+"""
+
+
+def free_and_again(env: dict) -> dict:
+    """``_FREE_AND_AGAIN`` run with ``env`` on top of this process's environment: its JSON record."""
+    import json
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _FREE_AND_AGAIN], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)

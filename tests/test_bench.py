@@ -115,6 +115,19 @@ def test_peak_bytes_counts_what_the_first_pass_leaves_resident():
     assert peaks["pass_bytes"] < 8 * 2**20, f"pass {peaks['pass_bytes'] / 2**20:.1f} MiB counts the old cache"
 
 
+@linux
+def test_a_measurement_gives_back_what_is_freed_whatever_tunables_the_caller_set(monkeypatch):
+    """A caller whose glibc keeps freed memory (a Keras worker's environment, ``pool.memory_kept``) still
+    measures with every large array its own mapping: a freed 64 MiB array leaves the process."""
+    from benchmarks.memory import measurement_tunables
+    from parity.runners.pool import KEPT_HEAP
+    from tests.conftest import free_and_again
+
+    monkeypatch.setenv("GLIBC_TUNABLES", KEPT_HEAP)
+    assert free_and_again({})["kept"] >= 63 * 2**20  # the caller's own tunables keep it
+    assert free_and_again({"GLIBC_TUNABLES": measurement_tunables()})["kept"] < 2**20
+
+
 def test_bench_fuzz_reports_models_per_minute_per_worker_count():
     from parity.cli.bench import fuzz_rates
 

@@ -284,3 +284,20 @@ def test_where_objects_are_frozen_already_the_block_leaves_them_frozen():
         gc.unfreeze()
     gc.collect()
     assert old_ref() is None
+
+
+def test_an_array_is_its_file_mapped_and_a_change_to_it_leaves_the_file_as_it_was():
+    """Read by mapping the file (no copy into new memory), as a plain ndarray; changed in place (a
+    scratch model's training step), the reader's pages change and a second read still gets the file's."""
+    import mmap
+
+    arrays, stored = _written(RunFolder())
+    value = stored["conv.W"]
+    assert type(value) is np.ndarray and value.flags.writeable
+    base = value
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = base.base
+    assert isinstance(base, mmap.mmap), "read into new memory, not mapped"
+    value += 1.0
+    assert np.array_equal(value, arrays["conv.W"] + 1.0)
+    assert np.array_equal(stored["conv.W"], arrays["conv.W"])

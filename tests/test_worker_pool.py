@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import threading
 
 import pytest
 
 from parity.runners import pool
+from tests.conftest import free_and_again
 
 
 def test_jax_workers_share_a_compilation_cache_that_can_be_switched_off(monkeypatch, tmp_path):
@@ -314,3 +316,28 @@ def test_a_keras_torch_run_writes_its_weights_and_gradients_without_copying_them
         assert not owns and not writeable, key
     for key, value in got["variables"].items():
         assert np.array_equal(handed[key][2], value), key
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's tunables and /proc/self/status (Linux)")
+def test_a_worker_keeps_the_memory_it_frees_for_its_next_arrays(monkeypatch):
+    """With ``memory_kept``'s environment a freed 64 MiB array stays in the process and the next one
+    reuses it without a page fault per page; without it glibc gives it back and the next is faulted in
+    afresh (16,384 pages). NumPy asks for no huge pages there."""
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    kept = free_and_again(pool.memory_kept())
+    given_back = free_and_again({"GLIBC_TUNABLES": "", "NUMPY_MADVISE_HUGEPAGE": "0"})
+    assert kept["kept"] >= 63 * 2**20 and kept["faults"] < 1000, kept
+    assert given_back["kept"] < 2**20 and given_back["faults"] >= 16_000, given_back
+    assert kept["huge_pages"] is False and given_back["huge_pages"] is False
+    # A caller's own tunable of the same name is read after these, and wins.
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_max=65536")
+    assert free_and_again(pool.memory_kept())["kept"] < 2**20
+
+
+def test_a_worker_starts_with_the_memory_kept_environment():
+    if not pool.backend_installed("torch"):
+        pytest.skip("keras-torch not installed")
+    worker = pool.keras_worker("torch")
+    for name, value in pool.memory_kept().items():
+        assert worker.call("os:getenv", name) == value, name

@@ -50,6 +50,42 @@ def jax_compilation_cache() -> dict[str, str]:
     }
 
 
+# glibc's malloc keeps what is freed in its heap for the next allocation, up to 1 GiB free at the heap's
+# top (``memory_kept``).
+KEPT_HEAP = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=" + str(2**30)
+
+
+def memory_kept() -> dict[str, str]:
+    """Environment for a worker that keeps the memory it frees, for its next arrays.
+
+    A worker makes and frees arrays of a model's size over and over (weights, outputs, every
+    gradient, converted to NumPy and written out). glibc gives a large block back to the kernel
+    as soon as it is freed (``munmap`` above its mmap threshold, a trim of the heap's top), and
+    NumPy asks for huge pages for any array of 4 MiB or more (``madvise(MADV_HUGEPAGE)``, numpy's
+    ``NUMPY_MADVISE_HUGEPAGE``). Each new block is then memory the kernel must find and zero
+    again; on a virtual machine whose free memory goes back to its host (a balloon's free page
+    reporting, which hands back free blocks of 2 MiB and up: the blocks a huge page needs), each
+    megabyte is also faulted in from the host, about 10 ms of kernel time per MB (measured there).
+    With these, the heap keeps what is freed (``glibc.malloc.mmap_max=0``: no block of its own
+    mapping; ``glibc.malloc.trim_threshold``: up to 1 GiB free at the heap's top is kept) and NumPy
+    uses 4 KiB pages. The peak is the same (freed blocks are reused, not added to), and a worker
+    gives all of it back when it ends (``parity zoo`` ends one after each architecture).
+
+    Measured on the 2-core machine (a Firecracker VM), the VGG16 family test, three runs each
+    alternating with the code before: 28.2-31.6 s and 13.2-15.0 s of kernel time before, 22.6-25.7 s
+    and 7.1-8.7 s with this and the test process's two changes (``StoredArrays`` maps its files,
+    ``parity.tolerance.CHUNK``); 18% of every CPU sample had been zeroing new huge pages. Small
+    models gain nothing: the same in the test process made tests/test_parity.py and two other
+    modules no faster (75-79 s without, 81-84 s with), which is why the test and report processes keep
+    glibc's defaults.
+
+    A ``GLIBC_TUNABLES`` the caller set is kept after these (glibc takes the last value of a name),
+    and a ``NUMPY_MADVISE_HUGEPAGE`` the caller set is left as it is.
+    """
+    tunables = ":".join(filter(None, [KEPT_HEAP, os.environ.get("GLIBC_TUNABLES", "")]))
+    return {"GLIBC_TUNABLES": tunables, "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE", "0")}
+
+
 class KerasWorker:
     def __init__(self, backend: str, x64: bool = True) -> None:
         self.backend, self.x64 = backend, x64
@@ -72,6 +108,7 @@ class KerasWorker:
             XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
             PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
         )
+        env.update(memory_kept())
         if backend == "jax":
             env.update(jax_compilation_cache())
         self.lock = threading.Lock()  # one request at a time on the pipe, whichever thread sends it

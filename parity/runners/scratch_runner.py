@@ -16,17 +16,17 @@ from parity.spec.generate import build_scratch
 class CastOnRead(Mapping):
     """``weights`` with each array cast to ``dtype`` when it is read, as a new array that a model may
     keep (``Sequential.set_weights(..., copy=False)``): the cast of a large model is never held whole
-    beside the model's own copies. An array read from a file (``StoredArrays``) is already new, so it is
-    kept as it was read when its dtype is ``dtype``: copying it again was the largest part of a scratch
-    run of a large model (VGG16 in float64: 3.9 of the 17 s its family test spent in the test process,
-    in copies to fresh memory)."""
+    beside the model's own copies. An array read from a file (``StoredArrays``) is already the reader's
+    own (a copy-on-write mapping of the file), so it is kept as it was read when its dtype is ``dtype``:
+    copying it again was the largest part of a scratch run of a large model (VGG16 in float64: 3.9 of
+    the 17 s its family test spent in the test process, in copies to fresh memory)."""
 
     def __init__(self, weights: Mapping, dtype: np.dtype) -> None:
         self.weights, self.dtype = weights, dtype
 
     def __getitem__(self, name: str) -> np.ndarray:
         value = self.weights[name]
-        if isinstance(self.weights, StoredArrays):  # read afresh: nothing else holds it
+        if isinstance(self.weights, StoredArrays):  # mapped afresh: nothing else holds it
             return np.asarray(value, dtype=self.dtype)
         return np.array(value, dtype=self.dtype)  # a copy: the caller keeps its own
 
