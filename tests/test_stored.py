@@ -2,6 +2,7 @@
 
 import gc
 import pickle
+import sys
 import tempfile
 
 import numpy as np
@@ -301,3 +302,32 @@ def test_an_array_is_its_file_mapped_and_a_change_to_it_leaves_the_file_as_it_wa
     value += 1.0
     assert np.array_equal(value, arrays["conv.W"] + 1.0)
     assert np.array_equal(stored["conv.W"], arrays["conv.W"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
+def test_a_fresh_scratch_model_learns_its_shapes_without_drawing_values():
+    """``set_weights`` on a model with no arrays yet learns their names and shapes from each layer's
+    ``init``; no value is drawn or written for that (a zoo model's would be hundreds of megabytes).
+    Weights read from files are mapped and kept as read (``copy=False``): the process's resident
+    high-water mark moves by far less than the 64 MiB kernel that drawing it would write."""
+    from scratch.dense import Dense
+    from scratch.sequential import Sequential
+
+    def status(field: str) -> int:
+        return int(next(line for line in open("/proc/self/status") if line.startswith(field + ":")).split()[1]) * 1024
+
+    held = {"fc.W": np.ones((2048, 4096)), "fc.b": np.zeros(4096)}  # 64 MiB of float64
+    folder = RunFolder()
+    writer = ArrayWriter(folder.path / "weights")
+    writer.update(held)
+    del held
+    stored = folder.arrays("weights", writer.names)
+    model = Sequential([Dense(4096, name="fc")], input_shape=(2048,))
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # the high-water mark from here
+    before = status("VmRSS")
+    model.set_weights(stored, copy=False)
+    grown = status("VmHWM") - before
+    assert grown < 16 * 2**20, f"{grown / 2**20:.1f} MiB written to learn the shapes"
+    assert model.weights()["fc.W"].shape == (2048, 4096)

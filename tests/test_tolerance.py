@@ -55,3 +55,19 @@ def test_errors_is_its_definition(data):
 def test_a_shape_mismatch_and_an_empty_pair():
     assert errors(np.zeros(3), np.zeros(4)) == (math.inf, math.inf)
     assert errors(np.zeros((0, 2)), np.zeros((0, 2))) == (0.0, 0.0)
+
+
+@settings(max_examples=200, deadline=None)  # small arrays: 200 draws take well under a second
+@given(st.data())
+def test_finite_max_abs_is_its_definition(data):
+    """max |v| over the entries, None where any entry is NaN or infinite, 0.0 for none: in float64,
+    float32, integers and booleans, empty arrays and NaNs or infinities anywhere among the entries."""
+    shape = data.draw(st.lists(st.integers(0, 4), min_size=0, max_size=3).map(tuple))
+    dtype = data.draw(st.sampled_from([np.float64, np.float32, np.int64, np.bool_]))
+    values = data.draw(arrays(np.float64, shape, elements=VALUES))
+    if dtype in (np.int64, np.bool_):
+        values = np.nan_to_num(values, nan=7.0, posinf=-5.0, neginf=3.0)
+    values = values.astype(dtype)
+    entries = [float(x) for x in values.ravel().tolist()]
+    expected = None if not all(math.isfinite(x) for x in entries) else max((abs(x) for x in entries), default=0.0)
+    assert parity.tolerance.finite_max_abs(values) == expected

@@ -32,7 +32,7 @@ import numpy as np
 from parity.agreement.records import Record
 from parity.runners import run
 from parity.runners.base import RunRequest, RunResult
-from parity.tolerance import EPS, conditioning_bound, fed_scale, relative_error, tolerance
+from parity.tolerance import EPS, conditioning_bound, fed_scale, finite_max_abs, relative_error, tolerance
 
 
 def quantity(result: RunResult, name: str) -> np.ndarray | None:
@@ -48,8 +48,8 @@ def quantity(result: RunResult, name: str) -> np.ndarray | None:
 
 def largest(arrays) -> float:
     """The largest finite magnitude among ``arrays`` (0 when there is none)."""
-    found = [float(np.max(np.abs(a))) for a in arrays if np.size(a) and np.all(np.isfinite(a))]
-    return max(found, default=0.0)
+    found = [finite_max_abs(a) for a in arrays if np.size(a)]
+    return max((value for value in found if value is not None), default=0.0)
 
 
 def fed_magnitudes(result: RunResult, inputs: np.ndarray, cotangent: np.ndarray) -> dict[str, float]:
