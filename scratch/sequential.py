@@ -131,7 +131,8 @@ class Sequential:
 class _ZerosForShapes(np.random.Generator):
     """A generator whose uniform and normal draws are zeros, for ``_shapes``: a layer's ``init`` then
     makes arrays of the right names and shapes without drawing a value, and ``np.zeros`` of a large
-    array takes pages the kernel supplies only when written, so nothing is written or held (VGG16's
+    array takes pages the kernel supplies only when written, so in float64 nothing is written or held
+    (a float32 model's ``init`` still writes its cast of the zeros; VGG16's
     37.7M parameters were drawn whole, a layer at a time, before every scratch run read its weights;
     in float64, 300 MB of new memory: 8% of the CPU samples of its family test's process)."""
 

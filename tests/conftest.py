@@ -46,15 +46,20 @@ def failures(records) -> str:
     )
 
 
+# Tests of resident memory read /proc/self (Linux), and of glibc's tunables, glibc's malloc.
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self and uses glibc's malloc (Linux)")
+
+
 # In a fresh process: a 64 MiB array is made, freed and made again; what stayed resident after the free,
 # the page faults of the second, and whether NumPy still asks for huge pages (``pool.memory_kept``).
 _FREE_AND_AGAIN = """
 import json, resource
 import numpy as np
 from numpy._core.multiarray import _set_madvise_hugepage
+from benchmarks.memory import _status_kib
 
 def rss():
-    return int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1]) * 1024
+    return _status_kib("VmRSS") * 1024
 
 huge_pages = _set_madvise_hugepage(False)
 a = np.ones(64 * 2**20, dtype=np.uint8)

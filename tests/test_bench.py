@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
 from benchmarks import attention, conv2d, gemm_flops, lstm
 from benchmarks.memory import peak_bytes
-
-linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory method reads /proc/self (Linux)")
+from tests.conftest import linux
 
 
 def test_conv2d_flops_count_the_three_gemms():

@@ -2,7 +2,6 @@
 
 import gc
 import pickle
-import sys
 import tempfile
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from parity.agreement.records import compare_arrays
 from parity.runners.stored import ArrayWriter, RunFolder, StoredArrays
 from parity.tolerance import tolerance
+from tests.conftest import linux
 
 
 def _written(folder: RunFolder) -> tuple[dict, StoredArrays]:
@@ -304,17 +304,15 @@ def test_an_array_is_its_file_mapped_and_a_change_to_it_leaves_the_file_as_it_wa
     assert np.array_equal(stored["conv.W"], arrays["conv.W"])
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
+@linux
 def test_a_fresh_scratch_model_learns_its_shapes_without_drawing_values():
     """``set_weights`` on a model with no arrays yet learns their names and shapes from each layer's
     ``init``; no value is drawn or written for that (a zoo model's would be hundreds of megabytes).
     Weights read from files are mapped and kept as read (``copy=False``): the process's resident
     high-water mark moves by far less than the 64 MiB kernel that drawing it would write."""
+    from benchmarks.memory import _status_kib
     from scratch.dense import Dense
     from scratch.sequential import Sequential
-
-    def status(field: str) -> int:
-        return int(next(line for line in open("/proc/self/status") if line.startswith(field + ":")).split()[1]) * 1024
 
     held = {"fc.W": np.ones((2048, 4096)), "fc.b": np.zeros(4096)}  # 64 MiB of float64
     folder = RunFolder()
@@ -326,8 +324,8 @@ def test_a_fresh_scratch_model_learns_its_shapes_without_drawing_values():
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # the high-water mark from here
-    before = status("VmRSS")
+    before = _status_kib("VmRSS") * 1024
     model.set_weights(stored, copy=False)
-    grown = status("VmHWM") - before
+    grown = _status_kib("VmHWM") * 1024 - before
     assert grown < 16 * 2**20, f"{grown / 2**20:.1f} MiB written to learn the shapes"
     assert model.weights()["fc.W"].shape == (2048, 4096)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import threading
 
 import pytest
 
 from parity.runners import pool
-from tests.conftest import free_and_again
+from tests.conftest import free_and_again, linux
 
 
 def test_jax_workers_share_a_compilation_cache_that_can_be_switched_off(monkeypatch, tmp_path):
@@ -318,7 +317,7 @@ def test_a_keras_torch_run_writes_its_weights_and_gradients_without_copying_them
         assert np.array_equal(handed[key][2], value), key
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's tunables and /proc/self/status (Linux)")
+@linux
 def test_a_worker_keeps_the_memory_it_frees_for_its_next_arrays(monkeypatch):
     """With ``memory_kept``'s environment a freed 64 MiB array stays in the process and the next one
     reuses it without a page fault per page; without it glibc gives it back and the next is faulted in
